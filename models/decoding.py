@@ -1,0 +1,237 @@
+"""Decoding contracts shared by every decoder, and the greedy decoder.
+
+Every decoder (greedy here; superposed, beam and sampling in their own modules)
+takes a :class:`DecodeRequest` and returns a :class:`DecodeResult`. Constraints
+(monitors, token healing, repetition penalty) are :class:`LogitsConstraint`
+objects in the style of transformers' ``LogitsProcessor``: one call
+``(input_ids, scores) -> scores`` that returns a new tensor and never mutates
+its input. Here ``input_ids`` holds only the *generated* tokens of each row
+(shape ``(rows, t)``, possibly ``t == 0``); a constraint is built per request and
+knows the prompt text itself.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+from models.loader import LoadedModel
+
+
+@runtime_checkable
+class LogitsConstraint(Protocol):
+    """``(generated_ids (rows, t), scores (rows, V)) -> new scores (rows, V)``."""
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class ReportingConstraint(LogitsConstraint, Protocol):
+    """A constraint that can say what it did along one draft's path."""
+
+    name: str
+
+    def stats(self, draft_ids: tuple[int, ...]) -> dict[str, Any]: ...
+
+
+# (draft text so far) -> index at which the draft ends, or None to go on
+StopCondition = Callable[[str], "int | None"]
+
+
+@dataclass
+class DecodeRequest:
+    """What to generate: prompt ids, how many drafts, limits, constraints, stop rules."""
+
+    prompt_ids: list[int]
+    max_new_tokens: int = 48
+    k: int = 1
+    constraints: Sequence[LogitsConstraint] = ()
+    stop: StopCondition | None = None
+    cancel: threading.Event | None = None
+    temperature: float = 1.0
+    top_p: float = 0.95
+    seed: int | None = None
+    ngram: Any = None  # models.ngram.NgramModel or None
+    ngram_weight: float = 0.1
+    verify: bool = True
+    candidates: int | None = None  # superposed: top-N per step (default 3k)
+
+    def __post_init__(self) -> None:
+        if not self.prompt_ids:
+            raise ValueError("prompt_ids must not be empty")
+        if self.max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be >= 1")
+        if self.k < 1:
+            raise ValueError("k must be >= 1")
+        if self.temperature <= 0:
+            raise ValueError("temperature must be > 0")
+
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+
+@dataclass
+class Draft:
+    """One completion: its text (after stop rules), tokens, score and statistics."""
+
+    text: str
+    token_ids: list[int]
+    score: float
+    finish: str  # "eos" | "stop" | "length" | "cancelled"
+    logprob: float | None = None  # exact model log-probability (verification)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DecodeResult:
+    """Drafts in rank order plus counters for tests, status and benchmarks."""
+
+    drafts: list[Draft]
+    forward_calls: int
+    prompt_tokens: int
+    generated_tokens: int
+    seconds: float
+    cancelled: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+Decoder = Callable[[LoadedModel, DecodeRequest], DecodeResult]
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def apply_constraints(
+    constraints: Sequence[LogitsConstraint], input_ids: torch.Tensor, scores: torch.Tensor
+) -> torch.Tensor:
+    """Return ``scores`` after every constraint; a row left all -inf is restored."""
+    out = scores
+    for constraint in constraints:
+        out = constraint(input_ids, out)
+    if out is scores:
+        return scores
+    dead = torch.isneginf(out).all(dim=-1) | torch.isnan(out).any(dim=-1)  # (rows,)
+    if bool(dead.any()):
+        out = torch.where(dead[:, None], scores, out)
+    return out
+
+
+def constraint_stats(
+    constraints: Sequence[LogitsConstraint], draft_ids: tuple[int, ...]
+) -> dict[str, Any]:
+    """Return the merged per-draft statistics of the reporting constraints."""
+    stats: dict[str, Any] = {}
+    for constraint in constraints:
+        if isinstance(constraint, ReportingConstraint):
+            stats.update(constraint.stats(draft_ids))
+    return stats
+
+
+def fit_prompt(lm: LoadedModel, prompt_ids: list[int], max_new_tokens: int) -> list[int]:
+    """Return the prompt left-trimmed so prompt + generation fits the context."""
+    room = max(1, lm.context_length - max_new_tokens)
+    return prompt_ids[-room:]
+
+
+def forward(
+    lm: LoadedModel,
+    past: Any,
+    input_ids: torch.Tensor | None = None,
+    inputs_embeds: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, Any]:
+    """Run one forward pass; return (last-position logits (rows, V) float32, cache)."""
+    out = lm.model(
+        input_ids=None if input_ids is None else input_ids.to(lm.device),
+        inputs_embeds=inputs_embeds,
+        past_key_values=past,
+        use_cache=True,
+    )
+    return out.logits[:, -1, :].float(), out.past_key_values
+
+
+def cache_length(past: Any) -> int:
+    """Return the number of positions held in a KV cache."""
+    if hasattr(past, "get_seq_length"):
+        return int(past.get_seq_length())
+    return int(past[0][0].shape[-2])
+
+
+class DraftText:
+    """Incrementally decoded text of one draft (bytes kept; UTF-8 decoded on demand)."""
+
+    __slots__ = ("_bytes", "_table")
+
+    def __init__(self, lm_table: Any, data: bytes = b"") -> None:
+        self._table = lm_table
+        self._bytes = data
+
+    def extended(self, token_id: int) -> DraftText:
+        return DraftText(self._table, self._bytes + self._table.surfaces[token_id])
+
+    @property
+    def text(self) -> str:
+        return self._bytes.decode("utf-8", errors="replace")
+
+
+# ------------------------------------------------------------------ greedy
+
+
+@torch.no_grad()
+def greedy_decode(lm: LoadedModel, req: DecodeRequest) -> DecodeResult:
+    """Greedy decoding with KV cache, constraints, stop rules and cancellation."""
+    started = time.perf_counter()
+    prompt = fit_prompt(lm, req.prompt_ids, req.max_new_tokens)
+    # 1. prefill the prompt once
+    logits, past = forward(lm, None, input_ids=torch.tensor([prompt]))  # (1, V)
+    calls = 1
+    tokens: list[int] = []
+    text = DraftText(lm.table)
+    score, finish, cut = 0.0, "length", None
+    for step in range(req.max_new_tokens):
+        # 2. stop within one token when the request is cancelled
+        if req.cancelled():
+            finish = "cancelled"
+            break
+        # 3. constraints see the draft so far; pick the best token
+        generated = torch.tensor([tokens], dtype=torch.long)  # (1, t)
+        scores = apply_constraints(req.constraints, generated, logits / req.temperature)
+        logp = torch.log_softmax(scores, dim=-1)  # (1, V)
+        tok = int(torch.argmax(logp[0]))
+        if tok in lm.eos_ids:
+            finish = "eos"
+            break
+        tokens.append(tok)
+        score += float(logp[0, tok])
+        text = text.extended(tok)
+        # 4. stop rules on the text (end of block, single line, ...)
+        if req.stop is not None:
+            cut = req.stop(text.text)
+            if cut is not None:
+                finish = "stop"
+                break
+        if step == req.max_new_tokens - 1:
+            break
+        # 5. one forward pass for the new token; the cache grows by one
+        logits, past = forward(lm, past, input_ids=torch.tensor([[tok]]))
+        calls += 1
+    final_text = text.text if cut is None else text.text[:cut]
+    draft = Draft(
+        text=final_text,
+        token_ids=tokens,
+        score=score,
+        finish=finish,
+        stats=constraint_stats(req.constraints, tuple(tokens)),
+    )
+    return DecodeResult(
+        drafts=[draft],
+        forward_calls=calls,
+        prompt_tokens=len(prompt),
+        generated_tokens=len(tokens),
+        seconds=time.perf_counter() - started,
+        cancelled=finish == "cancelled",
+    )

@@ -1,0 +1,192 @@
+"""Loading causal language models: the shipped default model or a local HF directory.
+
+Loading never reaches the network (``local_files_only=True``), reads weights from
+safetensors only (``use_safetensors=True``; a directory holding only pickled
+``.bin`` weights is refused), and runs no remote code unless the caller opts in.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models.token_table import TokenTable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
+
+# Sentinel spellings of fill-in-the-middle tokens used by common code models
+# (StarCoder/SantaCoder and ours; Qwen2.5-Coder/DeepSeek style with bars).
+FIM_SPELLINGS: tuple[tuple[str, str, str], ...] = (
+    ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
+    ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
+    ("<PRE>", "<SUF>", "<MID>"),
+)
+
+
+class ModelLoadError(Exception):
+    """The model directory is missing, unreadable or holds no safetensors weights."""
+
+
+@dataclass(frozen=True)
+class FimTokens:
+    """Token ids of the prefix/suffix/middle sentinels of a FIM-trained model."""
+
+    prefix: int
+    suffix: int
+    middle: int
+
+
+@dataclass
+class LoadedModel:
+    """A causal LM ready for decoding, with what decoders need to know about it."""
+
+    model: Any
+    tokenizer: Any
+    name: str
+    path: Path
+    device: torch.device
+    dtype: torch.dtype
+    eos_ids: frozenset[int]
+    fim: FimTokens | None
+    context_length: int
+    load_seconds: float
+    table: TokenTable = field(repr=False)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.table.vocab_size
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """Return the model's own input embeddings of ``ids``."""
+        return self.model.get_input_embeddings()(ids.to(self.device))
+
+    def encode(self, text: str) -> list[int]:
+        """Return token ids of ``text`` without special tokens."""
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
+def resolve_device(device: str) -> torch.device:
+    """Return the torch device for a ``device`` setting (``cpu``/``cuda``/``auto``)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError("device 'cuda' requested but CUDA is not available")
+    if device not in ("cpu", "cuda"):
+        raise ModelLoadError(f"unknown device {device!r} (use cpu, cuda or auto)")
+    return torch.device(device)
+
+
+def resolve_model_dir(spec: str | Path) -> Path:
+    """Return the directory of a ``model`` setting (``default`` or a local path)."""
+    if str(spec) in ("", "default"):
+        return DEFAULT_MODEL_DIR
+    path = Path(spec).expanduser()
+    if not path.is_dir():
+        raise ModelLoadError(f"model path {str(path)!r} is not a directory")
+    if not (path / "config.json").is_file():
+        raise ModelLoadError(f"model path {str(path)!r} has no config.json")
+    if not any(path.glob("*.safetensors")):
+        raise ModelLoadError(
+            f"model path {str(path)!r} holds no .safetensors weights "
+            "(pickled .bin/.pt weights are never loaded)"
+        )
+    return path
+
+
+def fim_tokens(tokenizer: Any) -> FimTokens | None:
+    """Return the FIM sentinel ids when the tokenizer defines them, else None."""
+    vocab = tokenizer.get_vocab()
+    for pre, suf, mid in FIM_SPELLINGS:
+        if pre in vocab and suf in vocab and mid in vocab:
+            return FimTokens(vocab[pre], vocab[suf], vocab[mid])
+    return None
+
+
+def load_model(
+    spec: str | Path = "default",
+    device: str = "auto",
+    trust_remote_code: bool = False,
+) -> LoadedModel:
+    """Load a causal LM from the shipped default or a local HF directory."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    started = time.perf_counter()
+    path = resolve_model_dir(spec)
+    dev = resolve_device(device)
+    if not (path / "config.json").is_file():
+        raise ModelLoadError(f"model directory {str(path)!r} has no config.json")
+    dtype = torch.float32 if dev.type == "cpu" else torch.float16
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            str(path), local_files_only=True, trust_remote_code=trust_remote_code
+        )
+        model = AutoModelForCausalLM.from_pretrained(
+            str(path),
+            local_files_only=True,
+            use_safetensors=True,
+            trust_remote_code=trust_remote_code,
+            dtype=dtype,
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load model from {str(path)!r}: {exc}") from exc
+    model.to(dev).eval()
+    eos: set[int] = set()
+    for source in (model.config.eos_token_id, tokenizer.eos_token_id):
+        if isinstance(source, int):
+            eos.add(source)
+        elif isinstance(source, (list, tuple)):
+            eos.update(int(x) for x in source)
+    ctx = getattr(model.config, "n_positions", None) or getattr(
+        model.config, "max_position_embeddings", 2048
+    )
+    vocab_size = model.get_input_embeddings().weight.shape[0]
+    loaded = LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        name="default" if path == DEFAULT_MODEL_DIR else path.name,
+        path=path,
+        device=dev,
+        dtype=dtype,
+        eos_ids=frozenset(eos),
+        fim=fim_tokens(tokenizer),
+        context_length=int(ctx),
+        load_seconds=0.0,
+        table=TokenTable.from_tokenizer(tokenizer, vocab_size),
+    )
+    loaded.load_seconds = time.perf_counter() - started
+    log.info("loaded model %s on %s in %.2fs", loaded.name, dev, loaded.load_seconds)
+    return loaded
+
+
+def wrap_model(model: Any, tokenizer: Any, name: str = "in-memory") -> LoadedModel:
+    """Return a LoadedModel for an already built model (tests build tiny ones)."""
+    model.eval()
+    vocab_size = model.get_input_embeddings().weight.shape[0]
+    eos = tokenizer.eos_token_id
+    ctx = getattr(model.config, "n_positions", None) or getattr(
+        model.config, "max_position_embeddings", 2048
+    )
+    param = next(model.parameters())
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        name=name,
+        path=Path("."),
+        device=param.device,
+        dtype=param.dtype,
+        eos_ids=frozenset({eos} if eos is not None else ()),
+        fim=fim_tokens(tokenizer),
+        context_length=int(ctx),
+        load_seconds=0.0,
+        table=TokenTable.from_tokenizer(tokenizer, vocab_size),
+    )

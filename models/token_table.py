@@ -1,0 +1,130 @@
+"""Surface strings of every vocabulary entry, computed once per tokenizer.
+
+Decoders, monitors, healing and repetition constraints reason about the text a
+token spells, not its id. This table maps each id to the exact bytes it adds to
+the output, for byte-level BPE (GPT-2 style, ``Ġ`` = space) and SentencePiece
+(``▁`` = space, ``<0xNN>`` byte fallback) vocabularies, with a generic fallback
+that decodes tokens one at a time. Special tokens spell nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import torch
+
+_BYTE_FALLBACK = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
+
+
+@lru_cache(maxsize=1)
+def _byte_decoder() -> dict[str, int]:
+    """Inverse of GPT-2's bytes_to_unicode: printable stand-in char -> byte."""
+    bs = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(bs, cs)}
+
+
+def _tokenizer_kind(tokenizer: Any) -> str:
+    """Return 'bytelevel', 'sentencepiece' or 'generic' for a HF tokenizer."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        try:
+            spec = json.loads(backend.to_str())
+        except Exception:  # noqa: BLE001 - exotic backends fall back to generic
+            spec = {}
+        text = json.dumps(spec.get("decoder")) + json.dumps(spec.get("pre_tokenizer"))
+        if "ByteLevel" in text:
+            return "bytelevel"
+        if "Metaspace" in text or "\u2581" in text or "Replace" in text:
+            return "sentencepiece"
+    if getattr(tokenizer, "sp_model", None) is not None:
+        return "sentencepiece"
+    return "generic"
+
+
+@dataclass
+class TokenTable:
+    """Per-token surface bytes and derived flags, indexed by token id."""
+
+    surfaces: list[bytes]
+    special: torch.Tensor  # (V,) bool
+    texts: list[str]  # surface decoded as UTF-8 ('' for partial UTF-8 tokens)
+    partial_utf8: torch.Tensor  # (V,) bool: bytes that are not valid UTF-8 alone
+    has_newline: torch.Tensor  # (V,) bool
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.surfaces)
+
+    def decode(self, ids: list[int] | tuple[int, ...]) -> str:
+        """Return the text spelled by ``ids`` (invalid UTF-8 replaced)."""
+        return b"".join(self.surfaces[i] for i in ids).decode("utf-8", errors="replace")
+
+    def decode_bytes(self, ids: list[int] | tuple[int, ...]) -> bytes:
+        return b"".join(self.surfaces[i] for i in ids)
+
+    @classmethod
+    def from_surfaces(cls, surfaces: list[bytes], special: set[int] | None = None) -> TokenTable:
+        """Build the table from raw surfaces (tests use hand-built vocabularies)."""
+        special = special or set()
+        texts: list[str] = []
+        partial = []
+        for s in surfaces:
+            try:
+                texts.append(s.decode("utf-8"))
+                partial.append(False)
+            except UnicodeDecodeError:
+                texts.append("")
+                partial.append(True)
+        return cls(
+            surfaces=surfaces,
+            special=torch.tensor([i in special for i in range(len(surfaces))], dtype=torch.bool),
+            texts=texts,
+            partial_utf8=torch.tensor(partial, dtype=torch.bool),
+            has_newline=torch.tensor([b"\n" in s for s in surfaces], dtype=torch.bool),
+        )
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer: Any, vocab_size: int | None = None) -> TokenTable:
+        """Build the table of a HF tokenizer; ids past its vocabulary spell nothing."""
+        n = vocab_size or len(tokenizer)
+        kind = _tokenizer_kind(tokenizer)
+        special_ids = set(getattr(tokenizer, "all_special_ids", []) or [])
+        added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+        special_ids |= {i for i, t in added.items() if getattr(t, "special", False)}
+        pieces = tokenizer.convert_ids_to_tokens(list(range(min(n, len(tokenizer)))))
+        surfaces: list[bytes] = []
+        decoder = _byte_decoder()
+        for i in range(n):
+            piece = pieces[i] if i < len(pieces) else None
+            if piece is None or i in special_ids:
+                surfaces.append(b"")
+                special_ids.add(i)
+            elif kind == "bytelevel":
+                try:
+                    surfaces.append(bytes(decoder[c] for c in piece))
+                except KeyError:  # an added non-special token spelled literally
+                    surfaces.append(piece.encode("utf-8"))
+            elif kind == "sentencepiece":
+                m = _BYTE_FALLBACK.match(piece)
+                if m:
+                    surfaces.append(bytes([int(m.group(1), 16)]))
+                else:
+                    surfaces.append(piece.replace("\u2581", " ").encode("utf-8"))
+            else:
+                surfaces.append(tokenizer.decode([i]).encode("utf-8"))
+        return cls.from_surfaces(surfaces, special_ids)

@@ -1,0 +1,385 @@
+"""Training of the shipped default model (``superpose-ls train``).
+
+A small GPT-2-style causal LM (Radford et al. 2019) with a byte-level BPE
+tokenizer, trained on the Python standard library (see ``models.corpus``) with
+fill-in-the-middle samples (Bavarian et al. 2022, "Efficient Training of
+Language Models to Fill in the Middle"; PSM layout with StarCoder's sentinel
+names). Recipe: random windows from the packed token stream, AdamW, linear
+warm-up then cosine decay, gradient clipping, bf16 autocast when the CPU has
+native bf16. Training is resumable: a checkpoint directory holds the tokenizer,
+the tokenised corpus, weights, optimizer state (all safetensors) and a JSONL
+loss log, so a run can be stopped at any time and continued later.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.corpus import CorpusFile, split_files
+from models.loader import DEFAULT_MODEL_DIR
+
+log = logging.getLogger(__name__)
+
+EOS = "<|endoftext|>"
+FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX, FIM_PAD = (
+    "<fim_prefix>",
+    "<fim_middle>",
+    "<fim_suffix>",
+    "<fim_pad>",
+)
+SPECIAL_TOKENS = [EOS, FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX, FIM_PAD]
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of a training run (recorded in the checkpoint)."""
+
+    checkpoint_dir: str = "checkpoints/default"
+    export_dir: str = str(DEFAULT_MODEL_DIR)
+    vocab_size: int = 8192
+    n_layer: int = 4
+    n_embd: int = 256
+    n_head: int = 4
+    n_positions: int = 512
+    seq_len: int = 256
+    batch_size: int = 16
+    lr: float = 1.5e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 200
+    total_steps: int = 6000
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    fim_rate: float = 0.5
+    eval_every: int = 250
+    eval_windows: int = 96
+    seed: int = 1234
+    threads: int = 0
+    bf16: bool | None = None
+    max_minutes: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- tokenizer
+
+
+def train_tokenizer(files: list[CorpusFile], vocab_size: int, out_dir: Path) -> None:
+    """Train a byte-level BPE tokenizer on ``files`` and save it HF-style."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator((f.read() for f in files), trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=EOS,
+        eos_token=EOS,
+        unk_token=EOS,
+        pad_token=FIM_PAD,
+        additional_special_tokens=[FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX],
+    )
+    fast.model_max_length = 10**9
+    fast.save_pretrained(str(out_dir))
+
+
+def load_tokenizer(directory: Path):
+    """Return the HF tokenizer saved in ``directory`` (never touches the network)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+
+
+def encode_files(tokenizer, files: list[CorpusFile]) -> np.ndarray:
+    """Return the packed token stream of ``files``, each followed by EOS."""
+    eos = tokenizer.convert_tokens_to_ids(EOS)
+    chunks: list[np.ndarray] = []
+    for f in files:
+        ids = tokenizer(f.read(), add_special_tokens=False)["input_ids"]
+        chunks.append(np.asarray(ids + [eos], dtype=np.uint16))
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.uint16)
+
+
+# ------------------------------------------------------------------ batches
+
+
+class BatchSampler:
+    """Random training windows from a packed stream, a fraction turned into FIM."""
+
+    def __init__(self, stream: np.ndarray, tokenizer, cfg: TrainConfig) -> None:
+        self.stream = stream
+        self.cfg = cfg
+        ids = tokenizer.convert_tokens_to_ids
+        self.eos, self.pre, self.mid, self.suf = (
+            ids(EOS),
+            ids(FIM_PREFIX),
+            ids(FIM_MIDDLE),
+            ids(FIM_SUFFIX),
+        )
+        vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+        # byte-level BPE spells "\n" as "Ċ"
+        self.has_newline = np.array(["Ċ" in (t or "") for t in vocab], dtype=bool)
+
+    def batch(self, step: int) -> torch.Tensor:
+        """Return a (B, T+1) LongTensor of windows for ``step`` (deterministic)."""
+        rng = np.random.default_rng(self.cfg.seed * 1_000_003 + step)
+        n = self.cfg.seq_len + 1
+        starts = rng.integers(0, len(self.stream) - n, size=self.cfg.batch_size)
+        rows = [self._sample(self.stream[s : s + n].astype(np.int64), rng) for s in starts]
+        return torch.from_numpy(np.stack(rows))
+
+    def _sample(self, window: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if rng.random() >= self.cfg.fim_rate:
+            return window
+        body = window[: len(window) - 4]  # room for 3 sentinels + EOS
+        i, j = sorted(rng.integers(0, len(body) + 1, size=2))
+        if rng.random() < 0.5:  # middles that end a line, like an editor's rest-of-line
+            nl = np.flatnonzero(self.has_newline[body[j:]])
+            if len(nl):
+                j = j + int(nl[0]) + 1
+        prefix, middle, suffix = body[:i], body[i:j], body[j:]
+        return np.concatenate(
+            [[self.pre], prefix, [self.suf], suffix, [self.mid], middle, [self.eos]]
+        ).astype(np.int64)
+
+
+# ------------------------------------------------------------------- model
+
+
+def build_model(cfg: TrainConfig, tokenizer):
+    """Return a freshly initialised GPT-2-style model for ``cfg``."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    eos = tokenizer.convert_tokens_to_ids(EOS)
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=cfg.n_positions,
+        n_embd=cfg.n_embd,
+        n_layer=cfg.n_layer,
+        n_head=cfg.n_head,
+        bos_token_id=eos,
+        eos_token_id=eos,
+        pad_token_id=tokenizer.convert_tokens_to_ids(FIM_PAD),
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(cfg.seed)
+    return GPT2LMHeadModel(config)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Return the learning rate of ``step``: linear warm-up, then cosine decay."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.total_steps - cfg.warmup_steps))
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model, cfg: TrainConfig) -> torch.optim.AdamW:
+    """Return AdamW with weight decay on matrices only."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), fused=False)
+
+
+def optimizer_tensors(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    """Return the optimizer's per-parameter state as flat named tensors."""
+    out: dict[str, torch.Tensor] = {}
+    params = [p for g in opt.param_groups for p in g["params"]]
+    for i, p in enumerate(params):
+        for key, value in opt.state.get(p, {}).items():
+            t = value if torch.is_tensor(value) else torch.tensor(value)
+            out[f"{i}.{key}"] = t.detach().clone().contiguous()
+    return out
+
+
+def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+    """Load state written by :func:`optimizer_tensors` back into ``opt``."""
+    params = [p for g in opt.param_groups for p in g["params"]]
+    for name, value in tensors.items():
+        idx, key = name.split(".", 1)
+        opt.state[params[int(idx)]][key] = value.clone()
+
+
+# -------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def heldout_metrics(model, stream: np.ndarray, cfg: TrainConfig) -> dict[str, float]:
+    """Return held-out loss (nats/token) and next-token accuracy on fixed windows."""
+    model.eval()
+    n = cfg.seq_len + 1
+    count = min(cfg.eval_windows, max(1, (len(stream) - 1) // n))
+    stride = max(1, (len(stream) - n) // count)
+    losses, correct, total = 0.0, 0, 0
+    for c in range(0, count, 16):
+        starts = [k * stride for k in range(c, min(count, c + 16))]
+        x = torch.from_numpy(np.stack([stream[s : s + n].astype(np.int64) for s in starts]))
+        logits = model(input_ids=x[:, :-1]).logits.float()
+        tgt = x[:, 1:]
+        losses += torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), tgt.reshape(-1), reduction="sum"
+        ).item()
+        correct += (logits.argmax(-1) == tgt).sum().item()
+        total += tgt.numel()
+    model.train()
+    loss = losses / total
+    return {"loss": loss, "ppl": math.exp(loss), "acc": correct / total}
+
+
+# -------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(ckpt: Path, model, opt, state: dict) -> None:
+    """Write weights, optimizer state and progress to ``ckpt`` atomically."""
+    from safetensors.torch import save_file
+
+    tmp = ckpt / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
+    save_file(optimizer_tensors(opt), tmp / "optimizer.safetensors")
+    (tmp / "state.json").write_text(json.dumps(state, indent=1))
+    model.config.to_json_file(str(tmp / "config.json"))
+    for name in ("model.safetensors", "optimizer.safetensors", "state.json", "config.json"):
+        (tmp / name).replace(ckpt / name)
+    tmp.rmdir()
+
+
+def export_model(ckpt: Path, export_dir: Path, metrics: dict) -> None:
+    """Copy the checkpoint's model and tokenizer into the package (fp16 weights)."""
+    from safetensors.torch import load_file, save_file
+
+    export_dir.mkdir(parents=True, exist_ok=True)
+    weights = load_file(str(ckpt / "model.safetensors"))
+    # tied weights are stored once (lm_head.weight is wte.weight)
+    weights = {k: v.half() for k, v in weights.items() if k != "lm_head.weight"}
+    save_file(weights, str(export_dir / "model.safetensors"), metadata={"format": "pt"})
+    shutil.copy(ckpt / "config.json", export_dir / "config.json")
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (ckpt / name).exists():
+            shutil.copy(ckpt / name, export_dir / name)
+    shutil.copy(ckpt / "heldout.txt", export_dir / "heldout.txt")
+    (export_dir / "training.json").write_text(json.dumps(metrics, indent=1))
+
+
+# -------------------------------------------------------------------- main
+
+
+def prepare(cfg: TrainConfig) -> tuple[Path, object, np.ndarray, np.ndarray]:
+    """Return (checkpoint dir, tokenizer, train stream, held-out stream), creating them once."""
+    ckpt = Path(cfg.checkpoint_dir)
+    ckpt.mkdir(parents=True, exist_ok=True)
+    train_files, heldout_files = split_files()
+    if not (ckpt / "tokenizer.json").exists():
+        log.info("training tokenizer (vocab %d) on %d files", cfg.vocab_size, len(train_files))
+        train_tokenizer(train_files, cfg.vocab_size, ckpt)
+        (ckpt / "heldout.txt").write_text("\n".join(f.relpath for f in heldout_files) + "\n")
+    tokenizer = load_tokenizer(ckpt)
+    if not (ckpt / "train_ids.npy").exists():
+        log.info("tokenising corpus")
+        np.save(ckpt / "train_ids.npy", encode_files(tokenizer, train_files))
+        np.save(ckpt / "heldout_ids.npy", encode_files(tokenizer, heldout_files))
+    return (
+        ckpt,
+        tokenizer,
+        np.load(ckpt / "train_ids.npy"),
+        np.load(ckpt / "heldout_ids.npy"),
+    )
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Train (or resume) the default model; return the final held-out metrics."""
+    from safetensors.torch import load_file
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    bf16 = cfg.bf16 if cfg.bf16 is not None else _cpu_has_bf16()
+    ckpt, tokenizer, train_ids, heldout_ids = prepare(cfg)
+    log.info("corpus: %d train tokens, %d held-out tokens", len(train_ids), len(heldout_ids))
+    model = build_model(cfg, tokenizer)
+    opt = make_optimizer(model, cfg)
+    state = {"step": 0, "tokens": 0, "seconds": 0.0, "config": asdict(cfg)}
+    if (ckpt / "state.json").exists():
+        model.load_state_dict(load_file(str(ckpt / "model.safetensors")), strict=False)
+        model.tie_weights()
+        restore_optimizer(opt, load_file(str(ckpt / "optimizer.safetensors")))
+        state.update(json.loads((ckpt / "state.json").read_text()))
+        state["config"] = asdict(cfg)
+        log.info("resumed at step %d (%d tokens)", state["step"], state["tokens"])
+    sampler = BatchSampler(train_ids, tokenizer, cfg)
+    model.train()
+    started = time.monotonic()
+    logf = (ckpt / "log.jsonl").open("a")
+    metrics: dict = {}
+    while state["step"] < cfg.total_steps:
+        step = state["step"]
+        # 1. learning rate of this step
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        # 2. forward/backward on one batch of windows
+        x = sampler.batch(step)  # (B, T+1)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(input_ids=x[:, :-1]).logits  # (B, T, V)
+        loss = torch.nn.functional.cross_entropy(
+            logits.float().reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1)
+        )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        # 3. bookkeeping, evaluation and checkpoint
+        state["step"] += 1
+        state["tokens"] += x[:, :-1].numel()
+        elapsed = state["seconds"] + time.monotonic() - started
+        out_of_time = cfg.max_minutes is not None and (
+            time.monotonic() - started > cfg.max_minutes * 60
+        )
+        last = state["step"] >= cfg.total_steps or out_of_time
+        record = {"step": state["step"], "loss": round(loss.item(), 4), "lr": lr_at(step, cfg)}
+        if state["step"] % cfg.eval_every == 0 or last:
+            metrics = heldout_metrics(model, heldout_ids, cfg)
+            record.update({f"heldout_{k}": round(v, 4) for k, v in metrics.items()})
+            record["tokens_per_s"] = round(state["tokens"] / max(elapsed, 1e-9), 1)
+            log.info("%s", record)
+            save_checkpoint(
+                ckpt, model, opt, {**state, "seconds": elapsed, "heldout": metrics}
+            )
+        if state["step"] % 10 == 0 or "heldout_loss" in record:
+            logf.write(json.dumps(record) + "\n")
+            logf.flush()
+        if out_of_time:
+            break
+    logf.close()
+    final = json.loads((ckpt / "state.json").read_text())
+    return final
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
