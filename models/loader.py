@@ -119,7 +119,9 @@ def load_model(
 ) -> LoadedModel:
     """Load a causal LM from the shipped default or a local HF directory."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     started = time.perf_counter()
     path = resolve_model_dir(spec)
     dev = resolve_device(device)

@@ -50,19 +50,19 @@ class TrainConfig:
     n_embd: int = 256
     n_head: int = 4
     n_positions: int = 512
-    seq_len: int = 256
-    batch_size: int = 16
+    seq_len: int = 512
+    batch_size: int = 8
     lr: float = 1.5e-3
     min_lr_ratio: float = 0.1
     warmup_steps: int = 200
-    total_steps: int = 6000
+    total_steps: int = 2500
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     fim_rate: float = 0.5
     eval_every: int = 250
     eval_windows: int = 96
     seed: int = 1234
-    threads: int = 0
+    threads: int = 1
     bf16: bool | None = None
     max_minutes: float | None = None
     extra: dict = field(default_factory=dict)
@@ -259,7 +259,9 @@ def save_checkpoint(ckpt: Path, model, opt, state: dict) -> None:
 
     tmp = ckpt / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
+    # tied weights: lm_head.weight is transformer.wte.weight, stored once
+    weights = {k: v.contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    save_file(weights, tmp / "model.safetensors", metadata={"format": "pt"})
     save_file(optimizer_tensors(opt), tmp / "optimizer.safetensors")
     (tmp / "state.json").write_text(json.dumps(state, indent=1))
     model.config.to_json_file(str(tmp / "config.json"))

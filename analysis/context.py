@@ -1,0 +1,982 @@
+"""Cursor context and the member oracle queried by the decoding monitor.
+
+Monitor-guided decoding (Agrawal et al. 2023, "Guiding Language Models of Code with Global
+Context using Monitors") asks, while drafts are generated, "the code so far ends here and a
+``.`` follows: which identifiers may come next?". :class:`MemberOracle` answers with a set
+of names, or None when the dot is not a member access in code (string, comment, number,
+``...``, import dots) or when the receiver's type is not certain.
+
+The oracle is built for one document snapshot and cursor. A call ``members(extra, trim)``
+means: the code is ``text[:offset - trim] + extra``. It is designed for many calls per
+second:
+
+1. answers are cached per ``(trim, extra)``; a draft that does not end in an identifier or
+   ``)`` is rejected before anything else;
+2. the lexical state (string/comment/brackets) at the end of the code comes from a small
+   incremental lexer (:mod:`analysis.lexer`) started from the state at the cursor and cached
+   at every line start of ``extra``, so each call lexes at most the current line;
+3. the receiver (``a``, ``a.b().c``, ``Foo()``, ``self``, ``this``, ``new Foo()``) is read
+   backwards from the end of the code;
+4. its scope comes from an *environment* built once per statement start: the document tree
+   edited incrementally to hold the draft's complete lines plus a placeholder statement at
+   the receiver's indentation (one incremental re-parse), cached per statement start;
+5. resolution results are cached per environment and receiver chain.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import tree_sitter
+
+from analysis.document import Document
+from analysis.languages import parser_for
+from analysis.lexer import (
+    CODE_STATE,
+    Lexer,
+    State,
+    at_statement_boundary,
+    in_comment,
+    in_string,
+    is_code,
+)
+from analysis.positions import byte_point, byte_to_str_offset, encode, str_offset_to_byte
+from analysis.python_symbols import PyModule
+from analysis.resolution import PythonResolver, builtin_class
+from analysis.workspace import WorkspaceIndex, default_stdlib
+
+Node = tree_sitter.Node
+
+PLACEHOLDER = "__sp_receiver__"
+MAX_SCAN = 4000  # characters scanned backwards for a receiver
+ANSWER_CACHE_SIZE = 8192
+# Tests set this to True so that internal errors surface instead of becoming "no constraint".
+STRICT = False
+
+JS_KEYWORDS = frozenset(
+    {
+        "break",
+        "case",
+        "catch",
+        "class",
+        "const",
+        "continue",
+        "debugger",
+        "default",
+        "delete",
+        "do",
+        "else",
+        "export",
+        "extends",
+        "finally",
+        "for",
+        "function",
+        "if",
+        "import",
+        "in",
+        "instanceof",
+        "let",
+        "new",
+        "return",
+        "super",
+        "switch",
+        "throw",
+        "try",
+        "typeof",
+        "var",
+        "void",
+        "while",
+        "with",
+        "yield",
+        "await",
+        "null",
+        "true",
+        "false",
+        "undefined",
+        "enum",
+        "static",
+        "async",
+    }
+)
+_PY_NO_RECEIVER_WORDS = frozenset({"def", "class", "import", "from", "as", "global", "nonlocal"})
+_JS_NO_RECEIVER_WORDS = frozenset(
+    {"function", "class", "let", "const", "var", "import", "as", "interface", "type", "enum"}
+)
+_STATEMENT_CONTAINERS = frozenset(
+    {
+        "module",
+        "block",
+        "program",
+        "statement_block",
+        "class_body",
+        "switch_body",
+        "class_static_block",
+    }
+)
+_STRINGISH = frozenset(
+    {"string", "comment", "template_string", "regex", "string_fragment", "concatenated_string"}
+)
+
+Chain = tuple[tuple[tuple[str, int], ...], bool]  # ((name, calls), ...), new
+
+
+def document_path(uri: str) -> Path | None:
+    """The filesystem path of a ``file://`` URI (or a plain path), else None."""
+    if not uri:
+        return None
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if parsed.scheme == "" and uri.startswith("/"):
+        return Path(uri)
+    return None
+
+
+def _family(language: str | None) -> str | None:
+    if language == "python":
+        return "python"
+    if language in ("javascript", "typescript", "tsx"):
+        return "javascript"
+    return None
+
+
+# -- receiver reading -------------------------------------------------------------------------
+
+
+def _match_open(text: str, close: int, limit: int) -> int | None:
+    """Index of the ``(`` matching the ``)`` at ``close`` scanning backwards (naive strings)."""
+    depth = 0
+    i = close
+    pairs = {")": "(", "]": "[", "}": "{"}
+    stack: list[str] = []
+    while i >= limit:
+        char = text[i]
+        if char in pairs:
+            stack.append(pairs[char])
+            depth += 1
+        elif char in "([{":
+            if not stack or stack[-1] != char:
+                return None
+            stack.pop()
+            depth -= 1
+            if depth == 0:
+                return i
+        elif char in "'\"`":
+            j = i - 1
+            while j >= limit and not (text[j] == char and (j == 0 or text[j - 1] != "\\")):
+                j -= 1
+            if j < limit:
+                return None
+            i = j
+        i -= 1
+    return None
+
+
+def _is_ident_char(char: str, python: bool) -> bool:
+    return char.isalnum() or char == "_" or (not python and char == "$")
+
+
+def read_receiver(text: str, python: bool) -> tuple[Chain, int] | None:
+    """The receiver chain ending ``text`` and its start index, or None if there is none.
+
+    Accepts names, dotted chains and calls (``a.b().c``, ``Foo(x)``), ``self``/``cls``/
+    ``this`` and ``new Foo()`` (JavaScript, with optional chaining and line breaks around
+    dots). Numbers, keywords, literals, subscripts and ``..`` give None.
+    """
+    i = len(text)
+    limit = max(0, i - MAX_SCAN)
+    parts: list[tuple[str, int]] = []
+    while True:
+        calls = 0
+        while i > limit and text[i - 1] == ")":
+            j = _match_open(text, i - 1, limit)
+            if j is None:
+                return None
+            i = j
+            calls += 1
+        k = i
+        while k > limit and _is_ident_char(text[k - 1], python):
+            k -= 1
+        name = text[k:i]
+        if not name or name[0].isdigit():
+            return None
+        if not python and k > limit and text[k - 1] == "#":
+            k -= 1
+            name = "#" + name
+        elif not (name.isidentifier() or (not python and name.replace("$", "_").isidentifier())):
+            return None
+        parts.append((name, calls))
+        i = k
+        j = i
+        if not python:
+            while j > limit and text[j - 1] in " \t\r\n":
+                j -= 1
+        if j > limit and text[j - 1] == ".":
+            if j - 1 > limit and text[j - 2] == ".":
+                return None
+            j -= 1
+            if not python and j > limit and text[j - 1] == "?":
+                j -= 1
+            if not python:
+                while j > limit and text[j - 1] in " \t\r\n":
+                    j -= 1
+            i = j
+            continue
+        break
+    parts.reverse()
+    new = False
+    if not python:
+        match = re.search(r"(?<![\w$.])new\s+$", text[max(limit, i - 20) : i])
+        if match is not None:
+            new = True
+            i -= len(match.group(0))
+    return (tuple(parts), new), i
+
+
+def _binds_in_head(head_text: str, name: str, python: bool) -> bool:
+    """True when the statement text before the receiver may (re)bind ``name``."""
+    quoted = re.escape(name)
+    if python:
+        if re.search(r"\b(def|class|import|global|nonlocal)\b", head_text):
+            return True
+        patterns = [
+            rf"(?<![\w.]){quoted}[\w\s,()\[\]*]*(?:[-+*/%&|^@]|//|\*\*|>>|<<)?=(?!=)",
+            rf"(?<![\w.]){quoted}\s*:=",
+            rf"\bfor\b[^:]*?(?<![\w.]){quoted}\b",
+            rf"\blambda\b[^:]*?(?<![\w.]){quoted}\b",
+            rf"\bas\s+{quoted}\b",
+        ]
+    else:
+        if name == "this":
+            return bool(re.search(r"\bfunction\b", head_text))
+        if re.search(r"\b(function|class)\b|=>", head_text):
+            return True
+        patterns = [
+            rf"(?<![\w$.]){quoted}\s*(?:[-+*/%&|^]|\*\*|>>>?|<<|\?\?|&&|\|\|)?=(?![=>])",
+            rf"\b(let|const|var|for|catch)\b[^;]*(?<![\w$.]){quoted}\b",
+            rf"(?<![\w$.]){quoted}\s*(\+\+|--)",
+            rf"(\+\+|--)\s*{quoted}\b",
+        ]
+    return any(re.search(pattern, head_text) for pattern in patterns)
+
+
+# -- environments -----------------------------------------------------------------------------
+
+
+class _Environment:
+    """The scope at a statement start: an incrementally re-parsed tree with a placeholder."""
+
+    def __init__(
+        self, oracle: MemberOracle, tree: tree_sitter.Tree, data: bytes, placeholder_byte: int
+    ):
+        self.oracle = oracle
+        self.data = data
+        self.tree = tree
+        self.node: Node | None = None
+        node = tree.root_node.descendant_for_byte_range(
+            placeholder_byte, placeholder_byte + len(PLACEHOLDER)
+        )
+        if node is not None and data[node.start_byte : node.end_byte] == PLACEHOLDER.encode():
+            self.node = node
+        self.results: dict[Chain, frozenset[str] | None] = {}
+        self._module = None
+
+    def module(self):
+        if self._module is None:
+            oracle = self.oracle
+            path = oracle.path
+            if oracle.family == "python":
+                self._module = PyModule(
+                    self.data,
+                    self.tree,
+                    path,
+                    None,
+                    is_package=path is not None and path.name == "__init__.py",
+                )
+            else:
+                from analysis.js_symbols import JsModule
+
+                self._module = JsModule(self.data, self.tree, path, oracle.language or "javascript")
+        return self._module
+
+    def resolve(self, chain: Chain) -> frozenset[str] | None:
+        if chain in self.results:
+            return self.results[chain]
+        try:
+            result = self._resolve(chain)
+        except Exception:  # totality: resolution problems mean "no constraint"
+            if STRICT:
+                raise
+            result = None
+        self.results[chain] = result
+        return result
+
+    def _resolve(self, chain: Chain) -> frozenset[str] | None:
+        if self.node is None:
+            return None
+        parts, new = chain
+        if self.oracle.family == "python":
+            return self._resolve_python(parts)
+        return self._resolve_javascript(parts, new)
+
+    def _resolve_python(self, parts: tuple[tuple[str, int], ...]) -> frozenset[str] | None:
+        resolver: PythonResolver = self.oracle.python_resolver()
+        module = self.module()
+        head, calls = parts[0]
+        if head in ("super",) or (head == "type" and calls):
+            return None
+        typ = resolver.name_type(module, head, self.node)
+        for index, (name, call_count) in enumerate(parts):
+            if index > 0:
+                if typ is None:
+                    return None
+                typ = resolver.attribute_type(typ, name)
+            for _ in range(call_count):
+                typ = resolver.call_type(typ)
+        return resolver.members(typ)
+
+    def _resolve_javascript(
+        self, parts: tuple[tuple[str, int], ...], new: bool
+    ) -> frozenset[str] | None:
+        from analysis.js_symbols import JsClassObject, JsInstance, this_owner
+
+        resolver = self.oracle.js_resolver()
+        module = self.module()
+        new_at = next((i for i, (_, calls) in enumerate(parts) if calls), None) if new else None
+        head, _ = parts[0]
+        if head == "this":
+            owner = this_owner(self.node)
+            if owner is None:
+                return None
+            from analysis.js_symbols import _class_node_at
+
+            class_node = _class_node_at(module, owner[0])
+            if class_node is None:
+                return None
+            cls = module.class_at(class_node)
+            typ = JsClassObject(cls) if owner[1] else JsInstance(cls)
+        else:
+            typ = resolver.name_type(module, head, self.node)
+        for index, (name, call_count) in enumerate(parts):
+            if index > 0:
+                if typ is None:
+                    return None
+                typ = resolver.property_type(typ, name)
+            remaining = call_count
+            if new_at == index:
+                typ = JsInstance(typ.cls) if isinstance(typ, JsClassObject) else None
+                remaining -= 1
+            for _ in range(remaining):
+                typ = resolver.call_type(typ)
+        return resolver.members(typ)
+
+
+@dataclass
+class _Base:
+    """Facts about the document text before the cursor for one ``trim``."""
+
+    q: int  # code-point offset where the model's code leaves the document
+    line_start: int  # start of the line containing q
+    line_state: State  # lexical state at line_start
+    statement_start: int  # start of the line where the statement containing q begins
+    doc_line_states: list[tuple[int, State]] = field(default_factory=list)
+
+
+class MemberOracle:
+    """Answers "which identifiers may follow a ``.`` here?" for one document snapshot.
+
+    See the module docstring for the protocol of :meth:`members` and the caching strategy.
+    """
+
+    def __init__(
+        self,
+        text: str,
+        data: bytes,
+        tree: tree_sitter.Tree | None,
+        language: str | None,
+        offset: int,
+        path: Path | None,
+        workspace: WorkspaceIndex | None,
+    ):
+        self.text = text
+        self.data = data
+        self.tree = tree
+        self.language = language
+        self.family = _family(language) if tree is not None else None
+        self.offset = max(0, min(offset, len(text)))
+        self.path = path
+        self.workspace = workspace
+        self.lexer = Lexer(self.family or "python")
+        self._lock = threading.RLock()
+        self._answers: OrderedDict[tuple[int, str], frozenset[str] | None] = OrderedDict()
+        self._bases: dict[int, _Base] = {}
+        self._line_states: dict[tuple[int, str], State] = {}
+        self._environments: dict[tuple, _Environment] = {}
+        self._python_resolver: PythonResolver | None = None
+        self._js_resolver = None
+        # after the cursor: the document resumes at the start of the next line
+        newline = text.find("\n", self.offset)
+        self._suffix_start = len(text) if newline < 0 else newline + 1
+
+    # -- resolvers ---------------------------------------------------------------------------
+
+    def python_resolver(self) -> PythonResolver:
+        if self._python_resolver is None:
+            loader = self.workspace if self.workspace is not None else default_stdlib()
+            self._python_resolver = PythonResolver(loader)
+        return self._python_resolver
+
+    def js_resolver(self):
+        if self._js_resolver is None:
+            from analysis.js_symbols import JsResolver
+
+            self._js_resolver = JsResolver(self.workspace)
+        return self._js_resolver
+
+    # -- the public query ---------------------------------------------------------------------
+
+    def members(self, extra: str, trim: int = 0) -> frozenset[str] | None:
+        """Identifiers that may follow a ``.`` after ``text[:offset - trim] + extra``.
+
+        None means no constraint: not a member access in code, or the receiver is uncertain.
+        """
+        trim = max(0, trim)
+        key = (trim, extra)
+        answers = self._answers
+        if key in answers:
+            return answers[key]
+        if self.family is None:
+            return None
+        # Step 1: cheap rejection: the code must end in an identifier character or ")".
+        last = (
+            extra[-1]
+            if extra
+            else (
+                self.text[self.offset - trim - 1]
+                if 0 < self.offset - trim <= len(self.text)
+                else ""
+            )
+        )
+        if not last or not (last == ")" or _is_ident_char(last, self.family == "python")):
+            return None
+        with self._lock:
+            try:
+                result = self._members(extra, trim)
+            except Exception:  # totality: never raise into the decoder
+                if STRICT:
+                    raise
+                result = None
+            answers[key] = result
+            if len(answers) > ANSWER_CACHE_SIZE:
+                answers.popitem(last=False)
+        return result
+
+    def _members(self, extra: str, trim: int) -> frozenset[str] | None:
+        base = self._base(trim)
+        python = self.family == "python"
+        q = base.q
+        # Step 2: lexical state at the end of the code (lex only its last line).
+        newline = extra.rfind("\n")
+        if newline >= 0:
+            line_state = self._extra_line_state(trim, base, extra[: newline + 1])
+            last_line = extra[newline + 1 :]
+        else:
+            line_state = base.line_state
+            last_line = self.text[base.line_start : q] + extra
+        end_state = self.lexer.lex(line_state, last_line)
+        if not is_code(end_state):
+            return None
+        # Step 3: the receiver, read backwards over the tail of the code.
+        tail_start = max(0, q - MAX_SCAN)
+        tail = self.text[tail_start:q] + extra
+        found = read_receiver(tail, python)
+        if found is None:
+            return None
+        chain, start_in_tail = found
+        receiver_start = tail_start + start_in_tail  # offset in code = text[:q] + extra
+        head = chain[0][0][0]
+        if python and keyword.iskeyword(head):
+            return None
+        if not python and head in JS_KEYWORDS:
+            return None
+        # Step 4: the statement the receiver belongs to, and its environment.
+        statement_start = self._statement_start(trim, base, extra, receiver_start)
+        code_head = self._code_slice(q, extra, statement_start, receiver_start)
+        cut = statement_start
+        if not python and len(end_state) == 1:
+            # JavaScript: a statement may start mid-line, after ``;``, ``{`` or ``}``.
+            split = max(code_head.rfind(";"), code_head.rfind("{"), code_head.rfind("}"))
+            if split >= 0:
+                cut = statement_start + split + 1
+                code_head = code_head[split + 1 :]
+        if python and re.match(r"\s*(from|import)\b", code_head):
+            return None
+        words = code_head.split()
+        if words and words[-1] in (_PY_NO_RECEIVER_WORDS if python else _JS_NO_RECEIVER_WORDS):
+            return None
+        if _binds_in_head(code_head, head, python):
+            return None
+        environment = self._environment(trim, base, extra, cut, cut == statement_start)
+        if environment is None:
+            return None
+        # Step 5: resolve (cached per environment and chain).
+        return environment.resolve(chain)
+
+    # -- lexical states ----------------------------------------------------------------------
+
+    def _base(self, trim: int) -> _Base:
+        base = self._bases.get(trim)
+        if base is not None:
+            return base
+        q = max(0, min(self.offset - trim, len(self.text)))
+        line_start = self.text.rfind("\n", 0, q) + 1
+        restart = self._restart_offset(q)
+        anchor = self.text.rfind("\n", 0, restart) + 1
+        state: State = CODE_STATE
+        states: list[tuple[int, State]] = [(anchor, state)]
+        position = anchor
+        while position < line_start:
+            newline = self.text.find("\n", position, line_start)
+            end = line_start if newline < 0 else newline + 1
+            state = self.lexer.lex(state, self.text[position:end])
+            position = end
+            states.append((position, state))
+        statement_start = anchor
+        for start, line_state in reversed(states):
+            if at_statement_boundary(line_state, self.family == "python"):
+                statement_start = start
+                break
+        base = _Base(q, line_start, state, statement_start, states)
+        self._bases[trim] = base
+        return base
+
+    def _restart_offset(self, q: int) -> int:
+        """A line start <= q known to be in top-level code (lexing restarts there).
+
+        Descends the tree through statement containers towards ``q``; candidates are line
+        starts where a statement begins and the line after a complete statement. Never
+        descends into strings or comments.
+        """
+        tree = self.tree
+        if tree is None:
+            return 0
+        data = self.data
+        target = str_offset_to_byte(self.text, q)
+        best = 0
+
+        def line_start_of(byte: int) -> int:
+            return data.rfind(b"\n", 0, byte) + 1
+
+        node = tree.root_node
+        while node is not None and node.type not in _STRINGISH:
+            next_node = None
+            container = node.type in _STATEMENT_CONTAINERS
+            children = node.children
+            for index, child in enumerate(children):
+                if child.start_byte > target:
+                    break
+                if container and child.is_named and child.type not in ("ERROR", "comment"):
+                    start = line_start_of(child.start_byte)
+                    if not data[start : child.start_byte].strip():
+                        best = max(best, start)
+                    if child.end_byte <= target and not child.has_error:
+                        after = data.find(b"\n", child.end_byte)
+                        following = (
+                            children[index + 1].start_byte if index + 1 < len(children) else None
+                        )
+                        if 0 <= after < target and (following is None or following > after):
+                            best = max(best, after + 1)
+                if child.start_byte <= target < child.end_byte:
+                    next_node = child
+            node = next_node
+        return byte_to_str_offset(self.text, best) if best else 0
+
+    def _extra_line_state(self, trim: int, base: _Base, prefix: str) -> State:
+        """Lexical state after ``text[:q] + prefix`` where ``prefix`` ends with a newline."""
+        key = (trim, prefix)
+        state = self._line_states.get(key)
+        if state is not None:
+            return state
+        previous = prefix.rfind("\n", 0, len(prefix) - 1)
+        if previous < 0:
+            state = self.lexer.lex(base.line_state, self.text[base.line_start : base.q] + prefix)
+        else:
+            before = self._extra_line_state(trim, base, prefix[: previous + 1])
+            state = self.lexer.lex(before, prefix[previous + 1 :])
+        self._line_states[key] = state
+        return state
+
+    def _statement_start(self, trim: int, base: _Base, extra: str, receiver: int) -> int:
+        """Start (offset in the code) of the line where the receiver's statement begins."""
+        q = base.q
+        position = receiver
+        while position > q:  # lines that start inside ``extra``
+            newline = extra.rfind("\n", 0, position - q)
+            if newline < 0:
+                break
+            state = self._extra_line_state(trim, base, extra[: newline + 1])
+            if at_statement_boundary(state, self.family == "python"):
+                return q + newline + 1
+            position = q + newline
+        start = self.text.rfind("\n", 0, min(position, q)) + 1
+        for line_start, state in reversed(base.doc_line_states):
+            if line_start <= start and at_statement_boundary(state, self.family == "python"):
+                return line_start
+        return base.doc_line_states[0][0]
+
+    def _code_slice(self, q: int, extra: str, start: int, end: int) -> str:
+        """``(text[:q] + extra)[start:end]``."""
+        if end <= q:
+            return self.text[start:end]
+        if start >= q:
+            return extra[start - q : end - q]
+        return self.text[start:q] + extra[: end - q]
+
+    def _environment(
+        self, trim: int, base: _Base, extra: str, cut: int, at_line_start: bool
+    ) -> _Environment | None:
+        """The environment for a statement starting at ``cut`` (an offset in the code)."""
+        q = base.q
+        prefix = extra[: cut - q] if cut > q else ""
+        if at_line_start:
+            line = self._code_slice(q, extra, cut, cut + 200)
+            indent = line[: len(line) - len(line.lstrip(" \t"))]
+        else:
+            indent = " "
+        key = (trim, min(cut, q), prefix, indent)
+        environment = self._environments.get(key)
+        if environment is not None:
+            return environment
+        closers = ""
+        if self.family != "python":
+            closers = self._closers(trim, base, extra, cut)
+        environment = self._build_environment(base, prefix, min(cut, q), indent, closers)
+        if len(self._environments) > 256:
+            self._environments.clear()
+        self._environments[key] = environment
+        return environment
+
+    def _state_at(self, trim: int, base: _Base, extra: str, position: int) -> State:
+        """Lexical state at ``position`` (an offset in the code ``text[:q] + extra``)."""
+        q = base.q
+        if position > q:
+            newline = extra.rfind("\n", 0, position - q)
+            if newline >= 0:
+                state = self._extra_line_state(trim, base, extra[: newline + 1])
+                return self.lexer.lex(state, extra[newline + 1 : position - q])
+            return self.lexer.lex(
+                base.line_state, self.text[base.line_start : q] + extra[: position - q]
+            )
+        line_start = self.text.rfind("\n", 0, position) + 1
+        for start, state in reversed(base.doc_line_states):
+            if start <= line_start:
+                return self.lexer.lex(state, self.text[start:position])
+        return self.lexer.lex(CODE_STATE, self.text[:position])
+
+    def _closers(self, trim: int, base: _Base, extra: str, cut: int) -> str:
+        """Closing brackets for those the draft opened before ``cut`` and left open.
+
+        Brackets already open at the cursor are closed by the document after the cursor.
+        """
+        at_cursor = self._state_at(trim, base, "", base.q)[0][1]
+        at_cut = self._state_at(trim, base, extra, cut)[0][1]
+        common = 0
+        while common < min(len(at_cursor), len(at_cut)) and at_cursor[common] == at_cut[common]:
+            common += 1
+        pairs = {"(": ")", "[": "]", "{": "}"}
+        return "".join(pairs[b] for b in reversed(at_cut[common:]))
+
+    def _build_environment(
+        self, base: _Base, prefix: str, cut: int, indent: str, closers: str = ""
+    ) -> _Environment | None:
+        """Tree of ``text[:cut] + prefix + indent + PLACEHOLDER + the document after the cursor``.
+
+        Python resumes the document at the next line (the rest of the cursor's line belongs to
+        the statement being written); JavaScript resumes right at the cursor, after closing
+        the brackets the draft left open.
+        """
+        if self.tree is None or self.language is None:
+            return None
+        if self.family == "python":
+            middle = prefix + indent + PLACEHOLDER + "\n"
+            resume = self._suffix_start
+        else:
+            middle = prefix + indent + PLACEHOLDER + ";" + closers + " "
+            resume = self.offset
+        start_byte = str_offset_to_byte(self.text, cut)
+        old_end_byte = str_offset_to_byte(self.text, resume)
+        inserted = encode(middle)
+        data = self.data[:start_byte] + inserted + self.data[old_end_byte:]
+        new_end_byte = start_byte + len(inserted)
+        old_tree = self.tree.copy()
+        old_tree.edit(
+            start_byte=start_byte,
+            old_end_byte=old_end_byte,
+            new_end_byte=new_end_byte,
+            start_point=byte_point(self.data, start_byte),
+            old_end_point=byte_point(self.data, old_end_byte),
+            new_end_point=byte_point(data, new_end_byte),
+        )
+        tree = parser_for(self.language).parse(data, old_tree)
+        placeholder_byte = start_byte + len(encode(prefix + indent))
+        return _Environment(self, tree, data, placeholder_byte)
+
+
+def member_oracle(
+    document: Document, offset: int, workspace: WorkspaceIndex | None = None
+) -> MemberOracle:
+    """A :class:`MemberOracle` for ``document`` (a snapshot) with the cursor at ``offset``."""
+    text, data, tree = document.snapshot()
+    return MemberOracle(
+        text, data, tree, document.language, offset, document_path(document.uri), workspace
+    )
+
+
+# -- cursor context ---------------------------------------------------------------------------
+
+
+@dataclass
+class CursorContext:
+    """Plain facts about the cursor position used by prompt building and stop rules.
+
+    ``block_indent``: indentation of the statements of the innermost block enclosing the
+    cursor (Python: a line indented less than this ends the block); None when unknown (e.g.
+    right after a block header whose body does not exist yet). ``enclosing_headers``:
+    code-point ranges of the def/class/function header lines around the cursor, outermost
+    first.
+    """
+
+    language: str | None
+    in_string: bool = False
+    in_comment: bool = False
+    line_prefix: str = ""
+    line_suffix: str = ""
+    mid_line: bool = False
+    indent: str = ""
+    block_indent: str | None = None
+    enclosing_headers: list[tuple[int, int]] = field(default_factory=list)
+
+
+_HEADER_TYPES = {
+    "python": frozenset({"function_definition", "class_definition"}),
+    "javascript": frozenset(
+        {
+            "class_declaration",
+            "abstract_class_declaration",
+            "class",
+            "function_declaration",
+            "function_expression",
+            "function",
+            "generator_function_declaration",
+            "generator_function",
+            "method_definition",
+            "arrow_function",
+        }
+    ),
+}
+
+
+def _indent_of(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def cursor_context(document: Document, offset: int) -> CursorContext:
+    """The :class:`CursorContext` at code-point ``offset`` of ``document`` (never raises)."""
+    text, data, tree = document.snapshot()
+    offset = max(0, min(offset, len(text)))
+    line_start = text.rfind("\n", 0, offset) + 1
+    line_end = text.find("\n", offset)
+    line_end = len(text) if line_end < 0 else line_end
+    line_prefix = text[line_start:offset]
+    line_suffix = text[offset:line_end].rstrip("\r")
+    context = CursorContext(
+        language=document.language,
+        line_prefix=line_prefix,
+        line_suffix=line_suffix,
+        mid_line=bool(line_suffix.strip()),
+        indent=_indent_of(text[line_start:line_end]),
+    )
+    family = _family(document.language) if tree is not None else None
+    if family is None:
+        return context
+    try:
+        oracle = MemberOracle(text, data, tree, document.language, offset, None, None)
+        base = oracle._base(0)
+        state = oracle.lexer.lex(base.line_state, line_prefix)
+        context.in_string = in_string(state)
+        context.in_comment = in_comment(state)
+        statement_end = text.find("\n", base.statement_start)
+        statement_line = text[
+            base.statement_start : len(text) if statement_end < 0 else statement_end
+        ]
+        if base.statement_start == line_start:
+            statement_indent = (
+                _indent_of(line_prefix) if not line_prefix.strip() else _indent_of(statement_line)
+            )
+        else:
+            statement_indent = _indent_of(statement_line)
+        headers = _enclosing_header_nodes(
+            text, data, tree, offset, line_prefix, family, statement_indent
+        )
+        context.enclosing_headers = [
+            (byte_to_str_offset(text, start), byte_to_str_offset(text, end))
+            for start, end in headers
+        ]
+        context.block_indent = _block_indent(
+            text, data, tree, offset, line_start, line_prefix, statement_indent, family
+        )
+    except Exception:
+        if STRICT:
+            raise
+    return context
+
+
+def _probe_byte(text: str, offset: int) -> int:
+    """Byte offset of the last non-whitespace character before ``offset`` (or 0)."""
+    probe = offset
+    while probe > 0 and text[probe - 1] in " \t\r\n":
+        probe -= 1
+    return str_offset_to_byte(text, max(0, probe - 1))
+
+
+def _enclosing_header_nodes(
+    text: str,
+    data: bytes,
+    tree: tree_sitter.Tree,
+    offset: int,
+    line_prefix: str,
+    family: str,
+    statement_indent: str,
+) -> list[tuple[int, int]]:
+    cursor_byte = str_offset_to_byte(text, offset)
+    probe = _probe_byte(text, offset)
+    node = tree.root_node.descendant_for_byte_range(probe, probe)
+    headers: list[tuple[int, int]] = []
+    types = _HEADER_TYPES[family]
+    while node is not None:
+        if node.type in types:
+            body = node.child_by_field_name("body")
+            header_start = data.rfind(b"\n", 0, node.start_byte) + 1
+            if body is not None and body.type in ("block", "statement_block", "class_body"):
+                body_start = body.start_byte
+            else:
+                body_start = node.end_byte if body is None else body.start_byte
+            if cursor_byte > body_start or (
+                body is not None and cursor_byte >= body_start and family == "python"
+            ):
+                inside = True
+                if family == "python":
+                    def_line = data[header_start : node.start_byte].decode("utf-8", "replace")
+                    inside = len(_indent_of(def_line).expandtabs()) < len(
+                        statement_indent.expandtabs()
+                    )
+                if inside:
+                    header_end = data.find(
+                        b"\n",
+                        body_start
+                        if family == "javascript"
+                        else max(body_start - 1, node.start_byte),
+                    )
+                    if family == "python":
+                        colon_line_end = data.find(b"\n", _header_colon(node, body_start))
+                        header_end = colon_line_end
+                    if header_end < 0:
+                        header_end = len(data)
+                    headers.append((header_start, header_end))
+        node = node.parent
+    headers.reverse()
+    return headers
+
+
+def _header_colon(node: Node, body_start: int) -> int:
+    """Byte offset of the ``:`` ending a Python def/class header."""
+    colon = node.start_byte
+    for child in node.children:
+        if child.type == ":" and child.start_byte < body_start:
+            colon = child.start_byte
+    return colon
+
+
+def _block_indent(
+    text: str,
+    data: bytes,
+    tree: tree_sitter.Tree,
+    offset: int,
+    line_start: int,
+    line_prefix: str,
+    statement_indent: str,
+    family: str,
+) -> str | None:
+    if family == "python":
+        previous = text[:line_start].rstrip()
+        blank_line = not line_prefix.strip()
+        if (
+            not blank_line
+            and line_prefix.rstrip().endswith(":")
+            and not text[offset:].split("\n", 1)[0].strip()
+        ):
+            return None  # at the end of a header line: the body does not exist yet
+        if blank_line and previous.endswith(":"):
+            header_line = previous[previous.rfind("\n") + 1 :]
+            if len(statement_indent.expandtabs()) > len(_indent_of(header_line).expandtabs()):
+                return statement_indent
+            return None
+        return statement_indent
+    # JavaScript/TypeScript: the innermost enclosing { } block's statement indentation
+    cursor_byte = str_offset_to_byte(text, offset)
+    node = tree.root_node.descendant_for_byte_range(cursor_byte, cursor_byte)
+    while node is not None and not (
+        node.type in ("statement_block", "class_body", "program", "switch_body", "object")
+        and (
+            node.type == "program"
+            or node.start_byte < cursor_byte < node.end_byte
+            or node.end_byte <= node.start_byte + 1
+        )
+    ):
+        node = node.parent
+    if node is None:
+        return statement_indent
+    if node.type == "program":
+        first = next((c for c in node.named_children), None)
+        return (
+            ""
+            if first is None
+            else _indent_of(
+                text[byte_to_str_offset(text, data.rfind(b"\n", 0, first.start_byte) + 1) :].split(
+                    "\n", 1
+                )[0]
+            )
+        )
+    children = [c for c in node.named_children if c.type != "comment"]
+    if not children:
+        if not line_prefix.strip() and node.start_byte < cursor_byte:
+            opener_line_start = data.rfind(b"\n", 0, node.start_byte) + 1
+            opener_indent = _indent_of(
+                data[opener_line_start : node.start_byte].decode("utf-8", "replace")
+            )
+            if len(line_prefix) > len(opener_indent):
+                return line_prefix
+        return None
+    first = children[0]
+    first_line_start = data.rfind(b"\n", 0, first.start_byte) + 1
+    if first_line_start <= node.start_byte:
+        return None  # statements on the opener's line
+    return _indent_of(data[first_line_start : first.start_byte].decode("utf-8", "replace"))
+
+
+__all__ = [
+    "CursorContext",
+    "MemberOracle",
+    "PLACEHOLDER",
+    "cursor_context",
+    "document_path",
+    "member_oracle",
+    "read_receiver",
+    "builtin_class",
+]

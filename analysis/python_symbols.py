@@ -1,0 +1,869 @@
+"""Python symbol extraction from tree-sitter trees: module, class and function scopes.
+
+Facts only, no cross-module resolution (that is :mod:`analysis.resolution`). A module
+records its top-level bindings (defs, classes, assignments incl. tuple targets and
+annotations, imports and aliases, names bound under top-level if/try/with/for), star imports
+and signs of dynamic namespaces; a class records its body bindings (methods incl.
+property/static/class methods, class attributes, ``__slots__``), the attributes assigned
+through the first parameter of its methods (``self.x = ...``, ``cls.x = ...``), its bases,
+metaclass and decorators. These are the symbols the monitor of Agrawal et al. 2023
+("Guiding Language Models of Code with Global Context using Monitors") allows after a dot.
+
+Every name has a list of :class:`Binding` s; a name with several bindings of different
+kinds has no certain type. Extraction never raises on broken code: statements inside ERROR
+nodes are still visited, and for erroneous classes a textual over-approximation of the
+bound names is added (more names allowed is safe, fewer is not).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import tree_sitter
+
+from analysis.languages import tree_sitter_language
+
+Node = tree_sitter.Node
+
+# A binding with kind "other" binds a name whose value we do not model (loop targets, tuple
+# unpacking, augmented assignment, with/except targets, walrus, match captures, ...).
+BINDING_KINDS = ("def", "class", "import", "from", "assign", "param", "other")
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One binding of a name in a scope.
+
+    ``node``: the function_definition/class_definition for "def"/"class", the value
+    expression for "assign" (None for a bare annotation). ``annotation``: the annotation
+    expression of an annotated assignment or parameter. ``module``/``level``/``name``: the
+    imported module (dotted, relative ``level``) and, for "from", the imported name.
+    ``decorators``: decorator expressions of a def/class.
+    """
+
+    kind: str
+    node: Node | None = None
+    annotation: Node | None = None
+    module: str | None = None
+    level: int = 0
+    name: str | None = None
+    decorators: tuple[Node, ...] = ()
+
+
+@dataclass
+class Bindings:
+    """The bindings of one scope: names, star imports and global/nonlocal declarations."""
+
+    names: dict[str, list[Binding]] = field(default_factory=dict)
+    stars: list[tuple[str, int]] = field(default_factory=list)
+    globals: set[str] = field(default_factory=set)
+    nonlocals: set[str] = field(default_factory=set)
+
+    def add(self, name: str, binding: Binding) -> None:
+        self.names.setdefault(name, []).append(binding)
+
+
+_COMPOUND = frozenset(
+    {
+        "if_statement",
+        "elif_clause",
+        "else_clause",
+        "for_statement",
+        "while_statement",
+        "try_statement",
+        "except_clause",
+        "except_group_clause",
+        "finally_clause",
+        "with_statement",
+        "match_statement",
+        "case_clause",
+        "block",
+        "ERROR",
+        "module",
+    }
+)
+_PATTERNS = frozenset(
+    {"pattern_list", "tuple_pattern", "list_pattern", "tuple", "list", "parenthesized_expression"}
+)
+_SCOPE_TYPES = frozenset({"function_definition", "class_definition", "lambda"})
+_COMPREHENSIONS = frozenset(
+    {"list_comprehension", "set_comprehension", "dictionary_comprehension", "generator_expression"}
+)
+
+
+def _query(source: str) -> tree_sitter.Query:
+    return tree_sitter.Query(tree_sitter_language("python"), source)
+
+
+_WALRUS_QUERY = None
+_ATTRIBUTE_QUERY = None
+
+
+def walrus_query() -> tree_sitter.Query:
+    global _WALRUS_QUERY
+    if _WALRUS_QUERY is None:
+        _WALRUS_QUERY = _query("(named_expression name: (identifier) @name)")
+    return _WALRUS_QUERY
+
+
+_STORED_ATTRIBUTE_QUERY = None
+
+
+def stored_attribute_query() -> tree_sitter.Query:
+    """Attribute nodes ``NAME.attr`` in assignment-target positions (captured as @target)."""
+    global _STORED_ATTRIBUTE_QUERY
+    if _STORED_ATTRIBUTE_QUERY is None:
+        attribute = "(attribute object: (identifier) attribute: (identifier)) @target"
+        _STORED_ATTRIBUTE_QUERY = _query(
+            f"(assignment left: {attribute}) (augmented_assignment left: {attribute})"
+            f" (pattern_list {attribute}) (tuple_pattern {attribute}) (list_pattern {attribute})"
+            f" (for_statement left: {attribute}) (as_pattern_target {attribute})"
+        )
+    return _STORED_ATTRIBUTE_QUERY
+
+
+def attribute_query() -> tree_sitter.Query:
+    global _ATTRIBUTE_QUERY
+    if _ATTRIBUTE_QUERY is None:
+        _ATTRIBUTE_QUERY = _query("(attribute object: (identifier) @object) @attribute")
+    return _ATTRIBUTE_QUERY
+
+
+def captures(query: tree_sitter.Query, node: Node) -> dict[str, list[Node]]:
+    """Query captures under ``node`` (empty on any failure)."""
+    try:
+        return tree_sitter.QueryCursor(query).captures(node)
+    except Exception:
+        return {}
+
+
+def decorator_name(module: PyModule, decorator: Node) -> str:
+    """The dotted name a decorator expression calls or names (``""`` if not a plain name)."""
+    node = decorator
+    if node.type == "decorator":
+        node = node.named_children[0] if node.named_children else node
+    if node.type == "call":
+        node = node.child_by_field_name("function") or node
+    if node.type in ("identifier", "attribute"):
+        return module.text(node)
+    return ""
+
+
+def unwrap_definition(node: Node) -> tuple[Node, tuple[Node, ...]]:
+    """(definition, decorators) for a decorated_definition, else (node, ())."""
+    if node.type == "decorated_definition":
+        definition = node.child_by_field_name("definition")
+        decorators = tuple(c for c in node.named_children if c.type == "decorator")
+        if definition is not None:
+            return definition, decorators
+    return node, ()
+
+
+class PyModule:
+    """Facts about one Python source file (parsed tree + bytes).
+
+    ``name`` is the dotted module name when known (stdlib/workspace), ``path`` the file,
+    ``is_package`` True for an ``__init__.py``.
+    """
+
+    def __init__(
+        self,
+        data: bytes,
+        tree: tree_sitter.Tree,
+        path: Path | None = None,
+        name: str | None = None,
+        is_package: bool = False,
+        is_stdlib: bool = False,
+    ):
+        self.data = data
+        self.tree = tree
+        self.root = tree.root_node
+        self.path = path
+        self.name = name
+        self.is_package = is_package
+        self.is_stdlib = is_stdlib
+        self._classes: dict[tuple[int, int], PyClass] = {}
+        self._functions: dict[tuple[int, int], FunctionScope] = {}
+
+    def text(self, node: Node | None) -> str:
+        """The source text of ``node``."""
+        if node is None:
+            return ""
+        return self.data[node.start_byte : node.end_byte].decode("utf-8", "replace")
+
+    @cached_property
+    def namespace(self) -> Bindings:
+        """Module-level bindings, plus names declared ``global`` inside functions."""
+        bindings = collect_bindings(self, self.root)
+        for name in self._global_declarations():
+            bindings.add(name, Binding("other"))
+        for name in self.global_enum_names:
+            bindings.add(name, Binding("other"))
+        return bindings
+
+    def _global_declarations(self) -> set[str]:
+        if b"global" not in self.data:
+            return set()
+        names: set[str] = set()
+        for match in re.finditer(rb"global[ \t]+([\w, \t]+)", self.data):
+            line_start = self.data.rfind(b"\n", 0, match.start()) + 1
+            if self.data[line_start : match.start()].strip():
+                continue
+            for name in match.group(1).decode("utf-8", "replace").split(","):
+                if name.strip().isidentifier():
+                    names.add(name.strip())
+        return names
+
+    @cached_property
+    def global_enum_names(self) -> set[str]:
+        """Names injected into the module by ``@enum.global_enum`` classes."""
+        names: set[str] = set()
+        if b"global_enum" not in self.data:
+            return names
+        for child in self.root.named_children:
+            definition, decorators = unwrap_definition(child)
+            if definition.type != "class_definition":
+                continue
+            if any(decorator_name(self, d).endswith("global_enum") for d in decorators):
+                names.update(self.class_at(definition, decorators).body.names)
+        return names
+
+    @cached_property
+    def dynamic(self) -> bool:
+        """True when the namespace may hold names we cannot see (module ``__getattr__``, ...).
+
+        Textual signs (over-approximate): any ``globals()`` call, ``vars()`` writes,
+        ``sys.modules[__name__]``, enum ``_convert_`` and a module-level ``exec(``.
+        """
+        if "__getattr__" in self.namespace.names:
+            return True
+        data = self.data
+        if (
+            b"globals()" in data
+            or b"._convert_(" in data
+            or data.startswith(b"exec(")
+            or b"\nexec(" in data
+        ):
+            return True
+        if b"vars()" in data and re.search(rb"vars\(\)\s*(\[|\.update)", data):
+            return True
+        return b"sys.modules[" in data and bool(re.search(rb"sys\.modules\[\s*__name__\s*\]", data))
+
+    def class_at(self, node: Node, decorators: tuple[Node, ...] | None = None) -> PyClass:
+        """The (cached) class facts for a class_definition node."""
+        key = (node.start_byte, node.end_byte)
+        cls = self._classes.get(key)
+        if cls is None:
+            if decorators is None:
+                parent = node.parent
+                decorators = (
+                    unwrap_definition(parent)[1]
+                    if parent is not None and parent.type == "decorated_definition"
+                    else ()
+                )
+            cls = self._classes[key] = PyClass(self, node, decorators)
+        return cls
+
+    def function_at(self, node: Node) -> FunctionScope:
+        """The (cached) scope facts for a function_definition node."""
+        key = (node.start_byte, node.end_byte)
+        scope = self._functions.get(key)
+        if scope is None:
+            scope = self._functions[key] = FunctionScope(self, node)
+        return scope
+
+    @cached_property
+    def all_names(self) -> set[str] | None:
+        """The literal ``__all__`` strings, or None if ``__all__`` is absent or computed."""
+        bindings = self.namespace.names.get("__all__")
+        if not bindings or re.search(rb"__all__\s*\.\s*(append|extend|insert|remove)", self.data):
+            return None
+        names: set[str] = set()
+        for binding in bindings:
+            if binding.kind != "assign" or binding.node is None:
+                return None
+            if binding.node.type not in ("list", "tuple"):
+                return None
+            for element in binding.node.named_children:
+                if element.type != "string":
+                    return None
+                value = string_value(self, element)
+                if value is None:
+                    return None
+                names.add(value)
+        return names
+
+
+def string_value(module: PyModule, node: Node) -> str | None:
+    """The value of a plain (non-f, non-concatenated) string literal node, else None."""
+    if node.type != "string":
+        return None
+    parts = [c for c in node.named_children if c.type not in ("string_start", "string_end")]
+    if any(c.type != "string_content" for c in parts):
+        return None
+    start = node.named_children[0] if node.named_children else None
+    if start is not None and start.type == "string_start" and "f" in module.text(start).lower():
+        return None
+    return "".join(module.text(c) for c in parts)
+
+
+def _target_names(module: PyModule, node: Node, out: list[str]) -> None:
+    """Identifiers bound by an assignment target pattern (attributes/subscripts bind none)."""
+    if node.type == "identifier":
+        out.append(module.text(node))
+    elif node.type in _PATTERNS or node.type in ("list_splat_pattern", "as_pattern_target"):
+        for child in node.named_children:
+            _target_names(module, child, out)
+
+
+def _bind_targets(module: PyModule, target: Node | None, bindings: Bindings) -> None:
+    if target is None:
+        return
+    names: list[str] = []
+    _target_names(module, target, names)
+    for name in names:
+        bindings.add(name, Binding("other"))
+
+
+def _collect_assignment(module: PyModule, node: Node, bindings: Bindings) -> None:
+    """Bindings of ``a = b = value``, ``a: T = v``, ``a, b = ...`` and augmented assignments."""
+    if node.type == "augmented_assignment":
+        _bind_targets(module, node.child_by_field_name("left"), bindings)
+        return
+    targets: list[Node] = []
+    current: Node | None = node
+    annotation = None
+    while current is not None and current.type == "assignment":
+        left = current.child_by_field_name("left")
+        if left is not None:
+            targets.append(left)
+        type_node = current.child_by_field_name("type")
+        if type_node is not None:
+            annotation = type_node.named_children[0] if type_node.named_children else None
+        current = current.child_by_field_name("right")
+    value = current
+    for target in targets:
+        if target.type == "identifier":
+            kind_annotation = annotation if len(targets) == 1 else None
+            bindings.add(module.text(target), Binding("assign", value, kind_annotation))
+        else:
+            _bind_targets(module, target, bindings)
+
+
+def _collect_import(module: PyModule, node: Node, bindings: Bindings) -> None:
+    if node.type == "import_statement":
+        for child in node.children_by_field_name("name"):
+            if child.type == "aliased_import":
+                dotted = module.text(child.child_by_field_name("name"))
+                alias = module.text(child.child_by_field_name("alias"))
+                if alias:
+                    bindings.add(alias, Binding("import", module=dotted))
+            elif child.type == "dotted_name":
+                dotted = module.text(child)
+                top = dotted.split(".")[0]
+                bindings.add(top, Binding("import", module=top))
+        return
+    if node.type == "future_import_statement":
+        for child in node.children_by_field_name("name"):
+            name_node = (
+                child.child_by_field_name("alias") if child.type == "aliased_import" else child
+            )
+            bindings.add(module.text(name_node), Binding("other"))
+        return
+    # import_from_statement
+    module_node = node.child_by_field_name("module_name")
+    level, dotted = 0, ""
+    if module_node is not None:
+        if module_node.type == "relative_import":
+            for part in module_node.named_children:
+                if part.type == "import_prefix":
+                    level = module.text(part).count(".")
+                elif part.type == "dotted_name":
+                    dotted = module.text(part)
+        else:
+            dotted = module.text(module_node)
+    if any(c.type == "wildcard_import" for c in node.named_children):
+        bindings.stars.append((dotted, level))
+        return
+    for child in node.children_by_field_name("name"):
+        if child.type == "aliased_import":
+            name = module.text(child.child_by_field_name("name"))
+            alias = module.text(child.child_by_field_name("alias"))
+        else:
+            name = alias = module.text(child)
+        if alias and name:
+            bindings.add(alias, Binding("from", module=dotted, level=level, name=name))
+
+
+def _collect_statement(module: PyModule, node: Node, bindings: Bindings) -> None:
+    kind = node.type
+    if kind in ("function_definition", "class_definition", "decorated_definition"):
+        definition, decorators = unwrap_definition(node)
+        name = definition.child_by_field_name("name")
+        if name is not None and definition.type in ("function_definition", "class_definition"):
+            binding_kind = "def" if definition.type == "function_definition" else "class"
+            bindings.add(
+                module.text(name), Binding(binding_kind, definition, None, decorators=decorators)
+            )
+        return
+    if kind == "expression_statement":
+        for child in node.named_children:
+            if child.type in ("assignment", "augmented_assignment"):
+                _collect_assignment(module, child, bindings)
+        return
+    if kind in ("import_statement", "import_from_statement", "future_import_statement"):
+        _collect_import(module, node, bindings)
+        return
+    if kind == "global_statement":
+        bindings.globals.update(module.text(c) for c in node.named_children)
+        return
+    if kind == "nonlocal_statement":
+        bindings.nonlocals.update(module.text(c) for c in node.named_children)
+        return
+    if kind == "type_alias_statement":
+        for child in node.named_children[:1]:
+            _bind_targets(
+                module, child.named_children[0] if child.named_children else child, bindings
+            )
+        return
+    if kind in ("for_statement", "for_in_clause"):
+        _bind_targets(module, node.child_by_field_name("left"), bindings)
+    elif kind == "with_statement":
+        for clause in node.named_children:
+            if clause.type != "with_clause":
+                continue
+            for item in clause.named_children:
+                value = item.child_by_field_name("value")
+                if value is not None and value.type == "as_pattern":
+                    _bind_targets(module, value.child_by_field_name("alias"), bindings)
+    elif kind in ("except_clause", "except_group_clause"):
+        for child in node.named_children:
+            if child.type == "as_pattern":
+                _bind_targets(module, child.child_by_field_name("alias"), bindings)
+            elif child.type == "identifier" and child.prev_sibling is not None:
+                if child.prev_sibling.type == "as":
+                    bindings.add(module.text(child), Binding("other"))
+    elif kind == "case_clause":
+        for child in node.named_children:
+            if child.type == "case_pattern":
+                for identifier in _identifiers(child):
+                    bindings.add(module.text(identifier), Binding("other"))
+    if kind in _COMPOUND:
+        for child in node.named_children:
+            if kind == "ERROR" and child.type == "identifier":
+                _collect_error_identifier(module, child, bindings)
+            else:
+                _collect_statement(module, child, bindings)
+
+
+def _collect_error_identifier(module: PyModule, node: Node, bindings: Bindings) -> None:
+    """Over-approximate bindings in broken code: ``def NAME``, ``class NAME``, ``NAME =``."""
+    prev, nxt = node.prev_sibling, node.next_sibling
+    if (prev is not None and prev.type in ("def", "class", "import", "as")) or (
+        nxt is not None and nxt.type in ("=", ":")
+    ):
+        bindings.add(module.text(node), Binding("other"))
+
+
+def _identifiers(node: Node) -> list[Node]:
+    found: list[Node] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.type == "identifier":
+            found.append(current)
+        else:
+            stack.extend(current.named_children)
+    return found
+
+
+def collect_bindings(module: PyModule, block: Node) -> Bindings:
+    """Bindings made directly in ``block`` (not inside nested functions/classes/lambdas)."""
+    bindings = Bindings()
+    try:
+        for child in block.named_children:
+            _collect_statement(module, child, bindings)
+        # Walrus targets bind in the enclosing (non-comprehension) scope.
+        if b":=" in module.data[block.start_byte : block.end_byte]:
+            for node in captures(walrus_query(), block).get("name", []):
+                if enclosing_scope_node(node) == enclosing_scope_node_of_block(block):
+                    bindings.add(module.text(node), Binding("other"))
+    except Exception:  # defensive: never raise on odd trees
+        pass
+    return bindings
+
+
+def enclosing_scope_node(node: Node) -> tuple[int, int] | None:
+    """The (start, end) of the function/class/lambda whose scope ``node`` binds in."""
+    current = node.parent
+    while current is not None:
+        if current.type in _SCOPE_TYPES:
+            return (current.start_byte, current.end_byte)
+        current = current.parent
+    return None
+
+
+def enclosing_scope_node_of_block(block: Node) -> tuple[int, int] | None:
+    if block.type in _SCOPE_TYPES:
+        return (block.start_byte, block.end_byte)
+    if block.parent is not None and block.parent.type in _SCOPE_TYPES:
+        return (block.parent.start_byte, block.parent.end_byte)
+    return enclosing_scope_node(block) if block.type != "module" else None
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A function parameter: name, annotation expression, kind ("plain", "*", "**")."""
+
+    name: str
+    annotation: Node | None
+    kind: str = "plain"
+
+
+class FunctionScope:
+    """Facts about a function_definition: parameters, local bindings, method role."""
+
+    def __init__(self, module: PyModule, node: Node):
+        self.module = module
+        self.node = node
+        name = node.child_by_field_name("name")
+        self.name = module.text(name)
+        parent = node.parent
+        self.decorators: tuple[Node, ...] = ()
+        if parent is not None and parent.type == "decorated_definition":
+            self.decorators = unwrap_definition(parent)[1]
+            parent = parent.parent
+        # A method is a function directly in a class body.
+        self.class_node: Node | None = None
+        if parent is not None and parent.type == "block":
+            grand = parent.parent
+            if grand is not None and grand.type == "class_definition":
+                self.class_node = grand
+        self.decorator_names = frozenset(
+            decorator_name(module, d).rsplit(".", 1)[-1] for d in self.decorators
+        )
+        self.return_annotation: Node | None = None
+        return_type = node.child_by_field_name("return_type")
+        if return_type is not None:
+            self.return_annotation = (
+                return_type.named_children[0] if return_type.named_children else return_type
+            )
+
+    @cached_property
+    def parameters(self) -> list[Parameter]:
+        params: list[Parameter] = []
+        node = self.node.child_by_field_name("parameters")
+        if node is None:
+            return params
+        for child in node.named_children:
+            kind = child.type
+            if kind == "identifier":
+                params.append(Parameter(self.module.text(child), None))
+            elif kind in ("typed_parameter",):
+                ident = next((c for c in child.named_children if c.type == "identifier"), None)
+                splat = next(
+                    (
+                        c
+                        for c in child.named_children
+                        if c.type in ("list_splat_pattern", "dictionary_splat_pattern")
+                    ),
+                    None,
+                )
+                type_node = child.child_by_field_name("type")
+                annotation = (
+                    type_node.named_children[0] if type_node and type_node.named_children else None
+                )
+                if ident is not None:
+                    params.append(Parameter(self.module.text(ident), annotation))
+                elif splat is not None:
+                    inner = splat.named_children[0] if splat.named_children else None
+                    star = "*" if splat.type == "list_splat_pattern" else "**"
+                    params.append(Parameter(self.module.text(inner), annotation, star))
+            elif kind in ("default_parameter", "typed_default_parameter"):
+                name = child.child_by_field_name("name")
+                type_node = child.child_by_field_name("type")
+                annotation = (
+                    type_node.named_children[0] if type_node and type_node.named_children else None
+                )
+                params.append(Parameter(self.module.text(name), annotation))
+            elif kind in ("list_splat_pattern", "dictionary_splat_pattern"):
+                inner = child.named_children[0] if child.named_children else None
+                star = "*" if kind == "list_splat_pattern" else "**"
+                if inner is not None:
+                    params.append(Parameter(self.module.text(inner), None, star))
+        return params
+
+    @property
+    def is_method(self) -> bool:
+        return self.class_node is not None
+
+    @cached_property
+    def first_parameter(self) -> str | None:
+        """The name of the first plain positional parameter (``self``), else None."""
+        node = self.node.child_by_field_name("parameters")
+        first = node.named_children[0] if node is not None and node.named_children else None
+        if first is None:
+            return None
+        if first.type in ("typed_parameter", "default_parameter", "typed_default_parameter"):
+            first = first.child_by_field_name("name") or (
+                first.named_children[0] if first.named_children else None
+            )
+        if first is None or first.type != "identifier":
+            return None
+        return self.module.text(first)
+
+    @property
+    def first_parameter_role(self) -> str | None:
+        """ "instance", "class" or None: what the first parameter of this method is bound to."""
+        if not self.is_method or self.first_parameter is None:
+            return None
+        if "staticmethod" in self.decorator_names:
+            return None
+        if "classmethod" in self.decorator_names or self.name in (
+            "__new__",
+            "__init_subclass__",
+            "__class_getitem__",
+        ):
+            return "class"
+        return "instance"
+
+    @cached_property
+    def bindings(self) -> Bindings:
+        body = self.node.child_by_field_name("body")
+        bindings = collect_bindings(self.module, body) if body is not None else Bindings()
+        for param in self.parameters:
+            if param.name:
+                bindings.names.setdefault(param.name, []).insert(
+                    0, Binding("param", annotation=param.annotation)
+                )
+        return bindings
+
+
+# Decorators on classes whose effect we model (by last dotted component).
+KNOWN_CLASS_DECORATORS = frozenset(
+    {
+        "dataclass",
+        "total_ordering",
+        "final",
+        "runtime_checkable",
+        "unique",
+        "global_enum",
+        "verify",
+        "dataclass_transform",
+        "type_check_only",
+        "disjoint_base",
+    }
+)
+DATACLASS_MEMBERS = frozenset(
+    {
+        "__dataclass_fields__",
+        "__dataclass_params__",
+        "__match_args__",
+        "__slots__",
+        "__weakref__",
+        "__init__",
+        "__repr__",
+        "__eq__",
+        "__hash__",
+        "__lt__",
+        "__le__",
+        "__gt__",
+        "__ge__",
+        "__setattr__",
+        "__delattr__",
+        "__getstate__",
+        "__setstate__",
+        "__replace__",
+    }
+)
+
+
+class PyClass:
+    """Facts about one class_definition."""
+
+    def __init__(self, module: PyModule, node: Node, decorators: tuple[Node, ...]):
+        self.module = module
+        self.node = node
+        self.decorators = decorators
+        self.name = module.text(node.child_by_field_name("name"))
+        self.bases: list[Node] = []
+        self.metaclass: Node | None = None
+        self.has_class_keywords = False
+        superclasses = node.child_by_field_name("superclasses")
+        if superclasses is not None:
+            for child in superclasses.named_children:
+                if child.type == "keyword_argument":
+                    key = module.text(child.child_by_field_name("name"))
+                    if key == "metaclass":
+                        self.metaclass = child.child_by_field_name("value")
+                    else:
+                        self.has_class_keywords = True
+                elif child.type in ("list_splat", "dictionary_splat"):
+                    self.bases.append(child)  # unresolvable on purpose
+                elif child.type != "comment":
+                    self.bases.append(child)
+        self.decorator_names = [decorator_name(module, d).rsplit(".", 1)[-1] for d in decorators]
+        self.body_node = node.child_by_field_name("body")
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (str(self.module.path or self.module.name), self.node.start_byte)
+
+    @cached_property
+    def body(self) -> Bindings:
+        if self.body_node is None:
+            return Bindings()
+        return collect_bindings(self.module, self.body_node)
+
+    @cached_property
+    def is_dataclass(self) -> bool:
+        return "dataclass" in self.decorator_names
+
+    @cached_property
+    def unknown_decorators(self) -> bool:
+        return any(name not in KNOWN_CLASS_DECORATORS for name in self.decorator_names)
+
+    @cached_property
+    def methods(self) -> dict[str, list[FunctionScope]]:
+        """Functions defined directly in the class body, by name."""
+        found: dict[str, list[FunctionScope]] = {}
+        for bindings in self.body.names.values():
+            for binding in bindings:
+                if binding.kind == "def" and binding.node is not None:
+                    scope = self.module.function_at(binding.node)
+                    found.setdefault(scope.name, []).append(scope)
+        return found
+
+    @cached_property
+    def slots(self) -> set[str] | None:
+        """Literal ``__slots__`` names (empty set if absent), None if computed."""
+        bindings = self.body.names.get("__slots__")
+        if not bindings:
+            return set()
+        names: set[str] = set()
+        for binding in bindings:
+            value = binding.node
+            if binding.kind != "assign" or value is None:
+                return None
+            elements = value.named_children if value.type in ("list", "tuple", "set") else [value]
+            if value.type == "dictionary":
+                elements = [
+                    p.child_by_field_name("key") for p in value.named_children if p.type == "pair"
+                ]
+            for element in elements:
+                text = string_value(self.module, element) if element is not None else None
+                if text is None:
+                    return None
+                names.add(text)
+        return names
+
+    @cached_property
+    def first_parameter_attributes(self) -> dict[str, list[tuple[Binding, FunctionScope]]]:
+        """Attributes assigned through the first parameter of any method (``self.x = ...``).
+
+        Each assignment is a Binding ("assign" with value/annotation, or "other") together with
+        the method scope it appears in (for resolving the value). Assignments in functions
+        nested inside a method count for that method's receiver.
+        """
+        found: dict[str, list[tuple[Binding, FunctionScope]]] = {}
+        if self.body_node is None:
+            return found
+        for attribute in captures(stored_attribute_query(), self.body_node).get("target", []):
+            method = self._method_of(attribute)
+            if method is None or method.first_parameter_role is None:
+                continue
+            obj = attribute.child_by_field_name("object")
+            attr = attribute.child_by_field_name("attribute")
+            if obj is None or attr is None or self.module.text(obj) != method.first_parameter:
+                continue
+            binding = _attribute_store(self.module, attribute)
+            if binding is not None:
+                found.setdefault(self.module.text(attr), []).append((binding, method))
+        return found
+
+    def _method_of(self, node: Node) -> FunctionScope | None:
+        """The method of this class (outermost function in its body) containing ``node``."""
+        method = None
+        current = node.parent
+        while current is not None and current != self.node:
+            if current.type == "function_definition":
+                method = current
+            elif current.type == "class_definition":
+                method = None  # inside a nested class: its own receiver
+            current = current.parent
+        if method is None:
+            return None
+        scope = self.module.function_at(method)
+        return scope if scope.class_node == self.node else None
+
+    @cached_property
+    def dynamic_attributes(self) -> bool:
+        """True when instances may get attributes we cannot see.
+
+        ``__getattr__``/``__getattribute__`` in the body, ``setattr(self, ...)``,
+        ``self.__dict__``/``vars(self)`` writes in a method.
+        """
+        if "__getattr__" in self.body.names or "__getattribute__" in self.body.names:
+            return True
+        text = self.module.data[self.node.start_byte : self.node.end_byte]
+        return bool(
+            re.search(
+                rb"\bsetattr\(\s*(self|cls)\b"
+                rb"|\b(self|cls)\.__dict__\s*(\[[^\]\n]*\]\s*=(?!=)|\.update|\.setdefault|\.__setitem__)"
+                rb"|\bvars\(\s*(self|cls)\s*\)\s*(\[[^\]\n]*\]\s*=(?!=)|\.update)",
+                text,
+            )
+        )
+
+    @cached_property
+    def error_names(self) -> set[str]:
+        """For a class containing syntax errors: a textual over-approximation of its names."""
+        if not self.node.has_error:
+            return set()
+        text = self.module.data[self.node.start_byte : self.node.end_byte].decode(
+            "utf-8", "replace"
+        )
+        names = set(re.findall(r"\bdef\s+([A-Za-z_]\w*)", text))
+        names.update(re.findall(r"\bclass\s+([A-Za-z_]\w*)", text))
+        names.update(re.findall(r"\.\s*([A-Za-z_]\w*)\s*(?:=(?!=)|:|\+=|-=)", text))
+        names.update(re.findall(r"^\s*([A-Za-z_]\w*)\s*(?:=(?!=)|:)", text, re.M))
+        return names
+
+
+def _attribute_store(module: PyModule, attribute: Node) -> Binding | None:
+    """The binding an attribute node makes if it is an assignment target, else None."""
+    parent = attribute.parent
+    if parent is None:
+        return None
+    if parent.type == "assignment" and parent.child_by_field_name("left") == attribute:
+        type_node = parent.child_by_field_name("type")
+        annotation = type_node.named_children[0] if type_node and type_node.named_children else None
+        value = parent.child_by_field_name("right")
+        while value is not None and value.type == "assignment":
+            value = value.child_by_field_name("right")
+        # a chained target (x = self.a = v) is still a plain assignment of v
+        return Binding("assign", value, annotation)
+    if parent.type == "augmented_assignment" and parent.child_by_field_name("left") == attribute:
+        return Binding("other")
+    if parent.type in _PATTERNS or parent.type in ("as_pattern_target", "list_splat_pattern"):
+        return Binding("other")
+    if (
+        parent.type in ("for_statement", "for_in_clause")
+        and parent.child_by_field_name("left") == attribute
+    ):
+        return Binding("other")
+    return None
+
+
+def scope_nodes(node: Node) -> list[Node]:
+    """Enclosing function_definition/class_definition nodes of ``node``, innermost first."""
+    found: list[Node] = []
+    current = node.parent
+    while current is not None:
+        if current.type in ("function_definition", "class_definition"):
+            found.append(current)
+        current = current.parent
+    return found

@@ -1,0 +1,455 @@
+"""Statement signatures and incremental detection of structural repetition.
+
+The grammar side of RPG (Dong et al. 2025, "Rethinking Repetition Problems of
+LLMs in Code Generation"): small code models repeat the *structure* of a
+statement (``assert f(1) == 2``, ``assert g(7) == 9``, ...) long after its
+content stopped mattering. The paper reduces generated code to grammar rules
+and looks for a repeated tail in that rule sequence; here tree-sitter gives the
+rules. Every statement-level unit of a block gets a *signature*: its node types
+and leaf template with identifiers, strings, numbers and comments abstracted,
+nested bodies collapsed and arity kept. The tail of the generated units of each
+enclosing block is then searched for a repeat of period 1..8; the model side
+(``models.repetition``) turns the report into a logit penalty on the token that
+would begin the next copy.
+
+Units are the named children of a block, except that clauses are siblings:
+``elif``/``else``/``except``/``finally`` (Python), ``else``/``catch``/``finally``
+(JS/TS, with ``else if`` chains flattened), ``case`` clauses come from their
+blocks. Only *generated* units count; where the prompt part of the block
+already repeats the same shape one generated copy is free.
+
+Detection is incremental: the draft is reparsed (tree-sitter incremental parse
+on top of the prompt's tree) only up to its last statement terminator (newline;
+in JS/TS also ``;`` and ``}``), and the analysis is cached by that text, so a
+step that appends no terminator costs a string search and a dict lookup.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import tree_sitter
+
+from analysis.languages import language_for, parser_for
+
+MAX_PERIOD = 8
+LOOKBACK_UNITS = 3 * MAX_PERIOD  # prompt units looked at for the free copy
+_MAX_DEPTH = 64  # signature recursion guard (deeply nested expressions)
+
+_ANCHOR = re.compile(r"@?(?:[^\W\d]|\$)[\w$]*(?:\.(?:[^\W\d]|\$)[\w$]*)*")
+_STRING_TYPES = frozenset({"string", "concatenated_string", "template_string", "regex"})
+_NUMBER_TYPES = frozenset({"integer", "float", "number"})
+_COMMENT_TYPES = frozenset({"comment", "html_comment"})
+
+
+@dataclass(frozen=True)
+class _LanguageSpec:
+    """Which node types are blocks, clauses and collapsed bodies in one grammar."""
+
+    containers: frozenset[str]
+    clauses: frozenset[str]
+    bodies: frozenset[str]
+    terminators: str
+
+
+_PYTHON = _LanguageSpec(
+    containers=frozenset({"module", "block"}),
+    clauses=frozenset(
+        {"elif_clause", "else_clause", "except_clause", "except_group_clause", "finally_clause"}
+    ),
+    bodies=frozenset({"block"}),
+    terminators="\n",
+)
+_JAVASCRIPT = _LanguageSpec(
+    containers=frozenset(
+        {
+            "program",
+            "statement_block",
+            "class_body",
+            "switch_body",
+            "switch_case",
+            "switch_default",
+            "interface_body",
+        }
+    ),
+    clauses=frozenset({"else_clause", "catch_clause", "finally_clause"}),
+    bodies=frozenset(
+        {"statement_block", "class_body", "switch_body", "interface_body", "enum_body"}
+    ),
+    terminators="\n;}",
+)
+_SPECS = {
+    "python": _PYTHON,
+    "javascript": _JAVASCRIPT,
+    "typescript": _JAVASCRIPT,
+    "tsx": _JAVASCRIPT,
+}
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One statement-level unit of a block: signature, byte span, anchor text."""
+
+    signature: str
+    start: int
+    end: int
+    anchor: str | None  # leading keyword / dotted name ("assert", "self.x"), None if none
+
+
+@dataclass(frozen=True)
+class StatementReport:
+    """Tail repetition of generated units (same fields as models.repetition.RepetitionReport)."""
+
+    period: int
+    copies: int
+    excess: int  # copies beyond the first (and beyond the free one), each penalised
+    anchors: tuple[str, ...]  # surface text that began each copy of the next expected unit
+    at_unit_start: bool  # the draft ends where the next unit of that block would start
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A repeated tail found in one enclosing block, before the draft's tail is looked at."""
+
+    period: int
+    copies: int
+    excess: int
+    anchors: tuple[str, ...]
+    indent: str | None  # leading whitespace of the block's units (None: not at line starts)
+
+
+# ------------------------------------------------------------------ signatures
+
+
+def _leaf_signature(node: tree_sitter.Node) -> str | None:
+    """Abstracted token for identifier/string/number/comment nodes, else None."""
+    kind = node.type
+    if kind in _COMMENT_TYPES:
+        return ""
+    if kind.endswith("identifier"):
+        return "ID"
+    if kind in _STRING_TYPES:
+        return "STR"
+    if kind in _NUMBER_TYPES:
+        return "NUM"
+    return None
+
+
+def node_signature(node: tree_sitter.Node, spec: _LanguageSpec, depth: int = 0) -> str:
+    """Signature of a node: types and leaf template, names/literals abstracted, bodies collapsed."""
+    abstract = _leaf_signature(node)
+    if abstract is not None:
+        return abstract
+    if node.is_missing:
+        return "MISSING"
+    if depth > 0 and node.type in spec.bodies:
+        return "BODY"
+    if node.child_count == 0 or depth >= _MAX_DEPTH:
+        return node.type
+    return _composite_signature(node.type, node.children, spec, depth)
+
+
+def _composite_signature(
+    kind: str, children: Sequence[tree_sitter.Node], spec: _LanguageSpec, depth: int
+) -> str:
+    parts = [node_signature(child, spec, depth + 1) for child in children]
+    return kind + "(" + " ".join(p for p in parts if p) + ")"
+
+
+def _anchor(source: bytes, start: int) -> str | None:
+    """The keyword or dotted name a unit starts with (its 'key token' surface)."""
+    head = source[start : start + 120].decode("utf-8", errors="replace")
+    match = _ANCHOR.match(head)
+    return match.group(0) if match else None
+
+
+def _unit(signature: str, start: int, end: int, source: bytes) -> Unit:
+    return Unit(signature, start, end, _anchor(source, start))
+
+
+def _expand(node: tree_sitter.Node, spec: _LanguageSpec, source: bytes) -> list[Unit]:
+    """Units of one statement: the statement itself, or its head plus sibling clauses."""
+    children = node.children
+    clauses = [c for c in children if c.type in spec.clauses]
+    if not clauses:
+        return [_unit(node_signature(node, spec), node.start_byte, node.end_byte, source)]
+    head = [c for c in children if c.type not in spec.clauses]
+    end = max((c.end_byte for c in head), default=node.start_byte)
+    units = [_unit(_composite_signature(node.type, head, spec, 0), node.start_byte, end, source)]
+    for clause in clauses:
+        nested = [c for c in clause.children if c.type == "if_statement"]
+        if clause.type == "else_clause" and nested and spec is _JAVASCRIPT:
+            # flatten `else if`: the clause is `else` + the head of the nested if
+            inner = _expand(nested[0], spec, source)
+            keyword = [c for c in clause.children if c.type != "if_statement"]
+            prefix = " ".join(node_signature(c, spec, 1) for c in keyword)
+            first = inner[0]
+            units.append(
+                _unit(
+                    f"else_clause({prefix} {first.signature})",
+                    clause.start_byte,
+                    first.end,
+                    source,
+                )
+            )
+            units.extend(inner[1:])
+        else:
+            units.append(
+                _unit(node_signature(clause, spec), clause.start_byte, clause.end_byte, source)
+            )
+    return units
+
+
+def block_units(
+    container: tree_sitter.Node,
+    spec: _LanguageSpec,
+    source: bytes,
+    since: int = 0,
+    lookback: int | None = None,
+    memo: dict[tuple[int, int, str, int], list[Unit]] | None = None,
+) -> list[Unit]:
+    """Statement-level units of a block node, clauses as siblings, comments skipped.
+
+    With ``lookback``, only the statements ending after byte ``since`` and the
+    ``lookback`` statements before them are expanded (each gives at least one
+    unit), so a long prompt block costs nothing per reparse. ``memo`` keeps the
+    units of statements that end before ``since`` (the prompt's, unchanged by
+    appended text) across reparses.
+    """
+    if container.type in ("switch_case", "switch_default"):
+        children = container.children_by_field_name("body")
+    else:
+        children = container.named_children
+    statements = [c for c in children if c.is_named and c.type not in _COMMENT_TYPES]
+    if lookback is not None:
+        first = next((i for i, c in enumerate(statements) if c.end_byte > since), len(statements))
+        statements = statements[max(0, first - lookback) :]
+    units: list[Unit] = []
+    for child in statements:
+        if memo is None or child.end_byte > since:
+            units.extend(_expand(child, spec, source))
+            continue
+        key = (child.start_byte, child.end_byte, child.type, child.descendant_count)
+        known = memo.get(key)
+        if known is None:
+            known = memo[key] = _expand(child, spec, source)
+        units.extend(known)
+    return units
+
+
+def _spec_for(language: str) -> tuple[str, _LanguageSpec]:
+    name = language_for(language)
+    if name is None or name not in _SPECS:
+        raise ValueError(f"unsupported language {language!r} for statement signatures")
+    return name, _SPECS[name]
+
+
+def statement_units(source: str, language: str) -> list[list[Unit]]:
+    """Units (byte spans into ``source`` encoded as UTF-8) of every block, outermost first."""
+    name, spec = _spec_for(language)
+    data = source.encode("utf-8", errors="replace")
+    tree = parser_for(name).parse(data)
+    blocks: list[list[Unit]] = []
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.type in spec.containers:
+            units = block_units(node, spec, data)
+            if units:
+                blocks.append(units)
+        stack.extend(reversed(node.named_children))
+    return blocks
+
+
+def statement_signatures(source: str, language: str, since: int = 0) -> list[list[str]]:
+    """Signatures of the units of every block of ``source`` (units ending after ``since``).
+
+    ``since`` is a character offset: with the prompt's length it keeps only the
+    units a completion wrote (the benchmark's TR-S / TR-N).
+    """
+    since_byte = len(source[:since].encode("utf-8", errors="replace"))
+    blocks = (
+        [u.signature for u in units if u.end > since_byte]
+        for units in statement_units(source, language)
+    )
+    return [sigs for sigs in blocks if sigs]
+
+
+# ------------------------------------------------------------------ detection
+
+
+def _run_length(signatures: Sequence[str], period: int) -> int:
+    """Number of trailing positions i with ``signatures[i] == signatures[i - period]``."""
+    n = len(signatures)
+    run = 0
+    while run < n - period and signatures[n - 1 - run] == signatures[n - 1 - run - period]:
+        run += 1
+    return run
+
+
+def detect_period(
+    signatures: Sequence[str], max_period: int = MAX_PERIOD
+) -> tuple[int, int] | None:
+    """(period, full copies) of the repeated tail of ``signatures``, or None.
+
+    The period explaining the longest periodic tail wins (the shorter one on a
+    tie); at least two full copies are needed. ``[A, A, A]`` -> (1, 3);
+    ``[A, B, A, B]`` -> (2, 2); ``[A, B, A, B, A]`` -> (2, 2); ``[A, B, C]`` -> None.
+    """
+    best: tuple[int, int] | None = None
+    best_run = 0
+    for period in range(1, min(max_period, len(signatures) // 2) + 1):
+        run = _run_length(signatures, period)
+        if run >= period and run > best_run:
+            best, best_run = (period, (run + period) // period), run
+    return best
+
+
+def _block_candidate(
+    units: Sequence[Unit], gen_start: int, source: bytes, max_period: int
+) -> _Candidate | None:
+    """The repeated tail among the generated units of one block, with its free copy."""
+    first_gen = next((i for i, u in enumerate(units) if u.end > gen_start), len(units))
+    generated = [u.signature for u in units[first_gen:]]
+    found = detect_period(generated, max_period)
+    if found is None:
+        return None
+    period, copies = found
+    gen_run = _run_length(generated, period)
+    free = 0
+    if gen_run + period >= len(generated):  # the run reaches back to the prompt
+        lookback = [u.signature for u in units[max(0, first_gen - LOOKBACK_UNITS) : first_gen]]
+        combined_run = _run_length(lookback + generated, period)
+        in_prompt = combined_run + period - len(generated)
+        free = 1 if in_prompt >= 2 * period else 0
+    n = len(units)
+    same_phase = range(n - period, n - period - gen_run - 1, -period)
+    anchors: list[str] = []
+    for i in reversed(same_phase):
+        anchor = units[i].anchor if i >= first_gen else None
+        if anchor and anchor not in anchors:
+            anchors.append(anchor)
+    last = units[-1]
+    line_start = source.rfind(b"\n", 0, last.start) + 1
+    lead = source[line_start : last.start]
+    indent = lead.decode("utf-8", errors="replace") if not lead.strip() else None
+    return _Candidate(
+        period=period,
+        copies=copies,
+        excess=max(0, copies - 1 - free),
+        anchors=tuple(anchors),
+        indent=indent,
+    )
+
+
+class StatementRepetition:
+    """Repetition oracle for one request: ``report(draft_text)`` -> tail repetition or None.
+
+    Satisfies ``models.repetition.RepetitionOracle`` structurally. ``prompt_prefix``
+    is the text before the cursor; drafts are the generated text after it.
+    """
+
+    def __init__(
+        self,
+        language: str,
+        prompt_prefix: str,
+        max_period: int = MAX_PERIOD,
+        cache_size: int = 1024,
+    ) -> None:
+        if max_period < 1:
+            raise ValueError("max_period must be >= 1")
+        if cache_size < 1:
+            raise ValueError("cache_size must be >= 1")
+        self.language, self._spec = _spec_for(language)
+        self.max_period = max_period
+        self._prompt = prompt_prefix.encode("utf-8", errors="replace")
+        rows = self._prompt.count(b"\n")
+        self._prompt_point = (rows, len(self._prompt) - (self._prompt.rfind(b"\n") + 1))
+        self._prompt_tree = parser_for(self.language).parse(self._prompt)  # once per request
+        self._prompt_units: dict[tuple[int, int, str, int], list[Unit]] = {}
+        self._cache: OrderedDict[str, tuple[_Candidate, ...]] = OrderedDict()
+        self._cache_size = cache_size
+        self.parses = 0  # reparses done (tests, benchmark)
+
+    def statement_end(self, draft_text: str) -> int:
+        """Character offset just after the draft's last statement terminator (0 if none)."""
+        return max(draft_text.rfind(t) for t in self._spec.terminators) + 1
+
+    def report(self, draft_text: str) -> StatementReport | None:
+        """Tail repetition of the generated units in the block where the draft ends."""
+        cut = self.statement_end(draft_text)
+        if cut == 0:
+            return None
+        key = draft_text[:cut]
+        candidates = self._cache.get(key)
+        if candidates is None:
+            candidates = self._candidates(key)
+            self._cache[key] = candidates
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        if not candidates:
+            return None
+        tail = draft_text[cut:]
+        starting = [c for c in candidates if self._at_unit_start(c, tail)]
+        pool = starting or list(candidates)
+        best = max(pool, key=lambda c: c.excess)  # first (innermost) on ties
+        return StatementReport(
+            period=best.period,
+            copies=best.copies,
+            excess=best.excess,
+            anchors=best.anchors,
+            at_unit_start=bool(starting),
+        )
+
+    def _at_unit_start(self, candidate: _Candidate, tail: str) -> bool:
+        """True when ``tail`` (text after the last terminator) could precede the next unit."""
+        if tail.strip():
+            return False
+        if self._spec is _PYTHON:
+            return candidate.indent is not None and candidate.indent.startswith(tail)
+        return True
+
+    def _parse(self, data: bytes) -> tree_sitter.Tree:
+        """Incremental parse of prompt + draft on top of the prompt's own tree."""
+        parser = parser_for(self.language)
+        added = data[len(self._prompt) :]
+        rows = added.count(b"\n")
+        if rows:
+            end_point = (self._prompt_point[0] + rows, len(added) - (added.rfind(b"\n") + 1))
+        else:
+            end_point = (self._prompt_point[0], self._prompt_point[1] + len(added))
+        old = self._prompt_tree.copy()
+        old.edit(
+            start_byte=len(self._prompt),
+            old_end_byte=len(self._prompt),
+            new_end_byte=len(data),
+            start_point=self._prompt_point,
+            old_end_point=self._prompt_point,
+            new_end_point=end_point,
+        )
+        self.parses += 1
+        return parser.parse(data, old)
+
+    def _candidates(self, key: str) -> tuple[_Candidate, ...]:
+        """Repeated tails of every block enclosing the draft's last generated statement."""
+        data = self._prompt + key.encode("utf-8", errors="replace")
+        gen_start = len(self._prompt)
+        pos = len(data.rstrip())
+        if pos <= gen_start:
+            return ()
+        tree = self._parse(data)
+        node: tree_sitter.Node | None = tree.root_node.descendant_for_byte_range(pos - 1, pos)
+        found: list[_Candidate] = []
+        while node is not None:
+            if node.type in self._spec.containers:
+                units = block_units(
+                    node, self._spec, data, gen_start, LOOKBACK_UNITS, self._prompt_units
+                )
+                candidate = _block_candidate(units, gen_start, data, self.max_period)
+                if candidate is not None:
+                    found.append(candidate)
+            node = node.parent
+        return tuple(found)

@@ -1,0 +1,300 @@
+"""Benchmark: k drafts by superposed decoding against k-draft baselines (issue 4).
+
+Superposed Decoding (Shen et al. 2024, "Superposed Decoding: Multiple Generations
+from a Single Autoregressive Inference Pass") claims k drafts for about the cost
+of one. This script measures that claim, and the drafts' quality, on held-out
+code: files of the standard-library corpus the default model never trained on
+(``models.corpus.split_files()[1]``), cut at random end-of-line positions; the
+target is the next (non-blank) line. Every draft stops at its first newline
+(single-line stop rule). For each k, on the same prompts, in one run:
+
+* wall time per prompt of superposed decoding (as served: n-grams + verification,
+  and "plain": neither), k sequential greedy passes, k sequential nucleus passes,
+  batched nucleus sampling (k rows, one forward per step) and beam search (k beams);
+* best-of-k exact match of the completed line, mean per-draft model perplexity
+  (exact, one batched pass per prompt, outside the timed region), the number of
+  distinct drafts; plus greedy's single-draft exact match;
+* the n-gram overhead per decoding step (measured inside superposed decoding, and
+  in isolation for k=4, N=12).
+
+Writes ``drafts.json`` and ``drafts.md`` into ``--out``. Example::
+
+    python -m benchmarks.drafts --model default --prompts 60 --ks 2,3,4,8 --out bench-out
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from models.baselines import beam_decode, sampling_decode, sequential_decode
+from models.corpus import split_files
+from models.decoding import DecodeRequest, DecodeResult, greedy_decode
+from models.loader import LoadedModel, load_model
+from models.ngram import NgramModel, NgramTable, WorkspaceNgrams
+from models.superposed import superposed_decode
+from models.verify import token_logprobs
+
+
+@dataclass(frozen=True)
+class Case:
+    """One held-out prompt: the code up to an end of line, and the next line."""
+
+    source: str
+    prompt: str
+    target: str
+
+
+def first_line(text: str) -> int | None:
+    """Single-line stop rule: cut at the first newline."""
+    i = text.find("\n")
+    return i if i >= 0 else None
+
+
+def heldout_cases(n: int, seed: int, max_prompt_chars: int) -> list[Case]:
+    """Return ``n`` prompts cut at random end-of-line positions of held-out files."""
+    rng = random.Random(seed)
+    files = split_files()[1]
+    texts = [(f.relpath, f.read()) for f in files]
+    texts = [(p, t) for p, t in texts if t.count("\n") > 20]
+    cases: list[Case] = []
+    while len(cases) < n:
+        relpath, text = rng.choice(texts)
+        lines = text.split("\n")
+        i = rng.randrange(5, len(lines) - 1)
+        target = lines[i]
+        if not target.strip() or len(target.strip()) < 3:
+            continue
+        prompt = "\n".join(lines[:i]) + "\n"
+        cases.append(Case(relpath, prompt[-max_prompt_chars:], target))
+    return cases
+
+
+def completed_line(draft_text: str) -> str:
+    return draft_text.split("\n", 1)[0].rstrip()
+
+
+def run_method(
+    lm: LoadedModel,
+    decode: Callable[[LoadedModel, DecodeRequest], DecodeResult],
+    req: DecodeRequest,
+) -> tuple[DecodeResult, float]:
+    started = time.perf_counter()
+    result = decode(lm, req)
+    return result, time.perf_counter() - started
+
+
+def draft_perplexities(lm: LoadedModel, prompt_ids: list[int], result: DecodeResult) -> list[float]:
+    """Return the exact model perplexity of every non-empty draft (one batched pass)."""
+    rows = [d.token_ids for d in result.drafts if d.token_ids]
+    if not rows:
+        return []
+    from models.decoding import fit_prompt
+
+    prompt = fit_prompt(lm, prompt_ids, max(len(r) for r in rows))
+    return [math.exp(-sum(lp) / len(lp)) for lp in token_logprobs(lm, prompt, rows)]
+
+
+def ngram_microbenchmark(table: Any, vocab: int, reps: int = 2000) -> float:
+    """Return milliseconds per look-up of k=4 drafts x N=12 candidates."""
+    rng = np.random.default_rng(0)
+    contexts = rng.integers(0, vocab, size=(4, table.context_length))
+    cands = rng.integers(0, vocab, size=(4, 12))
+    table.log_probs(contexts, cands)
+    started = time.perf_counter()
+    for _ in range(reps):
+        table.log_probs(contexts, cands)
+    return (time.perf_counter() - started) * 1000.0 / reps
+
+
+def load(spec: str) -> LoadedModel:
+    return load_model(spec, device="cpu")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="default", help="'default' or a local HF model dir")
+    parser.add_argument("--prompts", type=int, default=60)
+    parser.add_argument("--ks", default="2,3,4,8")
+    parser.add_argument("--out", default="bench-out/drafts")
+    parser.add_argument("--max-new-tokens", type=int, default=24)
+    parser.add_argument("--max-prompt-chars", type=int, default=2000)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--top-p", type=float, default=0.95)
+    parser.add_argument("--ngram", default="auto", help="'auto' (model dir), 'none' or a .npz")
+    parser.add_argument("--ngram-weight", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch default)")
+    args = parser.parse_args(argv)
+    try:
+        ks = [int(k) for k in args.ks.split(",") if k.strip()]
+        if not ks or min(ks) < 1:
+            raise ValueError
+    except ValueError:
+        print("drafts: --ks must be a comma-separated list of positive integers", file=sys.stderr)
+        return 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    lm = load(args.model)
+    # background n-gram table: shipped next to the model unless told otherwise
+    background: NgramTable | None = None
+    if args.ngram != "none":
+        path = lm.path / "ngram.npz" if args.ngram == "auto" else Path(args.ngram)
+        if path.is_file():
+            background = NgramTable.load(path)
+    cases = heldout_cases(args.prompts, args.seed, args.max_prompt_chars)
+    base = dict(
+        max_new_tokens=args.max_new_tokens,
+        stop=first_line,
+        temperature=args.temperature,
+        top_p=args.top_p,
+    )
+
+    methods: dict[str, tuple[Callable, dict[str, Any]]] = {
+        "superposed": (superposed_decode, {"verify": True, "use_ngram": True}),
+        "superposed-plain": (superposed_decode, {"verify": False, "use_ngram": False}),
+        "sequential-greedy": (partial(sequential_decode, inner="greedy"), {}),
+        "sequential-nucleus": (partial(sequential_decode, inner="sampling"), {}),
+        "batched-nucleus": (sampling_decode, {}),
+        "beam": (beam_decode, {}),
+    }
+    per: dict[tuple[int, str], dict[str, list[float]]] = {}
+    greedy_hits: list[float] = []
+    greedy_seconds: list[float] = []
+    ngram_step_ms: list[float] = []
+    started = time.perf_counter()
+    for ci, case in enumerate(cases):
+        prompt_ids = lm.encode(case.prompt)
+        # the open document is the workspace: its text so far feeds the workspace table
+        workspace = WorkspaceNgrams(lm.vocab_size)
+        workspace.set_document(case.source, prompt_ids)
+        ngram = NgramModel(background, workspace)
+        greedy, secs = run_method(lm, greedy_decode, DecodeRequest(prompt_ids=prompt_ids, **base))
+        greedy_hits.append(float(completed_line(greedy.drafts[0].text) == case.target.rstrip()))
+        greedy_seconds.append(secs)
+        for k in ks:
+            for name, (decode, opts) in methods.items():
+                req = DecodeRequest(
+                    prompt_ids=prompt_ids,
+                    k=k,
+                    seed=args.seed * 1000 + ci,
+                    verify=opts.get("verify", False),
+                    ngram=ngram if opts.get("use_ngram") else None,
+                    ngram_weight=args.ngram_weight,
+                    **base,
+                )
+                result, secs = run_method(lm, decode, req)
+                lines = [completed_line(d.text) for d in result.drafts]
+                stats = per.setdefault((k, name), {})
+                stats.setdefault("seconds", []).append(secs)
+                stats.setdefault("forward_calls", []).append(result.forward_calls)
+                stats.setdefault("hit", []).append(float(case.target.rstrip() in lines))
+                stats.setdefault("distinct", []).append(len(set(lines)))
+                stats.setdefault("ppl", []).extend(draft_perplexities(lm, prompt_ids, result))
+                if name == "superposed" and k == 4 and result.generated_tokens:
+                    ngram_step_ms.append(result.timings["ngram_ms"] / result.generated_tokens)
+        print(f"[{ci + 1}/{len(cases)}] {time.perf_counter() - started:.0f}s", file=sys.stderr)
+
+    summary = summarise(per, ks, greedy_hits, greedy_seconds)
+    micro = ngram_microbenchmark(ngram, lm.vocab_size) if cases else float("nan")
+    report = {
+        "command": "python -m benchmarks.drafts " + " ".join(argv or sys.argv[1:]),
+        "model": lm.name,
+        "parameters": lm.parameter_count(),
+        "prompts": len(cases),
+        "config": vars(args),
+        "torch_threads": torch.get_num_threads(),
+        "background_ngram": background is not None,
+        "greedy": {
+            "exact_match": statistics.fmean(greedy_hits) if greedy_hits else None,
+            "ms_per_prompt": 1000 * statistics.fmean(greedy_seconds) if greedy_seconds else None,
+        },
+        "ngram_ms_per_step_k4": statistics.fmean(ngram_step_ms) if ngram_step_ms else None,
+        "ngram_lookup_ms_k4_n12": micro,
+        "results": summary,
+        "seconds": time.perf_counter() - started,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "drafts.json").write_text(json.dumps(report, indent=1))
+    (out / "drafts.md").write_text(markdown(report))
+    print(markdown(report))
+    return 0
+
+
+def summarise(
+    per: dict[tuple[int, str], dict[str, list[float]]],
+    ks: list[int],
+    greedy_hits: list[float],
+    greedy_seconds: list[float],
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for (k, name), stats in per.items():
+        sup = per[(k, "superposed")]["seconds"]
+        rows.append(
+            {
+                "k": k,
+                "method": name,
+                "ms_per_prompt": 1000 * statistics.fmean(stats["seconds"]),
+                "time_vs_superposed": statistics.fmean(stats["seconds"])
+                / statistics.fmean(sup),
+                "forward_calls": statistics.fmean(stats["forward_calls"]),
+                "best_of_k_exact_match": statistics.fmean(stats["hit"]),
+                "mean_draft_perplexity": statistics.fmean(stats["ppl"]) if stats["ppl"] else None,
+                "median_draft_perplexity": statistics.median(stats["ppl"])
+                if stats["ppl"]
+                else None,
+                "distinct_drafts": statistics.fmean(stats["distinct"]),
+            }
+        )
+    rows.sort(key=lambda r: (r["k"], r["method"]))
+    return rows
+
+
+def markdown(report: dict[str, Any]) -> str:
+    g = report["greedy"]
+    lines = [
+        f"# Drafts benchmark ({report['model']}, {report['prompts']} held-out prompts)",
+        "",
+        f"Command: `{report['command']}`",
+        "",
+        f"Greedy single draft: exact match {g['exact_match']:.3f}, "
+        f"{g['ms_per_prompt']:.1f} ms/prompt. "
+        f"N-gram cost per superposed step (k=4): {report['ngram_ms_per_step_k4'] or 0:.3f} ms "
+        f"in situ, {report['ngram_lookup_ms_k4_n12']:.3f} ms per isolated look-up (4x12).",
+        "",
+        "| k | method | ms/prompt | time / superposed | forward calls | best-of-k EM "
+        "| mean ppl | median ppl | distinct |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["results"]:
+        mean_ppl = (
+            "-" if r["mean_draft_perplexity"] is None else f"{r['mean_draft_perplexity']:.1f}"
+        )
+        med_ppl = (
+            "-" if r["median_draft_perplexity"] is None else f"{r['median_draft_perplexity']:.1f}"
+        )
+        lines.append(
+            f"| {r['k']} | {r['method']} | {r['ms_per_prompt']:.1f} | "
+            f"{r['time_vs_superposed']:.2f}x | {r['forward_calls']:.1f} | "
+            f"{r['best_of_k_exact_match']:.3f} | {mean_ppl} | {med_ppl} | "
+            f"{r['distinct_drafts']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,465 @@
+"""Grammar-based repetition penalty (RPG, Dong et al. 2025), penalty on vs off.
+
+Two prompt sets from the held-out split of the standard-library corpus
+(``models.corpus.split_files()[1]``):
+
+* ``runs``: the file cut right after 2-4 consecutive statements of one block
+  that share a signature (``analysis.statements``), at the indentation of the
+  next line, where a small model is most tempted to keep repeating;
+* ``ordinary``: the file cut at the indentation of a random non-blank line
+  (prompts whose prefix parses cleanly only, so the ground-truth line is known).
+
+Each prompt is completed by greedy decoding (multi-line, no stop rule,
+``--max-new-tokens``) without and with :class:`models.repetition.RepetitionPenalty`
+(oracle: ``StatementRepetition("python", prompt)``). Reported on the completions
+only, as in the paper: EGP (share of completions that end before the token
+limit), TR-S (1 - unique statement signatures / signatures), TR-N (1 - unique
+4-grams of signatures / 4-grams, per block), parse-clean rate (no ERROR/MISSING
+node in the completed lines), first-line exact match on ordinary prompts, and
+the per-step cost of the constraint (p50/p99), split into steps whose draft just
+received a newline (the oracle may reparse) and the others, plus the one-off
+oracle setup (prompt parse). TR-S, TR-N and parse-clean use the completion up to
+its last newline (complete lines). Finally each prompt's real continuation is
+replayed through the penalty without a model, to show how often it fires on
+code people wrote and how often it lowers the token the file really has.
+
+    python benchmarks/repetition.py --model default --prompts 40 --out /tmp/rep
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from analysis.languages import parser_for  # noqa: E402
+from analysis.statements import StatementRepetition, statement_signatures, statement_units  # noqa: E402
+from models.corpus import split_files  # noqa: E402
+from models.decoding import DecodeRequest, greedy_decode  # noqa: E402
+from models.loader import LoadedModel, load_model  # noqa: E402
+from models.repetition import DEFAULT_STRENGTH, RepetitionPenalty  # noqa: E402
+
+MAX_PROMPT_CHARS = 12_000  # text tokenised for the model (fit_prompt trims to its context);
+# the oracle always gets the whole file prefix, as the engine would
+
+
+@dataclass
+class Prompt:
+    """One benchmark prompt: the file prefix, the line it should produce, where from."""
+
+    kind: str  # "runs" | "ordinary"
+    source: str
+    text: str
+    truth_line: str
+    continuation: str = ""  # the file's own text after the prompt (next lines)
+
+
+@dataclass
+class Completion:
+    """One decoded completion and the measures taken on it."""
+
+    prompt: Prompt
+    penalty: bool
+    text: str
+    finish: str
+    tokens: int
+    seconds: float
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class TimedConstraint:
+    """Wraps a reporting constraint and records the wall time of every call."""
+
+    def __init__(self, inner: RepetitionPenalty) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.newline_ms: list[float] = []
+        self.other_ms: list[float] = []
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        started = time.perf_counter()
+        out = self.inner(input_ids, scores)
+        elapsed = (time.perf_counter() - started) * 1000.0
+        last = int(input_ids[0, -1]) if input_ids.shape[1] else None
+        newline = last is not None and bool(self.inner.table.has_newline[last])
+        (self.newline_ms if newline else self.other_ms).append(elapsed)
+        return out
+
+    def stats(self, draft_ids: tuple[int, ...]) -> dict[str, Any]:
+        return self.inner.stats(draft_ids)
+
+
+# ------------------------------------------------------------------ prompts
+
+
+def _clean_prefix(text: str) -> bool:
+    """True when ``text`` parses without any ERROR/MISSING node."""
+    return (
+        not parser_for("python").parse(text.encode("utf-8", errors="replace")).root_node.has_error
+    )
+
+
+def _trimmed(prefix: str) -> str:
+    """The last MAX_PROMPT_CHARS of ``prefix``, starting at a line boundary."""
+    if len(prefix) <= MAX_PROMPT_CHARS:
+        return prefix
+    start = prefix.find("\n", len(prefix) - MAX_PROMPT_CHARS) + 1
+    return prefix[start:]
+
+
+def run_prompts(sources: list[tuple[str, str]], n: int, rng: random.Random) -> list[Prompt]:
+    """Prompts cut after 2-4 consecutive same-signature units, at the next line's indent."""
+    found: list[Prompt] = []
+    for name, source in sources:
+        data = source.encode("utf-8", errors="replace")
+        for units in statement_units(source, "python"):
+            i = 0
+            while i < len(units) - 1:
+                j = i
+                while j + 1 < len(units) and units[j + 1].signature == units[i].signature:
+                    j += 1
+                run = j - i + 1
+                if run >= 2 and "ERROR" not in units[i].signature:
+                    k = rng.randint(2, min(4, run))
+                    last = units[i + k - 1]
+                    line_end = data.find(b"\n", last.end)
+                    line_start = data.rfind(b"\n", 0, units[i].start) + 1
+                    indent = data[line_start : units[i].start]
+                    if line_end >= 0 and not indent.strip():
+                        prefix = data[: line_end + 1].decode("utf-8", errors="replace")
+                        rest = data[line_end + 1 :].decode("utf-8", errors="replace")
+                        truth = rest.split("\n", 1)[0].strip()
+                        if _clean_prefix(prefix):
+                            text = prefix + indent.decode()
+                            after = (
+                                rest[len(indent.decode()) :]
+                                if rest.startswith(indent.decode())
+                                else rest
+                            )
+                            follow = "".join(after.splitlines(keepends=True)[:40])
+                            found.append(Prompt("runs", name, text, truth, follow))
+                i = j + 1
+    rng.shuffle(found)
+    return found[:n]
+
+
+def ordinary_prompts(sources: list[tuple[str, str]], n: int, rng: random.Random) -> list[Prompt]:
+    """Prompts cut at the indentation of a random non-blank line (clean prefixes only)."""
+    found: list[Prompt] = []
+    attempts = 0
+    while len(found) < n and attempts < 50 * n:
+        attempts += 1
+        name, source = rng.choice(sources)
+        lines = source.splitlines(keepends=True)
+        if len(lines) < 20:
+            continue
+        i = rng.randrange(10, len(lines))
+        line = lines[i]
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        prefix = "".join(lines[:i])
+        if not _clean_prefix(prefix):
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        follow = line[len(indent) :] + "".join(lines[i + 1 : i + 40])
+        found.append(Prompt("ordinary", name, prefix + indent, line.strip(), follow))
+    return found
+
+
+# ------------------------------------------------------------------ measures
+
+
+def complete_lines(text: str) -> str:
+    """``text`` up to its last newline (all of it when it has none)."""
+    cut = text.rfind("\n")
+    return text if cut < 0 else text[: cut + 1]
+
+
+def tr_s(prompt: str, completion: str) -> float | None:
+    sigs = [
+        s
+        for block in statement_signatures(prompt + completion, "python", len(prompt))
+        for s in block
+    ]
+    return None if not sigs else 1.0 - len(set(sigs)) / len(sigs)
+
+
+def tr_n(prompt: str, completion: str, n: int = 4) -> float | None:
+    grams = [
+        tuple(block[i : i + n])
+        for block in statement_signatures(prompt + completion, "python", len(prompt))
+        for i in range(len(block) - n + 1)
+    ]
+    return None if not grams else 1.0 - len(set(grams)) / len(grams)
+
+
+def parse_clean(prompt: str, completion: str) -> bool:
+    """No ERROR/MISSING node reaching into the completion's bytes."""
+    data = (prompt + completion).encode("utf-8", errors="replace")
+    start = len(prompt.encode("utf-8", errors="replace"))
+    stack = [parser_for("python").parse(data).root_node]
+    while stack:
+        node = stack.pop()
+        if not node.has_error and not node.is_missing:
+            continue
+        if (node.is_error or node.is_missing) and node.end_byte > start:
+            return False
+        stack.extend(node.children)
+    return True
+
+
+def mean(values: list[float]) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.fmean(values) if values else None
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# ------------------------------------------------------------------ run
+
+
+def decode(
+    lm: LoadedModel,
+    prompt: Prompt,
+    penalty: bool,
+    max_new: int,
+    strength: float,
+    timers: list[TimedConstraint],
+    setup_ms: list[float],
+) -> Completion:
+    constraints = []
+    if penalty:
+        started = time.perf_counter()
+        oracle = StatementRepetition("python", prompt.text)
+        setup_ms.append((time.perf_counter() - started) * 1000.0)
+        timed = TimedConstraint(RepetitionPenalty(lm.table, oracle, lm.eos_ids, strength=strength))
+        timers.append(timed)
+        constraints.append(timed)
+    req = DecodeRequest(
+        prompt_ids=lm.encode(_trimmed(prompt.text)), max_new_tokens=max_new, constraints=constraints
+    )
+    result = greedy_decode(lm, req)
+    draft = result.drafts[0]
+    return Completion(
+        prompt, penalty, draft.text, draft.finish, len(draft.token_ids), result.seconds, draft.stats
+    )
+
+
+def truth_replay(
+    lm: LoadedModel, prompts: list[Prompt], max_new: int, strength: float
+) -> dict[str, Any]:
+    """Feed each prompt's real continuation through the penalty (no model): how often it
+    fires on code a human wrote, and how often it lowers the token the file really has."""
+    rows: dict[str, Any] = {}
+    for kind in ("runs", "ordinary"):
+        steps = fired = lowered = 0
+        for prompt in (p for p in prompts if p.kind == kind):
+            ids = lm.encode(prompt.continuation)[:max_new]
+            oracle = StatementRepetition("python", prompt.text)
+            penalty = RepetitionPenalty(lm.table, oracle, lm.eos_ids, strength=strength)
+            scores = torch.zeros(1, lm.vocab_size)  # (1, V)
+            scores[0, 0] = 1.0  # a spread to scale by
+            for t, token in enumerate(ids):
+                generated = torch.tensor([ids[:t]], dtype=torch.long).reshape(1, t)  # (1, t)
+                out = penalty(generated, scores)
+                steps += 1
+                if out is not scores:
+                    fired += 1
+                    lowered += int(out[0, token] < scores[0, token])
+        rows[kind] = {
+            "steps": steps,
+            "fired": fired / steps if steps else None,
+            "truth_lowered": lowered / steps if steps else None,
+        }
+    return rows
+
+
+def summarise(
+    completions: list[Completion], timers: list[TimedConstraint], setup_ms: list[float]
+) -> dict[str, Any]:
+    rows: dict[str, Any] = {}
+    for kind in ("runs", "ordinary"):
+        for penalty in (False, True):
+            group = [c for c in completions if c.prompt.kind == kind and c.penalty == penalty]
+            if not group:
+                continue
+            lines = [complete_lines(c.text) for c in group]
+            row = {
+                "n": len(group),
+                "egp": mean([1.0 if c.finish == "eos" else 0.0 for c in group]),
+                "tr_s": mean([tr_s(c.prompt.text, t) for c, t in zip(group, lines, strict=True)]),
+                "tr_n": mean([tr_n(c.prompt.text, t) for c, t in zip(group, lines, strict=True)]),
+                "parse_clean": mean(
+                    [
+                        1.0 if parse_clean(c.prompt.text, t) else 0.0
+                        for c, t in zip(group, lines, strict=True)
+                    ]
+                ),
+                "line_exact": mean(
+                    [
+                        1.0 if c.text.split("\n", 1)[0].strip() == c.prompt.truth_line else 0.0
+                        for c in group
+                    ]
+                ),
+                "mean_tokens": mean([float(c.tokens) for c in group]),
+                "penalties_per_completion": mean(
+                    [float(c.stats.get("repetition_penalties", 0)) for c in group]
+                ),
+            }
+            rows[f"{kind}/{'on' if penalty else 'off'}"] = row
+    newline = [ms for t in timers for ms in t.newline_ms]
+    other = [ms for t in timers for ms in t.other_ms]
+    overhead = {
+        "newline_steps": len(newline),
+        "newline_p50_ms": percentile(newline, 0.5),
+        "newline_p99_ms": percentile(newline, 0.99),
+        "other_steps": len(other),
+        "other_p50_ms": percentile(other, 0.5),
+        "other_p99_ms": percentile(other, 0.99),
+        "setup_requests": len(setup_ms),
+        "setup_p50_ms": percentile(setup_ms, 0.5),
+        "setup_p99_ms": percentile(setup_ms, 0.99),
+    }
+    return {"groups": rows, "overhead": overhead}
+
+
+def fmt(value: Any, pct: bool = True) -> str:
+    if value is None:
+        return "-"
+    return f"{100 * value:.1f}" if pct else f"{value:.1f}"
+
+
+def table(summary: dict[str, Any]) -> str:
+    head = "| set / penalty | n | EGP % | TR-S % | TR-N % | parse-clean % | line exact % | tokens | penalties |"
+    out = [head, "|" + "---|" * 9]
+    for key, r in summary["groups"].items():
+        out.append(
+            f"| {key} | {r['n']} | {fmt(r['egp'])} | {fmt(r['tr_s'])} | {fmt(r['tr_n'])} | "
+            f"{fmt(r['parse_clean'])} | {fmt(r['line_exact'])} | {fmt(r['mean_tokens'], False)} | "
+            f"{fmt(r['penalties_per_completion'], False)} |"
+        )
+    o = summary["overhead"]
+    out.append("")
+    out.append("| constraint cost | count | p50 ms | p99 ms |")
+    out.append("|---|---|---|---|")
+    labels = {
+        "newline": "step after a newline (may reparse)",
+        "other": "step without a newline",
+        "setup": "oracle setup (prompt parse), per request",
+    }
+    for name, label in labels.items():
+        p50, p99 = o[f"{name}_p50_ms"], o[f"{name}_p99_ms"]
+        count = o[f"{name}_steps"] if name != "setup" else o["setup_requests"]
+        out.append(
+            f"| {label} | {count} | "
+            f"{'-' if p50 is None else f'{p50:.3f}'} | {'-' if p99 is None else f'{p99:.3f}'} |"
+        )
+    replay = summary.get("truth_replay")
+    if replay:
+        out += [
+            "",
+            "| real continuation replayed | steps | penalty fires % | true token lowered % |",
+        ]
+        out.append("|---|---|---|---|")
+        for kind, r in replay.items():
+            out.append(f"| {kind} | {r['steps']} | {fmt(r['fired'])} | {fmt(r['truth_lowered'])} |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--model", default="default", help="'default' or a local HF model directory"
+    )
+    parser.add_argument("--prompts", type=int, default=40, help="prompts per set")
+    parser.add_argument("--out", type=Path, default=None, help="directory for repetition.json/.md")
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--strength", type=float, default=DEFAULT_STRENGTH)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    if args.prompts < 1 or args.max_new_tokens < 1 or args.strength <= 0:
+        parser.error("--prompts, --max-new-tokens and --strength must be positive")
+
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    lm = load_model(args.model, device=args.device)
+    rng = random.Random(args.seed)
+    sources = [(f.relpath, f.read()) for f in split_files()[1]]
+    prompts = run_prompts(sources, args.prompts, rng) + ordinary_prompts(sources, args.prompts, rng)
+    print(
+        f"model {lm.name}: {sum(p.kind == 'runs' for p in prompts)} run prompts, "
+        f"{sum(p.kind == 'ordinary' for p in prompts)} ordinary prompts",
+        file=sys.stderr,
+    )
+
+    timers: list[TimedConstraint] = []
+    setup_ms: list[float] = []
+    completions: list[Completion] = []
+    started = time.perf_counter()
+    for i, prompt in enumerate(prompts):
+        for penalty in (False, True):
+            completions.append(
+                decode(lm, prompt, penalty, args.max_new_tokens, args.strength, timers, setup_ms)
+            )
+        if (i + 1) % 10 == 0:
+            print(
+                f"  {i + 1}/{len(prompts)} prompts, {time.perf_counter() - started:.0f}s",
+                file=sys.stderr,
+            )
+    summary = summarise(completions, timers, setup_ms)
+    summary["truth_replay"] = truth_replay(lm, prompts, args.max_new_tokens, args.strength)
+    summary["config"] = {
+        "model": str(lm.path),
+        "prompts_per_set": args.prompts,
+        "max_new_tokens": args.max_new_tokens,
+        "strength": args.strength,
+        "seed": args.seed,
+        "seconds": time.perf_counter() - started,
+    }
+    report = table(summary)
+    print(report)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "repetition.json").write_text(json.dumps(summary, indent=2))
+        (args.out / "repetition.md").write_text(
+            "# Repetition penalty (RPG), penalty off vs on\n\n"
+            f"`python benchmarks/repetition.py --model {args.model} --prompts {args.prompts} "
+            f"--max-new-tokens {args.max_new_tokens} --strength {args.strength}`\n\n"
+            + report
+            + "\n"
+        )
+        samples = [
+            {
+                "kind": c.prompt.kind,
+                "source": c.prompt.source,
+                "penalty": c.penalty,
+                "finish": c.finish,
+                "prompt_tail": c.prompt.text[-200:],
+                "completion": c.text,
+                "stats": c.stats,
+            }
+            for c in completions
+        ]
+        (args.out / "repetition_samples.json").write_text(json.dumps(samples, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,147 @@
+/** Unit tests of the settings mapping (runs under plain Node: `npm test`). */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  CLIENT_KEYS,
+  clientSettingsFrom,
+  configurationResponse,
+  didChangeConfigurationParams,
+  needsRestart,
+  SERVER_DEFAULTS,
+  SERVER_KEYS,
+  serverLaunchFor,
+  serverSettingsChanged,
+  serverSettingsFrom,
+} from '../src/settings';
+
+const getterOf =
+  (values: Record<string, unknown>) =>
+  (key: string): unknown =>
+    values[key];
+
+describe('serverSettingsFrom', () => {
+  it('returns the DESIGN defaults when nothing is set', () => {
+    assert.deepEqual(serverSettingsFrom(getterOf({})), {
+      model: 'default',
+      device: 'auto',
+      drafts: 4,
+      decoder: 'superposed',
+      maxNewTokens: 48,
+      monitor: true,
+      repetitionPenalty: true,
+      ngram: true,
+      verify: true,
+      multiline: 'auto',
+    });
+  });
+
+  it('keeps valid user values', () => {
+    const settings = serverSettingsFrom(
+      getterOf({ drafts: 7, decoder: 'beam', monitor: false, model: '/models/x', multiline: 'never' }),
+    );
+    assert.equal(settings.drafts, 7);
+    assert.equal(settings.decoder, 'beam');
+    assert.equal(settings.monitor, false);
+    assert.equal(settings.model, '/models/x');
+    assert.equal(settings.multiline, 'never');
+  });
+
+  it('replaces values of the wrong type or outside the enum with the default', () => {
+    const settings = serverSettingsFrom(
+      getterOf({ drafts: 0, maxNewTokens: 2.5, decoder: 'nucleus', device: 'tpu', ngram: 'yes', model: '' }),
+    );
+    assert.equal(settings.drafts, SERVER_DEFAULTS.drafts);
+    assert.equal(settings.maxNewTokens, SERVER_DEFAULTS.maxNewTokens);
+    assert.equal(settings.decoder, SERVER_DEFAULTS.decoder);
+    assert.equal(settings.device, SERVER_DEFAULTS.device);
+    assert.equal(settings.ngram, SERVER_DEFAULTS.ngram);
+    assert.equal(settings.model, SERVER_DEFAULTS.model);
+  });
+
+  it('never carries client-only keys to the server', () => {
+    const settings = serverSettingsFrom(
+      getterOf({ serverPath: '/bin/x', pythonPath: '/usr/bin/python3', tcpPort: 9000, drafts: 3 }),
+    );
+    assert.deepEqual(Object.keys(settings).sort(), [...SERVER_KEYS].sort());
+    for (const key of CLIENT_KEYS) {
+      assert.equal(key in settings, false, key);
+    }
+  });
+});
+
+describe('clientSettingsFrom and serverLaunchFor', () => {
+  it('starts `superpose-ls` over stdio by default', () => {
+    assert.deepEqual(serverLaunchFor(clientSettingsFrom(getterOf({}))), {
+      kind: 'stdio',
+      command: 'superpose-ls',
+      args: [],
+    });
+  });
+
+  it('uses the serverPath when given', () => {
+    const launch = serverLaunchFor(clientSettingsFrom(getterOf({ serverPath: ' /opt/sp/bin/superpose-ls ' })));
+    assert.deepEqual(launch, { kind: 'stdio', command: '/opt/sp/bin/superpose-ls', args: [] });
+  });
+
+  it('runs `python -m lsp_server` when pythonPath is set', () => {
+    const launch = serverLaunchFor(
+      clientSettingsFrom(getterOf({ serverPath: '/x/superpose-ls', pythonPath: '/venv/bin/python' })),
+    );
+    assert.deepEqual(launch, { kind: 'stdio', command: '/venv/bin/python', args: ['-m', 'lsp_server'] });
+  });
+
+  it('connects over TCP when a valid port is set', () => {
+    assert.deepEqual(serverLaunchFor(clientSettingsFrom(getterOf({ tcpPort: 2087 }))), {
+      kind: 'tcp',
+      host: '127.0.0.1',
+      port: 2087,
+    });
+    assert.deepEqual(
+      serverLaunchFor(clientSettingsFrom(getterOf({ tcpPort: 2087, tcpHost: 'localhost' }))),
+      { kind: 'tcp', host: 'localhost', port: 2087 },
+    );
+  });
+
+  it('ignores invalid ports', () => {
+    for (const port of [0, 70000, 20.5, '2087', null]) {
+      assert.equal(clientSettingsFrom(getterOf({ tcpPort: port })).tcpPort, undefined, String(port));
+    }
+  });
+
+  it('restarts only when the way to reach the server changes', () => {
+    const base = clientSettingsFrom(getterOf({}));
+    assert.equal(needsRestart(base, { ...base, inlineCompletion: false }), false);
+    assert.equal(needsRestart(base, { ...base, serverPath: '/other' }), true);
+    assert.equal(needsRestart(base, { ...base, tcpPort: 4000 }), true);
+    assert.equal(needsRestart(base, { ...base, pythonPath: 'python3' }), true);
+  });
+});
+
+describe('configuration messages', () => {
+  it('wraps the settings under `superpose` for didChangeConfiguration', () => {
+    const settings = serverSettingsFrom(getterOf({ drafts: 2 }));
+    const params = didChangeConfigurationParams(settings);
+    assert.deepEqual(params, { settings: { superpose: settings } });
+    assert.equal(params.settings.superpose.drafts, 2);
+  });
+
+  it('answers workspace/configuration with server keys only and falls back for other sections', () => {
+    const settings = serverSettingsFrom(getterOf({ drafts: 5 }));
+    const answer = configurationResponse(
+      [{ section: 'superpose' }, { section: 'superpose.drafts' }, { section: 'superpose.serverPath' }, { section: 'editor' }],
+      settings,
+      (item) => `fallback:${item.section}`,
+    );
+    assert.deepEqual(answer[0], settings);
+    assert.notEqual(answer[0], settings, 'a copy, not the live object');
+    assert.equal(answer[1], 5);
+    assert.equal(answer[2], null);
+    assert.equal(answer[3], 'fallback:editor');
+  });
+
+  it('detects changed server settings', () => {
+    const a = serverSettingsFrom(getterOf({}));
+    assert.equal(serverSettingsChanged(a, { ...a }), false);
+    assert.equal(serverSettingsChanged(a, { ...a, verify: false }), true);
+  });
+});

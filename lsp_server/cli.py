@@ -1,0 +1,209 @@
+"""The ``superpose-ls`` command line (DESIGN.md section 2).
+
+``serve`` (default) speaks LSP over stdio or TCP (loopback unless told
+otherwise); ``complete`` runs one headless completion through the same engine
+as the server; ``train`` (re)trains the shipped default model; ``bench`` runs
+the benchmarks. Exit codes: 0 ok, 2 bad usage/input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+from pathlib import Path
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+class UsageError(Exception):
+    """Bad usage or input: reported as one line on stderr with exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="superpose-ls", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default="WARNING", help="python logging level")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    serve = sub.add_parser("serve", help="LSP over stdio (default) or TCP")
+    serve.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="TCP host (default loopback)")
+    serve.add_argument("--port", type=int, default=2087, help="TCP port")
+
+    complete = sub.add_parser("complete", help="complete FILE at a position and print drafts")
+    complete.add_argument("file", type=Path)
+    complete.add_argument("--line", type=int, required=True, help="0-based line")
+    complete.add_argument("--character", type=int, required=True, help="0-based column")
+    complete.add_argument("--drafts", type=int, default=None, help="k, number of drafts")
+    complete.add_argument("--decoder", choices=("superposed", "greedy", "beam", "sampling"))
+    complete.add_argument("--max-new-tokens", type=int, default=None)
+    complete.add_argument("--no-monitor", action="store_true")
+    complete.add_argument("--no-repetition-penalty", action="store_true")
+    complete.add_argument("--no-ngram", action="store_true")
+    complete.add_argument("--no-verify", action="store_true")
+    complete.add_argument("--multiline", choices=("auto", "never", "always"))
+    complete.add_argument("--model", default=None, help="'default' or a local HF model dir")
+    complete.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    complete.add_argument("--json", action="store_true", help="print JSON")
+
+    train = sub.add_parser("train", help="(re)train the shipped default model")
+    train.add_argument("--checkpoint-dir", default="checkpoints/default")
+    train.add_argument("--export-dir", default=None, help="where to write the model")
+    train.add_argument("--steps", type=int, default=None, help="total optimizer steps")
+    train.add_argument("--minutes", type=float, default=None, help="stop after this long")
+    train.add_argument("--layers", type=int, default=None)
+    train.add_argument("--width", type=int, default=None)
+    train.add_argument("--threads", type=int, default=0)
+    train.add_argument("--no-export", action="store_true", help="only update the checkpoint")
+
+    bench = sub.add_parser("bench", help="run the benchmarks and write a report")
+    bench.add_argument("--quick", action="store_true")
+    bench.add_argument("--model", default="default")
+    bench.add_argument("--out", default="bench-out")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
+        command = args.command or "serve"
+        if command == "serve":
+            return run_serve(getattr(args, "tcp", False), getattr(args, "host", "127.0.0.1"),
+                             getattr(args, "port", 2087))
+        if command == "complete":
+            return run_complete(args)
+        if command == "train":
+            return run_train(args)
+        return run_bench(args)
+    except UsageError as exc:
+        print(f"superpose-ls: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def run_serve(tcp: bool, host: str, port: int) -> int:
+    from lsp_server.server import server
+
+    if tcp:
+        if not 0 < port < 65536:
+            raise UsageError(f"invalid port {port}")
+        server.start_tcp(host, port)
+    else:
+        server.start_io()
+    return EXIT_OK
+
+
+def _settings_from_args(args: argparse.Namespace):
+    from lsp_server.settings import Settings, merge_settings
+
+    raw: dict = {}
+    for key, value in (
+        ("drafts", args.drafts),
+        ("decoder", args.decoder),
+        ("maxNewTokens", args.max_new_tokens),
+        ("multiline", args.multiline),
+        ("model", args.model),
+        ("device", args.device),
+    ):
+        if value is not None:
+            raw[key] = value
+    for key, flag in (
+        ("monitor", args.no_monitor),
+        ("repetitionPenalty", args.no_repetition_penalty),
+        ("ngram", args.no_ngram),
+        ("verify", args.no_verify),
+    ):
+        if flag:
+            raw[key] = False
+    settings, messages = merge_settings(Settings(), raw)
+    if messages:
+        raise UsageError(messages[0])
+    return settings
+
+
+def run_complete(args: argparse.Namespace) -> int:
+    from lsp_server.engine import CompletionJob, Engine
+    from lsp_server.positions import is_past_end, position_to_offset
+    from models.loader import ModelLoadError
+
+    settings = _settings_from_args(args)
+    path: Path = args.file
+    if not path.is_file():
+        raise UsageError(f"no such file: {path}")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not UTF-8 text") from exc
+    if args.line < 0 or args.character < 0 or is_past_end(text, args.line, args.character):
+        raise UsageError(f"position {args.line}:{args.character} is past the end of {path}")
+    engine = Engine(settings, root=path.resolve().parent)
+    uri = path.resolve().as_uri()
+    engine.open_document(uri, text, None)
+    try:
+        engine.load()
+    except ModelLoadError as exc:
+        raise UsageError(str(exc)) from exc
+    for message in engine.messages:
+        print(f"superpose-ls: warning: {message}", file=sys.stderr)
+    offset = position_to_offset(text, args.line, args.character)
+    result = engine.complete(CompletionJob(uri=uri, offset=offset, cancel=threading.Event()))
+    if args.json:
+        payload = {
+            "drafts": [
+                {"text": d.text, "score": d.score, "rank": d.rank, "finish": d.finish, "stats": d.stats}
+                for d in result.drafts
+            ],
+            "timings": result.timings,
+        }
+        print(json.dumps(payload, indent=1))
+    else:
+        for d in result.drafts:
+            print(f"--- draft {d.rank + 1} (score {d.score:.2f})")
+            print(d.text)
+        print(f"--- {len(result.drafts)} drafts in {result.timings.get('total_ms', 0):.0f} ms",
+              file=sys.stderr)
+    return EXIT_OK
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from models.training import TrainConfig, export_model, train
+
+    logging.getLogger().setLevel(logging.INFO)
+    cfg = TrainConfig(checkpoint_dir=args.checkpoint_dir)
+    if args.threads:
+        cfg.threads = args.threads
+    if args.export_dir:
+        cfg.export_dir = args.export_dir
+    if args.steps:
+        cfg.total_steps = args.steps
+    if args.minutes:
+        cfg.max_minutes = args.minutes
+    if args.layers:
+        cfg.n_layer = args.layers
+    if args.width:
+        cfg.n_embd = args.width
+    final = train(cfg)
+    if not args.no_export:
+        export_model(Path(cfg.checkpoint_dir), Path(cfg.export_dir), final)
+    print(json.dumps(final.get("heldout", {})))
+    return EXIT_OK
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    try:
+        from benchmarks.report import run_report
+    except ImportError as exc:
+        raise UsageError(f"benchmarks are not available: {exc}") from exc
+    return run_report(quick=args.quick, model=args.model, out=Path(args.out))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

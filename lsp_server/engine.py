@@ -1,0 +1,459 @@
+"""Composition root: document snapshot + cursor + settings -> ranked drafts.
+
+No pygls/lsprotocol types here. The engine owns the loaded model, the open
+documents (analysis.Document), the workspace index and n-gram tables, and wires
+analysis facts into model-side constraints as plain data:
+
+* the member monitor (Agrawal et al. 2023) asks ``analysis.context`` which
+  identifiers may follow a ``.`` in the draft;
+* the repetition penalty (Dong et al. 2025, RPG) asks ``analysis.statements``
+  whether the draft's statements repeat;
+* superposed decoding (Shen et al. 2024) re-ranks with corpus + workspace n-grams.
+
+Every public method is safe to call from any thread; ``complete`` is meant to
+run on the server's dedicated inference executor.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from analysis.context import cursor_context, member_oracle
+from analysis.document import Document
+from analysis.languages import language_for
+from analysis.statements import StatementRepetition
+from analysis.workspace import WorkspaceIndex
+from lsp_server.drafts import clean_drafts, draft_context, stop_index, wants_multiline
+from lsp_server.prompt import build_prompt
+from lsp_server.settings import Settings
+from models.decoders import get_decoder
+from models.decoding import DecodeRequest, LogitsConstraint
+from models.healing import HealingConstraint
+from models.loader import LoadedModel, ModelLoadError, load_model
+from models.monitor import MemberMonitor
+from models.ngram import NgramModel, WorkspaceNgrams, background_for
+from models.repetition import RepetitionPenalty
+from models.vocab_index import vocab_index
+
+log = logging.getLogger(__name__)
+
+MAX_DOCUMENT_CHARS = 2_000_000  # larger documents are served with plain drafts
+AUTOMATIC_DRAFTS = 2
+AUTOMATIC_MAX_TOKENS = 24
+PROMPT_TAIL_CHARS = 256
+CACHE_ENTRIES = 64
+MAX_TYPED_THROUGH = 200
+
+Progress = Callable[[str, int | None], None]  # (message, percentage)
+
+
+@dataclass
+class CompletionJob:
+    """One completion request in engine terms (code-point offsets)."""
+
+    uri: str
+    offset: int
+    automatic: bool = False
+    cancel: threading.Event = field(default_factory=threading.Event)
+    drafts: int | None = None  # overrides settings.drafts
+
+
+@dataclass
+class EngineDraft:
+    """A cleaned draft: insert ``text`` replacing ``document[start:end]``."""
+
+    id: str
+    rank: int
+    text: str
+    score: float
+    start: int
+    end: int
+    finish: str
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EngineResult:
+    drafts: list[EngineDraft]
+    timings: dict[str, float] = field(default_factory=dict)
+    cancelled: bool = False
+    reason: str | None = None  # why the result is empty, for the log
+    cached: bool = False
+
+
+@dataclass
+class _CacheEntry:
+    prefix: str
+    suffix: str
+    version: int
+    drafts: list[EngineDraft]
+
+
+class LatencyLog:
+    """A bounded window of request latencies with percentiles."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._values: deque[float] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(self, ms: float) -> None:
+        with self._lock:
+            self._values.append(ms)
+
+    def percentiles(self) -> dict[str, float]:
+        with self._lock:
+            values = sorted(self._values)
+        if not values:
+            return {"count": 0}
+
+        def pct(p: float) -> float:
+            return round(values[min(len(values) - 1, int(p * len(values)))], 1)
+
+        return {"count": len(values), "p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99)}
+
+    @property
+    def last(self) -> float | None:
+        with self._lock:
+            return self._values[-1] if self._values else None
+
+
+class Engine:
+    """Loaded model + documents + workspace knowledge -> drafts."""
+
+    def __init__(self, settings: Settings | None = None, root: Path | None = None) -> None:
+        self.settings = settings or Settings()
+        self.root = root
+        self.state = "idle"  # idle | loading | ready | error
+        self.error: str | None = None
+        self.lm: LoadedModel | None = None
+        self.ngrams: NgramModel | None = None
+        self.workspace: WorkspaceIndex | None = None
+        self.documents: dict[str, Document] = {}
+        self._lock = threading.RLock()
+        self._ids = itertools.count(1)
+        self._cache: OrderedDict[str, _CacheEntry] = OrderedDict()
+        self._shown: OrderedDict[str, EngineDraft] = OrderedDict()
+        self.latency = {"automatic": LatencyLog(), "invoked": LatencyLog(), "cache": LatencyLog()}
+        self.accepted = 0
+        self.accepted_ranks: dict[int, int] = {}
+        self.messages: list[str] = []
+
+    # ------------------------------------------------------------ lifecycle
+
+    def load(self, progress: Progress | None = None) -> None:
+        """Load the model of the current settings (default model if that fails)."""
+        progress = progress or (lambda message, pct: None)
+        self.state = "loading"
+        spec = self.settings.model
+        try:
+            progress(f"loading model {spec}", 10)
+            lm = load_model(spec, self.settings.device)
+        except ModelLoadError as exc:
+            message = f"{exc}; using the default model"
+            log.warning("%s", message)
+            self.messages.append(message)
+            if spec == "default":
+                self.state, self.error = "error", str(exc)
+                raise
+            lm = load_model("default", "cpu" if self.settings.device == "cuda" else "auto")
+        progress("preparing token tables", 40)
+        vocab_index(lm.table)  # built once per tokenizer, off the first request
+        RepetitionPenalty(lm.table, None, lm.eos_ids)
+        progress("loading n-gram tables", 60)
+        background = background_for(lm.path, lm.tokenizer, lm.vocab_size)
+        with self._lock:
+            self.lm = lm
+            self.ngrams = NgramModel(background, WorkspaceNgrams(lm.vocab_size))
+            for uri, doc in self.documents.items():
+                self._update_ngrams(uri, doc.text)
+            self._cache.clear()
+            self.state, self.error = "ready", None
+        progress("model ready", 100)
+
+    def index_workspace(self, progress: Progress | None = None) -> None:
+        """(Re)build the workspace symbol index of ``root`` (no-op without a root)."""
+        if self.root is None:
+            return
+        index = WorkspaceIndex(self.root)
+
+        def report(done: int, total: int) -> None:
+            if progress is not None:
+                progress(f"indexing {done}/{total} files", int(100 * done / max(1, total)))
+
+        index.build(report)
+        self.workspace = index
+
+    def apply_settings(self, settings: Settings) -> bool:
+        """Switch to ``settings``; return True when the model must be reloaded."""
+        reload = (settings.model, settings.device) != (self.settings.model, self.settings.device)
+        self.settings = settings
+        with self._lock:
+            self._cache.clear()
+        return reload
+
+    # ------------------------------------------------------------ documents
+
+    def open_document(self, uri: str, text: str, language_id: str | None, version: int = 0) -> None:
+        language = language_for(language_id or "") or language_for(uri)
+        doc = Document(uri, text, language)
+        doc.version = version
+        with self._lock:
+            self.documents[uri] = doc
+            self._update_ngrams(uri, text)
+
+    def change_document(
+        self, uri: str, start: int, end: int, new_text: str, version: int | None = None
+    ) -> None:
+        """Apply one edit given in code-point offsets."""
+        with self._lock:
+            doc = self.documents[uri]
+            doc.apply_change(start, end, new_text)
+            if version is not None:
+                doc.version = version
+
+    def replace_document(self, uri: str, text: str, version: int | None = None) -> None:
+        with self._lock:
+            doc = self.documents[uri]
+            doc.replace_all(text)
+            if version is not None:
+                doc.version = version
+
+    def document_changed(self, uri: str) -> None:
+        """Refresh derived state after a batch of edits (n-grams, workspace index)."""
+        with self._lock:
+            doc = self.documents.get(uri)
+            if doc is None:
+                return
+            self._update_ngrams(uri, doc.text)
+            if self.workspace is not None and uri.startswith("file://"):
+                self.workspace.update_file(Path(uri_to_path(uri)), doc.text)
+
+    def close_document(self, uri: str) -> None:
+        with self._lock:
+            self.documents.pop(uri, None)
+            if self.ngrams is not None:
+                self.ngrams.workspace.remove_document(uri)
+            for key in [k for k in self._cache if k == uri]:
+                del self._cache[key]
+
+    def _update_ngrams(self, uri: str, text: str) -> None:
+        if self.lm is None or self.ngrams is None or len(text) > MAX_DOCUMENT_CHARS:
+            return
+        self.ngrams.workspace.set_document(uri, self.lm.encode(text))
+
+    # ------------------------------------------------------------ completion
+
+    def complete(self, job: CompletionJob) -> EngineResult:
+        """Return drafts for ``job`` (empty with a reason when it cannot be served)."""
+        started = time.perf_counter()
+        with self._lock:
+            doc = self.documents.get(job.uri)
+            lm = self.lm
+            text = doc.text if doc is not None else None
+            version = doc.version if doc is not None else 0
+        if text is None:
+            return EngineResult([], reason=f"unknown document {job.uri}")
+        if lm is None or self.state != "ready":
+            return EngineResult([], reason=f"model not ready ({self.state})")
+        offset = max(0, min(job.offset, len(text)))
+        kind = "automatic" if job.automatic else "invoked"
+        cached = self._typed_through(job.uri, text, offset)
+        if cached is not None:
+            ms = (time.perf_counter() - started) * 1000
+            self.latency["cache"].add(ms)
+            return EngineResult(cached, {"total_ms": ms}, cached=True)
+        result = self._generate(lm, doc, text, offset, job)
+        ms = (time.perf_counter() - started) * 1000
+        result.timings["total_ms"] = round(ms, 2)
+        if not result.cancelled:
+            self.latency[kind].add(ms)
+            self._remember(job.uri, text, offset, version, result.drafts)
+        return result
+
+    def _generate(
+        self, lm: LoadedModel, doc: Document, text: str, offset: int, job: CompletionJob
+    ) -> EngineResult:
+        settings = self.settings
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        language = doc.language if len(text) <= MAX_DOCUMENT_CHARS else None
+        analysed = doc if language is not None else Document(doc.uri, text, None)
+        # 1. what surrounds the cursor decides single/multi-line and the stop rule
+        ctx = cursor_context(analysed, offset)
+        dctx = draft_context(text, offset, language, settings.multiline)
+        multiline = wants_multiline(dctx) and not job.automatic
+        if not multiline and dctx.multiline != "never":
+            dctx = draft_context(text, offset, language, "never")
+        k = 1 if settings.decoder == "greedy" else (job.drafts or settings.drafts)
+        max_new = settings.maxNewTokens
+        if job.automatic:
+            k, max_new = min(k, AUTOMATIC_DRAFTS), min(max_new, AUTOMATIC_MAX_TOKENS)
+        # 2. the prompt: token-budgeted windows, FIM when the model has it, healing
+        prompt = build_prompt(lm, text, offset, max_new, headers=ctx.enclosing_headers)
+        gen_offset = offset - len(prompt.removed_text)
+        timings["prompt_ms"] = _ms(t0)
+        # 3. constraints as plain-data objects
+        constraints = self._constraints(lm, analysed, gen_offset, prompt, language)
+        removed = prompt.removed_text
+
+        def stop(draft: str) -> int | None:
+            if removed and len(draft) <= len(removed):
+                return None
+            cut = stop_index(draft[len(removed) :], dctx)
+            return None if cut is None else cut + len(removed)
+
+        request = DecodeRequest(
+            prompt_ids=prompt.ids,
+            max_new_tokens=max_new + len(prompt.removed_text),
+            k=k,
+            constraints=constraints,
+            stop=stop,
+            cancel=job.cancel,
+            ngram=self.ngrams if settings.ngram else None,
+            verify=settings.verify,
+        )
+        # 4. one decoding pass
+        t1 = time.perf_counter()
+        result = get_decoder(settings.decoder)(lm, request)
+        timings["decode_ms"] = _ms(t1)
+        timings.update({k2: round(v, 2) for k2, v in result.timings.items()})
+        timings["forward_calls"] = result.forward_calls
+        timings["generated_tokens"] = result.generated_tokens
+        if result.cancelled:
+            return EngineResult([], timings, cancelled=True, reason="cancelled")
+        # 5. clean: strip the healed prefix, trim overlaps, normalise, dedupe
+        raw = [d.text[len(removed) :] if d.text.startswith(removed) else d.text for d in result.drafts]
+        drafts: list[EngineDraft] = []
+        for rank, (index, clean) in enumerate(clean_drafts(raw, dctx)):
+            source = result.drafts[index]
+            draft = EngineDraft(
+                id=f"c{next(self._ids)}",
+                rank=rank,
+                text=clean.text,
+                score=round(source.logprob if source.logprob is not None else source.score, 4),
+                start=offset,
+                end=clean.replace_end,
+                finish=source.finish,
+                stats=dict(source.stats),
+            )
+            drafts.append(draft)
+        timings["ms_per_token"] = round(timings["decode_ms"] / max(1, result.generated_tokens), 3)
+        self._remember_shown(drafts)
+        return EngineResult(drafts, timings)
+
+    def _constraints(
+        self, lm: LoadedModel, doc: Document, gen_offset: int, prompt: Any, language: str | None
+    ) -> list[LogitsConstraint]:
+        constraints: list[LogitsConstraint] = []
+        if prompt.removed_text:
+            constraints.append(HealingConstraint(lm.table, prompt.removed_text))
+        if self.settings.monitor and language is not None:
+            oracle = member_oracle(doc, gen_offset, self.workspace)
+            tail = prompt.prefix_text[-PROMPT_TAIL_CHARS:]
+            constraints.append(MemberMonitor(lm.table, oracle, tail, lm.eos_ids))
+        if self.settings.repetitionPenalty:
+            oracle = (
+                StatementRepetition(language, doc.text[:gen_offset]) if language is not None else None
+            )
+            constraints.append(RepetitionPenalty(lm.table, oracle, lm.eos_ids))
+        return constraints
+
+    # ------------------------------------------------------------ caches
+
+    def _remember(
+        self, uri: str, text: str, offset: int, version: int, drafts: list[EngineDraft]
+    ) -> None:
+        if not drafts:
+            return
+        with self._lock:
+            self._cache[uri] = _CacheEntry(text[:offset], text[offset:], version, drafts)
+            self._cache.move_to_end(uri)
+            while len(self._cache) > CACHE_ENTRIES:
+                self._cache.popitem(last=False)
+
+    def _typed_through(self, uri: str, text: str, offset: int) -> list[EngineDraft] | None:
+        """Return cached drafts trimmed by what was typed since, if the typing continues them."""
+        with self._lock:
+            entry = self._cache.get(uri)
+        if entry is None:
+            return None
+        typed_len = offset - len(entry.prefix)
+        if not 0 < typed_len <= MAX_TYPED_THROUGH or text[offset:] != entry.suffix:
+            return None
+        if not text.startswith(entry.prefix, 0) or text[: len(entry.prefix)] != entry.prefix:
+            return None
+        typed = text[len(entry.prefix) : offset]
+        out: list[EngineDraft] = []
+        for d in entry.drafts:
+            if d.text.startswith(typed) and len(d.text) > len(typed):
+                shift = offset - d.start
+                out.append(
+                    EngineDraft(
+                        id=d.id,
+                        rank=len(out),
+                        text=d.text[len(typed) :],
+                        score=d.score,
+                        start=offset,
+                        end=d.end + shift,
+                        finish=d.finish,
+                        stats={**d.stats, "cached": True},
+                    )
+                )
+        return out or None
+
+    def _remember_shown(self, drafts: list[EngineDraft]) -> None:
+        with self._lock:
+            for d in drafts:
+                self._shown[d.id] = d
+            while len(self._shown) > 1024:
+                self._shown.popitem(last=False)
+
+    # ------------------------------------------------------------ commands
+
+    def accept(self, completion_id: str) -> bool:
+        """Record that the user accepted draft ``completion_id``; False if unknown."""
+        with self._lock:
+            draft = self._shown.get(completion_id)
+            if draft is None:
+                return False
+            self.accepted += 1
+            self.accepted_ranks[draft.rank] = self.accepted_ranks.get(draft.rank, 0) + 1
+            return True
+
+    def status(self) -> dict[str, Any]:
+        lm = self.lm
+        return {
+            "state": self.state,
+            "error": self.error,
+            "model": None if lm is None else lm.name,
+            "modelPath": None if lm is None else str(lm.path),
+            "parameters": None if lm is None else lm.parameter_count(),
+            "device": None if lm is None else str(lm.device),
+            "fim": None if lm is None else lm.fim is not None,
+            "settings": self.settings.to_dict(),
+            "latency_ms": {k: v.percentiles() for k, v in self.latency.items()},
+            "last_latency_ms": self.latency["invoked"].last or self.latency["automatic"].last,
+            "documents": len(self.documents),
+            "workspaceFiles": None if self.workspace is None else len(self.workspace.paths()),
+            "cache": {"entries": len(self._cache), "limit": CACHE_ENTRIES},
+            "accepted": {"total": self.accepted, "byRank": self.accepted_ranks},
+        }
+
+
+def uri_to_path(uri: str) -> str:
+    """Return the filesystem path of a ``file://`` URI."""
+    from urllib.parse import unquote, urlparse
+
+    return unquote(urlparse(uri).path)
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 2)

@@ -1,0 +1,108 @@
+"""Prompt building for any causal LM: token-budgeted prefix/suffix windows, FIM, healing.
+
+Windows are trimmed by tokens, not characters, keeping the lines nearest the
+cursor; when trimming cuts away the header of the enclosing class/function, the
+header lines are put back in front. Models whose tokenizer defines
+fill-in-the-middle sentinels get a PSM prompt (Bavarian et al. 2022, "Efficient
+Training of Language Models to Fill in the Middle"); others get the prefix
+only. Token healing (the trailing partial word is backed off and re-spelled
+under a prefix constraint) is applied to the prefix part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.healing import heal_prompt
+from models.loader import LoadedModel
+
+# Characters looked at before tokenising (bounds work on huge documents).
+MAX_PREFIX_CHARS = 24_000
+MAX_SUFFIX_CHARS = 6_000
+SUFFIX_SHARE = 0.25
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """Token ids for the model plus what constraints need to know about them."""
+
+    ids: list[int]
+    prefix_text: str  # the document text the generation continues (after healing)
+    removed_text: str  # healed text the draft re-spells first ("" when none)
+    fim: bool
+    prefix_tokens: int
+    suffix_tokens: int
+
+
+def _count(lm: LoadedModel, text: str) -> int:
+    return len(lm.encode(text)) if text else 0
+
+
+def prefix_window(
+    lm: LoadedModel, prefix: str, budget: int, headers: list[tuple[int, int]] | None = None
+) -> str:
+    """Return the tail of ``prefix`` that fits ``budget`` tokens, whole lines first.
+
+    ``headers`` are (start, end) code-point ranges of enclosing header lines within
+    ``prefix``; the ones cut away are prepended so the model still sees them.
+    """
+    if budget <= 0:
+        return ""
+    start = max(0, len(prefix) - MAX_PREFIX_CHARS)
+    if start:
+        start = prefix.find("\n", start) + 1 or start
+    while True:
+        kept_headers = [
+            prefix[s:e].rstrip("\n") + "\n" for s, e in (headers or []) if s < start and e <= len(prefix)
+        ]
+        candidate = "".join(kept_headers) + prefix[start:]
+        if _count(lm, candidate) <= budget:
+            return candidate
+        # drop the oldest whole line of the window (or chars when one line is left)
+        nl = prefix.find("\n", start)
+        if 0 <= nl < len(prefix) - 1:
+            start = nl + 1
+        else:
+            ids = lm.encode(prefix[start:])[-budget:]
+            return lm.table.decode(ids)
+
+
+def suffix_window(lm: LoadedModel, suffix: str, budget: int) -> str:
+    """Return the head of ``suffix`` that fits ``budget`` tokens, whole lines first."""
+    if budget <= 0 or not suffix:
+        return ""
+    end = min(len(suffix), MAX_SUFFIX_CHARS)
+    while end > 0 and _count(lm, suffix[:end]) > budget:
+        nl = suffix.rfind("\n", 0, end - 1)
+        end = nl + 1 if nl > 0 else 0
+    return suffix[:end]
+
+
+def build_prompt(
+    lm: LoadedModel,
+    text: str,
+    offset: int,
+    max_new_tokens: int,
+    headers: list[tuple[int, int]] | None = None,
+    use_fim: bool = True,
+    heal: bool = True,
+) -> Prompt:
+    """Return the prompt for a completion at ``offset`` of ``text``."""
+    budget = max(8, lm.context_length - max_new_tokens - 4)
+    fim = lm.fim if use_fim else None
+    suffix = text[offset:]
+    suffix_budget = int(budget * SUFFIX_SHARE) if fim is not None and suffix.strip() else 0
+    prefix = prefix_window(lm, text[:offset], budget - suffix_budget, headers)
+    prefix_ids = lm.encode(prefix) if prefix else []
+    removed = ""
+    if heal and prefix_ids:
+        prefix_ids, removed = heal_prompt(lm.table, prefix_ids)
+    prefix_text = prefix[: len(prefix) - len(removed)] if removed else prefix
+    if fim is not None:
+        suffix_text = suffix_window(lm, suffix, budget - len(prefix_ids) - len(lm.encode(removed)))
+        suffix_ids = lm.encode(suffix_text) if suffix_text else []
+        ids = [fim.prefix, *prefix_ids, fim.suffix, *suffix_ids, fim.middle]
+        return Prompt(ids, prefix_text, removed, True, len(prefix_ids), len(suffix_ids))
+    if not prefix_ids:  # an empty document still needs one token to condition on
+        prefix_ids = [next(iter(lm.eos_ids))] if lm.eos_ids else lm.encode("\n")
+    return Prompt(prefix_ids, prefix_text, removed, False, len(prefix_ids), 0)

@@ -1,0 +1,362 @@
+"""The pygls 2 language server: handlers, server state, inference off the event loop.
+
+Each handler is a short function; state lives on the :class:`SuperposeServer`.
+Inference runs on a dedicated single-thread executor (never on the event loop,
+never on pygls's own thread pool, which the stdio reader uses). A newer request
+for the same document cancels the older one (its stop flag is set, so
+generation stops within one token); ``$/cancelRequest`` does the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams, JsonRpcRequestCancelled
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol, lsp_method
+
+from lsp_server import __version__
+from lsp_server.engine import CompletionJob, Engine, EngineResult, uri_to_path
+from lsp_server.positions import position_to_offset
+from lsp_server.protocol import (
+    lsp_completion_list,
+    lsp_drafts_payload,
+    lsp_inline_list,
+    lsp_message,
+    lsp_progress_begin,
+    lsp_progress_end,
+    lsp_progress_report,
+)
+from lsp_server.settings import MAX_DRAFTS, Settings, merge_settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+COMMANDS = (
+    "superpose.drafts",
+    "superpose.toggleMonitor",
+    "superpose.toggleRepetitionPenalty",
+    "superpose.setDrafts",
+    "superpose.status",
+    "superpose.reindex",
+    "superpose.accept",
+)
+
+
+class SuperposeProtocol(LanguageServerProtocol):
+    """pygls protocol that always answers requests, even malformed ones."""
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams):
+        # our offsets are UTF-16 based: never negotiate UTF-8/UTF-32
+        if params.capabilities.general is not None:
+            params.capabilities.general.position_encodings = None
+        return (yield from super().lsp_initialize(params))
+
+    def structure_message(self, data: dict[str, Any]):
+        try:
+            return super().structure_message(data)
+        except Exception as exc:  # noqa: BLE001 - any failure must still be answered
+            if isinstance(data, dict) and "id" in data and "method" in data:
+                code = -32602 if isinstance(exc, JsonRpcInvalidParams) else -32603
+                self._send_response(
+                    data["id"],
+                    error=types.ResponseError(
+                        code=code, message=f"invalid params for {data.get('method')!r}"
+                    ),
+                )
+            return _Ignored()
+
+
+class _Ignored:
+    """A message already answered with an error; handle_message drops it."""
+
+    jsonrpc = "ignored"
+
+
+class SuperposeServer(LanguageServer):
+    """LSP server state: engine, inference executor, in-flight requests."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "superpose-ls",
+            __version__,
+            protocol_cls=SuperposeProtocol,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+        )
+        self.engine = Engine()
+        self.inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="superpose-infer")
+        self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="superpose-load")
+        self.inflight: dict[str, threading.Event] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.ready = threading.Event()
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        if isinstance(error, json.JSONDecodeError):
+            # malformed JSON: the id is unknowable, answer with id null (JSON-RPC 2.0)
+            self.protocol._send_response(
+                None, error=types.ResponseError(code=-32700, message="parse error")
+            )
+        log.error("%s: %s", getattr(source, "__name__", source), error)
+
+    # ------------------------------------------------------------ helpers
+
+    def notify(self, message: str, error: bool = False) -> None:
+        """Show ``message`` to the user (thread-safe)."""
+        log.warning("%s", message)
+        self._threadsafe(lambda: self.window_show_message(lsp_message(message, error)))
+
+    def _threadsafe(self, fn: Callable[[], None]) -> None:
+        if self.loop is not None and self.loop.is_running():
+            self.loop.call_soon_threadsafe(fn)
+        else:
+            fn()
+
+    def progress(self, title: str) -> Callable[[str, int | None], None]:
+        """Return a progress callback reporting ``$/progress`` under a new token."""
+        caps = self.client_capabilities.window
+        if caps is None or not caps.work_done_progress:
+            return lambda message, pct: log.info("%s: %s", title, message)
+        token = str(uuid.uuid4())
+        started = {"begun": False}
+
+        def send(message: str, pct: int | None) -> None:
+            def emit() -> None:
+                if not started["begun"]:
+                    self.work_done_progress.create(token)
+                    self.work_done_progress.begin(token, lsp_progress_begin(title, message))
+                    started["begun"] = True
+                if pct is not None and pct >= 100:
+                    self.work_done_progress.end(token, lsp_progress_end(message))
+                else:
+                    self.work_done_progress.report(token, lsp_progress_report(message, pct))
+
+            self._threadsafe(emit)
+
+        return send
+
+    def start_loading(self) -> None:
+        """Load the model (and index the workspace) in the background."""
+        self.ready.clear()
+        self.engine.state = "loading"  # visible to the very next request
+        self.background.submit(self._load_all)
+
+    def _load_all(self) -> None:
+        try:
+            self.engine.load(self.progress("superpose-ls: loading model"))
+            for message in self.engine.messages:
+                self.notify(message)
+            self.engine.messages.clear()
+        except Exception as exc:  # noqa: BLE001 - the server keeps serving empty results
+            log.exception("model loading failed")
+            self.notify(f"model could not be loaded: {exc}", error=True)
+        finally:
+            self.ready.set()
+        try:
+            self.engine.index_workspace(self.progress("superpose-ls: indexing workspace"))
+        except Exception:  # noqa: BLE001
+            log.exception("workspace indexing failed")
+
+    def apply_settings(self, raw: Any) -> None:
+        settings, messages = merge_settings(self.engine.settings, raw)
+        for message in messages:
+            self.notify(message)
+        if self.engine.apply_settings(settings):
+            self.start_loading()
+
+    async def run_completion(self, uri: str, position: types.Position, **kw: Any) -> tuple[str, EngineResult]:
+        """Run one completion on the inference executor; supersede older ones for ``uri``."""
+        doc = self.engine.documents.get(uri)
+        if doc is None:
+            raise JsonRpcInvalidParams(f"unknown document {uri}")
+        text = doc.text
+        offset = position_to_offset(text, position.line, position.character)
+        job = CompletionJob(uri=uri, offset=offset, **kw)
+        previous = self.inflight.get(uri)
+        if previous is not None:
+            previous.set()
+        self.inflight[uri] = job.cancel
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(self.inference, self.engine.complete, job)
+        except asyncio.CancelledError:
+            job.cancel.set()
+            raise
+        finally:
+            if self.inflight.get(uri) is job.cancel:
+                del self.inflight[uri]
+        if result.cancelled:
+            raise JsonRpcRequestCancelled("superseded by a newer request")
+        if result.reason and not result.drafts:
+            log.info("empty completion for %s: %s", uri, result.reason)
+        return text, result
+
+
+server = SuperposeServer()
+
+
+# ---------------------------------------------------------------- lifecycle
+
+
+@server.feature(types.INITIALIZE)
+def initialize(ls: SuperposeServer, params: types.InitializeParams) -> None:
+    root = params.root_uri or (params.workspace_folders[0].uri if params.workspace_folders else None)
+    if root and root.startswith("file://"):
+        ls.engine.root = Path(uri_to_path(root))
+    settings, messages = merge_settings(Settings(), params.initialization_options)
+    ls.engine.settings = settings
+    ls.engine.messages.extend(messages)
+
+
+@server.feature(types.INITIALIZED)
+async def initialized(ls: SuperposeServer, params: types.InitializedParams) -> None:
+    ls.loop = asyncio.get_running_loop()
+    ls.start_loading()
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+async def did_change_configuration(
+    ls: SuperposeServer, params: types.DidChangeConfigurationParams
+) -> None:
+    raw = params.settings
+    if isinstance(raw, dict) and "superpose" in raw:
+        ls.apply_settings(raw["superpose"])
+        return
+    caps = ls.client_capabilities.workspace
+    if caps is not None and caps.configuration:
+        items = [types.ConfigurationItem(section="superpose")]
+        pulled = await ls.workspace_configuration_async(types.ConfigurationParams(items=items))
+        if pulled and isinstance(pulled[0], dict):
+            ls.apply_settings(pulled[0])
+
+
+# ---------------------------------------------------------------- documents
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: SuperposeServer, params: types.DidOpenTextDocumentParams) -> None:
+    doc = params.text_document
+    ls.engine.open_document(doc.uri, doc.text, doc.language_id, doc.version)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: SuperposeServer, params: types.DidChangeTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    if uri not in ls.engine.documents:
+        log.warning("didChange for unopened document %s ignored", uri)
+        return
+    for change in params.content_changes:
+        if isinstance(change, types.TextDocumentContentChangePartial):
+            text = ls.engine.documents[uri].text
+            start = position_to_offset(text, change.range.start.line, change.range.start.character)
+            end = position_to_offset(text, change.range.end.line, change.range.end.character)
+            ls.engine.change_document(uri, start, max(start, end), change.text)
+        else:
+            ls.engine.replace_document(uri, change.text)
+    ls.engine.documents[uri].version = params.text_document.version
+    ls.engine.document_changed(uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+def did_save(ls: SuperposeServer, params: types.DidSaveTextDocumentParams) -> None:
+    ls.engine.document_changed(params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: SuperposeServer, params: types.DidCloseTextDocumentParams) -> None:
+    ls.engine.close_document(params.text_document.uri)
+
+
+# ---------------------------------------------------------------- completion
+
+
+@server.feature(
+    types.TEXT_DOCUMENT_COMPLETION,
+    types.CompletionOptions(trigger_characters=[".", "(", " "], resolve_provider=False),
+)
+async def completion(ls: SuperposeServer, params: types.CompletionParams) -> types.CompletionList:
+    text, result = await ls.run_completion(params.text_document.uri, params.position)
+    return lsp_completion_list(text, result)
+
+
+@server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+async def inline_completion(
+    ls: SuperposeServer, params: types.InlineCompletionParams
+) -> types.InlineCompletionList:
+    automatic = params.context.trigger_kind == types.InlineCompletionTriggerKind.Automatic
+    text, result = await ls.run_completion(
+        params.text_document.uri, params.position, automatic=automatic
+    )
+    return lsp_inline_list(text, result)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def _command_arg(args: Any, index: int = 0) -> Any:
+    if isinstance(args, (list, tuple)):
+        return args[index] if len(args) > index else None
+    return args if index == 0 else None
+
+
+@server.command("superpose.drafts")
+async def cmd_drafts(ls: SuperposeServer, *args: Any) -> dict[str, Any]:
+    arg = _command_arg(list(args))
+    try:
+        uri = arg["textDocument"]["uri"]
+        pos = types.Position(int(arg["position"]["line"]), int(arg["position"]["character"]))
+    except (TypeError, KeyError, ValueError) as exc:
+        raise JsonRpcInvalidParams(
+            "superpose.drafts expects [{textDocument: {uri}, position: {line, character}}]"
+        ) from exc
+    text, result = await ls.run_completion(uri, pos)
+    return lsp_drafts_payload(text, result)
+
+
+@server.command("superpose.toggleMonitor")
+def cmd_toggle_monitor(ls: SuperposeServer, *args: Any) -> dict[str, bool]:
+    ls.apply_settings({"monitor": not ls.engine.settings.monitor})
+    return {"monitor": ls.engine.settings.monitor}
+
+
+@server.command("superpose.toggleRepetitionPenalty")
+def cmd_toggle_repetition(ls: SuperposeServer, *args: Any) -> dict[str, bool]:
+    ls.apply_settings({"repetitionPenalty": not ls.engine.settings.repetitionPenalty})
+    return {"repetitionPenalty": ls.engine.settings.repetitionPenalty}
+
+
+@server.command("superpose.setDrafts")
+def cmd_set_drafts(ls: SuperposeServer, *args: Any) -> dict[str, int]:
+    k = _command_arg(list(args))
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_DRAFTS:
+        raise JsonRpcInvalidParams(f"superpose.setDrafts expects [k] with 1 <= k <= {MAX_DRAFTS}")
+    ls.apply_settings({"drafts": k})
+    return {"drafts": ls.engine.settings.drafts}
+
+
+@server.command("superpose.status")
+def cmd_status(ls: SuperposeServer, *args: Any) -> dict[str, Any]:
+    return {"version": __version__, **ls.engine.status()}
+
+
+@server.command("superpose.reindex")
+def cmd_reindex(ls: SuperposeServer, *args: Any) -> dict[str, Any]:
+    ls.background.submit(ls.engine.index_workspace, ls.progress("superpose-ls: indexing workspace"))
+    return {"reindexing": ls.engine.root is not None}
+
+
+@server.command("superpose.accept")
+def cmd_accept(ls: SuperposeServer, *args: Any) -> dict[str, Any]:
+    completion_id = _command_arg(list(args))
+    if not isinstance(completion_id, str):
+        raise JsonRpcInvalidParams("superpose.accept expects [completion id]")
+    return {"accepted": ls.engine.accept(completion_id)}

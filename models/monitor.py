@@ -1,0 +1,242 @@
+"""Monitor-guided decoding of member accesses (Agrawal et al. 2023).
+
+"Guiding Language Models of Code with Global Context using Monitors" (Agrawal,
+Kanade, Goyal, Lahiri, Rajamani; NeurIPS 2023): a monitor runs beside the
+decoder. It *waits* until the text (prompt + draft so far) sits at a trigger —
+here ``receiver.`` followed by a possibly empty identifier fragment ``p`` — and
+asks static analysis which identifiers may follow the dot. When the analysis
+knows (a non-empty set ``M``), the monitor masks the vocabulary so the next
+token either continues ``p`` to a prefix of a member of ``M``, or completes a
+member exactly and goes on with a non-identifier character (``get(``); once the
+identifier ends the monitor is back to waiting. Unknown receivers are never
+constrained. Tokens that *cross* the trigger (one token ``.get`` after a
+receiver) are checked too, against the members of the text so far.
+
+Analysis stays on the other side of the boundary (DESIGN.md): the monitor only
+sees a :class:`MemberOracle` answering with plain strings. Masks are built from
+the precomputed :class:`~models.vocab_index.VocabIndex` with vectorised gathers
+and cached by remaining-suffix set, so a constrained step costs about a
+millisecond and a waiting step almost nothing (see benchmarks/monitor_speed.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+from models.token_table import TokenTable
+from models.vocab_index import VocabIndex, is_ident_char, is_ident_start, vocab_index
+
+# characters that may end an expression whose members a following "." selects
+_RECEIVER_CLOSERS = frozenset(")]}\"'")
+
+
+@runtime_checkable
+class MemberOracle(Protocol):
+    """Which identifiers may follow a ``.`` placed after some code?
+
+    The code is ``document_prefix[: len(document_prefix) - trim] + extra``;
+    ``None`` means "don't know" (no constraint).
+    """
+
+    def members(self, extra: str, trim: int = 0) -> frozenset[str] | None: ...
+
+
+def trailing_member_access(text: str) -> tuple[int, str] | None:
+    """Return (index of the ``.``, identifier fragment after it) when ``text`` ends in one."""
+    i = len(text)
+    while i > 0 and is_ident_char(text[i - 1]):
+        i -= 1
+    if i == 0 or text[i - 1] != ".":
+        return None
+    fragment = text[i:]
+    if fragment and not is_ident_start(fragment[0]):
+        return None  # "1.5", "x.2": not a member access
+    return i - 1, fragment
+
+
+def may_end_receiver(text: str) -> bool:
+    """Return True when a ``.`` after ``text`` could select a member of an expression."""
+    if not text:
+        return False
+    last = text[-1]
+    return last in _RECEIVER_CLOSERS or is_ident_char(last)
+
+
+@dataclass
+class _Step:
+    """One draft prefix: its bytes and the monitor's decision for the next token."""
+
+    data: bytes
+    mask: torch.Tensor | None  # (V,) bool allowed tokens, None = unconstrained
+    masked: int  # tokens the mask forbids
+    applied: bool = False
+
+
+class MemberMonitor:
+    """Logits constraint that keeps member accesses to known members (per draft)."""
+
+    name = "monitor"
+
+    def __init__(
+        self,
+        table: TokenTable,
+        oracle: MemberOracle,
+        prompt_tail: str,
+        eos_ids: frozenset[int] = frozenset(),
+    ) -> None:
+        if not isinstance(table, TokenTable):
+            raise TypeError("table must be a TokenTable")
+        if not callable(getattr(oracle, "members", None)):
+            raise TypeError("oracle must have a members(extra, trim) method")
+        if not isinstance(prompt_tail, str):
+            raise TypeError("prompt_tail must be a str")
+        bad = [i for i in eos_ids if not 0 <= int(i) < table.vocab_size]
+        if bad:
+            raise ValueError(f"eos ids outside the vocabulary: {bad}")
+        self.table = table
+        self.oracle = oracle
+        self.prompt_tail = prompt_tail
+        self.index: VocabIndex = vocab_index(table)
+        self._has_dot_tokens = len(self.index.dot_ident_ids) > 0
+        self._eos = torch.zeros(table.vocab_size, dtype=torch.bool)  # (V,)
+        if eos_ids:
+            self._eos[torch.tensor(sorted(int(i) for i in eos_ids), dtype=torch.long)] = True
+        self._steps: dict[tuple[int, ...], _Step] = {}
+        self._answers: dict[tuple[str, int], frozenset[str] | None] = {}
+        self._member_masks: dict[tuple[frozenset[str], str], tuple[torch.Tensor | None, int]] = {}
+        self._suffix_masks: dict[frozenset[str], torch.Tensor | None] = {}
+        self._crossing_masks: dict[frozenset[str], torch.Tensor | None] = {}
+
+    # ------------------------------------------------------------ constraint
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if scores.dim() != 2 or scores.shape[-1] != self.table.vocab_size:
+            raise ValueError(
+                f"scores must be (rows, {self.table.vocab_size}), got {tuple(scores.shape)}"
+            )
+        if input_ids.shape[0] != scores.shape[0]:
+            raise ValueError("input_ids and scores disagree on the number of rows")
+        out: torch.Tensor | None = None
+        for row, ids in enumerate(input_ids.tolist()):
+            # 1. the decision for this draft prefix (cached by its generated ids)
+            step = self._step(tuple(ids))
+            if step.mask is None:
+                continue
+            # 2. mask the row; never leave it without a finite score
+            allowed = step.mask.to(scores.device)  # (V,) no copy on CPU
+            masked = scores[row].masked_fill(~allowed, float("-inf"))  # (V,)
+            if not bool((masked > float("-inf")).any()):
+                step.applied = False
+                continue
+            if out is None:
+                out = scores.clone()  # (rows, V)
+            out[row] = masked
+            step.applied = True
+        return scores if out is None else out
+
+    def stats(self, draft_ids: tuple[int, ...]) -> dict[str, Any]:
+        """Return how many steps along ``draft_ids`` were masked, and how many tokens."""
+        ids = tuple(draft_ids)
+        steps = masked = 0
+        for i in range(len(ids) + 1):
+            step = self._steps.get(ids[:i])
+            if step is not None and step.applied:
+                steps += 1
+                masked += step.masked
+        return {"monitor_constrained_steps": steps, "monitor_masked_tokens": masked}
+
+    # ------------------------------------------------------------ decisions
+
+    def _step(self, ids: tuple[int, ...]) -> _Step:
+        """Return the cached step of ``ids``, extending its parent's bytes by one token."""
+        step = self._steps.get(ids)
+        if step is not None:
+            return step
+        parent = self._steps.get(ids[:-1]) if ids else None
+        if parent is not None:
+            data = parent.data + self.table.surfaces[ids[-1]]
+        else:
+            data = self.table.decode_bytes(ids)
+        mask, masked = self._decision(data.decode("utf-8", errors="replace"))
+        step = self._steps[ids] = _Step(data=data, mask=mask, masked=masked)
+        return step
+
+    def _decision(self, draft: str) -> tuple[torch.Tensor | None, int]:
+        """Return (allowed tokens (V,) or None, masked count) after ``draft``."""
+        text = self.prompt_tail + draft
+        access = trailing_member_access(text)
+        # 1. inside a member access whose receiver the analysis knows: spell a member
+        if access is not None:
+            dot, fragment = access
+            start = len(self.prompt_tail)
+            if dot >= start:
+                members = self._members(draft[: dot - start], 0)
+            else:
+                members = self._members("", start - dot)
+            if members:
+                mask, masked = self._member_mask(members, fragment)
+                if mask is not None:
+                    if fragment in members:
+                        # the member is complete: a following ".x" token crosses a new trigger
+                        crossing = self._crossing_mask_after(draft, text)
+                        if crossing is not None:
+                            combined = mask & crossing  # (V,)
+                            if bool(combined.any()):
+                                mask = combined
+                                masked = int((~mask).sum())
+                    return mask, masked
+        # 2. waiting: only tokens that cross the trigger (".get") are checked
+        crossing = self._crossing_mask_after(draft, text)
+        if crossing is None:
+            return None, 0
+        return crossing, int((~crossing).sum())
+
+    def _members(self, extra: str, trim: int) -> frozenset[str] | None:
+        """Return the oracle's answer (memoised per request); empty sets mean unknown."""
+        key = (extra, trim)
+        if key not in self._answers:
+            answer = self.oracle.members(extra, trim)
+            if answer is not None and not isinstance(answer, frozenset):
+                answer = frozenset(answer)
+            self._answers[key] = answer or None
+        return self._answers[key]
+
+    def _member_mask(
+        self, members: frozenset[str], fragment: str
+    ) -> tuple[torch.Tensor | None, int]:
+        """Return (allowed tokens after ``.fragment``, masked count), cached by (M, p)."""
+        key = (members, fragment)
+        cached = self._member_masks.get(key)
+        if cached is None:
+            suffixes = frozenset(m[len(fragment) :] for m in members if m.startswith(fragment))
+            mask = self._suffix_mask(suffixes)
+            cached = (mask, 0 if mask is None else int((~mask).sum()))
+            self._member_masks[key] = cached
+        return cached
+
+    def _suffix_mask(self, suffixes: frozenset[str]) -> torch.Tensor | None:
+        """Return tokens that spell one of ``suffixes`` further (None if none can)."""
+        if suffixes not in self._suffix_masks:
+            mask: torch.Tensor | None = None
+            if suffixes:
+                allowed = self.index.identifier_mask(suffixes)  # (V,)
+                if "" in suffixes:
+                    allowed = allowed | self._eos  # a complete member may end the draft
+                mask = allowed if bool(allowed.any()) else None  # never mask every token
+            self._suffix_masks[suffixes] = mask
+        return self._suffix_masks[suffixes]
+
+    def _crossing_mask_after(self, draft: str, text: str) -> torch.Tensor | None:
+        """Return the mask checking ``.member`` tokens after ``text`` (None: nothing to check)."""
+        if not self._has_dot_tokens or not may_end_receiver(text):
+            return None
+        members = self._members(draft, 0)
+        if not members:
+            return None
+        if members not in self._crossing_masks:
+            mask = self.index.crossing_mask(members)  # (V,)
+            self._crossing_masks[members] = None if bool(mask.all()) else mask
+        return self._crossing_masks[members]

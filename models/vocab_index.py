@@ -1,0 +1,361 @@
+"""Prefix index over a tokenizer's surface strings, built once per :class:`TokenTable`.
+
+Monitor-guided decoding (Agrawal et al. 2023, "Guiding Language Models of Code
+with Global Context using Monitors") masks the vocabulary so that the next
+tokens spell a prefix of a valid identifier; token healing (Guidance's "token
+healing") masks it so the first tokens re-spell text backed off from the
+prompt. Both ask the same two questions of every token's surface:
+
+* identifier queries: which tokens start with a run of identifier characters
+  that is a prefix of some string (and nothing else follows), or equals it and
+  then continue with a non-identifier character;
+* byte-prefix queries: which tokens are a prefix of some bytes, or have those
+  bytes as a prefix.
+
+The reference implementation of the paper (microsoft/monitors4codegen) checks
+membership token by token at every step; here the vocabulary is grouped once by
+leading identifier run ("lead"), so a mask costs one set intersection over the
+prefixes of the remaining suffixes plus an index assignment proportional to the
+allowed tokens, and no step ever loops over the vocabulary in Python. Masks and
+lead sets are kept in a small LRU shared by every request on the same table. Identifier queries work on the
+token's *text* (SentencePiece ``▁`` already turned into a space by the table);
+tokens that are special, empty or partial UTF-8 never take part in them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import string
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from models.token_table import TokenTable
+
+_ASCII_IDENT = frozenset(string.ascii_letters + string.digits + "_")
+_ASCII_START = frozenset(string.ascii_letters + "_")
+_CACHE_ATTR = "_vocab_index"
+_BUILD_LOCK = threading.Lock()
+_CACHE_LIMIT = 256  # masks/tables kept per index ((V,) bool: 50 kB at V = 50k)
+
+
+def is_ident_char(c: str) -> bool:
+    """Return True when ``c`` may continue a Python identifier (str.isidentifier rules)."""
+    if c in _ASCII_IDENT:
+        return True
+    if c < "\x80":
+        return False
+    return ("_" + c).isidentifier()
+
+
+def is_ident_start(c: str) -> bool:
+    """Return True when ``c`` may begin a Python identifier."""
+    if c in _ASCII_START:
+        return True
+    if c < "\x80":
+        return False
+    return c.isidentifier()
+
+
+def leading_ident_run(text: str) -> str:
+    """Return the longest prefix of ``text`` made of identifier characters."""
+    i = 0
+    n = len(text)
+    while i < n and is_ident_char(text[i]):
+        i += 1
+    return text[:i]
+
+
+def trailing_ident_run(text: str) -> str:
+    """Return the longest suffix of ``text`` made of identifier characters."""
+    i = len(text)
+    while i > 0 and is_ident_char(text[i - 1]):
+        i -= 1
+    return text[i:]
+
+
+def _next_prefix(data: bytes) -> bytes | None:
+    """Return the smallest byte string greater than every string starting with ``data``."""
+    stripped = data.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+@dataclass(eq=False)
+class VocabIndex:
+    """Per-token identifier and byte-prefix facts of one vocabulary, as tensors.
+
+    Lead ids number the distinct leading identifier runs of the usable tokens
+    (and of the text after a leading ``.``); id 0 is the empty run.
+    """
+
+    vocab_size: int
+    lead_ids: dict[str, int]
+    token_lead: torch.Tensor  # (V,) long: lead id of the token's leading identifier run
+    token_pure: torch.Tensor  # (V,) bool: token text is a non-empty identifier run only
+    token_tail: torch.Tensor  # (V,) bool: a non-identifier char follows the run (run may be "")
+    starts_nonident: torch.Tensor  # (V,) bool: usable token starting with a non-identifier char
+    starts_dot: torch.Tensor  # (V,) bool: usable token starting with "."
+    dot_ident: torch.Tensor  # (V,) bool: "." followed by an identifier-start char
+    dot_lead: torch.Tensor  # (V,) long: lead id of the run after the leading "." (else 0)
+    dot_pure: torch.Tensor  # (V,) bool: "." + non-empty identifier run, nothing else
+    dot_tail: torch.Tensor  # (V,) bool: "." + non-empty run + a non-identifier char
+    usable: torch.Tensor  # (V,) bool: non-special, non-empty, valid UTF-8 text
+    max_lead: int
+    tokens_by_lead: dict[str, torch.Tensor] = field(repr=False)
+    # byte-prefix queries: non-special non-empty surfaces, sorted
+    sorted_surfaces: list[bytes] = field(repr=False, default_factory=list)
+    sorted_ids: torch.Tensor = field(repr=False, default_factory=lambda: torch.empty(0))
+    ids_by_surface: dict[bytes, list[int]] = field(repr=False, default_factory=dict)
+    max_surface: int = 0
+    lead_keys: frozenset[str] = field(repr=False, default=frozenset())
+    # per lead id: tokens spelling exactly the lead / the lead + a non-identifier char
+    # (lead 0's tail tokens are ``starts_nonident``), and the same after a leading "."
+    pure_tokens: list[tuple[int, ...]] = field(repr=False, default_factory=list)
+    tail_tokens: list[tuple[int, ...]] = field(repr=False, default_factory=list)
+    dot_pure_tokens: dict[int, tuple[int, ...]] = field(repr=False, default_factory=dict)
+    dot_tail_tokens: dict[int, tuple[int, ...]] = field(repr=False, default_factory=dict)
+    dot_ident_ids: torch.Tensor = field(repr=False, default_factory=lambda: torch.empty(0))
+    _lru: OrderedDict[tuple[str, frozenset[str]], Any] = field(
+        repr=False, default_factory=OrderedDict
+    )
+    _lock: threading.Lock = field(repr=False, default_factory=threading.Lock)
+
+    @property
+    def lead_count(self) -> int:
+        return len(self.lead_ids)
+
+    # ------------------------------------------------------------ identifiers
+
+    def lead_sets(self, suffixes: Iterable[str]) -> tuple[list[int], list[int]]:
+        """Return (pure, tail) lead ids for the remaining ``suffixes``.
+
+        pure: leads that are a non-empty prefix of some suffix; tail: leads equal
+        to some suffix (lead 0, ``""``, when the identifier may end here).
+        Results for frozensets are kept in the index's small LRU.
+        """
+        key = ("leads", suffixes) if isinstance(suffixes, frozenset) else None
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
+        suffixes = suffixes if isinstance(suffixes, (set, frozenset)) else set(suffixes)
+        limit = self.max_lead
+        prefixes = {r[:i] for r in suffixes for i in range(1, min(len(r), limit) + 1)}
+        pure = [self.lead_ids[k] for k in prefixes.intersection(self.lead_keys)]
+        tail = [self.lead_ids[k] for k in self.lead_keys.intersection(suffixes)]
+        return self._store(key, (pure, tail))
+
+    def identifier_mask(self, suffixes: Iterable[str]) -> torch.Tensor:
+        """Return allowed tokens (V,) bool that continue an identifier by one of ``suffixes``.
+
+        Allowed: tokens whose text is a non-empty prefix of a suffix, or a whole
+        suffix followed by a non-identifier character (``""`` in ``suffixes``
+        allows every token that starts with a non-identifier character). The
+        work is proportional to the allowed leads, not to the vocabulary. Masks
+        of frozensets are cached in a small LRU shared by every request: never
+        modify a returned mask in place.
+        """
+        key = ("identifier", suffixes) if isinstance(suffixes, frozenset) else None
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
+        pure, tail = self.lead_sets(suffixes)
+        ids = [t for lid in pure for t in self.pure_tokens[lid]]
+        ids += [t for lid in tail for t in self.tail_tokens[lid]]
+        mask = torch.zeros(self.vocab_size, dtype=torch.bool)  # (V,)
+        if ids:
+            mask[torch.tensor(ids, dtype=torch.long)] = True
+        if 0 in tail:
+            mask |= self.starts_nonident
+        return self._store(key, mask)
+
+    def crossing_mask(self, members: Iterable[str]) -> torch.Tensor:
+        """Return allowed tokens (V,) bool when a ``.`` may come next and ``members`` follow it.
+
+        Tokens that start with ``.`` + identifier characters cross the trigger:
+        they are allowed only if what follows the dot is a prefix of a member, or
+        a whole member followed by a non-identifier character. Every other token
+        is allowed. Cached like :meth:`identifier_mask`.
+        """
+        key = ("crossing", members) if isinstance(members, frozenset) else None
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
+        mask = torch.ones(self.vocab_size, dtype=torch.bool)  # (V,)
+        if len(self.dot_ident_ids):
+            pure, tail = self.lead_sets(members)
+            ids = [t for lid in pure for t in self.dot_pure_tokens.get(lid, ())]
+            ids += [t for lid in tail for t in self.dot_tail_tokens.get(lid, ())]
+            mask[self.dot_ident_ids] = False
+            if ids:
+                mask[torch.tensor(ids, dtype=torch.long)] = True
+        return self._store(key, mask)
+
+    def clear_caches(self) -> None:
+        """Forget cached lead sets and masks (benchmarks measure cold steps with it)."""
+        with self._lock:
+            self._lru.clear()
+
+    def _cached(self, key: tuple[str, frozenset[str]] | None) -> Any:
+        if key is None:
+            return None
+        with self._lock:
+            value = self._lru.get(key)
+            if value is not None:
+                self._lru.move_to_end(key)
+            return value
+
+    def _store(self, key: tuple[str, frozenset[str]] | None, value: Any) -> Any:
+        if key is not None:
+            with self._lock:
+                self._lru[key] = value
+                while len(self._lru) > _CACHE_LIMIT:
+                    self._lru.popitem(last=False)
+        return value
+
+    # ------------------------------------------------------------- byte prefixes
+
+    def prefix_token_ids(self, data: bytes) -> list[int]:
+        """Return ids of non-special tokens whose non-empty surface is a prefix of ``data``."""
+        out: list[int] = []
+        for i in range(1, min(len(data), self.max_surface) + 1):
+            out.extend(self.ids_by_surface.get(data[:i], ()))
+        return out
+
+    def extension_token_ids(self, data: bytes) -> torch.Tensor:
+        """Return ids (long tensor) of non-special tokens whose surface starts with ``data``."""
+        lo = bisect.bisect_left(self.sorted_surfaces, data)
+        upper = _next_prefix(data)
+        hi = (
+            len(self.sorted_surfaces)
+            if upper is None
+            else bisect.bisect_left(self.sorted_surfaces, upper, lo)
+        )
+        return self.sorted_ids[lo:hi]
+
+    def prefix_compatible_mask(self, data: bytes) -> torch.Tensor:
+        """Return tokens (V,) bool whose surface is a prefix of ``data`` or extends it."""
+        mask = torch.zeros(self.vocab_size, dtype=torch.bool)
+        if not data:
+            return mask
+        mask[self.extension_token_ids(data)] = True
+        prefixes = self.prefix_token_ids(data)
+        if prefixes:
+            mask[torch.tensor(prefixes, dtype=torch.long)] = True
+        return mask
+
+
+def build_vocab_index(table: TokenTable) -> VocabIndex:
+    """Compute the index of ``table`` (one pass over the vocabulary)."""
+    n = table.vocab_size
+    special = table.special.tolist()
+    partial = table.partial_utf8.tolist()
+    lead_ids: dict[str, int] = {"": 0}
+    token_lead = [0] * n
+    token_pure = [False] * n
+    token_tail = [False] * n
+    starts_nonident = [False] * n
+    starts_dot = [False] * n
+    dot_ident = [False] * n
+    dot_lead = [0] * n
+    dot_pure = [False] * n
+    dot_tail = [False] * n
+    usable = [False] * n
+    by_lead: dict[str, list[int]] = {}
+    max_lead = 0
+
+    def lead_id(run: str) -> int:
+        lid = lead_ids.get(run)
+        if lid is None:
+            lid = lead_ids[run] = len(lead_ids)
+        return lid
+
+    for i, text in enumerate(table.texts):
+        if special[i] or partial[i] or not text:
+            continue
+        usable[i] = True
+        run = leading_ident_run(text)
+        token_lead[i] = lead_id(run)
+        by_lead.setdefault(run, []).append(i)
+        max_lead = max(max_lead, len(run))
+        if len(run) == len(text):
+            token_pure[i] = True
+        else:
+            token_tail[i] = True
+            starts_nonident[i] = not run
+        if text[0] == "." and len(text) > 1 and is_ident_start(text[1]):
+            after = leading_ident_run(text[1:])
+            dot_ident[i] = True
+            dot_lead[i] = lead_id(after)
+            max_lead = max(max_lead, len(after))
+            dot_pure[i] = len(after) + 1 == len(text)
+            dot_tail[i] = not dot_pure[i]
+        starts_dot[i] = text[0] == "."
+
+    pure_tokens: list[list[int]] = [[] for _ in lead_ids]
+    tail_tokens: list[list[int]] = [[] for _ in lead_ids]
+    dot_pure_tokens: dict[int, list[int]] = {}
+    dot_tail_tokens: dict[int, list[int]] = {}
+    for i in range(n):
+        if token_pure[i]:
+            pure_tokens[token_lead[i]].append(i)
+        elif token_tail[i] and token_lead[i]:
+            tail_tokens[token_lead[i]].append(i)
+        if dot_pure[i]:
+            dot_pure_tokens.setdefault(dot_lead[i], []).append(i)
+        elif dot_tail[i]:
+            dot_tail_tokens.setdefault(dot_lead[i], []).append(i)
+
+    surfaces = [(s, i) for i, s in enumerate(table.surfaces) if s and not special[i]]
+    surfaces.sort()
+    ids_by_surface: dict[bytes, list[int]] = {}
+    for s, i in surfaces:
+        ids_by_surface.setdefault(s, []).append(i)
+
+    def bools(values: list[bool]) -> torch.Tensor:
+        return torch.tensor(values, dtype=torch.bool)
+
+    return VocabIndex(
+        vocab_size=n,
+        lead_ids=lead_ids,
+        token_lead=torch.tensor(token_lead, dtype=torch.long),
+        token_pure=bools(token_pure),
+        token_tail=bools(token_tail),
+        starts_nonident=bools(starts_nonident),
+        starts_dot=bools(starts_dot),
+        dot_ident=bools(dot_ident),
+        dot_lead=torch.tensor(dot_lead, dtype=torch.long),
+        dot_pure=bools(dot_pure),
+        dot_tail=bools(dot_tail),
+        usable=bools(usable),
+        max_lead=max_lead,
+        tokens_by_lead={k: torch.tensor(v, dtype=torch.long) for k, v in by_lead.items()},
+        sorted_surfaces=[s for s, _ in surfaces],
+        sorted_ids=torch.tensor([i for _, i in surfaces], dtype=torch.long),
+        ids_by_surface=ids_by_surface,
+        max_surface=max((len(s) for s, _ in surfaces), default=0),
+        lead_keys=frozenset(lead_ids),
+        pure_tokens=[tuple(t) for t in pure_tokens],
+        tail_tokens=[tuple(t) for t in tail_tokens],
+        dot_pure_tokens={k: tuple(v) for k, v in dot_pure_tokens.items()},
+        dot_tail_tokens={k: tuple(v) for k, v in dot_tail_tokens.items()},
+        dot_ident_ids=torch.tensor([i for i, d in enumerate(dot_ident) if d], dtype=torch.long),
+    )
+
+
+def vocab_index(table: TokenTable) -> VocabIndex:
+    """Return the index of ``table``, built on first use and cached on the table object."""
+    index = table.__dict__.get(_CACHE_ATTR)
+    if index is not None and index.vocab_size == table.vocab_size:
+        return index
+    with _BUILD_LOCK:
+        index = table.__dict__.get(_CACHE_ATTR)
+        if index is None or index.vocab_size != table.vocab_size:
+            index = build_vocab_index(table)
+            table.__dict__[_CACHE_ATTR] = index
+    return index

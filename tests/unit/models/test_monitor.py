@@ -1,0 +1,370 @@
+"""Member monitor: exact allowed-token sets on hand-built vocabularies, trigger handling,
+bit-exact pass-through, per-draft state, both tokenizer families, and greedy decoding."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models.decoding import DecodeRequest, greedy_decode
+from models.monitor import MemberMonitor, may_end_receiver, trailing_member_access
+from models.token_table import TokenTable
+from models.vocab_index import leading_ident_run
+
+EOS = "<eos>"
+SURFACES = [
+    EOS,  # 0: special, spells nothing
+    ".",
+    "get",
+    "ge",
+    "g",
+    "t",
+    "t(",
+    "set",
+    "get(",
+    "get)",
+    "getattr",
+    "attr",
+    "(",
+    ")",
+    " ",
+    "\n",
+    "obj",
+    ".get",
+    ".ge",
+    ".set",
+    ".x",
+    "get\n",
+    "gets",
+    "x",
+    "()",
+    ").",
+    "al",
+    "pha",
+    "p",
+    "pha(",
+    "alpha",
+    "beta",
+    "b",
+    "c",
+    "d",
+    "na",
+    "ï",
+    "ve",
+    b"\xc3",  # partial UTF-8 (first byte of "ï")
+    b"\xaf",  # partial UTF-8 (second byte of "ï")
+    " get",
+    "a",
+]
+
+
+def make_table(surfaces=SURFACES) -> TokenTable:
+    raw = [b"" if s == EOS else (s if isinstance(s, bytes) else s.encode()) for s in surfaces]
+    return TokenTable.from_surfaces(raw, special={0})
+
+
+TABLE = make_table()
+ID = {s: i for i, s in enumerate(SURFACES) if isinstance(s, str)}
+
+
+class RecordingOracle:
+    """Answers from a dict keyed by (extra, trim); records every question."""
+
+    def __init__(self, answers: dict[tuple[str, int], set[str]]):
+        self.answers = {k: frozenset(v) for k, v in answers.items()}
+        self.calls: list[tuple[str, int]] = []
+
+    def members(self, extra: str, trim: int = 0) -> frozenset[str] | None:
+        self.calls.append((extra, trim))
+        return self.answers.get((extra, trim))
+
+
+class DocumentOracle:
+    """Resolves `code` = document[:len - trim] + extra by its ending, like analysis would."""
+
+    def __init__(self, document: str, endings: dict[str, set[str]]):
+        self.document = document
+        self.endings = endings
+        self.codes: list[str] = []
+
+    def members(self, extra: str, trim: int = 0) -> frozenset[str] | None:
+        code = self.document[: len(self.document) - trim] + extra
+        self.codes.append(code)
+        for ending, members in self.endings.items():
+            if code.endswith(ending):
+                return frozenset(members)
+        return None
+
+
+def run(monitor: MemberMonitor, ids: list[int], scores: torch.Tensor | None = None):
+    """Return (input scores, output scores) of one row after the generated ``ids``."""
+    v = monitor.table.vocab_size
+    scores = torch.randn(1, v, generator=torch.Generator().manual_seed(len(ids)))
+    out = monitor(torch.tensor([ids], dtype=torch.long).reshape(1, len(ids)), scores)
+    return scores, out
+
+
+def allowed(monitor: MemberMonitor, ids: list[int]) -> set[str] | None:
+    """Return the allowed surfaces after ``ids`` (None when the row is left unchanged)."""
+    scores, out = run(monitor, ids)
+    if out is scores or torch.equal(out, scores):
+        return None
+    finite = torch.nonzero(out[0] > float("-inf")).flatten().tolist()
+    return {SURFACES[i] if isinstance(SURFACES[i], str) else SURFACES[i] for i in finite}
+
+
+def assert_exact_mask(scores: torch.Tensor, out: torch.Tensor) -> None:
+    """Masked entries are exactly -inf, the rest equal the input bit for bit."""
+    kept = out > float("-inf")
+    assert torch.equal(out[kept], scores[kept])
+    assert torch.isneginf(out[~kept]).all()
+    assert bool(kept.any())
+
+
+# ------------------------------------------------------------------ triggers
+
+
+def test_trigger_parsing():
+    assert trailing_member_access("x = obj.") == (7, "")
+    assert trailing_member_access("x = obj.ge") == (7, "ge")
+    assert trailing_member_access("obj.naïve") == (3, "naïve")
+    assert trailing_member_access("x = 1.5") is None
+    assert trailing_member_access("obj") is None
+    assert trailing_member_access("get") is None
+    assert may_end_receiver("obj") and may_end_receiver("f()") and may_end_receiver("'s'")
+    assert not may_end_receiver("x = ") and not may_end_receiver("")
+
+
+# ------------------------------------------------------------------ exact sets
+
+
+def test_after_dot_allows_prefixes_and_member_plus_non_identifier():
+    oracle = RecordingOracle({("", 1): {"get", "getattr"}})
+    monitor = MemberMonitor(TABLE, oracle, "x = obj.", eos_ids=frozenset({0}))
+    want = {"g", "ge", "get", "get(", "get)", "get\n", "getattr"}
+    assert allowed(monitor, []) == want
+    assert oracle.calls == [("", 1)]  # code before the dot = prompt minus "."
+
+
+def test_fragment_in_prompt_tail_is_trimmed_for_the_oracle():
+    oracle = RecordingOracle({("", 3): {"get", "getattr"}})
+    monitor = MemberMonitor(TABLE, oracle, "x = obj.ge", eos_ids=frozenset({0}))
+    assert allowed(monitor, []) == {"t", "t("}
+    assert ("", 3) in oracle.calls
+
+
+def test_complete_member_may_end_or_continue():
+    oracle = RecordingOracle({("", 1): {"get", "getattr"}})
+    monitor = MemberMonitor(TABLE, oracle, "obj.", eos_ids=frozenset({0}))
+    # "get" is a member and a prefix of "getattr": continue with "attr", or end the
+    # identifier with any token starting with a non-identifier character, or EOS
+    want = {"a", "attr", "(", ")", " ", "\n", ".", ".get", ".ge", ".set", ".x", "()", ").", " get"}
+    assert allowed(monitor, [ID["get"]]) == want | {EOS}
+    assert ("get", 0) in oracle.calls  # the text so far was checked as a new receiver
+
+
+def test_identifier_completion_then_back_to_waiting():
+    oracle = RecordingOracle({("", 1): {"alpha", "beta"}})
+    monitor = MemberMonitor(TABLE, oracle, "Foo().", eos_ids=frozenset({0}))
+    assert allowed(monitor, []) == {"al", "alpha", "a", "b", "beta"}
+    assert allowed(monitor, [ID["al"]]) == {"pha", "p", "pha("}
+    assert allowed(monitor, [ID["al"], ID["p"]]) is None  # "alp" + nothing spells "ha"
+    after = {"(", ")", " ", "\n", ".", ".get", ".ge", ".set", ".x", "()", ").", " get", EOS}
+    assert allowed(monitor, [ID["al"], ID["pha"]]) == after
+    # the identifier ended with "(": waiting again, nothing is constrained
+    assert allowed(monitor, [ID["al"], ID["pha("]]) is None
+    assert allowed(monitor, [ID["al"], ID["pha"], ID[" "]]) is None
+
+
+def test_nested_triggers_ask_about_the_right_code():
+    oracle = RecordingOracle({("", 1): {"b", "bb"}, ("b()", 0): {"c", "d"}})
+    monitor = MemberMonitor(TABLE, oracle, "a.", eos_ids=frozenset({0}))
+    assert allowed(monitor, []) == {"b"}
+    b, call, dot = ID["b"], ID["()"], ID["."]
+    # after "a.b()" a crossing ".x" token must spell a member of the new receiver
+    crossing = allowed(monitor, [b, call])
+    assert crossing is not None and {".get", ".ge", ".set", ".x"}.isdisjoint(crossing)
+    assert "." in crossing and "x" in crossing
+    assert allowed(monitor, [b, call, dot]) == {"c", "d"}
+    assert oracle.calls.count(("b()", 0)) == 1  # memoised per request
+
+
+def test_token_crossing_the_trigger_is_checked():
+    oracle = RecordingOracle({("", 0): {"get", "getattr"}})
+    monitor = MemberMonitor(TABLE, oracle, "y = obj", eos_ids=frozenset({0}))
+    scores, out = run(monitor, [])
+    assert_exact_mask(scores, out)
+    forbidden = {SURFACES[i] for i in torch.nonzero(torch.isneginf(out[0])).flatten().tolist()}
+    assert forbidden == {".set", ".x"}  # ".get", ".ge", "." and all other tokens stay
+
+
+def test_members_with_non_ascii_letters_never_use_partial_utf8_tokens():
+    oracle = RecordingOracle({("", 1): {"naïve"}})
+    monitor = MemberMonitor(TABLE, oracle, "o.", eos_ids=frozenset({0}))
+    assert allowed(monitor, []) == {"na"}
+    assert allowed(monitor, [ID["na"]]) == {"ï"}  # not b"\xc3", not EOS mid-identifier
+    assert allowed(monitor, [ID["na"], ID["ï"]]) == {"ve"}
+
+
+# ------------------------------------------------------------------ pass-through
+
+
+@pytest.mark.parametrize("answer", [None, set()])
+def test_unknown_receiver_leaves_scores_untouched(answer):
+    class Oracle:
+        def members(self, extra, trim=0):
+            return answer
+
+    monitor = MemberMonitor(TABLE, Oracle(), "x = obj.", eos_ids=frozenset({0}))
+    scores = torch.randn(3, TABLE.vocab_size)
+    ids = torch.tensor([[ID["get"]], [ID["."]], [ID["x"]]])
+    assert monitor(ids, scores) is scores
+    assert monitor.stats((ID["get"],)) == {
+        "monitor_constrained_steps": 0,
+        "monitor_masked_tokens": 0,
+    }
+
+
+def test_never_masks_every_token():
+    # no token can spell "zzz": the mask would be empty, so there is none
+    monitor = MemberMonitor(TABLE, RecordingOracle({("", 1): {"zzz"}}), "obj.")
+    scores = torch.randn(1, TABLE.vocab_size)
+    assert monitor(torch.zeros(1, 0, dtype=torch.long), scores) is scores
+    # every allowed token is already -inf (another constraint): the row is left as is
+    monitor = MemberMonitor(TABLE, RecordingOracle({("", 1): {"beta"}}), "obj.")
+    scores = torch.zeros(1, TABLE.vocab_size)
+    scores[0, ID["b"]] = scores[0, ID["beta"]] = float("-inf")
+    assert torch.equal(monitor(torch.zeros(1, 0, dtype=torch.long), scores), scores)
+    assert monitor.stats(())["monitor_constrained_steps"] == 0
+
+
+def test_rows_are_independent_and_bit_exact():
+    oracle = DocumentOracle("v = obj", {"obj": {"get"}})
+    monitor = MemberMonitor(TABLE, oracle, "v = obj", eos_ids=frozenset({0}))
+    scores = torch.randn(3, TABLE.vocab_size)
+    ids = torch.tensor([[ID[" "], ID["x"]], [ID["."], ID["ge"]], [ID[" "], ID["("]]])
+    out = monitor(ids, scores)
+    assert out is not scores
+    assert torch.equal(out[0], scores[0]) and torch.equal(out[2], scores[2])
+    assert_exact_mask(scores[1], out[1])
+    assert {SURFACES[i] for i in torch.nonzero(out[1] > float("-inf")).flatten().tolist()} == {
+        "t",
+        "t(",
+    }
+    # the same drafts in another order (beam/superposed reorder rows) get the same masks
+    again = monitor(ids.flip(0), scores.flip(0))
+    assert torch.equal(again.flip(0), out)
+
+
+def test_stats_follow_each_draft_path():
+    oracle = RecordingOracle({("", 1): {"alpha", "beta"}})
+    monitor = MemberMonitor(TABLE, oracle, "Foo().", eos_ids=frozenset({0}))
+    path = [ID["al"], ID["pha"], ID["("]]
+    for t in range(len(path) + 1):
+        monitor(torch.tensor([path[:t]], dtype=torch.long).reshape(1, t), torch.zeros(1, 42))
+    stats = monitor.stats(tuple(path))
+    assert stats["monitor_constrained_steps"] == 3  # after ".", after "al", after "alpha"
+    want_masked = (42 - 5) + (42 - 3) + (42 - 13)
+    assert stats["monitor_masked_tokens"] == want_masked
+    assert monitor.stats((ID["beta"],))["monitor_constrained_steps"] == 1  # only the shared root
+
+
+def test_constructor_validates():
+    with pytest.raises(TypeError):
+        MemberMonitor("not a table", RecordingOracle({}), "x.")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        MemberMonitor(TABLE, object(), "x.")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        MemberMonitor(TABLE, RecordingOracle({}), "x.", eos_ids=frozenset({999}))
+    monitor = MemberMonitor(TABLE, RecordingOracle({}), "x.")
+    with pytest.raises(ValueError):
+        monitor(torch.zeros(1, 0, dtype=torch.long), torch.zeros(1, 7))
+
+
+# ------------------------------------------------------------------ real tokenizers
+
+
+def reference_allowed(texts, special, partial, members, fragment, receiver_members, eos):
+    """Brute-force the monitor's rule over token texts (independent of the index)."""
+    suffixes = {m[len(fragment) :] for m in members if m.startswith(fragment)}
+    out = set()
+    for i, text in enumerate(texts):
+        if special[i] or partial[i] or not text:
+            if i in eos and "" in suffixes:
+                out.add(i)
+            continue
+        run = leading_ident_run(text)
+        ok = any(r.startswith(run) for r in suffixes) if run == text else run in suffixes
+        if ok and receiver_members and "" in suffixes and text[0] == "." and len(text) > 1:
+            after = text[1:]
+            if after[0].isidentifier():
+                lead = leading_ident_run(after)
+                if lead == after:
+                    ok = any(m.startswith(lead) for m in receiver_members)
+                else:
+                    ok = lead in receiver_members
+        if ok:
+            out.add(i)
+    return out
+
+
+def sentencepiece_tokenizer():
+    """A SentencePiece-style (Unigram + Metaspace + byte fallback) HF tokenizer in memory."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = ["obj", "get", "ge", "g", "t", "attr", "set", "alpha", "al", "beta", "x", "na"]
+    pieces = ["<unk>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + ["\u2581", "ï"]
+    pieces += words + ["\u2581" + w for w in words] + [".", ".get", "(", ")", "()", "get("]
+    tok = Tokenizer(models.Unigram([(p, -1.0) for p in pieces], unk_id=0, byte_fallback=True))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="</s>", unk_token="<unk>")
+
+
+@pytest.mark.parametrize("family", ["bytelevel", "sentencepiece"])
+def test_masks_match_brute_force_on_real_tokenizers(family, tiny_tokenizer):
+    tokenizer = tiny_tokenizer if family == "bytelevel" else sentencepiece_tokenizer()
+    table = TokenTable.from_tokenizer(tokenizer)
+    eos = frozenset({tokenizer.eos_token_id})
+    special, partial = table.special.tolist(), table.partial_utf8.tolist()
+    assert any(partial)  # byte tokens exist in both families
+    cases = [
+        ({"alpha", "beta"}, ""),
+        ({"alpha", "beta"}, "al"),
+        ({"get", "getattr", "set"}, "get"),
+        ({"join", "path", "print", "self", "__init__"}, "p"),
+        ({"naïve", "name"}, "na"),
+    ]
+    for members, fragment in cases:
+        receiver = {"get", "path"}
+        oracle = DocumentOracle("r = o." + fragment, {"= o": members, fragment: receiver})
+        monitor = MemberMonitor(table, oracle, "r = o." + fragment, eos_ids=eos)
+        scores = torch.randn(1, table.vocab_size)
+        out = monitor(torch.zeros(1, 0, dtype=torch.long), scores)
+        got = set(torch.nonzero(out[0] > float("-inf")).flatten().tolist())
+        receiver_now = receiver if fragment and fragment in members else None
+        want = reference_allowed(
+            table.texts, special, partial, members, fragment, receiver_now, eos
+        )
+        assert got == want, (family, members, fragment)
+        assert_exact_mask(scores, out)
+
+
+def test_greedy_decode_spells_only_members(tiny_lm):
+    document = "class Foo:\n    def __init__(self):\n        self.alpha = 1\n\nx = Foo()."
+    for tail in ("", "\ny = Foo()."):
+        text = document + tail
+        oracle = DocumentOracle(text, {"Foo()": {"alpha", "beta"}})
+        monitor = MemberMonitor(tiny_lm.table, oracle, text[-64:], eos_ids=tiny_lm.eos_ids)
+        req = DecodeRequest(
+            prompt_ids=tiny_lm.encode(text), max_new_tokens=6, constraints=[monitor]
+        )
+        draft = greedy_decode(tiny_lm, req).drafts[0]
+        ident = leading_ident_run(draft.text)
+        if draft.finish == "length" and ident == draft.text:
+            assert any(m.startswith(ident) for m in ("alpha", "beta")) and ident
+        else:
+            assert ident in ("alpha", "beta"), draft.text
+        assert draft.stats["monitor_constrained_steps"] >= 1
+        assert oracle.codes[0].endswith("Foo()")
