@@ -19,7 +19,7 @@ target is the next (non-blank) line. Every draft stops at its first newline
 
 Writes ``drafts.json`` and ``drafts.md`` into ``--out``. Example::
 
-    python -m benchmarks.drafts --model default --prompts 60 --ks 2,3,4,8 --out bench-out
+    python -m benchmarks.drafts --model default --prompts 40 --ks 2,3,4,8 --out bench-out/drafts
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ import torch
 from models.baselines import beam_decode, sampling_decode, sequential_decode
 from models.corpus import split_files
 from models.decoding import DecodeRequest, DecodeResult, greedy_decode
-from models.loader import LoadedModel, load_model
+from models.loader import LoadedModel, ModelLoadError, load_model
 from models.ngram import NgramModel, NgramTable, WorkspaceNgrams
 from models.superposed import superposed_decode
 from models.verify import token_logprobs
@@ -127,7 +127,7 @@ def load(spec: str) -> LoadedModel:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="default", help="'default' or a local HF model dir")
-    parser.add_argument("--prompts", type=int, default=60)
+    parser.add_argument("--prompts", type=int, default=40)
     parser.add_argument("--ks", default="2,3,4,8")
     parser.add_argument("--out", default="bench-out/drafts")
     parser.add_argument("--max-new-tokens", type=int, default=24)
@@ -148,7 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    lm = load(args.model)
+    try:
+        lm = load(args.model)
+    except ModelLoadError as exc:
+        print(f"drafts: {exc}", file=sys.stderr)
+        return 2
     # background n-gram table: shipped next to the model unless told otherwise
     background: NgramTable | None = None
     if args.ngram != "none":
@@ -249,8 +253,7 @@ def summarise(
                 "k": k,
                 "method": name,
                 "ms_per_prompt": 1000 * statistics.fmean(stats["seconds"]),
-                "time_vs_superposed": statistics.fmean(stats["seconds"])
-                / statistics.fmean(sup),
+                "time_vs_superposed": statistics.fmean(stats["seconds"]) / statistics.fmean(sup),
                 "forward_calls": statistics.fmean(stats["forward_calls"]),
                 "best_of_k_exact_match": statistics.fmean(stats["hit"]),
                 "mean_draft_perplexity": statistics.fmean(stats["ppl"]) if stats["ppl"] else None,

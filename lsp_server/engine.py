@@ -254,6 +254,8 @@ class Engine:
     def complete(self, job: CompletionJob) -> EngineResult:
         """Return drafts for ``job`` (empty with a reason when it cannot be served)."""
         started = time.perf_counter()
+        if job.cancel.is_set():  # superseded while queued: cost nothing
+            return EngineResult([], cancelled=True, reason="cancelled before start")
         with self._lock:
             doc = self.documents.get(job.uri)
             lm = self.lm

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams, JsonRpcRequestCancelled
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
@@ -40,6 +40,8 @@ from lsp_server.settings import MAX_DRAFTS, Settings, merge_settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+CONTENT_MODIFIED = -32801
 
 COMMANDS = (
     "superpose.drafts",
@@ -62,19 +64,39 @@ class SuperposeProtocol(LanguageServerProtocol):
             params.capabilities.general.position_encodings = None
         return (yield from super().lsp_initialize(params))
 
+    # The engine owns the documents (analysis.Document, our UTF-16 conversion);
+    # pygls's own copies would double memory and can fail on edits ours accept.
+    def _user_handler(self, method: str, params: Any):
+        if (handler := self.fm.features.get(method)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams):
+        yield from self._user_handler(types.TEXT_DOCUMENT_DID_OPEN, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
+        yield from self._user_handler(types.TEXT_DOCUMENT_DID_CHANGE, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams):
+        yield from self._user_handler(types.TEXT_DOCUMENT_DID_CLOSE, params)
+
     def structure_message(self, data: dict[str, Any]):
+        is_request = isinstance(data, dict) and "jsonrpc" in data and "id" in data
+        if is_request and "method" in data and not isinstance(data["method"], str):
+            return self._reject(data["id"], -32600, "invalid request: 'method' must be a string")
         try:
             return super().structure_message(data)
-        except Exception as exc:  # noqa: BLE001 - any failure must still be answered
-            if isinstance(data, dict) and "id" in data and "method" in data:
-                code = -32602 if isinstance(exc, JsonRpcInvalidParams) else -32603
-                self._send_response(
-                    data["id"],
-                    error=types.ResponseError(
-                        code=code, message=f"invalid params for {data.get('method')!r}"
-                    ),
-                )
-            return _Ignored()
+        except Exception:  # noqa: BLE001 - any failure must still be answered
+            if is_request and "method" in data:
+                return self._reject(data["id"], -32602, f"invalid params for {data['method']!r}")
+            raise
+
+    def _reject(self, msg_id: Any, code: int, message: str) -> _Ignored:
+        """Answer a request that cannot be handled; return a message handle_message drops."""
+        self._send_response(msg_id, error=types.ResponseError(code=code, message=message))
+        return _Ignored()
 
 
 class _Ignored:
@@ -96,7 +118,7 @@ class SuperposeServer(LanguageServer):
         self.engine = Engine()
         self.inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="superpose-infer")
         self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="superpose-load")
-        self.inflight: dict[str, threading.Event] = {}
+        self.inflight: dict[tuple[str, str], threading.Event] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.ready = threading.Event()
 
@@ -181,21 +203,26 @@ class SuperposeServer(LanguageServer):
         text = doc.text
         offset = position_to_offset(text, position.line, position.character)
         job = CompletionJob(uri=uri, offset=offset, **kw)
-        previous = self.inflight.get(uri)
-        if previous is not None:
-            previous.set()
-        self.inflight[uri] = job.cancel
+        # automatic requests supersede automatic ones; invoked ones supersede both
+        kinds = ("automatic",) if job.automatic else ("automatic", "invoked")
+        for kind in kinds:
+            previous = self.inflight.pop((uri, kind), None)
+            if previous is not None:
+                previous.set()
+        slot = (uri, "automatic" if job.automatic else "invoked")
+        self.inflight[slot] = job.cancel
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(self.inference, self.engine.complete, job)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # $/cancelRequest: stop generating within one token
             job.cancel.set()
             raise
         finally:
-            if self.inflight.get(uri) is job.cancel:
-                del self.inflight[uri]
+            if self.inflight.get(slot) is job.cancel:
+                del self.inflight[slot]
         if result.cancelled:
-            raise JsonRpcRequestCancelled("superseded by a newer request")
+            # superseded by a newer request for the same document (LSP ContentModified)
+            raise JsonRpcException(code=CONTENT_MODIFIED, message="superseded by a newer request")
         if result.reason and not result.drafts:
             log.info("empty completion for %s: %s", uri, result.reason)
         return text, result
@@ -360,3 +387,13 @@ def cmd_accept(ls: SuperposeServer, *args: Any) -> dict[str, Any]:
     if not isinstance(completion_id, str):
         raise JsonRpcInvalidParams("superpose.accept expects [completion id]")
     return {"accepted": ls.engine.accept(completion_id)}
+
+
+@server.command("superpose.debug.documentText")
+def cmd_document_text(ls: SuperposeServer, *args: Any) -> dict[str, Any]:
+    """The server's copy of a document (for harnesses checking text sync)."""
+    uri = _command_arg(list(args))
+    doc = ls.engine.documents.get(uri) if isinstance(uri, str) else None
+    if doc is None:
+        raise JsonRpcInvalidParams(f"unknown document {uri!r}")
+    return {"text": doc.text, "version": doc.version}

@@ -127,13 +127,16 @@ def nucleus_probs(logp: torch.Tensor, top_p: float) -> torch.Tensor:
     """Return the renormalised top-p distribution of each row of ``logp`` (rows, V)."""
     probs = logp.exp()  # (rows, V)
     if top_p >= 1.0:
-        return probs
+        top_p = 2.0  # keep everything, still guard NaN rows below
     sorted_p, order = torch.sort(probs, dim=-1, descending=True)  # (rows, V)
     before = torch.cumsum(sorted_p, dim=-1) - sorted_p  # mass strictly above each token
     keep_sorted = before < top_p  # always keeps the most likely token
     keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
-    kept = torch.where(keep, probs, torch.zeros_like(probs))
-    return kept / kept.sum(dim=-1, keepdim=True)
+    kept = torch.nan_to_num(torch.where(keep, probs, torch.zeros_like(probs)), nan=0.0)
+    total = kept.sum(dim=-1, keepdim=True)  # (rows, 1); 0 only for a NaN/-inf row
+    return torch.where(
+        total > 0, kept / total.clamp_min(1e-30), torch.ones_like(kept) / kept.shape[-1]
+    )
 
 
 @torch.no_grad()
@@ -153,7 +156,6 @@ def sampling_decode(lm: LoadedModel, req: DecodeRequest) -> DecodeResult:
     timer.add("forward_ms", t0)
     calls, steps, cancelled = 1, 0, False
     live: list[Hypothesis] = [Hypothesis((), DraftText(lm.table))] * req.k
-    sources = [0] * req.k  # cache row of each live draft
     pool = DraftPool(req.k)
     while True:
         # 2. stop within one step when cancelled
@@ -162,7 +164,7 @@ def sampling_decode(lm: LoadedModel, req: DecodeRequest) -> DecodeResult:
             break
         # 3. every row's distribution (temperature, constraints), then top-p sampling
         t0 = time.perf_counter()
-        logp = _row_log_probs(req, logits[sources] if steps == 0 else logits, live)  # (rows, V)
+        logp = _row_log_probs(req, logits, live)  # (rows, V); the prefill row is shared
         probs = nucleus_probs(logp, req.top_p)  # (rows, V)
         timer.add("constraint_ms", t0)
         tokens = torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0]  # (rows,)
@@ -185,10 +187,9 @@ def sampling_decode(lm: LoadedModel, req: DecodeRequest) -> DecodeResult:
         steps += 1
         if not live or steps >= req.max_new_tokens:
             break
-        # 5. keep the cache rows of the continuing drafts; one forward for all of them
-        rows_in_cache = [sources[r] for r in continuing] if steps == 1 else continuing
-        past.reorder_cache(torch.tensor(rows_in_cache, device=lm.device))
-        sources = list(range(len(live)))
+        # 5. keep the cache rows of the continuing drafts (first: copies of the prefill row)
+        keep = [0] * len(continuing) if steps == 1 else continuing
+        past.reorder_cache(torch.tensor(keep, device=lm.device))
         newest = torch.tensor([[h.ids[-1]] for h in live], dtype=torch.long)  # (rows, 1)
         t0 = time.perf_counter()
         logits, past = forward(lm, past, input_ids=newest)  # (rows, V)

@@ -8,6 +8,7 @@ safetensors only (``use_safetensors=True``; a directory holding only pickled
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,6 +104,20 @@ def resolve_model_dir(spec: str | Path) -> Path:
     return path
 
 
+def cpu_threads(parameters: int) -> int:
+    """Return the torch CPU thread count for a model of ``parameters`` weights.
+
+    ``SUPERPOSE_THREADS`` overrides. Small models run one token at a time, where
+    more threads only add synchronisation (measured on 2 busy cores: 6.5 ms/step
+    with 1 thread vs 135 ms with 2), so they get one thread; big ones get torch's
+    default.
+    """
+    env = os.environ.get("SUPERPOSE_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return 1 if parameters < 100_000_000 else torch.get_num_threads()
+
+
 def fim_tokens(tokenizer: Any) -> FimTokens | None:
     """Return the FIM sentinel ids when the tokenizer defines them, else None."""
     vocab = tokenizer.get_vocab()
@@ -142,6 +157,8 @@ def load_model(
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load model from {str(path)!r}: {exc}") from exc
     model.to(dev).eval()
+    if dev.type == "cpu":
+        torch.set_num_threads(cpu_threads(sum(p.numel() for p in model.parameters())))
     eos: set[int] = set()
     for source in (model.config.eos_token_id, tokenizer.eos_token_id):
         if isinstance(source, int):

@@ -55,7 +55,7 @@ class TrainConfig:
     lr: float = 1.5e-3
     min_lr_ratio: float = 0.1
     warmup_steps: int = 200
-    total_steps: int = 2500
+    total_steps: int = 1800
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     fim_rate: float = 0.5

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import torch
+
+# tiny models run one token at a time: more threads only add contention
+torch.set_num_threads(1)
 
 TINY_CORPUS = [
     "def add(a, b):\n    return a + b\n",

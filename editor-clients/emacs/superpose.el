@@ -210,7 +210,7 @@ A plist, e.g. (:drafts 4 :decoder \"superposed\" :monitor t
           (message "superpose: the buffer changed; run superpose-drafts again"))
          (t
           (superpose-insert-draft draft origin)
-          (when-let ((id (superpose--get draft :id)))
+          (when-let* ((id (superpose--get draft :id)))
             (ignore-errors (superpose--execute "superpose.accept" (vector id))))))))))
 
 (defun superpose--toggle (command key label)
@@ -239,20 +239,36 @@ A plist, e.g. (:drafts 4 :decoder \"superposed\" :monitor t
     (setq superpose-settings (plist-put (copy-sequence superpose-settings) :drafts k))
     (message "superpose: drafts = %s" (or (superpose--get result :drafts) k))))
 
-(defun superpose-status-lines (status)
-  "Return the lines describing the `superpose.status' answer STATUS."
-  (let ((latency (superpose--get status :latency_ms))
-        (parts nil))
+(defun superpose--json-pairs (object)
+  "Return the (NAME . VALUE) pairs of the JSON OBJECT (plist or hash table)."
+  (let (pairs)
     (cond
-     ((hash-table-p latency)
-      (maphash (lambda (k v) (push (format "%s %s ms" k v) parts)) latency))
-     ((listp latency)
-      (cl-loop for (k v) on latency by #'cddr
-               do (push (format "%s %s ms" (substring (symbol-name k) 1) v) parts))))
+     ((hash-table-p object)
+      (maphash (lambda (k v) (push (cons (format "%s" k) v) pairs)) object))
+     ((and (consp object) (keywordp (car object)))
+      (cl-loop for (k v) on object by #'cddr
+               do (push (cons (substring (symbol-name k) 1) v) pairs))))
+    (nreverse pairs)))
+
+(defun superpose-status-lines (status)
+  "Return the lines describing the `superpose.status' answer STATUS.
+Latency is either {p50, p95, ...} or, per request kind,
+{invoked: {p50, ...}, ...}."
+  (let ((last (superpose--get status :last_latency_ms))
+        (parts nil))
+    (dolist (pair (superpose--json-pairs (superpose--get status :latency_ms)))
+      (cond
+       ((and (numberp (cdr pair)) (not (equal (car pair) "count")))
+        (push (format "%s %s ms" (car pair) (cdr pair)) parts))
+       ((superpose--json-pairs (cdr pair))
+        (dolist (inner (superpose--json-pairs (cdr pair)))
+          (when (and (numberp (cdr inner)) (not (equal (car inner) "count")))
+            (push (format "%s %s %s ms" (car pair) (car inner) (cdr inner)) parts))))))
     (delq nil
           (list (format "model: %s" (superpose--get status :model))
                 (format "device: %s" (superpose--get status :device))
                 (format "state: %s" (superpose--get status :state))
+                (when (numberp last) (format "last completion: %d ms" (round last)))
                 (when parts
                   (format "latency: %s" (string-join (sort parts #'string<) ", ")))))))
 

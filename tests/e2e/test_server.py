@@ -182,7 +182,7 @@ async def test_newer_request_supersedes_older(client: LanguageClient):
     assert isinstance(results[1], types.CompletionList)
     assert isinstance(results[0], (types.CompletionList, JsonRpcException))
     if isinstance(results[0], JsonRpcException):
-        assert results[0].code == -32800
+        assert results[0].code == -32801  # ContentModified: superseded
 
 
 async def test_position_past_the_end_gets_an_answer(client: LanguageClient):

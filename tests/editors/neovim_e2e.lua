@@ -17,6 +17,10 @@ vim.notify = function(message, level)
   table.insert(out.messages, { message = tostring(message), level = level })
 end
 
+if env.SUPERPOSE_NVIM_DEBUG then
+  vim.lsp.set_log_level('debug') -- writes the LSP traffic to stdpath('log')/lsp.log
+end
+
 local superpose = require('superpose')
 superpose.setup({
   cmd = vim.fn.json_decode(env.SUPERPOSE_NVIM_CMD),
@@ -171,26 +175,44 @@ local function run()
       for _, chunk in ipairs(marks[1][4].virt_text or {}) do
         table.insert(parts, chunk[1])
       end
-      return table.concat(parts)
+      -- After cycling, Neovim appends " (i/n)" to the last line: split it off.
+      local text = table.concat(parts)
+      local shown, count = text:match('^(.-) %(%d+/(%d+)%)$')
+      return shown or text, tonumber(count)
     end
     local keys = function(lhs)
       vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(lhs, true, false, true), 'm', false)
     end
     keys('A') -- insert mode at the end of the cursor line: the client asks for drafts
     local first = wait_for(60000, ghost)
-    keys('<M-n>') -- next draft
-    local second = wait_for(5000, function()
-      local text = ghost()
-      return text ~= first and text
+    keys('<M-n>') -- next draft: the ghost text changes and shows " (2/n)"
+    local second, count
+    wait_for(5000, function()
+      second, count = ghost()
+      return count ~= nil
     end)
     keys('<M-l>') -- accept
     wait_for(5000, function()
       return table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), '\n')
         ~= table.concat(out.before, '\n')
     end)
-    out.ghost = { first = first or vim.NIL, second = second or vim.NIL }
+    out.ghost = { first = first or vim.NIL, second = second or vim.NIL, count = count or vim.NIL }
     out.ghost_after = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
     keys('<Esc>')
+    wait_for(5000, function()
+      return vim.api.nvim_get_mode().mode == 'n'
+    end)
+    -- Let the debounced automatic inline request (fired by the cursor moves) go out and come
+    -- back, so that it does not supersede the next step's request on the server.
+    sleep(500)
+    wait_for(60000, function()
+      for _, request in pairs(client.requests or {}) do
+        if request.type == 'pending' then
+          return false
+        end
+      end
+      return true
+    end)
     -- Back to the original text for the next step.
     vim.api.nvim_buf_set_lines(bufnr, 0, -1, false, out.before)
     vim.api.nvim_win_set_cursor(0, { line + 1, character })

@@ -152,6 +152,11 @@ def test_helpers_format_convert_and_insert() -> None:
                     (cons 'status (vconcat (superpose-status-lines
                                             '(:model "default" :device "cpu" :state "ready"
                                               :latency_ms (:p95 30 :p50 12)))))
+                    (cons 'nested (vconcat (superpose-status-lines
+                                            '(:model "m" :device "cpu" :state "loading"
+                                              :last_latency_ms 99.6
+                                              :latency_ms (:invoked (:count 2 :p50 80)
+                                                           :automatic (:count 0))))))
                     (cons 'hash_get (let ((h (make-hash-table :test 'equal)))
                                       (puthash "text" "from lsp-mode" h)
                                       (superpose--get h :text)))))))))
@@ -170,6 +175,13 @@ def test_helpers_format_convert_and_insert() -> None:
         "device: cpu",
         "state: ready",
         "latency: p50 12 ms, p95 30 ms",
+    ]
+    assert out["nested"] == [
+        "model: m",
+        "device: cpu",
+        "state: loading",
+        "last completion: 100 ms",
+        "latency: invoked p50 80 ms",
     ]
     assert out["hash_get"] == "from lsp-mode"
 

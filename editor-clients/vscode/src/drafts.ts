@@ -36,7 +36,9 @@ export interface ServerStatus {
   device: string;
   state: 'loading' | 'ready' | 'error' | 'unknown';
   settings: Record<string, unknown>;
+  /** Latency percentiles in ms, flattened: "p50" or, per request kind, "invoked p50". */
   latencyMs: Record<string, number>;
+  lastLatencyMs: number | undefined;
   raw: Record<string, unknown>;
 }
 
@@ -186,12 +188,24 @@ export function draftPickItems(drafts: readonly Draft[]): DraftPickItem[] {
   });
 }
 
-function numberRecord(value: unknown): Record<string, number> {
+/**
+ * Returns the latency percentiles of a status answer, flattened one level: `{p50: 12}` gives
+ * `{"p50": 12}` and `{invoked: {p50: 12, count: 3}}` gives `{"invoked p50": 12}` (counts are
+ * not durations and are left out).
+ */
+export function latencyFrom(value: unknown): Record<string, number> {
   const out: Record<string, number> = {};
-  if (isRecord(value)) {
-    for (const [key, entry] of Object.entries(value)) {
-      if (typeof entry === 'number' && Number.isFinite(entry)) {
-        out[key] = entry;
+  if (!isRecord(value)) {
+    return out;
+  }
+  for (const [key, entry] of Object.entries(value)) {
+    if (typeof entry === 'number' && Number.isFinite(entry) && key !== 'count') {
+      out[key] = entry;
+    } else if (isRecord(entry)) {
+      for (const [inner, ms] of Object.entries(entry)) {
+        if (typeof ms === 'number' && Number.isFinite(ms) && inner !== 'count') {
+          out[`${key} ${inner}`] = ms;
+        }
       }
     }
   }
@@ -207,7 +221,11 @@ export function serverStatusFrom(raw: unknown): ServerStatus {
     device: typeof record.device === 'string' ? record.device : 'unknown',
     state: state === 'loading' || state === 'ready' || state === 'error' ? state : 'unknown',
     settings: isRecord(record.settings) ? record.settings : {},
-    latencyMs: numberRecord(record.latency_ms),
+    latencyMs: latencyFrom(record.latency_ms),
+    lastLatencyMs:
+      typeof record.last_latency_ms === 'number' && Number.isFinite(record.last_latency_ms)
+        ? record.last_latency_ms
+        : undefined,
     raw: record,
   };
 }
@@ -248,6 +266,9 @@ export function statusBarView(
 /** Returns the lines shown by "Superpose: Show Status". */
 export function statusReport(status: ServerStatus): string[] {
   const lines = [`Model: ${status.model}`, `Device: ${status.device}`, `State: ${status.state}`];
+  if (status.lastLatencyMs !== undefined) {
+    lines.push(`Last completion: ${formatMs(status.lastLatencyMs)}`);
+  }
   const latency = Object.entries(status.latencyMs)
     .map(([key, value]) => `${key} ${formatMs(value)}`)
     .join(', ');
@@ -261,7 +282,10 @@ export function statusReport(status: ServerStatus): string[] {
     lines.push(`Settings: ${settings}`);
   }
   for (const [key, value] of Object.entries(status.raw)) {
-    if (['model', 'device', 'state', 'settings', 'latency_ms'].includes(key)) {
+    if (['model', 'device', 'state', 'settings', 'latency_ms', 'last_latency_ms'].includes(key)) {
+      continue;
+    }
+    if (value === null || value === undefined) {
       continue;
     }
     lines.push(`${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);

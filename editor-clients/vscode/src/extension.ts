@@ -158,6 +158,7 @@ async function pollStatus(): Promise<void> {
     );
     serverState = status.state;
     modelName = status.model;
+    lastLatencyMs ??= status.lastLatencyMs;
   } catch (error) {
     output.warn(`superpose.status failed: ${String(error)}`);
     serverState = 'unknown';

@@ -120,6 +120,24 @@ describe('status formatting', () => {
     caches: { ngram: 12 },
   };
 
+  it('flattens per-kind latency percentiles as the server reports them', () => {
+    const status = serverStatusFrom({
+      state: 'ready',
+      latency_ms: { invoked: { count: 3, p50: 120, p95: 300 }, automatic: { count: 0 } },
+      last_latency_ms: 118.4,
+      error: null,
+    });
+    assert.deepEqual(status.latencyMs, { 'invoked p50': 120, 'invoked p95': 300 });
+    assert.equal(status.lastLatencyMs, 118.4);
+    assert.deepEqual(statusReport(status), [
+      'Model: unknown',
+      'Device: unknown',
+      'State: ready',
+      'Last completion: 118 ms',
+      'Latency: invoked p50 120 ms, invoked p95 300 ms',
+    ]);
+  });
+
   it('parses the status answer', () => {
     const status = serverStatusFrom(raw);
     assert.equal(status.state, 'ready');

@@ -10,6 +10,7 @@ from models.ngram import (
     NgramModel,
     NgramTable,
     WorkspaceNgrams,
+    background_for,
     build_background,
     build_table,
 )
@@ -194,3 +195,10 @@ def test_mixture_rejects_mismatched_vocabularies():
         NgramModel(NgramTable(10), WorkspaceNgrams(11))
     with pytest.raises(ValueError):
         NgramModel(None, None)
+
+
+def test_background_for_reads_the_table_shipped_with_a_model(tmp_path, tiny_tokenizer):
+    table = build_background(np.arange(50) % 7, vocab_size=len(tiny_tokenizer), min_count=1)
+    table.save(tmp_path / "ngram.npz")
+    loaded = background_for(tmp_path, tiny_tokenizer, len(tiny_tokenizer), cache_dir=tmp_path)
+    assert loaded.same_counts(table)

@@ -26,6 +26,7 @@ local NAME = 'superpose'
 ---@field autotrigger boolean  vim.lsp.completion autotrigger (Neovim >= 0.11)
 ---@field inline boolean  enable inline completion when Neovim supports it (>= 0.12)
 ---@field keymaps superpose.Keymaps
+---@field request_timeout_ms integer  warn when :SuperposeDrafts gets no answer in this time
 ---@field on_attach fun(client: table, bufnr: integer)|nil
 M.defaults = {
   cmd = { 'superpose-ls' },
@@ -37,6 +38,7 @@ M.defaults = {
   autotrigger = false,
   inline = true,
   keymaps = { accept = '<M-l>', next = '<M-n>', prev = '<M-p>', drafts = '<M-d>' },
+  request_timeout_ms = 30000,
   on_attach = nil,
 }
 
@@ -258,12 +260,13 @@ function M.first_line(text)
   return '⏎'
 end
 
---- Returns the picker line for a draft: "1. <first line>  [score -0.42, 3 lines]".
-function M.format_draft(draft, index)
+--- Returns the picker line for a draft: "<first line>  [score -0.42, 3 lines]" (vim.ui.select
+--- numbers the entries itself).
+function M.format_draft(draft)
   local lines = #vim.split(draft.text, '\n', { plain = true })
   local score = type(draft.score) == 'number' and string.format('%.2f', draft.score) or 'n/a'
   local extra = lines > 1 and string.format(', %d lines', lines) or ''
-  return string.format('%d. %s  [score %s%s]', index or (draft.rank or 0) + 1, M.first_line(draft.text), score, extra)
+  return string.format('%s  [score %s%s]', M.first_line(draft.text), score, extra)
 end
 
 --- Inserts `draft` into `bufnr` at its LSP range (or at `fallback_position`) and moves the cursor
@@ -290,7 +293,16 @@ function M.drafts()
   end
   local arguments = M.drafts_arguments(client)
   local tick = vim.api.nvim_buf_get_changedtick(bufnr)
+  local answered = false
+  -- Neovim drops answers with code RequestCancelled (e.g. a request the server superseded):
+  -- tell the user instead of waiting silently.
+  vim.defer_fn(function()
+    if not answered then
+      notify('superpose.drafts got no answer (superseded or still running); try again', vim.log.levels.WARN)
+    end
+  end, M.config.request_timeout_ms)
   client_request(client, 'workspace/executeCommand', { command = 'superpose.drafts', arguments = arguments }, function(err, result)
+    answered = true
     if err then
       notify('superpose.drafts failed: ' .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
       return
@@ -305,14 +317,7 @@ function M.drafts()
     end)
     vim.ui.select(drafts, {
       prompt = string.format('Superpose drafts (%d):', #drafts),
-      format_item = function(draft)
-        for index, candidate in ipairs(drafts) do
-          if candidate == draft then
-            return M.format_draft(draft, index)
-          end
-        end
-        return M.format_draft(draft)
-      end,
+      format_item = M.format_draft,
       kind = 'superpose.draft',
     }, function(choice)
       if choice == nil then
@@ -380,13 +385,27 @@ function M.status_lines(status)
     'device: ' .. tostring(status.device),
     'state:  ' .. tostring(status.state),
   }
+  if type(status.last_latency_ms) == 'number' then
+    table.insert(lines, string.format('last completion: %d ms', math.floor(status.last_latency_ms + 0.5)))
+  end
+  -- latency_ms is either {p50 = .., p95 = ..} or per request kind {invoked = {p50 = ..}, ...}.
   if type(status.latency_ms) == 'table' then
     local parts = {}
-    for _, key in ipairs(vim.tbl_keys(status.latency_ms)) do
-      table.insert(parts, string.format('%s %s ms', key, tostring(status.latency_ms[key])))
+    for key, value in pairs(status.latency_ms) do
+      if type(value) == 'number' and key ~= 'count' then
+        table.insert(parts, string.format('%s %s ms', key, tostring(value)))
+      elseif type(value) == 'table' then
+        for inner, ms in pairs(value) do
+          if type(ms) == 'number' and inner ~= 'count' then
+            table.insert(parts, string.format('%s %s %s ms', key, inner, tostring(ms)))
+          end
+        end
+      end
     end
     table.sort(parts)
-    table.insert(lines, 'latency: ' .. table.concat(parts, ', '))
+    if #parts > 0 then
+      table.insert(lines, 'latency: ' .. table.concat(parts, ', '))
+    end
   end
   if type(status.settings) == 'table' then
     table.insert(lines, 'settings: ' .. vim.inspect(status.settings, { newline = ' ', indent = '' }))

@@ -1,0 +1,318 @@
+"""Shared helpers of the benchmark scripts: machine facts, held-out cases, metrics, output.
+
+Line-completion metrics follow the Code4Me evaluation (Izadi et al. 2024, "Language
+Models for Code Completion: A Practical Evaluation", ICSE): exact match of the completed
+rest-of-line, and edit similarity ``1 - Levenshtein(a, b) / max(len(a), len(b))``.
+Held-out code comes from the standard-library files kept out of training
+(:func:`models.corpus.split_files`), or from the list recorded next to a model's
+weights (``heldout.txt``) so a model is always measured on the files it never saw.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from models.corpus import CorpusFile, split_files, stdlib_root
+
+_IDENT = re.compile(r"[^\W\d]\w*")
+
+
+# ------------------------------------------------------------------ machine
+
+
+def cpu_model() -> str:
+    """Return the CPU model name from /proc/cpuinfo (or the platform's guess)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine_info() -> dict[str, Any]:
+    """Return the facts a benchmark number depends on: CPU, cores, library versions."""
+    import torch
+    import transformers
+
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count() or 1
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count() or 1,
+        "usable_cores": usable,
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+    }
+
+
+# ------------------------------------------------------------------ held-out code
+
+
+def heldout_files(model_dir: Path | None = None) -> list[CorpusFile]:
+    """Return the held-out stdlib files: ``model_dir/heldout.txt`` when present, else the split."""
+    listing = model_dir / "heldout.txt" if model_dir is not None else None
+    if listing is not None and listing.is_file():
+        root = stdlib_root()
+        names = [n.strip() for n in listing.read_text().splitlines() if n.strip()]
+        files = [CorpusFile(n, root / n) for n in names]
+        present = [f for f in files if f.path.is_file()]
+        if present:
+            return present
+    return split_files()[1]
+
+
+@dataclass(frozen=True)
+class LineCase:
+    """A line-completion case: the document with the target cut out, the cursor, the target.
+
+    ``document = text[:cut_start] + text[cut_end:]`` and the cursor sits at ``offset``
+    (== ``cut_start``). ``target`` is what the completion should insert (single line).
+    ``kind`` is ``eol`` (cursor at the end of a line, target ``"\\n" + next line``) or
+    ``mid`` (cursor inside a line, target the rest of that line); ``mid_word`` marks a
+    cursor inside an identifier.
+    """
+
+    source: str
+    document: str
+    offset: int
+    target: str
+    kind: str
+    mid_word: bool = False
+
+    @property
+    def target_line(self) -> str:
+        """The target without the leading newline of end-of-line cases."""
+        return self.target[1:] if self.kind == "eol" else self.target
+
+
+def _ident_char(c: str) -> bool:
+    return c == "_" or c.isalnum()
+
+
+def eol_case(source: str, text: str, line_starts: list[int], i: int) -> LineCase | None:
+    """Return the end-of-line case predicting line ``i`` from the end of line ``i - 1``."""
+    lines = text.split("\n")
+    if i < 1 or i >= len(lines) - 1:
+        return None
+    line = lines[i].rstrip()
+    if len(line.strip()) < 2:
+        return None
+    cursor = line_starts[i] - 1  # the "\n" ending line i - 1
+    end = line_starts[i] + len(lines[i])  # the "\n" ending line i
+    document = text[:cursor] + text[end:]
+    return LineCase(source, document, cursor, "\n" + line, "eol")
+
+
+def mid_case(
+    source: str, text: str, line_starts: list[int], i: int, rng: random.Random
+) -> LineCase | None:
+    """Return a case with the cursor at a random point inside the code of line ``i``."""
+    lines = text.split("\n")
+    line = lines[i].rstrip()
+    indent = len(line) - len(line.lstrip())
+    if len(line) - indent < 3:
+        return None
+    col = rng.randrange(indent + 1, len(line))  # >= 1 code char before, >= 1 after
+    cursor = line_starts[i] + col
+    end = line_starts[i] + len(lines[i])
+    mid_word = _ident_char(line[col - 1]) and _ident_char(line[col])
+    document = text[:cursor] + text[end:]
+    return LineCase(source, document, cursor, line[col:], "mid", mid_word)
+
+
+def sample_line_cases(
+    texts: Sequence[tuple[str, str]], n: int, seed: int, min_lines: int = 20
+) -> list[LineCase]:
+    """Return ``n`` seeded cases, alternating end-of-line and mid-line, from ``texts``.
+
+    ``texts`` holds (name, source) pairs; files are drawn with probability proportional to
+    their line count, so every held-out line is equally likely.
+    """
+    usable = [(name, text) for name, text in texts if text.count("\n") >= min_lines]
+    if not usable or n <= 0:
+        return []
+    rng = random.Random(seed)
+    weights = [text.count("\n") for _, text in usable]
+    starts: dict[str, list[int]] = {}
+    cases: list[LineCase] = []
+    attempts = 0
+    while len(cases) < n and attempts < 100 * n:
+        attempts += 1
+        name, text = rng.choices(usable, weights)[0]
+        if name not in starts:
+            starts[name] = [0] + [m.end() for m in re.finditer("\n", text)]
+        line_starts = starts[name]
+        i = rng.randrange(1, len(line_starts) - 1)
+        if len(cases) % 2 == 0:
+            case = eol_case(name, text, line_starts, i)
+        else:
+            case = mid_case(name, text, line_starts, i, rng)
+        if case is not None:
+            cases.append(case)
+    return cases
+
+
+# ------------------------------------------------------------------ prompt documents
+
+
+@dataclass(frozen=True)
+class PromptDocument:
+    """A shortened document that gives ``build_prompt`` the same prompt as the full one."""
+
+    text: str
+    offset: int
+    headers: list[tuple[int, int]]
+
+
+def prompt_document(
+    lm: Any, text: str, offset: int, headers: Sequence[tuple[int, int]], max_new_tokens: int
+) -> PromptDocument:
+    """Return ``text`` cut to the lines ``build_prompt`` can keep, with the same prompt.
+
+    ``lsp_server.prompt.prefix_window`` drops the oldest line and re-tokenises the
+    window until it fits, which costs seconds on large files. Cutting the document at
+    line starts where the prefix (and the suffix) already holds more tokens than the
+    whole prompt budget leaves the dropping loop's end point — hence the prompt —
+    unchanged; enclosing header lines cut away are put in front of the cut document
+    as ranges of their own, so ``build_prompt`` still finds them.
+    """
+    from lsp_server.prompt import MAX_PREFIX_CHARS, MAX_SUFFIX_CHARS
+
+    budget = max(8, lm.context_length - max_new_tokens - 4)
+
+    def over(piece: str) -> bool:
+        return len(lm.encode(piece)) > budget
+
+    # 1. the latest line start before the cursor with more than `budget` tokens after it
+    cut = offset
+    while cut > 0:
+        cut = text.rfind("\n", 0, max(0, cut - 2000)) + 1
+        if over(text[cut:offset]):
+            break
+    if offset - cut >= MAX_PREFIX_CHARS or not over(text[cut:offset]):
+        cut = 0
+    # 2. the earliest line start after the cursor with more than `budget` tokens before it
+    end = offset
+    while end < len(text):
+        nl = text.find("\n", min(len(text), end + 2000))
+        end = len(text) if nl < 0 else nl + 1
+        if over(text[offset:end]):
+            break
+    if end - offset >= MAX_SUFFIX_CHARS or not over(text[offset:end]):
+        end = len(text)
+    # 3. header lines before the cut go first, as ranges of the new text
+    front: list[str] = []
+    new_headers: list[tuple[int, int]] = []
+    position = 0
+    for start, stop in headers:
+        if start < cut:
+            line = text[start:stop].rstrip("\n") + "\n"
+            front.append(line)
+            new_headers.append((position, position + len(line)))
+            position += len(line)
+    shift = position - cut
+    new_headers += [(s + shift, e + shift) for s, e in headers if s >= cut]
+    return PromptDocument("".join(front) + text[cut:end], offset + shift, new_headers)
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def levenshtein(a: str, b: str) -> int:
+    """Return the edit distance (insertions, deletions, substitutions) of ``a`` and ``b``."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def edit_similarity(prediction: str, target: str) -> float:
+    """Return ``1 - Levenshtein / max(len)`` of the right-stripped strings (1.0 if both empty)."""
+    a, b = prediction.rstrip(), target.rstrip()
+    longest = max(len(a), len(b))
+    return 1.0 if longest == 0 else 1.0 - levenshtein(a, b) / longest
+
+
+def exact_match(prediction: str, target: str) -> bool:
+    """Return True when the strings agree up to trailing whitespace (indentation counts)."""
+    return prediction.rstrip() == target.rstrip()
+
+
+def first_identifier(text: str) -> str:
+    """Return the identifier ``text`` starts with ("" when it starts with anything else)."""
+    match = _IDENT.match(text)
+    return match.group(0) if match else ""
+
+
+def percentiles(values: Sequence[float], points: Sequence[int] = (50, 95, 99)) -> dict[str, Any]:
+    """Return ``{"count", "mean", "p50", ...}`` (nearest-rank percentiles, rounded to 1e-4)."""
+    if not values:
+        return {"count": 0}
+    ordered = sorted(values)
+    out: dict[str, Any] = {
+        "count": len(ordered),
+        "mean": round(sum(ordered) / len(ordered), 4),
+    }
+    for p in points:
+        rank = max(1, -(-p * len(ordered) // 100))  # ceil(p/100 * n), nearest-rank method
+        out[f"p{p}"] = round(ordered[rank - 1], 4)
+    return out
+
+
+def rate(flags: Sequence[bool | float]) -> float | None:
+    """Return the mean of ``flags`` rounded to 1e-4 (None when empty)."""
+    return round(sum(float(f) for f in flags) / len(flags), 4) if flags else None
+
+
+# ------------------------------------------------------------------ output
+
+
+def model_disk_bytes(path: Path) -> dict[str, int]:
+    """Return the bytes of the weight files and of the whole model directory."""
+    files = [p for p in path.iterdir() if p.is_file()] if path.is_dir() else []
+    weights = sum(p.stat().st_size for p in files if p.suffix == ".safetensors")
+    return {"weights": weights, "directory": sum(p.stat().st_size for p in files)}
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Return a GitHub markdown table (floats shown with 3 decimals, None as a dash)."""
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "–"
+        if isinstance(value, float):
+            return f"{value:.3f}"
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(out: Path, name: str, data: dict[str, Any], markdown: str) -> tuple[Path, Path]:
+    """Write ``out/name.json`` and ``out/name.md``; return both paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / f"{name}.json", out / f"{name}.md"
+    json_path.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    md_path.write_text(markdown)
+    return json_path, md_path

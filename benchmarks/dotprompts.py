@@ -1,0 +1,449 @@
+"""DotPrompts for Python: monitor-guided decoding on held-out member accesses (issue 5).
+
+The benchmark follows the DotPrompts set of Agrawal et al. 2023 ("Guiding Language
+Models of Code with Global Context using Monitors", NeurIPS): from held-out code
+(standard-library files the model never trained on), take dereference points
+``receiver.`` whose receiver our static analysis resolves (``analysis.context.
+member_oracle(...).members(...)`` is a non-empty set); the prompt is the file up to
+and including the ``.``, the target is the rest of that line. The document the
+analysis sees is the file with that rest of line cut out (the code after it stays,
+as in an editor).
+
+Each prompt is completed twice with the engine's pieces, greedy and single line:
+``build_prompt`` (prefix only unless ``--fim``; token healing as in the engine, so
+a trailing ``.`` may be re-spelled under :class:`models.healing.HealingConstraint`),
+with and without ``MemberMonitor(lm.table, oracle, prompt_tail, lm.eos_ids)``.
+Reported per arm: the valid-member rate of the first generated identifier (is it in
+the member set?), next-identifier exact match, line exact match and edit similarity;
+for the monitor arm the per-call cost of the constraint, split into waiting steps
+(nothing masked) and constrained steps (a mask applied), with and without the time
+spent inside the analysis oracle (p50/p99 ms). Also the rate at which the real next
+identifier is in the member set (soundness of the analysis: below 1.0 the monitor
+would forbid code that exists).
+
+Writes ``dotprompts.json`` and ``dotprompts.md`` to ``--out``. Reproduce with::
+
+    python -m benchmarks.dotprompts --model default --prompts 300 --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from analysis.context import cursor_context, member_oracle
+from analysis.document import Document
+from benchmarks.common import (
+    edit_similarity,
+    exact_match,
+    first_identifier,
+    heldout_files,
+    machine_info,
+    markdown_table,
+    percentiles,
+    prompt_document,
+    rate,
+    write_outputs,
+)
+from lsp_server.engine import PROMPT_TAIL_CHARS
+from lsp_server.prompt import build_prompt
+from models.decoding import DecodeRequest, LogitsConstraint, greedy_decode
+from models.healing import HealingConstraint
+from models.loader import LoadedModel, load_model
+from models.monitor import MemberMonitor
+from models.vocab_index import vocab_index
+
+DEFAULT_OUT = Path("bench-out/dotprompts")
+FULL_PROMPTS = 300
+QUICK_PROMPTS = 40
+FULL_NEW_TOKENS = 48
+QUICK_NEW_TOKENS = 24
+ATTEMPTS_PER_PROMPT = 40  # candidate dots tried per wanted prompt before giving up
+
+
+@dataclass(frozen=True)
+class DotPrompt:
+    """A resolved dereference point: document (rest of line cut), cursor after ``.``, target."""
+
+    source: str
+    uri: str
+    document: str
+    offset: int
+    target: str
+    members: frozenset[str]
+    receiver: str
+
+
+# ------------------------------------------------------------------ prompts
+
+
+def candidate_dots(text: str) -> list[int]:
+    """Return indices of ``.`` that may select a member (identifier after, receiver before)."""
+    out = []
+    for i in range(1, len(text) - 1):
+        if text[i] != "." or not (text[i + 1].isalpha() or text[i + 1] == "_"):
+            continue
+        before = text[i - 1]
+        if before.isalnum() or before in "_)]":
+            out.append(i)
+    return out
+
+
+def dot_prompt(source: str, uri: str, text: str, dot: int) -> DotPrompt | None:
+    """Return the prompt at ``text[dot] == "."`` when the analysis resolves its receiver."""
+    line_end = text.find("\n", dot)
+    line_end = len(text) if line_end < 0 else line_end
+    target = text[dot + 1 : line_end].rstrip()
+    document = text[: dot + 1] + text[line_end:]
+    doc = Document(uri, document, "python")
+    members = member_oracle(doc, dot + 1).members("", 1)  # the code before the "."
+    if not members:
+        return None
+    line_start = text.rfind("\n", 0, dot) + 1
+    receiver = text[line_start : dot + 1].strip()[-40:]
+    return DotPrompt(source, uri, document, dot + 1, target, frozenset(members), receiver)
+
+
+def sample_dot_prompts(
+    files: Sequence[tuple[str, Path, str]], n: int, seed: int, progress: bool = False
+) -> tuple[list[DotPrompt], int]:
+    """Return ``n`` seeded resolved dot prompts and the number of candidates tried."""
+    rng = random.Random(seed)
+    pool = [(i, dot) for i, (_, _, text) in enumerate(files) for dot in candidate_dots(text)]
+    rng.shuffle(pool)
+    prompts: list[DotPrompt] = []
+    tried = 0
+    for index, dot in pool[: n * ATTEMPTS_PER_PROMPT]:
+        if len(prompts) >= n:
+            break
+        tried += 1
+        name, path, text = files[index]
+        found = dot_prompt(name, path.as_uri(), text, dot)
+        if found is not None:
+            prompts.append(found)
+            if progress and len(prompts) % 20 == 0:
+                print(f"  {len(prompts)}/{n} prompts ({tried} dots tried)", file=sys.stderr)
+    return prompts, tried
+
+
+# ------------------------------------------------------------------ timing
+
+
+@dataclass
+class TimedOracle:
+    """Wraps a member oracle and accumulates the time spent answering."""
+
+    inner: Any
+    seconds: float = 0.0
+
+    def members(self, extra: str, trim: int = 0) -> frozenset[str] | None:
+        started = time.perf_counter()
+        try:
+            return self.inner.members(extra, trim)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
+@dataclass
+class MonitorTimes:
+    """Per-call wall times (ms) of the monitor, split by what the call did."""
+
+    waiting: list[float] = field(default_factory=list)
+    constrained: list[float] = field(default_factory=list)
+    waiting_no_analysis: list[float] = field(default_factory=list)
+    constrained_no_analysis: list[float] = field(default_factory=list)
+
+
+class TimedMonitor:
+    """Wraps a :class:`MemberMonitor`; times each call, minus the oracle's share too."""
+
+    def __init__(self, inner: MemberMonitor, oracle: TimedOracle, times: MonitorTimes) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.oracle = oracle
+        self.times = times
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        analysis_before = self.oracle.seconds
+        started = time.perf_counter()
+        out = self.inner(input_ids, scores)
+        ms = (time.perf_counter() - started) * 1000.0
+        analysis_ms = (self.oracle.seconds - analysis_before) * 1000.0
+        if out is scores:  # nothing masked: a waiting step
+            self.times.waiting.append(ms)
+            self.times.waiting_no_analysis.append(ms - analysis_ms)
+        else:
+            self.times.constrained.append(ms)
+            self.times.constrained_no_analysis.append(ms - analysis_ms)
+        return out
+
+    def stats(self, draft_ids: tuple[int, ...]) -> dict[str, Any]:
+        return self.inner.stats(draft_ids)
+
+
+# ------------------------------------------------------------------ completion
+
+
+def complete(
+    lm: LoadedModel,
+    case: DotPrompt,
+    monitor: bool,
+    max_new_tokens: int,
+    fim: bool,
+    times: MonitorTimes,
+) -> dict[str, Any]:
+    """Return the greedy single-line completion of ``case`` with the monitor on or off."""
+    started = time.perf_counter()
+    # 1. the engine's prompt: enclosing headers, FIM if asked, token healing
+    doc = Document(case.uri, case.document, "python")
+    headers = cursor_context(doc, case.offset).enclosing_headers
+    cut = prompt_document(lm, case.document, case.offset, headers, max_new_tokens)
+    prompt = build_prompt(
+        lm, cut.text, cut.offset, max_new_tokens, headers=cut.headers, use_fim=fim
+    )
+    removed = prompt.removed_text
+    # 2. the engine's constraints: healing first, then the monitor on a fresh oracle
+    constraints: list[LogitsConstraint] = []
+    if removed:
+        constraints.append(HealingConstraint(lm.table, removed))
+    if monitor:
+        oracle = TimedOracle(member_oracle(doc, case.offset - len(removed)))
+        tail = prompt.prefix_text[-PROMPT_TAIL_CHARS:]
+        inner = MemberMonitor(lm.table, oracle, tail, lm.eos_ids)
+        constraints.append(TimedMonitor(inner, oracle, times))
+
+    def stop(draft: str) -> int | None:
+        if len(draft) <= len(removed):
+            return None
+        cut_at = draft.find("\n", len(removed))
+        return None if cut_at < 0 else cut_at
+
+    # 3. greedy decoding, single line; the healed text is not part of the completion
+    result = greedy_decode(
+        lm,
+        DecodeRequest(
+            prompt_ids=prompt.ids,
+            max_new_tokens=max_new_tokens + len(removed),
+            constraints=constraints,
+            stop=stop,
+        ),
+    )
+    draft = result.drafts[0]
+    text = draft.text[len(removed) :] if draft.text.startswith(removed) else draft.text
+    ident = first_identifier(text)
+    return {
+        "completion": text,
+        "identifier": ident,
+        "valid_member": ident in case.members,
+        "identifier_match": ident == first_identifier(case.target),
+        "line_match": exact_match(text, case.target),
+        "similarity": round(edit_similarity(text, case.target), 4),
+        "healed": removed,
+        "tokens": result.generated_tokens,
+        "constrained_steps": draft.stats.get("monitor_constrained_steps", 0),
+        "ms": round((time.perf_counter() - started) * 1000.0, 2),
+    }
+
+
+def summarise_arm(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Return the rates and latency of one arm (monitor on or off)."""
+    return {
+        "n": len(results),
+        "valid_member_rate": rate([r["valid_member"] for r in results]),
+        "next_identifier_match": rate([r["identifier_match"] for r in results]),
+        "line_exact_match": rate([r["line_match"] for r in results]),
+        "edit_similarity": rate([r["similarity"] for r in results]),
+        "mean_constrained_steps": rate([r["constrained_steps"] for r in results]),
+        "completion_ms": percentiles([r["ms"] for r in results], (50, 95)),
+    }
+
+
+# ------------------------------------------------------------------ report
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """Return the short markdown summary of a report."""
+    arms, o = report["arms"], report["monitor_overhead_ms"]
+    rows = [
+        [
+            name,
+            a["n"],
+            a["valid_member_rate"],
+            a["next_identifier_match"],
+            a["line_exact_match"],
+            a["edit_similarity"],
+            a["completion_ms"].get("p50"),
+        ]
+        for name, a in arms.items()
+    ]
+    overhead = [
+        [kind, v.get("count"), v.get("p50"), v.get("p99")]
+        for kind, v in o.items()
+        if isinstance(v, dict)
+    ]
+    p = report["prompts"]
+    return "\n".join(
+        [
+            f"## DotPrompts (Python): {report['model']['name']}",
+            "",
+            f"`{report['command']}` on {report['machine']['cpu']} "
+            f"({report['settings']['threads']} torch thread(s)); {p['count']} prompts from "
+            f"{p['files']} held-out files ({p['dots_tried']} dots tried); real next identifier "
+            f"in the member set: {p['target_in_members']}.",
+            "",
+            markdown_table(
+                [
+                    "monitor",
+                    "prompts",
+                    "valid member",
+                    "next-identifier EM",
+                    "line EM",
+                    "line ES",
+                    "p50 ms",
+                ],
+                rows,
+            ),
+            "Monitor cost per constraint call (ms):",
+            "",
+            markdown_table(["step", "calls", "p50", "p99"], overhead),
+        ]
+    )
+
+
+def run(
+    model: str = "default",
+    quick: bool = False,
+    out: Path = DEFAULT_OUT,
+    prompts: int | None = None,
+    seed: int = 0,
+    threads: int = 1,
+    max_new_tokens: int | None = None,
+    fim: bool = False,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Run the DotPrompts benchmark; write ``dotprompts.json``/``dotprompts.md`` to ``out``."""
+    started = time.perf_counter()
+    if threads:
+        torch.set_num_threads(threads)
+    wanted = prompts or (QUICK_PROMPTS if quick else FULL_PROMPTS)
+    max_new_tokens = max_new_tokens or (QUICK_NEW_TOKENS if quick else FULL_NEW_TOKENS)
+    # 1. the model and its vocabulary index (built once, as the engine does at load)
+    lm = load_model(model, device="cpu")
+    vocab_index(lm.table)
+    files = [(f.relpath, f.path, f.read()) for f in heldout_files(lm.path)]
+    # 2. resolved dereference points of held-out code
+    cases, tried = sample_dot_prompts(files, wanted, seed, progress)
+    # 3. every prompt with the monitor off and on
+    times = MonitorTimes()
+    rows: list[dict[str, Any]] = []
+    for index, case in enumerate(cases):
+        rows.append(
+            {
+                "source": case.source,
+                "receiver": case.receiver,
+                "target": case.target,
+                "members": len(case.members),
+                "target_in_members": first_identifier(case.target) in case.members,
+                "off": complete(lm, case, False, max_new_tokens, fim, times),
+                "on": complete(lm, case, True, max_new_tokens, fim, times),
+            }
+        )
+        if progress and (index + 1) % 10 == 0:
+            print(f"  completed {index + 1}/{len(cases)}", file=sys.stderr)
+    command = f"python -m benchmarks.dotprompts --model {model} --prompts {wanted} --seed {seed}"
+    command += " --quick" if quick else ""
+    command += " --fim" if fim else ""
+    report: dict[str, Any] = {
+        "benchmark": "dotprompts",
+        "command": command,
+        "model": {
+            "spec": model,
+            "name": lm.name,
+            "path": str(lm.path),
+            "parameters": lm.parameter_count(),
+            "vocab_size": lm.vocab_size,
+        },
+        "machine": machine_info(),
+        "settings": {
+            "quick": quick,
+            "prompts": wanted,
+            "seed": seed,
+            "threads": torch.get_num_threads(),
+            "max_new_tokens": max_new_tokens,
+            "fim": fim and lm.fim is not None,
+        },
+        "prompts": {
+            "count": len(cases),
+            "files": len(files),
+            "dots_tried": tried,
+            "target_in_members": rate([r["target_in_members"] for r in rows]),
+            "mean_members": rate([r["members"] for r in rows]),
+        },
+        "arms": {
+            "off": summarise_arm([r["off"] for r in rows]),
+            "on": summarise_arm([r["on"] for r in rows]),
+        },
+        "monitor_overhead_ms": {
+            "waiting": percentiles(times.waiting, (50, 99)),
+            "constrained": percentiles(times.constrained, (50, 99)),
+            "waiting_excluding_analysis": percentiles(times.waiting_no_analysis, (50, 99)),
+            "constrained_excluding_analysis": percentiles(
+                times.constrained_no_analysis, (50, 99)
+            ),
+        },
+        "rows": rows,
+    }
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    write_outputs(Path(out), "dotprompts", report, markdown(report))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="default", help="'default' or a local HF model dir")
+    parser.add_argument("--prompts", type=int, default=None, help="300 (quick: 40)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--quick", action="store_true", help="40 prompts, short drafts")
+    parser.add_argument("--fim", action="store_true", help="FIM prompts (default prefix only)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch default)")
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="48 (quick: 24)")
+    args = parser.parse_args(argv)
+    if (args.prompts is not None and args.prompts < 1) or args.threads < 0:
+        print("dotprompts: --prompts must be >= 1 and --threads >= 0", file=sys.stderr)
+        return 2
+    if args.max_new_tokens is not None and args.max_new_tokens < 1:
+        print("dotprompts: --max-new-tokens must be >= 1", file=sys.stderr)
+        return 2
+    from models.loader import ModelLoadError
+
+    try:
+        report = run(
+            args.model,
+            args.quick,
+            args.out,
+            prompts=args.prompts,
+            seed=args.seed,
+            threads=args.threads,
+            max_new_tokens=args.max_new_tokens,
+            fim=args.fim,
+            progress=True,
+        )
+    except ModelLoadError as exc:
+        print(f"dotprompts: {exc}", file=sys.stderr)
+        return 2
+    print(markdown(report))
+    print(f"wrote {Path(args.out) / 'dotprompts.json'} in {report['seconds']} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

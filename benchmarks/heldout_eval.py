@@ -1,0 +1,538 @@
+"""Held-out evaluation of a completion model on standard-library code (issue 3).
+
+Measures a model on the standard-library files it never trained on (the list
+recorded next to its weights in ``heldout.txt``, else ``models.corpus.split_files()[1]``):
+
+(a) **next-token accuracy and perplexity** over all held-out tokens, each file
+    preceded by EOS (as in training), scored in windows of the model's context
+    with stride context/2: the first window counts all its tokens, later windows
+    only their second half, so every token is predicted once with at least half
+    a context of history;
+(b) **line completion** at N seeded random cursor positions, in the style of the
+    Code4Me evaluation (Izadi et al. 2024, "Language Models for Code Completion:
+    A Practical Evaluation"): half *end-of-line* (cursor at the end of a line,
+    target = a newline plus the whole next line) and half *mid-line* (cursor at a
+    random point inside a line's code, target = the rest of that line). The target
+    is cut out of the document (the code after it stays, as in an editor), prompts
+    are built by :func:`lsp_server.prompt.build_prompt` with the engine's enclosing
+    headers (from a document cut to the lines the prompt can hold, which gives the
+    same prompt much faster, see :func:`benchmarks.common.prompt_document`),
+    decoding is greedy with a single-line stop, and the metrics are exact
+    match and edit similarity (1 - Levenshtein / max length) of the completion.
+    Four prompt settings on the same cases: prefix-only vs fill-in-the-middle
+    (Bavarian et al. 2022; only when the tokenizer has FIM sentinels) x with vs
+    without token healing (Guidance's "token healing"; the re-spelled text is forced
+    by :class:`models.healing.HealingConstraint`). Mid-word cursors (inside an
+    identifier) are reported on their own, since that is where healing matters;
+(c) **latency**: wall time per completion (prompt building + decoding, p50/p95),
+    next-token latency (one forward with a KV cache, p50/p95) and prefill time;
+    plus model size on disk, parameter count and load time.
+
+Writes ``heldout.json`` and ``heldout.md`` to ``--out``. Reproduce with::
+
+    python -m benchmarks.heldout_eval --model default --positions 400 --seed 0
+    python -m benchmarks.heldout_eval --model checkpoints/default --quick
+
+Numbers are measured with ``--threads`` torch threads (default 1, so runs compare
+and other work is left a core); ``--threads 0`` keeps torch's default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from analysis.context import cursor_context
+from analysis.document import Document
+from benchmarks.common import (
+    LineCase,
+    edit_similarity,
+    exact_match,
+    heldout_files,
+    machine_info,
+    markdown_table,
+    model_disk_bytes,
+    percentiles,
+    prompt_document,
+    rate,
+    sample_line_cases,
+    write_outputs,
+)
+from lsp_server.prompt import Prompt, build_prompt
+from models.decoding import DecodeRequest, forward, greedy_decode
+from models.healing import HealingConstraint
+from models.loader import LoadedModel, load_model
+
+DEFAULT_OUT = Path("bench-out/heldout")
+FULL_POSITIONS = 400
+QUICK_POSITIONS = 60
+QUICK_TOKENS = 8_192  # next-token evaluation budget of --quick
+FULL_NEW_TOKENS = 48  # the engine's maxNewTokens default
+QUICK_NEW_TOKENS = 32  # enough for almost every line
+MAX_WINDOW = 2048  # cap on the scoring window for models with very long contexts
+LOGIT_BUDGET = 64_000_000  # logits held per scoring batch (rows x positions x vocab)
+NEXT_TOKEN_STEPS = 64
+WARM_RELOAD_MAX_BYTES = 200_000_000
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One prompt setting of the line-completion evaluation."""
+
+    name: str
+    fim: bool
+    heal: bool
+
+
+# ------------------------------------------------------------------ (a) next token
+
+
+def scoring_windows(n: int, window: int) -> list[tuple[int, int, int]]:
+    """Return (start, end, first counted position) windows over ``n`` tokens, stride window/2.
+
+    Position ``j`` is counted when the model predicts token ``j`` from tokens ``< j``;
+    every position ``1..n-1`` is counted exactly once.
+    """
+    stride = max(1, window // 2)
+    out: list[tuple[int, int, int]] = []
+    scored_until, start = 1, 0
+    while scored_until < n:
+        end = min(start + window, n)
+        out.append((start, end, max(scored_until, start + 1)))
+        scored_until = end
+        start += stride
+    return out
+
+
+@torch.no_grad()
+def next_token_stats(
+    lm: LoadedModel, texts: Sequence[tuple[str, str]], max_tokens: int | None
+) -> dict[str, Any]:
+    """Return next-token accuracy, loss (nats/token) and perplexity over ``texts``."""
+    started = time.perf_counter()
+    window = min(lm.context_length, MAX_WINDOW)
+    bos = [min(lm.eos_ids)] if lm.eos_ids else []
+    # 1. every file's windows with the positions they count, within the token budget
+    jobs: list[tuple[list[int], int]] = []  # (window ids, first counted index in window)
+    counted = 0
+    for _, text in texts:
+        ids = bos + lm.encode(text)
+        for start, end, first in scoring_windows(len(ids), window):
+            jobs.append((ids[start:end], first - start))
+            counted += end - first
+            if max_tokens is not None and counted >= max_tokens:
+                break
+        if max_tokens is not None and counted >= max_tokens:
+            break
+    # 2. batched forward passes; right padding cannot change earlier positions (causal)
+    rows = max(1, min(16, LOGIT_BUDGET // (window * lm.vocab_size)))
+    nll, hits, total = 0.0, 0, 0
+    for b in range(0, len(jobs), rows):
+        batch = jobs[b : b + rows]
+        width = max(len(ids) for ids, _ in batch)
+        inputs = torch.zeros((len(batch), width), dtype=torch.long)  # (B, T)
+        for r, (ids, _) in enumerate(batch):
+            inputs[r, : len(ids)] = torch.tensor(ids)
+        logits = lm.model(input_ids=inputs.to(lm.device)).logits.float()  # (B, T, V)
+        for r, (ids, first) in enumerate(batch):
+            targets = torch.tensor(ids[first:], device=logits.device)  # (n,)
+            predicted = logits[r, first - 1 : len(ids) - 1]  # (n, V)
+            logp = torch.log_softmax(predicted, dim=-1)  # (n, V)
+            nll -= float(logp.gather(1, targets[:, None]).sum())
+            hits += int((predicted.argmax(dim=-1) == targets).sum())
+            total += len(targets)
+    loss = nll / max(1, total)
+    return {
+        "tokens": total,
+        "files": len(texts),
+        "window": window,
+        "stride": max(1, window // 2),
+        "accuracy": round(hits / max(1, total), 4),
+        "loss_nats": round(loss, 4),
+        "perplexity": round(math.exp(loss), 3) if total else None,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+# ------------------------------------------------------------------ (b) line completion
+
+
+def line_stop(removed: str, leading_newline: bool):
+    """Return the single-line stop rule for drafts that first re-spell ``removed``.
+
+    With ``leading_newline`` (end-of-line cases) a draft that starts with a newline
+    ends at its second newline, so the completion is that newline plus one line.
+    """
+
+    def stop(draft: str) -> int | None:
+        if len(draft) <= len(removed):
+            return None
+        body = draft[len(removed) :]
+        start = 1 if leading_newline and body.startswith("\n") else 0
+        cut = body.find("\n", start)
+        return None if cut < 0 else cut + len(removed)
+
+    return stop
+
+
+def complete_line(
+    lm: LoadedModel, prompt: Prompt, max_new_tokens: int, kind: str
+) -> tuple[str, int]:
+    """Return (greedy single-line completion after the cursor, generated tokens)."""
+    removed = prompt.removed_text
+    constraints = [HealingConstraint(lm.table, removed)] if removed else []
+    request = DecodeRequest(
+        prompt_ids=prompt.ids,
+        max_new_tokens=max_new_tokens + len(removed),
+        constraints=constraints,
+        stop=line_stop(removed, kind == "eol"),
+    )
+    result = greedy_decode(lm, request)
+    text = result.drafts[0].text
+    completion = text[len(removed) :] if text.startswith(removed) else text
+    return completion, result.generated_tokens
+
+
+def settings_for(lm: LoadedModel) -> list[Setting]:
+    """Return the prompt settings to compare, the engine's default first."""
+    out = []
+    for fim in (True, False) if lm.fim is not None else (False,):
+        for heal in (True, False):
+            name = ("fim" if fim else "prefix") + ("+heal" if heal else "")
+            out.append(Setting(name, fim, heal))
+    return out
+
+
+def evaluate_cases(
+    lm: LoadedModel, cases: Sequence[LineCase], max_new_tokens: int, progress: bool = False
+) -> tuple[list[dict[str, Any]], dict[str, list[float]]]:
+    """Return per-case results for every setting, and completion latencies (ms) per setting."""
+    settings = settings_for(lm)
+    latencies: dict[str, list[float]] = {s.name: [] for s in settings}
+    rows: list[dict[str, Any]] = []
+    for index, case in enumerate(cases):
+        # 1. the engine's view of the document: enclosing headers kept in the prompt window
+        doc = Document(f"file:///heldout/{case.source}", case.document, "python")
+        headers = cursor_context(doc, case.offset).enclosing_headers
+        # the same prompts from a document cut to what the prompt can hold (much faster)
+        cut = prompt_document(lm, case.document, case.offset, headers, max_new_tokens)
+        row: dict[str, Any] = {
+            "source": case.source,
+            "kind": case.kind,
+            "mid_word": case.mid_word,
+            "target": case.target,
+            "results": {},
+        }
+        done: dict[tuple[int, ...], dict[str, Any]] = {}
+        for setting in settings:
+            # 2. build the prompt; identical prompts (nothing to heal) are decoded once
+            started = time.perf_counter()
+            prompt = build_prompt(
+                lm,
+                cut.text,
+                cut.offset,
+                max_new_tokens,
+                headers=cut.headers,
+                use_fim=setting.fim,
+                heal=setting.heal,
+            )
+            key = tuple(prompt.ids)
+            if key in done:
+                row["results"][setting.name] = {**done[key], "reused": True}
+                continue
+            # 3. greedy single-line completion, timed with the prompt building
+            completion, tokens = complete_line(lm, prompt, max_new_tokens, case.kind)
+            ms = (time.perf_counter() - started) * 1000.0
+            latencies[setting.name].append(ms)
+            result = {
+                "completion": completion,
+                "exact": exact_match(completion, case.target),
+                "similarity": round(edit_similarity(completion, case.target), 4),
+                "healed": prompt.removed_text,
+                "tokens": tokens,
+                "ms": round(ms, 2),
+            }
+            done[key] = result
+            row["results"][setting.name] = result
+        rows.append(row)
+        if progress and (index + 1) % 20 == 0:
+            print(f"  line completion {index + 1}/{len(cases)}", file=sys.stderr)
+    return rows, latencies
+
+
+def summarise_lines(
+    rows: Sequence[dict[str, Any]], latencies: dict[str, list[float]]
+) -> dict[str, Any]:
+    """Return exact match / edit similarity per setting and case group, with latencies."""
+    groups = {
+        "eol": lambda r: r["kind"] == "eol",
+        "mid": lambda r: r["kind"] == "mid",
+        "mid_word": lambda r: r["kind"] == "mid" and r["mid_word"],
+    }
+    out: dict[str, Any] = {}
+    for name, values in latencies.items():
+        entry: dict[str, Any] = {}
+        for group, member in groups.items():
+            results = [r["results"][name] for r in rows if member(r)]
+            entry[group] = {
+                "n": len(results),
+                "exact_match": rate([x["exact"] for x in results]),
+                "edit_similarity": rate([x["similarity"] for x in results]),
+            }
+        entry["latency_ms"] = percentiles(values, (50, 95))
+        tokens = [r["results"][name]["tokens"] for r in rows]
+        entry["mean_generated_tokens"] = round(statistics.fmean(tokens), 2) if tokens else None
+        out[name] = entry
+    return out
+
+
+# ------------------------------------------------------------------ (c) latency
+
+
+@torch.no_grad()
+def next_token_latency(lm: LoadedModel, text: str, steps: int = NEXT_TOKEN_STEPS) -> dict[str, Any]:
+    """Return prefill time and per-token forward latency (KV cache) after half a context."""
+    prompt = lm.encode(text)[: max(1, min(lm.context_length, MAX_WINDOW) // 2)]
+    steps = max(1, min(steps, lm.context_length - len(prompt) - 1))
+    # 1. prefill once (warm-up pass first so allocation is not timed)
+    forward(lm, None, input_ids=torch.tensor([prompt[:8]]))
+    started = time.perf_counter()
+    logits, past = forward(lm, None, input_ids=torch.tensor([prompt]))  # (1, V)
+    prefill_ms = (time.perf_counter() - started) * 1000.0
+    # 2. one forward per token, feeding the argmax; the cache grows by one each step
+    times: list[float] = []
+    for _ in range(steps):
+        token = int(logits[0].argmax())
+        started = time.perf_counter()
+        logits, past = forward(lm, past, input_ids=torch.tensor([[token]]))  # (1, V)
+        times.append((time.perf_counter() - started) * 1000.0)
+    return {
+        "prompt_tokens": len(prompt),
+        "prefill_ms": round(prefill_ms, 2),
+        "next_token_ms": percentiles(times, (50, 95)),
+    }
+
+
+def model_facts(lm: LoadedModel, spec: str) -> dict[str, Any]:
+    """Return size on disk, parameters, load times (cold; warm reload for small models)."""
+    disk = model_disk_bytes(lm.path)
+    facts: dict[str, Any] = {
+        "spec": spec,
+        "name": lm.name,
+        "path": str(lm.path),
+        "parameters": lm.parameter_count(),
+        "weights_bytes": disk["weights"],
+        "weights_mb": round(disk["weights"] / 1e6, 2),
+        "directory_mb": round(disk["directory"] / 1e6, 2),
+        "context_length": lm.context_length,
+        "vocab_size": lm.vocab_size,
+        "fim": lm.fim is not None,
+        "load_seconds_cold": round(lm.load_seconds, 3),
+    }
+    if disk["weights"] <= WARM_RELOAD_MAX_BYTES:
+        again = load_model(spec, device="cpu")
+        facts["load_seconds_warm"] = round(again.load_seconds, 3)
+        del again
+    return facts
+
+
+# ------------------------------------------------------------------ report
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """Return the short markdown summary of a report."""
+    m, nt, lat = report["model"], report["next_token"], report["latency"]
+    lines = [
+        f"## Held-out evaluation: {m['name']} ({m['parameters'] / 1e6:.2f} M parameters)",
+        "",
+        f"`{report['command']}` on {report['machine']['cpu']} "
+        f"({report['settings']['threads']} torch thread(s)); {nt['files']} held-out files.",
+        "",
+        markdown_table(
+            ["next-token accuracy", "loss (nats)", "perplexity", "tokens"],
+            [[nt["accuracy"], nt["loss_nats"], nt["perplexity"], nt["tokens"]]],
+        ),
+    ]
+    rows = []
+    for name, s in report["line_completion"].items():
+        rows.append(
+            [
+                name,
+                s["eol"]["exact_match"],
+                s["eol"]["edit_similarity"],
+                s["mid"]["exact_match"],
+                s["mid"]["edit_similarity"],
+                s["mid_word"]["exact_match"],
+                s["mid_word"]["edit_similarity"],
+                s["latency_ms"].get("p50"),
+                s["latency_ms"].get("p95"),
+            ]
+        )
+    counts = report["cases"]
+    lines += [
+        f"Line completion, greedy, single line ({counts['eol']} end-of-line, {counts['mid']} "
+        f"mid-line of which {counts['mid_word']} mid-word cursors):",
+        "",
+        markdown_table(
+            [
+                "prompt",
+                "EOL EM",
+                "EOL ES",
+                "mid EM",
+                "mid ES",
+                "mid-word EM",
+                "mid-word ES",
+                "p50 ms",
+                "p95 ms",
+            ],
+            rows,
+        ),
+        markdown_table(
+            [
+                "weights MB",
+                "load s (cold)",
+                "load s (warm)",
+                "next-token p50 ms",
+                "prefill ms",
+                "completion p50 ms",
+                "completion p95 ms",
+            ],
+            [
+                [
+                    m["weights_mb"],
+                    m["load_seconds_cold"],
+                    m.get("load_seconds_warm"),
+                    lat["next_token_ms"].get("p50"),
+                    lat["prefill_ms"],
+                    lat["completion_ms"].get("p50"),
+                    lat["completion_ms"].get("p95"),
+                ]
+            ],
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def run(
+    model: str = "default",
+    quick: bool = False,
+    out: Path = DEFAULT_OUT,
+    positions: int | None = None,
+    seed: int = 0,
+    threads: int = 1,
+    max_new_tokens: int | None = None,
+    max_tokens: int | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Run the held-out evaluation; write ``heldout.json``/``heldout.md`` to ``out``."""
+    started = time.perf_counter()
+    if threads:
+        torch.set_num_threads(threads)
+    positions = positions or (QUICK_POSITIONS if quick else FULL_POSITIONS)
+    max_new_tokens = max_new_tokens or (QUICK_NEW_TOKENS if quick else FULL_NEW_TOKENS)
+    if max_tokens is None and quick:
+        max_tokens = QUICK_TOKENS
+    # 1. the model (load time measured cold, i.e. the first load in this process)
+    lm = load_model(model, device="cpu")
+    facts = model_facts(lm, model)
+    files = heldout_files(lm.path)
+    texts = [(f.relpath, f.read()) for f in files]
+    # 2. next-token accuracy and perplexity (quick: a seeded subset of the files)
+    scored = list(texts)
+    if quick:
+        random.Random(seed).shuffle(scored)
+    if progress:
+        print(f"next-token evaluation on {len(scored)} files", file=sys.stderr)
+    tokens = next_token_stats(lm, scored, max_tokens)
+    # 3. line completion at seeded random cursors, every prompt setting on the same cases
+    cases = sample_line_cases(texts, positions, seed)
+    rows, latencies = evaluate_cases(lm, cases, max_new_tokens, progress)
+    lines = summarise_lines(rows, latencies)
+    # 4. latency of one token with a KV cache, after half a context of held-out code
+    default_setting = settings_for(lm)[0].name
+    latency = next_token_latency(lm, max(texts, key=lambda t: len(t[1]))[1])
+    latency["completion_ms"] = lines[default_setting]["latency_ms"]
+    latency["completion_setting"] = default_setting
+    command = f"python -m benchmarks.heldout_eval --model {model} --positions {positions} --seed {seed}"
+    if quick:
+        command += " --quick"
+    report: dict[str, Any] = {
+        "benchmark": "heldout",
+        "command": command,
+        "model": facts,
+        "machine": machine_info(),
+        "settings": {
+            "quick": quick,
+            "positions": positions,
+            "seed": seed,
+            "threads": torch.get_num_threads(),
+            "max_new_tokens": max_new_tokens,
+            "max_tokens": max_tokens,
+            "heldout_files": [name for name, _ in texts],
+        },
+        "next_token": tokens,
+        "cases": {
+            "eol": sum(r["kind"] == "eol" for r in rows),
+            "mid": sum(r["kind"] == "mid" for r in rows),
+            "mid_word": sum(r["kind"] == "mid" and r["mid_word"] for r in rows),
+        },
+        "line_completion": lines,
+        "latency": latency,
+        "rows": rows,
+    }
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    write_outputs(Path(out), "heldout", report, markdown(report))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="default", help="'default' or a local HF model dir")
+    parser.add_argument("--positions", type=int, default=None, help="line-completion cursors")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--quick", action="store_true", help="~60 cursors, a token subset")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch default)")
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="48 (quick: 32)")
+    parser.add_argument("--max-tokens", type=int, default=None, help="next-token budget")
+    args = parser.parse_args(argv)
+    if args.positions is not None and args.positions < 2:
+        print("heldout_eval: --positions must be >= 2", file=sys.stderr)
+        return 2
+    if (args.max_new_tokens is not None and args.max_new_tokens < 1) or args.threads < 0:
+        print("heldout_eval: --max-new-tokens must be >= 1, --threads >= 0", file=sys.stderr)
+        return 2
+    from models.loader import ModelLoadError
+
+    try:
+        report = run(
+            args.model,
+            args.quick,
+            args.out,
+            positions=args.positions,
+            seed=args.seed,
+            threads=args.threads,
+            max_new_tokens=args.max_new_tokens,
+            max_tokens=args.max_tokens,
+            progress=True,
+        )
+    except ModelLoadError as exc:
+        print(f"heldout_eval: {exc}", file=sys.stderr)
+        return 2
+    print(markdown(report))
+    print(f"wrote {Path(args.out) / 'heldout.json'} in {report['seconds']} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
