@@ -49,7 +49,7 @@ DATASET = "held-out split of the Python {py} standard library"
 SIZES: dict[str, dict[str, Any]] = {
     "smoke": {
         "latency": {"mode": "smoke"},
-        "drafts": ["--prompts", "2", "--ks", "1,2", "--max-new-tokens", "6"],
+        "drafts": ["--prompts", "1", "--ks", "1,2", "--max-new-tokens", "6"],
         "heldout_eval": {"positions": 4, "max_tokens": 1024, "max_new_tokens": 8},
         "dotprompts": {"prompts": 3, "max_new_tokens": 8},
         "repetition": ["--prompts", "1", "--max-new-tokens", "12"],
@@ -132,11 +132,16 @@ def run_in_subprocess(name: str, mode: str, model: str, out: Path) -> dict[str, 
     except subprocess.TimeoutExpired:
         error = f"timed out after {TIMEOUT_S[mode]:.0f} s"
     result_path = target / "result.json"
+    tail = log_path.read_text(errors="replace")[-2000:] if log_path.is_file() else ""
     if error is None and result_path.is_file():
         record = json.loads(result_path.read_text())
     else:
-        tail = log_path.read_text(errors="replace")[-2000:] if log_path.is_file() else ""
-        record = {"status": "failed", "error": error or "no result written", "log_tail": tail}
+        record = {"status": "failed", "error": error or "no result written"}
+    if record["status"] != "ok":
+        record["log_tail"] = tail
+        last = [line for line in tail.splitlines() if line.strip()][-1:]
+        if last and last[0] not in record["error"]:  # e.g. the usage error of a main()
+            record["error"] += f" ({last[0].strip()})"
     record["seconds"] = round(time.perf_counter() - started, 1)
     return record
 
@@ -191,12 +196,14 @@ def caption(ctx: dict[str, Any]) -> str:
 
 
 def _figure(ctx: dict[str, Any], title: str, ncols: int = 1, width: float = 6.4):
+    """A titled figure of ``ncols`` panels whose footer names machine, model, data, date."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, 4.6), squeeze=False)
+    size = (max(9.0, width * ncols), 4.6)  # wide enough for the one-line footer
+    fig, axes = plt.subplots(1, ncols, figsize=size, squeeze=False)
     fig.suptitle(title, fontsize=12)
     fig.text(0.5, 0.01, caption(ctx), ha="center", fontsize=7, color="0.35", wrap=True)
     return fig, list(axes[0])
@@ -219,19 +226,24 @@ def _bars(ax: Any, groups: list[str], series: dict[str, list[float | None]], pct
         ys = [0.0 if v is None else (100 * v if pct else v) for v in values]
         bars = ax.bar(xs, ys, width, label=label)
         for bar, v in zip(bars, values, strict=True):
-            text = "n/a" if v is None else (f"{100 * v:.0f}" if pct else f"{v:.2g}")
+            text = "n/a" if v is None else (f"{100 * v:.0f}" if pct else _short(v))
             ax.annotate(
                 text,
                 (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                 ha="center",
                 va="bottom",
-                fontsize=7,
+                fontsize=6,
             )
     ax.set_xticks(range(len(groups)), groups, fontsize=8)
     if pct:
         ax.set_ylabel("%")
         ax.set_ylim(0, 110)
     ax.legend(fontsize=8)
+
+
+def _short(value: float) -> str:
+    """A bar label: whole numbers from 10 up, two significant digits below."""
+    return f"{value:.0f}" if abs(value) >= 10 else f"{value:.2g}"
 
 
 def fig_latency(res: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
@@ -259,7 +271,9 @@ def fig_latency(res: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
         if values:
             xs = np.sort(np.asarray(values))
             ys = np.arange(1, len(xs) + 1) / len(xs)
-            ax.step(xs, ys, where="post", color=color, label=f"{label} (n={len(xs)})")
+            xs, ys = np.concatenate([xs[:1], xs]), np.concatenate([[0.0], ys])  # from 0
+            ax.step(xs, ys, where="post", color=color, label=f"{label} (n={len(values)})")
+            ax.plot(xs[1:], ys[1:], ".", color=color, markersize=3)
         if target is not None:
             ax.axvline(target, color=color, linestyle=":", linewidth=1)
     ax.set_xscale("log")
@@ -323,6 +337,9 @@ def fig_drafts(res: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
     greedy = (res.get("greedy") or {}).get("exact_match")
     if greedy is not None:
         bx.axhline(100 * greedy, color="0.4", linestyle=":", label="greedy, 1 draft")
+    ks = sorted({r["k"] for r in rows})
+    for a in (ax, bx):
+        a.set_xticks(ks)
     ax.set_xlabel("k (drafts)")
     ax.set_ylabel("ms per prompt")
     ax.set_yscale("log")
@@ -391,19 +408,27 @@ def fig_repetition(res: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
 
 
 def fig_heldout(res: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
-    """Line-completion exact match / edit similarity per prompt setting and cursor kind."""
-    fig, (ax,) = _figure(ctx, "Held-out line completion (greedy, single line)")
+    """Line-completion exact match and edit similarity per prompt setting and cursor kind."""
+    fig, (ax, bx) = _figure(ctx, "Held-out line completion (greedy, single line)", 2)
     lines = res.get("line_completion", {})
-    groups = ["eol", "mid", "mid_word"]
-    series: dict[str, list[float | None]] = {}
-    for setting, s in lines.items():
-        series[f"{setting} EM"] = [s.get(g, {}).get("exact_match") for g in groups]
-        series[f"{setting} ES"] = [s.get(g, {}).get("edit_similarity") for g in groups]
-    _bars(ax, ["end of line", "mid-line", "mid-word"], series, pct=True)
-    nt = res.get("next_token", {})
-    acc, ppl = nt.get("accuracy"), nt.get("perplexity")
+    groups, labels = ["eol", "mid", "mid_word"], ["end of line", "mid-line", "mid-word"]
+    for axis, metric, name in (
+        (ax, "exact_match", "exact match"),
+        (bx, "edit_similarity", "edit similarity"),
+    ):
+        series = {
+            setting: [s.get(g, {}).get(metric) for g in groups] for setting, s in lines.items()
+        }
+        _bars(axis, labels, series, pct=True)
+        axis.set_ylabel(f"{name}, %")
+    nt, cases = res.get("next_token", {}), res.get("cases", {})
     ax.set_title(
-        f"next-token accuracy {_pct(acc)}, perplexity {_num(ppl)}; cases: {res.get('cases')}",
+        f"next-token accuracy {_pct(nt.get('accuracy'))}, perplexity {_num(nt.get('perplexity'))}",
+        fontsize=8,
+    )
+    bx.set_title(
+        f"{cases.get('eol', 0)} end-of-line, {cases.get('mid', 0)} mid-line cursors "
+        f"({cases.get('mid_word', 0)} mid-word)",
         fontsize=8,
     )
     return _save(fig, out / "heldout.png")
@@ -505,7 +530,7 @@ def drafts_rows(drafts: dict[str, Any]) -> list[Row]:
         (
             f"best-of-{k} exact match: superposed (greedy, 1 draft)",
             f"{_pct(sup['best_of_k_exact_match'])} ({_pct(greedy)})",
-            "on > off",
+            "superposed > greedy",
             _better(sup["best_of_k_exact_match"], greedy, True),
         ),
     ]
@@ -582,12 +607,12 @@ def summary_rows(records: dict[str, dict[str, Any]]) -> list[Row]:
     return rows
 
 
-SECTIONS = {
+SECTIONS = {  # benchmark -> (section title, its own markdown file), in BENCHMARKS order
     "latency": ("Latency while typing", "latency.md"),
     "drafts": ("Drafts: superposed decoding vs baselines", "drafts.md"),
+    "heldout_eval": ("Held-out model quality", "heldout.md"),
     "dotprompts": ("Monitor-guided decoding (DotPrompts)", "dotprompts.md"),
     "repetition": ("Repetition penalty (RPG)", "repetition.md"),
-    "heldout_eval": ("Held-out model quality", "heldout.md"),
 }
 
 
@@ -713,8 +738,26 @@ def run_report(
             file=sys.stderr,
             flush=True,
         )
+    seconds = time.perf_counter() - started
+    command = "superpose-ls bench" + {"smoke": " --smoke", "quick": " --quick", "full": ""}[mode]
+    if model != "default":
+        command += f" --model {model}"
+    write_report(ctx, records, out, seconds, command)
+    print(f"[bench] report: {out / 'report.md'} ({seconds:.0f} s)", file=sys.stderr)
+    return 0
+
+
+def write_report(
+    ctx: dict[str, Any],
+    records: dict[str, dict[str, Any]],
+    out: Path,
+    seconds: float,
+    command: str,
+) -> Path:
+    """Draw the figures, write results.json and report.md into ``out``; return report.md."""
     figures: dict[str, list[str]] = {}
     for name, record in records.items():
+        record.pop("figure_errors", None)
         if record["status"] != "ok":
             continue
         for section, make in FIGURES[name]:
@@ -722,19 +765,17 @@ def run_report(
                 figures.setdefault(section, []).append(make(record["result"], ctx, out))
             except Exception as exc:  # noqa: BLE001 - a missing field must not lose the report
                 record.setdefault("figure_errors", []).append(f"{make.__name__}: {exc!r}")
-    seconds = time.perf_counter() - started
-    command = "superpose-ls bench" + {"smoke": " --smoke", "quick": " --quick", "full": ""}[mode]
-    if model != "default":
-        command += f" --model {model}"
-    (out / "results.json").write_text(
-        json.dumps(
-            {"context": ctx, "seconds": round(seconds, 1), "benchmarks": records},
-            indent=1,
-            default=str,
-        )
-    )
-    (out / "report.md").write_text(render_markdown(ctx, records, figures, out, seconds, command))
-    print(f"[bench] report: {out / 'report.md'} ({seconds:.0f} s)", file=sys.stderr)
+    raw = {"context": ctx, "command": command, "seconds": round(seconds, 1), "benchmarks": records}
+    (out / "results.json").write_text(json.dumps(raw, indent=1, default=str))
+    report = out / "report.md"
+    report.write_text(render_markdown(ctx, records, figures, out, seconds, command))
+    return report
+
+
+def rerender(out: Path) -> int:
+    """Redraw report.md and the figures from ``out/results.json`` without running anything."""
+    raw = json.loads((Path(out) / "results.json").read_text())
+    write_report(raw["context"], raw["benchmarks"], Path(out), raw["seconds"], raw["command"])
     return 0
 
 
@@ -745,11 +786,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="default", help="'default' or a local HF model dir")
     parser.add_argument("--out", type=Path, default=Path("bench-out"))
     parser.add_argument("--only", default=None, help="comma-separated benchmark names")
+    parser.add_argument(
+        "--rerender", action="store_true", help="redraw the report from OUT/results.json"
+    )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="quick", choices=sorted(SIZES), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         return run_worker(args.worker, args.mode, args.model, args.out)
+    if args.rerender:
+        return rerender(args.out)
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
     return run_report(args.quick, args.model, args.out, smoke=args.smoke or None, only=only)
 

@@ -130,9 +130,7 @@ def _settings_from_args(args: argparse.Namespace):
 
 
 def run_complete(args: argparse.Namespace) -> int:
-    from lsp_server.engine import CompletionJob, Engine
     from lsp_server.positions import is_past_end, position_to_offset
-    from models.loader import ModelLoadError
 
     settings = _settings_from_args(args)
     path: Path = args.file
@@ -144,6 +142,14 @@ def run_complete(args: argparse.Namespace) -> int:
         raise UsageError(f"{path} is not UTF-8 text") from exc
     if args.line < 0 or args.character < 0 or is_past_end(text, args.line, args.character):
         raise UsageError(f"position {args.line}:{args.character} is past the end of {path}")
+    # heavy imports only once the input is known to be good
+    from lsp_server.engine import CompletionJob, Engine
+    from models.loader import ModelLoadError, resolve_model_dir
+
+    try:
+        resolve_model_dir(settings.model)
+    except ModelLoadError as exc:
+        raise UsageError(str(exc)) from exc
     engine = Engine(settings, root=path.resolve().parent)
     uri = path.resolve().as_uri()
     engine.open_document(uri, text, None)

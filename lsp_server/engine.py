@@ -141,6 +141,7 @@ class Engine:
         self._ids = itertools.count(1)
         self._cache: OrderedDict[str, _CacheEntry] = OrderedDict()
         self._shown: OrderedDict[str, EngineDraft] = OrderedDict()
+        self._dirty: set[str] = set()
         self.latency = {"automatic": LatencyLog(), "invoked": LatencyLog(), "cache": LatencyLog()}
         self.accepted = 0
         self.accepted_ranks: dict[int, int] = {}
@@ -149,26 +150,30 @@ class Engine:
     # ------------------------------------------------------------ lifecycle
 
     def load(self, progress: Progress | None = None) -> None:
-        """Load the model of the current settings (default model if that fails)."""
+        """Load the model of the current settings (the default model if that fails)."""
         progress = progress or (lambda message, pct: None)
         self.state = "loading"
         spec = self.settings.model
         try:
             progress(f"loading model {spec}", 10)
             lm = load_model(spec, self.settings.device)
-        except ModelLoadError as exc:
-            message = f"{exc}; using the default model"
-            log.warning("%s", message)
-            self.messages.append(message)
+        except Exception as exc:  # noqa: BLE001 - any unusable model falls back
             if spec == "default":
                 self.state, self.error = "error", str(exc)
                 raise
+            message = f"{exc}; using the default model"
+            log.warning("%s", message)
+            self.messages.append(message)
             lm = load_model("default", "cpu" if self.settings.device == "cuda" else "auto")
-        progress("preparing token tables", 40)
-        vocab_index(lm.table)  # built once per tokenizer, off the first request
-        RepetitionPenalty(lm.table, None, lm.eos_ids)
         progress("loading n-gram tables", 60)
         background = background_for(lm.path, lm.tokenizer, lm.vocab_size)
+        self.attach_model(lm, background)
+        progress("model ready", 100)
+
+    def attach_model(self, lm: LoadedModel, background: Any = None) -> None:
+        """Serve ``lm`` (with an optional background n-gram table) from now on."""
+        vocab_index(lm.table)  # built once per tokenizer, off the first request
+        RepetitionPenalty(lm.table, None, lm.eos_ids)
         with self._lock:
             self.lm = lm
             self.ngrams = NgramModel(background, WorkspaceNgrams(lm.vocab_size))
@@ -176,7 +181,6 @@ class Engine:
                 self._update_ngrams(uri, doc.text)
             self._cache.clear()
             self.state, self.error = "ready", None
-        progress("model ready", 100)
 
     def index_workspace(self, progress: Progress | None = None) -> None:
         """(Re)build the workspace symbol index of ``root`` (no-op without a root)."""
@@ -227,22 +231,46 @@ class Engine:
                 doc.version = version
 
     def document_changed(self, uri: str) -> None:
-        """Refresh derived state after a batch of edits (n-grams, workspace index)."""
+        """Note that ``uri`` changed; n-grams and the index catch up off the event loop."""
         with self._lock:
-            doc = self.documents.get(uri)
-            if doc is None:
-                return
-            self._update_ngrams(uri, doc.text)
+            if uri in self.documents:
+                self._dirty.add(uri)
+
+    def refresh_derived(self) -> None:
+        """Bring workspace n-grams and the symbol index up to date with edited documents."""
+        with self._lock:
+            dirty = [(u, self.documents[u].text) for u in self._dirty if u in self.documents]
+            self._dirty.clear()
+        for uri, text in dirty:
+            with self._lock:
+                self._update_ngrams(uri, text)
             if self.workspace is not None and uri.startswith("file://"):
-                self.workspace.update_file(Path(uri_to_path(uri)), doc.text)
+                self.workspace.update_file(Path(uri_to_path(uri)), text)
+
+    def files_changed(self, changes: list[tuple[str, bool]]) -> None:
+        """Update the workspace index for (uri, deleted) file events from the client."""
+        if self.workspace is None:
+            return
+        for uri, deleted in changes:
+            if not uri.startswith("file://") or uri in self.documents:
+                continue
+            path = Path(uri_to_path(uri))
+            if deleted:
+                self.workspace.remove_file(path)
+            elif path.is_file():
+                self.workspace.update_file(path)
 
     def close_document(self, uri: str) -> None:
         with self._lock:
             self.documents.pop(uri, None)
+            self._dirty.discard(uri)
             if self.ngrams is not None:
                 self.ngrams.workspace.remove_document(uri)
-            for key in [k for k in self._cache if k == uri]:
-                del self._cache[key]
+            self._cache.pop(uri, None)
+        if self.workspace is not None and uri.startswith("file://"):
+            path = Path(uri_to_path(uri))
+            if path.is_file():  # back to the saved text on disk
+                self.workspace.update_file(path)
 
     def _update_ngrams(self, uri: str, text: str) -> None:
         if self.lm is None or self.ngrams is None or len(text) > MAX_DOCUMENT_CHARS:
@@ -272,6 +300,7 @@ class Engine:
             ms = (time.perf_counter() - started) * 1000
             self.latency["cache"].add(ms)
             return EngineResult(cached, {"total_ms": ms}, cached=True)
+        self.refresh_derived()
         result = self._generate(lm, doc, text, offset, job)
         ms = (time.perf_counter() - started) * 1000
         result.timings["total_ms"] = round(ms, 2)

@@ -298,6 +298,12 @@ def did_save(ls: SuperposeServer, params: types.DidSaveTextDocumentParams) -> No
     ls.engine.document_changed(params.text_document.uri)
 
 
+@server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+def did_change_watched_files(ls: SuperposeServer, params: types.DidChangeWatchedFilesParams) -> None:
+    changes = [(c.uri, c.type == types.FileChangeType.Deleted) for c in params.changes]
+    ls.background.submit(ls.engine.files_changed, changes)
+
+
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: SuperposeServer, params: types.DidCloseTextDocumentParams) -> None:
     ls.engine.close_document(params.text_document.uri)

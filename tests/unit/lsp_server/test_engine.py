@@ -1,0 +1,97 @@
+"""The engine on a tiny random model: readiness, k, automatic mode, typing-through cache."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from lsp_server.engine import CompletionJob, Engine
+from lsp_server.settings import Settings
+
+URI = "file:///tmp/engine_test/a.py"
+TEXT = "class Foo:\n    def __init__(self):\n        self.alpha = 1\n\n    def run(self):\n        return "
+
+
+@pytest.fixture
+def engine(tiny_lm):
+    eng = Engine(Settings(drafts=4, maxNewTokens=6))
+    eng.open_document(URI, TEXT, "python")
+    eng.attach_model(tiny_lm)
+    return eng
+
+
+def job(offset: int, **kw) -> CompletionJob:
+    return CompletionJob(uri=URI, offset=offset, cancel=threading.Event(), **kw)
+
+
+def test_requests_before_the_model_is_ready_get_an_empty_result():
+    eng = Engine()
+    eng.open_document(URI, TEXT, "python")
+    result = eng.complete(job(len(TEXT)))
+    assert result.drafts == [] and "not ready" in result.reason
+
+
+def test_unknown_document_gets_an_empty_result_with_reason(engine):
+    result = engine.complete(CompletionJob(uri="file:///nope.py", offset=0))
+    assert result.drafts == [] and "unknown document" in result.reason
+
+
+def test_invoked_returns_up_to_k_distinct_ranked_drafts(engine):
+    result = engine.complete(job(len(TEXT)))
+    texts = [d.text for d in result.drafts]
+    assert 1 <= len(texts) <= 4 and len(set(texts)) == len(texts)
+    assert [d.rank for d in result.drafts] == list(range(len(texts)))
+    assert result.timings["forward_calls"] >= 1
+    assert all(d.start == len(TEXT) for d in result.drafts)
+
+
+def test_automatic_returns_at_most_two_short_drafts(engine):
+    result = engine.complete(job(len(TEXT), automatic=True))
+    assert len(result.drafts) <= 2
+    assert result.timings["generated_tokens"] <= 2 * 24
+
+
+def test_typing_through_is_served_from_the_cache(engine):
+    first = engine.complete(job(len(TEXT)))
+    target = next((d for d in first.drafts if len(d.text) >= 2), None)
+    if target is None:
+        pytest.skip("tiny model produced only one-character drafts")
+    typed = target.text[0]
+    engine.change_document(URI, len(TEXT), len(TEXT), typed)
+    second = engine.complete(job(len(TEXT) + 1))
+    assert second.cached
+    assert target.text[1:] in [d.text for d in second.drafts]
+    assert "forward_calls" not in second.timings  # no model call
+    # typing something that no draft continues runs the model again
+    engine.change_document(URI, len(TEXT) + 1, len(TEXT) + 1, "\x07")
+    third = engine.complete(job(len(TEXT) + 2))
+    assert not third.cached
+
+
+def test_cancelled_job_costs_nothing(engine):
+    cancelled = job(len(TEXT))
+    cancelled.cancel.set()
+    result = engine.complete(cancelled)
+    assert result.cancelled and result.drafts == []
+
+
+def test_accept_records_rank_statistics(engine):
+    result = engine.complete(job(len(TEXT)))
+    assert engine.accept(result.drafts[0].id)
+    assert not engine.accept("no-such-id")
+    status = engine.status()
+    assert status["accepted"]["total"] == 1 and status["accepted"]["byRank"] == {0: 1}
+
+
+def test_greedy_decoder_setting_gives_one_draft(engine):
+    engine.apply_settings(Settings(decoder="greedy", maxNewTokens=4))
+    result = engine.complete(job(len(TEXT)))
+    assert len(result.drafts) <= 1
+
+
+def test_edits_reach_the_workspace_ngrams_lazily(engine):
+    engine.change_document(URI, 0, 0, "zebra_quux = 1\n")
+    engine.document_changed(URI)
+    engine.complete(job(len(TEXT)))
+    assert URI in engine.ngrams.workspace
