@@ -77,8 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
         command = args.command or "serve"
         if command == "serve":
-            return run_serve(getattr(args, "tcp", False), getattr(args, "host", "127.0.0.1"),
-                             getattr(args, "port", 2087))
+            return run_serve(
+                getattr(args, "tcp", False),
+                getattr(args, "host", "127.0.0.1"),
+                getattr(args, "port", 2087),
+            )
         if command == "complete":
             return run_complete(args)
         if command == "train":
@@ -164,7 +167,13 @@ def run_complete(args: argparse.Namespace) -> int:
     if args.json:
         payload = {
             "drafts": [
-                {"text": d.text, "score": d.score, "rank": d.rank, "finish": d.finish, "stats": d.stats}
+                {
+                    "text": d.text,
+                    "score": d.score,
+                    "rank": d.rank,
+                    "finish": d.finish,
+                    "stats": d.stats,
+                }
                 for d in result.drafts
             ],
             "timings": result.timings,
@@ -174,8 +183,10 @@ def run_complete(args: argparse.Namespace) -> int:
         for d in result.drafts:
             print(f"--- draft {d.rank + 1} (score {d.score:.2f})")
             print(d.text)
-        print(f"--- {len(result.drafts)} drafts in {result.timings.get('total_ms', 0):.0f} ms",
-              file=sys.stderr)
+        print(
+            f"--- {len(result.drafts)} drafts in {result.timings.get('total_ms', 0):.0f} ms",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 

@@ -37,7 +37,7 @@ from lsp_server.settings import Settings
 from models.decoders import get_decoder
 from models.decoding import DecodeRequest, LogitsConstraint
 from models.healing import HealingConstraint
-from models.loader import LoadedModel, ModelLoadError, load_model
+from models.loader import LoadedModel, load_model
 from models.monitor import MemberMonitor
 from models.ngram import NgramModel, WorkspaceNgrams, background_for
 from models.repetition import RepetitionPenalty
@@ -361,7 +361,9 @@ class Engine:
         if result.cancelled:
             return EngineResult([], timings, cancelled=True, reason="cancelled")
         # 5. clean: strip the healed prefix, trim overlaps, normalise, dedupe
-        raw = [d.text[len(removed) :] if d.text.startswith(removed) else d.text for d in result.drafts]
+        raw = [
+            d.text[len(removed) :] if d.text.startswith(removed) else d.text for d in result.drafts
+        ]
         drafts: list[EngineDraft] = []
         for rank, (index, clean) in enumerate(clean_drafts(raw, dctx)):
             source = result.drafts[index]
@@ -392,7 +394,9 @@ class Engine:
             constraints.append(MemberMonitor(lm.table, oracle, tail, lm.eos_ids))
         if self.settings.repetitionPenalty:
             oracle = (
-                StatementRepetition(language, doc.text[:gen_offset]) if language is not None else None
+                StatementRepetition(language, doc.text[:gen_offset])
+                if language is not None
+                else None
             )
             constraints.append(RepetitionPenalty(lm.table, oracle, lm.eos_ids))
         return constraints

@@ -53,7 +53,9 @@ def prefix_window(
         start = prefix.find("\n", start) + 1 or start
     while True:
         kept_headers = [
-            prefix[s:e].rstrip("\n") + "\n" for s, e in (headers or []) if s < start and e <= len(prefix)
+            prefix[s:e].rstrip("\n") + "\n"
+            for s, e in (headers or [])
+            if s < start and e <= len(prefix)
         ]
         candidate = "".join(kept_headers) + prefix[start:]
         if _count(lm, candidate) <= budget:

@@ -195,7 +195,9 @@ class SuperposeServer(LanguageServer):
         if self.engine.apply_settings(settings):
             self.start_loading()
 
-    async def run_completion(self, uri: str, position: types.Position, **kw: Any) -> tuple[str, EngineResult]:
+    async def run_completion(
+        self, uri: str, position: types.Position, **kw: Any
+    ) -> tuple[str, EngineResult]:
         """Run one completion on the inference executor; supersede older ones for ``uri``."""
         doc = self.engine.documents.get(uri)
         if doc is None:
@@ -236,7 +238,9 @@ server = SuperposeServer()
 
 @server.feature(types.INITIALIZE)
 def initialize(ls: SuperposeServer, params: types.InitializeParams) -> None:
-    root = params.root_uri or (params.workspace_folders[0].uri if params.workspace_folders else None)
+    root = params.root_uri or (
+        params.workspace_folders[0].uri if params.workspace_folders else None
+    )
     if root and root.startswith("file://"):
         ls.engine.root = Path(uri_to_path(root))
     settings, messages = merge_settings(Settings(), params.initialization_options)
@@ -299,7 +303,9 @@ def did_save(ls: SuperposeServer, params: types.DidSaveTextDocumentParams) -> No
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
-def did_change_watched_files(ls: SuperposeServer, params: types.DidChangeWatchedFilesParams) -> None:
+def did_change_watched_files(
+    ls: SuperposeServer, params: types.DidChangeWatchedFilesParams
+) -> None:
     changes = [(c.uri, c.type == types.FileChangeType.Deleted) for c in params.changes]
     ls.background.submit(ls.engine.files_changed, changes)
 

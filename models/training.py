@@ -366,9 +366,7 @@ def train(cfg: TrainConfig) -> dict:
             record.update({f"heldout_{k}": round(v, 4) for k, v in metrics.items()})
             record["tokens_per_s"] = round(state["tokens"] / max(elapsed, 1e-9), 1)
             log.info("%s", record)
-            save_checkpoint(
-                ckpt, model, opt, {**state, "seconds": elapsed, "heldout": metrics}
-            )
+            save_checkpoint(ckpt, model, opt, {**state, "seconds": elapsed, "heldout": metrics})
         if state["step"] % 10 == 0 or "heldout_loss" in record:
             logf.write(json.dumps(record) + "\n")
             logf.flush()

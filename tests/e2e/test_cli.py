@@ -22,8 +22,17 @@ def run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
 
 def test_complete_prints_drafts_as_json():
     proc = run(
-        "complete", str(SAMPLE), "--line", "20", "--character", "23",
-        "--drafts", "3", "--max-new-tokens", "8", "--json",
+        "complete",
+        str(SAMPLE),
+        "--line",
+        "20",
+        "--character",
+        "23",
+        "--drafts",
+        "3",
+        "--max-new-tokens",
+        "8",
+        "--json",
     )
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
@@ -33,8 +42,18 @@ def test_complete_prints_drafts_as_json():
 
 
 def test_complete_plain_output_and_greedy():
-    proc = run("complete", str(SAMPLE), "--line", "11", "--character", "0",
-               "--decoder", "greedy", "--max-new-tokens", "6")
+    proc = run(
+        "complete",
+        str(SAMPLE),
+        "--line",
+        "11",
+        "--character",
+        "0",
+        "--decoder",
+        "greedy",
+        "--max-new-tokens",
+        "6",
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("--- draft 1")
 
@@ -48,16 +67,34 @@ def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
 
 def test_bad_usage_exits_2_with_one_line():
     assert "--line" in one_line_error(run("complete", str(SAMPLE), "--character", "1"))
-    assert "no such file" in one_line_error(run("complete", "/nope.py", "--line", "0", "--character", "0"))
-    assert "past the end" in one_line_error(run("complete", str(SAMPLE), "--line", "999", "--character", "0"))
-    assert "drafts" in one_line_error(run("complete", str(SAMPLE), "--line", "0", "--character", "0", "--drafts", "0"))
-    assert "invalid choice" in one_line_error(run("complete", str(SAMPLE), "--line", "0", "--character", "0", "--decoder", "magic"))
+    assert "no such file" in one_line_error(
+        run("complete", "/nope.py", "--line", "0", "--character", "0")
+    )
+    assert "past the end" in one_line_error(
+        run("complete", str(SAMPLE), "--line", "999", "--character", "0")
+    )
+    assert "drafts" in one_line_error(
+        run("complete", str(SAMPLE), "--line", "0", "--character", "0", "--drafts", "0")
+    )
+    assert "invalid choice" in one_line_error(
+        run("complete", str(SAMPLE), "--line", "0", "--character", "0", "--decoder", "magic")
+    )
     one_line_error(run("frobnicate"))
 
 
 def test_missing_model_path_exits_2(tmp_path):
-    line = one_line_error(run("complete", str(SAMPLE), "--line", "0", "--character", "0",
-                              "--model", str(tmp_path / "missing")))
+    line = one_line_error(
+        run(
+            "complete",
+            str(SAMPLE),
+            "--line",
+            "0",
+            "--character",
+            "0",
+            "--model",
+            str(tmp_path / "missing"),
+        )
+    )
     assert "missing" in line
 
 
@@ -65,18 +102,30 @@ def test_tcp_server_binds_loopback_by_default():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([*CLI, "serve", "--tcp", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--tcp", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         listening = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not listening:
             time.sleep(0.3)
-            listening = [c.laddr for c in psutil.Process(proc.pid).net_connections("tcp")
-                         if c.status == psutil.CONN_LISTEN]
+            listening = [
+                c.laddr
+                for c in psutil.Process(proc.pid).net_connections("tcp")
+                if c.status == psutil.CONN_LISTEN
+            ]
         assert listening and all(addr.ip == "127.0.0.1" for addr in listening), listening
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                           "params": {"processId": None, "rootUri": None, "capabilities": {}}}).encode()
+        body = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {"processId": None, "rootUri": None, "capabilities": {}},
+            }
+        ).encode()
         with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
             conn.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
             data = b""

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from benchmarks.harness import LspHarness, LspError
+from benchmarks.harness import LspError, LspHarness
 
 ALPHABET = st.sampled_from(["a", "b", " ", "\n", "(", ")", ".", "😀", "漢", "é", "\t", "x = 1\n"])
 
@@ -60,7 +60,9 @@ def server():
 COUNTER = iter(range(10**9))
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(initial=st.text(st.sampled_from("ab \n😀漢(."), max_size=30), steps=edits())
 def test_random_edits_keep_text_in_sync(server, initial, steps):
     uri = f"file:///tmp/superpose_fuzz/f{next(COUNTER)}.py"
@@ -73,7 +75,15 @@ def test_random_edits_keep_text_in_sync(server, initial, steps):
         server.change(
             uri,
             version,
-            [{"range": {"start": {"line": sl, "character": sc}, "end": {"line": el, "character": ec}}, "text": new}],
+            [
+                {
+                    "range": {
+                        "start": {"line": sl, "character": sc},
+                        "end": {"line": el, "character": ec},
+                    },
+                    "text": new,
+                }
+            ],
         )
         text = text[:start] + new + text[end:]
         if ask:

@@ -42,7 +42,19 @@ def test_typing_load_is_served_without_errors():
             line = text.count("\n")
             col = len(text) - (text.rfind("\n") + 1)
             versions[uri] += 1
-            lsp.change(uri, versions[uri], [{"range": {"start": {"line": line, "character": col}, "end": {"line": line, "character": col}}, "text": ch}])
+            lsp.change(
+                uri,
+                versions[uri],
+                [
+                    {
+                        "range": {
+                            "start": {"line": line, "character": col},
+                            "end": {"line": line, "character": col},
+                        },
+                        "text": ch,
+                    }
+                ],
+            )
             texts[uri] = text + ch
             line = texts[uri].count("\n")
             col = len(texts[uri]) - (texts[uri].rfind("\n") + 1)
@@ -53,7 +65,15 @@ def test_typing_load_is_served_without_errors():
             }
             pending.append(lsp.request_async("textDocument/inlineCompletion", params))
             if i % 10 == 9:  # an explicit (invoked) request now and then
-                pending.append(lsp.request_async("textDocument/completion", {"textDocument": {"uri": uri}, "position": {"line": line, "character": col}}))
+                pending.append(
+                    lsp.request_async(
+                        "textDocument/completion",
+                        {
+                            "textDocument": {"uri": uri},
+                            "position": {"line": line, "character": col},
+                        },
+                    )
+                )
             i += 1
             time.sleep(KEY_INTERVAL)
         typed_until = time.monotonic()

@@ -34,7 +34,9 @@ def test_wrong_param_types_get_invalid_params(lsp):
         {"textDocument": {"uri": URI}, "position": {"line": "zero", "character": []}},
     )
     assert error_code(lsp, msg_id) == -32602
-    msg_id = lsp.request_async("workspace/executeCommand", {"command": "superpose.setDrafts", "arguments": ["x"]})
+    msg_id = lsp.request_async(
+        "workspace/executeCommand", {"command": "superpose.setDrafts", "arguments": ["x"]}
+    )
     assert error_code(lsp, msg_id) == -32602
     assert lsp.status()["state"] == "ready"
 

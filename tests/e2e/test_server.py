@@ -121,7 +121,12 @@ async def test_drafts_command_reports_metadata_and_accept(client: LanguageClient
     payload = await client.workspace_execute_command_async(
         types.ExecuteCommandParams(
             command="superpose.drafts",
-            arguments=[{"textDocument": {"uri": URI}, "position": {"line": pos.line, "character": pos.character}}],
+            arguments=[
+                {
+                    "textDocument": {"uri": URI},
+                    "position": {"line": pos.line, "character": pos.character},
+                }
+            ],
         )
     )
     assert payload["drafts"], payload
@@ -166,7 +171,9 @@ async def test_did_change_is_seen_by_completion(client: LanguageClient):
 async def test_cancel_request_is_answered_with_request_cancelled(client: LanguageClient):
     pos = end_position(SOURCE)
     params = types.CompletionParams(types.TextDocumentIdentifier(URI), pos)
-    future = client.protocol.send_request(types.TEXT_DOCUMENT_COMPLETION, params, msg_id="cancel-me")
+    future = client.protocol.send_request(
+        types.TEXT_DOCUMENT_COMPLETION, params, msg_id="cancel-me"
+    )
     client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="cancel-me"))
     with pytest.raises(JsonRpcException) as info:
         await asyncio.wait_for(asyncio.wrap_future(future), 60)

@@ -8,7 +8,11 @@ from lsp_server.settings import Settings, merge_settings
 def test_defaults_match_design():
     s = Settings()
     assert (s.model, s.device, s.drafts, s.decoder, s.maxNewTokens) == (
-        "default", "auto", 4, "superposed", 48,
+        "default",
+        "auto",
+        4,
+        "superposed",
+        48,
     )
     assert s.monitor and s.repetitionPenalty and s.ngram and s.verify
     assert s.multiline == "auto"

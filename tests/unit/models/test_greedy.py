@@ -41,7 +41,9 @@ def test_max_new_tokens_is_honoured(tiny_lm):
 
 def test_stop_condition_cuts_text(tiny_lm):
     prompt = tiny_lm.encode("class Foo:\n")
-    req = DecodeRequest(prompt_ids=prompt, max_new_tokens=20, stop=lambda t: 1 if len(t) >= 2 else None)
+    req = DecodeRequest(
+        prompt_ids=prompt, max_new_tokens=20, stop=lambda t: 1 if len(t) >= 2 else None
+    )
     draft = greedy_decode(tiny_lm, req).drafts[0]
     if draft.finish == "stop":
         assert len(draft.text) == 1
@@ -51,7 +53,9 @@ def test_cancel_flag_stops_before_generating(tiny_lm):
     cancel = threading.Event()
     cancel.set()
     prompt = tiny_lm.encode("x = ")
-    result = greedy_decode(tiny_lm, DecodeRequest(prompt_ids=prompt, max_new_tokens=20, cancel=cancel))
+    result = greedy_decode(
+        tiny_lm, DecodeRequest(prompt_ids=prompt, max_new_tokens=20, cancel=cancel)
+    )
     assert result.cancelled and result.generated_tokens == 0
 
 
