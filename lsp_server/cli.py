@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--width", type=int, default=None)
     train.add_argument("--threads", type=int, default=0)
     train.add_argument("--no-export", action="store_true", help="only update the checkpoint")
+    train.add_argument(
+        "--force-export", action="store_true", help="export even if not better than shipped"
+    )
 
     bench = sub.add_parser("bench", help="run the benchmarks and write a report")
     bench.add_argument("--quick", action="store_true")
@@ -208,10 +211,24 @@ def run_train(args: argparse.Namespace) -> int:
     if args.width:
         cfg.n_embd = args.width
     final = train(cfg)
-    if not args.no_export:
+    shipped = shipped_heldout_loss(Path(cfg.export_dir))
+    loss = final.get("heldout", {}).get("loss", float("inf"))
+    if args.no_export:
+        pass
+    elif args.force_export or shipped is None or loss < shipped:
         export_model(Path(cfg.checkpoint_dir), Path(cfg.export_dir), final)
+    else:
+        print(f"not exported: held-out loss {loss:.4f} >= shipped {shipped:.4f}", file=sys.stderr)
     print(json.dumps(final.get("heldout", {})))
     return EXIT_OK
+
+
+def shipped_heldout_loss(export_dir: Path) -> float | None:
+    """Return the held-out loss recorded with the shipped model, if any."""
+    try:
+        return float(json.loads((export_dir / "training.json").read_text())["heldout"]["loss"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def run_bench(args: argparse.Namespace) -> int:

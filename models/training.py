@@ -65,6 +65,7 @@ class TrainConfig:
     threads: int = 1
     bf16: bool | None = None
     max_minutes: float | None = None
+    corpus_limit: int | None = None  # use only the first N train files (tests)
     extra: dict = field(default_factory=dict)
 
 
@@ -295,6 +296,9 @@ def prepare(cfg: TrainConfig) -> tuple[Path, object, np.ndarray, np.ndarray]:
     ckpt = Path(cfg.checkpoint_dir)
     ckpt.mkdir(parents=True, exist_ok=True)
     train_files, heldout_files = split_files()
+    if cfg.corpus_limit:
+        train_files = train_files[: cfg.corpus_limit]
+        heldout_files = heldout_files[: max(1, cfg.corpus_limit // 4)]
     if not (ckpt / "tokenizer.json").exists():
         log.info("training tokenizer (vocab %d) on %d files", cfg.vocab_size, len(train_files))
         train_tokenizer(train_files, cfg.vocab_size, ckpt)
