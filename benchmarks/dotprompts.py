@@ -10,8 +10,9 @@ analysis sees is the file with that rest of line cut out (the code after it stay
 as in an editor).
 
 Each prompt is completed twice with the engine's pieces, greedy and single line:
-``build_prompt`` (prefix only unless ``--fim``; token healing as in the engine, so
-a trailing ``.`` may be re-spelled under :class:`models.healing.HealingConstraint`),
+``build_prompt`` (prefix only unless ``--fim``; token healing as in the engine unless
+``--no-heal``, so a trailing ``.`` may be backed off and re-spelled under
+:class:`models.healing.HealingConstraint`),
 with and without ``MemberMonitor(lm.table, oracle, prompt_tail, lm.eos_ids)``.
 Reported per arm: the valid-member rate of the first generated identifier (is it in
 the member set?), next-identifier exact match, line exact match and edit similarity;
@@ -29,10 +30,13 @@ Writes ``dotprompts.json`` and ``dotprompts.md`` to ``--out``. Reproduce with::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +71,31 @@ QUICK_PROMPTS = 40
 FULL_NEW_TOKENS = 48
 QUICK_NEW_TOKENS = 24
 ATTEMPTS_PER_PROMPT = 40  # candidate dots tried per wanted prompt before giving up
+ORACLE_TIMEOUT_S = 2.0  # an analysis answer slower than this counts as "unknown"
+
+
+class OracleTimeout(BaseException):
+    """Raised inside a slow oracle call (a BaseException, so the oracle cannot swallow it)."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Raise :class:`OracleTimeout` in the block after ``seconds`` (main thread, POSIX only)."""
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise OracleTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @dataclass(frozen=True)
@@ -104,7 +133,8 @@ def dot_prompt(source: str, uri: str, text: str, dot: int) -> DotPrompt | None:
     target = text[dot + 1 : line_end].rstrip()
     document = text[: dot + 1] + text[line_end:]
     doc = Document(uri, document, "python")
-    members = member_oracle(doc, dot + 1).members("", 1)  # the code before the "."
+    with deadline(ORACLE_TIMEOUT_S):
+        members = member_oracle(doc, dot + 1).members("", 1)  # the code before the "."
     if not members:
         return None
     line_start = text.rfind("\n", 0, dot) + 1
@@ -114,52 +144,82 @@ def dot_prompt(source: str, uri: str, text: str, dot: int) -> DotPrompt | None:
 
 def sample_dot_prompts(
     files: Sequence[tuple[str, Path, str]], n: int, seed: int, progress: bool = False
-) -> tuple[list[DotPrompt], int]:
-    """Return ``n`` seeded resolved dot prompts and the number of candidates tried."""
+) -> tuple[list[DotPrompt], int, list[str]]:
+    """Return ``n`` seeded resolved dot prompts, the dots tried, and analysis time-outs."""
     rng = random.Random(seed)
     pool = [(i, dot) for i, (_, _, text) in enumerate(files) for dot in candidate_dots(text)]
     rng.shuffle(pool)
     prompts: list[DotPrompt] = []
+    timeouts: list[str] = []
     tried = 0
     for index, dot in pool[: n * ATTEMPTS_PER_PROMPT]:
         if len(prompts) >= n:
             break
         tried += 1
         name, path, text = files[index]
-        found = dot_prompt(name, path.as_uri(), text, dot)
+        try:
+            found = dot_prompt(name, path.as_uri(), text, dot)
+        except OracleTimeout:
+            timeouts.append(f"{name}:{text.count(chr(10), 0, dot) + 1}")
+            continue
         if found is not None:
             prompts.append(found)
             if progress and len(prompts) % 20 == 0:
                 print(f"  {len(prompts)}/{n} prompts ({tried} dots tried)", file=sys.stderr)
-    return prompts, tried
+    return prompts, tried, timeouts
 
 
 # ------------------------------------------------------------------ timing
 
 
+def _clocks() -> tuple[float, float]:
+    """Return (wall, this thread's CPU) seconds; CPU time ignores preemption by other work."""
+    return time.perf_counter(), time.thread_time()
+
+
 @dataclass
 class TimedOracle:
-    """Wraps a member oracle and accumulates the time spent answering."""
+    """Wraps a member oracle: accumulates answer time; a too slow answer becomes None."""
 
     inner: Any
-    seconds: float = 0.0
+    wall: float = 0.0
+    cpu: float = 0.0
+    timeouts: int = 0
 
     def members(self, extra: str, trim: int = 0) -> frozenset[str] | None:
-        started = time.perf_counter()
+        wall, cpu = _clocks()
         try:
-            return self.inner.members(extra, trim)
+            with deadline(ORACLE_TIMEOUT_S):
+                return self.inner.members(extra, trim)
+        except OracleTimeout:
+            self.timeouts += 1
+            return None
         finally:
-            self.seconds += time.perf_counter() - started
+            wall_end, cpu_end = _clocks()
+            self.wall += wall_end - wall
+            self.cpu += cpu_end - cpu
 
 
 @dataclass
 class MonitorTimes:
-    """Per-call wall times (ms) of the monitor, split by what the call did."""
+    """Per-call times (ms) of the monitor by step kind ("waiting"/"constrained") and clock."""
 
-    waiting: list[float] = field(default_factory=list)
-    constrained: list[float] = field(default_factory=list)
-    waiting_no_analysis: list[float] = field(default_factory=list)
-    constrained_no_analysis: list[float] = field(default_factory=list)
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    oracle_timeouts: int = 0
+
+    def add(
+        self, kind: str, wall_ms: float, cpu_ms: float, wall_analysis: float, cpu_analysis: float
+    ) -> None:
+        for key, value in (
+            (kind, wall_ms),
+            (f"{kind}_excluding_analysis", wall_ms - wall_analysis),
+            (f"{kind}_cpu", cpu_ms),
+            (f"{kind}_cpu_excluding_analysis", cpu_ms - cpu_analysis),
+        ):
+            self.samples.setdefault(key, []).append(value)
+
+    def summary(self) -> dict[str, Any]:
+        return {key: percentiles(values, (50, 99)) for key, values in sorted(self.samples.items())}
 
 
 class TimedMonitor:
@@ -172,17 +232,18 @@ class TimedMonitor:
         self.times = times
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        analysis_before = self.oracle.seconds
-        started = time.perf_counter()
+        oracle_wall, oracle_cpu = self.oracle.wall, self.oracle.cpu
+        wall, cpu = _clocks()
         out = self.inner(input_ids, scores)
-        ms = (time.perf_counter() - started) * 1000.0
-        analysis_ms = (self.oracle.seconds - analysis_before) * 1000.0
-        if out is scores:  # nothing masked: a waiting step
-            self.times.waiting.append(ms)
-            self.times.waiting_no_analysis.append(ms - analysis_ms)
-        else:
-            self.times.constrained.append(ms)
-            self.times.constrained_no_analysis.append(ms - analysis_ms)
+        wall_end, cpu_end = _clocks()
+        kind = "waiting" if out is scores else "constrained"  # did the call mask anything?
+        self.times.add(
+            kind,
+            (wall_end - wall) * 1000.0,
+            (cpu_end - cpu) * 1000.0,
+            (self.oracle.wall - oracle_wall) * 1000.0,
+            (self.oracle.cpu - oracle_cpu) * 1000.0,
+        )
         return out
 
     def stats(self, draft_ids: tuple[int, ...]) -> dict[str, Any]:
@@ -199,6 +260,7 @@ def complete(
     max_new_tokens: int,
     fim: bool,
     times: MonitorTimes,
+    heal: bool = True,
 ) -> dict[str, Any]:
     """Return the greedy single-line completion of ``case`` with the monitor on or off."""
     started = time.perf_counter()
@@ -207,7 +269,7 @@ def complete(
     headers = cursor_context(doc, case.offset).enclosing_headers
     cut = prompt_document(lm, case.document, case.offset, headers, max_new_tokens)
     prompt = build_prompt(
-        lm, cut.text, cut.offset, max_new_tokens, headers=cut.headers, use_fim=fim
+        lm, cut.text, cut.offset, max_new_tokens, headers=cut.headers, use_fim=fim, heal=heal
     )
     removed = prompt.removed_text
     # 2. the engine's constraints: healing first, then the monitor on a fresh oracle
@@ -236,6 +298,8 @@ def complete(
             stop=stop,
         ),
     )
+    if monitor:
+        times.oracle_timeouts += oracle.timeouts
     draft = result.drafts[0]
     text = draft.text[len(removed) :] if draft.text.startswith(removed) else draft.text
     ident = first_identifier(text)
@@ -284,11 +348,12 @@ def markdown(report: dict[str, Any]) -> str:
         ]
         for name, a in arms.items()
     ]
-    overhead = [
-        [kind, v.get("count"), v.get("p50"), v.get("p99")]
-        for kind, v in o.items()
-        if isinstance(v, dict)
-    ]
+    overhead = []
+    for kind in ("waiting", "constrained"):
+        row: list[Any] = [kind, o.get(kind, {}).get("count", 0)]
+        for key in (kind, f"{kind}_excluding_analysis", f"{kind}_cpu_excluding_analysis"):
+            row += [o.get(key, {}).get("p50"), o.get(key, {}).get("p99")]
+        overhead.append(row)
     p = report["prompts"]
     return "\n".join(
         [
@@ -297,7 +362,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"`{report['command']}` on {report['machine']['cpu']} "
             f"({report['settings']['threads']} torch thread(s)); {p['count']} prompts from "
             f"{p['files']} held-out files ({p['dots_tried']} dots tried); real next identifier "
-            f"in the member set: {p['target_in_members']}.",
+            f"in the member set: {p['target_in_members']}; analysis time-outs "
+            f"(> {ORACLE_TIMEOUT_S:g} s, skipped): {len(p['analysis_timeouts'])}.",
             "",
             markdown_table(
                 [
@@ -311,9 +377,23 @@ def markdown(report: dict[str, Any]) -> str:
                 ],
                 rows,
             ),
-            "Monitor cost per constraint call (ms):",
+            "Monitor cost per constraint call (ms; wall time, wall time without the analysis "
+            "oracle's share, and CPU time of the calling thread without it):",
             "",
-            markdown_table(["step", "calls", "p50", "p99"], overhead),
+            markdown_table(
+                [
+                    "step",
+                    "calls",
+                    "p50",
+                    "p99",
+                    "p50 excl. analysis",
+                    "p99 excl. analysis",
+                    "CPU p50 excl. analysis",
+                    "CPU p99 excl. analysis",
+                ],
+                overhead,
+            ),
+            f"Analysis time-outs while decoding: {o['oracle_timeouts_during_decoding']}.",
         ]
     )
 
@@ -327,6 +407,7 @@ def run(
     threads: int = 1,
     max_new_tokens: int | None = None,
     fim: bool = False,
+    heal: bool = True,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Run the DotPrompts benchmark; write ``dotprompts.json``/``dotprompts.md`` to ``out``."""
@@ -340,7 +421,7 @@ def run(
     vocab_index(lm.table)
     files = [(f.relpath, f.path, f.read()) for f in heldout_files(lm.path)]
     # 2. resolved dereference points of held-out code
-    cases, tried = sample_dot_prompts(files, wanted, seed, progress)
+    cases, tried, timeouts = sample_dot_prompts(files, wanted, seed, progress)
     # 3. every prompt with the monitor off and on
     times = MonitorTimes()
     rows: list[dict[str, Any]] = []
@@ -352,8 +433,8 @@ def run(
                 "target": case.target,
                 "members": len(case.members),
                 "target_in_members": first_identifier(case.target) in case.members,
-                "off": complete(lm, case, False, max_new_tokens, fim, times),
-                "on": complete(lm, case, True, max_new_tokens, fim, times),
+                "off": complete(lm, case, False, max_new_tokens, fim, times, heal),
+                "on": complete(lm, case, True, max_new_tokens, fim, times, heal),
             }
         )
         if progress and (index + 1) % 10 == 0:
@@ -361,6 +442,7 @@ def run(
     command = f"python -m benchmarks.dotprompts --model {model} --prompts {wanted} --seed {seed}"
     command += " --quick" if quick else ""
     command += " --fim" if fim else ""
+    command += "" if heal else " --no-heal"
     report: dict[str, Any] = {
         "benchmark": "dotprompts",
         "command": command,
@@ -379,11 +461,13 @@ def run(
             "threads": torch.get_num_threads(),
             "max_new_tokens": max_new_tokens,
             "fim": fim and lm.fim is not None,
+            "heal": heal,
         },
         "prompts": {
             "count": len(cases),
             "files": len(files),
             "dots_tried": tried,
+            "analysis_timeouts": timeouts,
             "target_in_members": rate([r["target_in_members"] for r in rows]),
             "mean_members": rate([r["members"] for r in rows]),
         },
@@ -392,12 +476,8 @@ def run(
             "on": summarise_arm([r["on"] for r in rows]),
         },
         "monitor_overhead_ms": {
-            "waiting": percentiles(times.waiting, (50, 99)),
-            "constrained": percentiles(times.constrained, (50, 99)),
-            "waiting_excluding_analysis": percentiles(times.waiting_no_analysis, (50, 99)),
-            "constrained_excluding_analysis": percentiles(
-                times.constrained_no_analysis, (50, 99)
-            ),
+            **times.summary(),
+            "oracle_timeouts_during_decoding": times.oracle_timeouts,
         },
         "rows": rows,
     }
@@ -414,6 +494,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--quick", action="store_true", help="40 prompts, short drafts")
     parser.add_argument("--fim", action="store_true", help="FIM prompts (default prefix only)")
+    parser.add_argument(
+        "--no-heal", action="store_true", help="no token healing (the prompt ends in the '.')"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch default)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="48 (quick: 24)")
     args = parser.parse_args(argv)
@@ -435,6 +518,7 @@ def main(argv: list[str] | None = None) -> int:
             threads=args.threads,
             max_new_tokens=args.max_new_tokens,
             fim=args.fim,
+            heal=not args.no_heal,
             progress=True,
         )
     except ModelLoadError as exc:

@@ -463,7 +463,9 @@ def run(
     latency = next_token_latency(lm, max(texts, key=lambda t: len(t[1]))[1])
     latency["completion_ms"] = lines[default_setting]["latency_ms"]
     latency["completion_setting"] = default_setting
-    command = f"python -m benchmarks.heldout_eval --model {model} --positions {positions} --seed {seed}"
+    command = (
+        f"python -m benchmarks.heldout_eval --model {model} --positions {positions} --seed {seed}"
+    )
     if quick:
         command += " --quick"
     report: dict[str, Any] = {

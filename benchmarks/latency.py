@@ -50,8 +50,8 @@ from typing import Any
 from benchmarks.common import heldout_files, machine_info, model_disk_bytes, percentiles
 from benchmarks.harness import LspHarness, server_command
 
-CANCELLED = -32800  # LSP RequestCancelled
-SERVER_CANCELLED = -32802  # LSP ServerCancelled
+# RequestCancelled, ContentModified (superseded by a newer request), ServerCancelled
+CANCELLED_CODES = (-32800, -32801, -32802)
 TARGETS_MS = {
     "automatic_p50": 150.0,
     "automatic_p95": 300.0,
@@ -115,6 +115,7 @@ class Sample:
     drafts: int = 0
     following: bool = False  # typed while following a shown draft
     server_ms: float | None = None
+    error: str | None = None  # the JSON-RPC error, "code: message"
 
 
 # ------------------------------------------------------------------ client
@@ -307,8 +308,9 @@ class Session:
     def _record(self, kind: str, response: dict[str, Any], ms: float, following: bool) -> Sample:
         error = response.get("error")
         if error is not None:
-            outcome = "cancelled" if error.get("code") in (CANCELLED, SERVER_CANCELLED) else "error"
-            sample = Sample(kind, None, outcome, following=following)
+            outcome = "cancelled" if error.get("code") in CANCELLED_CODES else "error"
+            message = f"{error.get('code')}: {error.get('message')}"
+            sample = Sample(kind, None, outcome, following=following, error=message)
         elif kind == "drafts":
             result = response.get("result") or {}
             drafts = result.get("drafts", [])

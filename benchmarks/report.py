@@ -42,7 +42,7 @@ from typing import Any
 
 BENCHMARKS = ("latency", "drafts", "heldout_eval", "dotprompts", "repetition")
 SMOKE_ENV = "SUPERPOSE_BENCH_SMOKE"
-TIMEOUT_S = {"smoke": 240.0, "quick": 600.0, "full": 6 * 3600.0}
+TIMEOUT_S = {"smoke": 180.0, "quick": 300.0, "full": 6 * 3600.0}  # per benchmark
 DATASET = "held-out split of the Python {py} standard library"
 
 # per mode: command-line arguments of the argparse benchmarks, keywords of the run() ones
@@ -186,8 +186,9 @@ def caption(ctx: dict[str, Any]) -> str:
     """One line naming machine, model, dataset and date (figure footers and captions)."""
     m, model, data = ctx["machine"], ctx["model"], ctx["dataset"]
     return (
-        f"{m['cpu']}, {m['cores']} cores · model {model['name']} "
-        f"({model['weights_bytes'] / 2**20:.1f} MiB) · data: {data['name']} "
+        f"{m['cpu']}, {m['cores']} cores · model {model['name']} ({model['type']} "
+        f"{model['layers']}x{model['width']}, {model['weights_bytes'] / 2**20:.1f} MiB) · "
+        f"data: {data['name']} "
         f"({data['files']} files) · {ctx['date']} · {ctx['mode']} mode"
     )
 
@@ -315,6 +316,7 @@ def fig_memory(res: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
     ax.axhline(peak, color="C1", linestyle="--", label=f"peak {peak:.0f} MiB")
     weights = size.get("weights_bytes", 0) / 2**20
     ax.axhline(weights, color="C2", linestyle="-.", label=f"weights on disk {weights:.1f} MiB")
+    ax.set_xlim(left=0)
     ax.set_xlabel("seconds since server start")
     ax.set_ylabel("MiB")
     ax.set_ylim(0, max(1100, peak * 1.1))
@@ -344,6 +346,8 @@ def fig_drafts(res: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
     ax.set_ylabel("ms per prompt")
     ax.set_yscale("log")
     ax.set_title(f"{res.get('prompts', '?')} held-out prompts, single-line drafts", fontsize=8)
+    top = max([100 * r["best_of_k_exact_match"] for r in rows] + [100 * (greedy or 0)])
+    bx.set_ylim(0, max(5.0, 1.2 * top))
     bx.set_xlabel("k (drafts)")
     bx.set_ylabel("best-of-k exact match of the line, %")
     for a in (ax, bx):

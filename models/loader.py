@@ -7,6 +7,7 @@ safetensors only (``use_safetensors=True``; a directory holding only pickled
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -118,6 +119,19 @@ def cpu_threads(parameters: int) -> int:
     return 1 if parameters < 100_000_000 else torch.get_num_threads()
 
 
+def model_options(path: Path) -> dict[str, Any]:
+    """Return serving options shipped beside a model (``superpose.json``), if any.
+
+    ``{"fim": false}`` makes the engine build prefix-only prompts for a model
+    whose tokenizer has FIM sentinels but whose FIM was measured to hurt.
+    """
+    try:
+        data = json.loads((path / "superpose.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def fim_tokens(tokenizer: Any) -> FimTokens | None:
     """Return the FIM sentinel ids when the tokenizer defines them, else None."""
     vocab = tokenizer.get_vocab()
@@ -177,7 +191,7 @@ def load_model(
         device=dev,
         dtype=dtype,
         eos_ids=frozenset(eos),
-        fim=fim_tokens(tokenizer),
+        fim=fim_tokens(tokenizer) if model_options(path).get("fim", True) else None,
         context_length=int(ctx),
         load_seconds=0.0,
         table=TokenTable.from_tokenizer(tokenizer, vocab_size),
