@@ -392,8 +392,8 @@ def fig_repetition(res: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
     groups_data = res.get("groups", {})
     labels = {
         "tr_s": "TR-S (lower better)",
-        "tr_n": "TR-N",
-        "egp": "EGP",
+        "tr_n": "TR-N (lower better)",
+        "egp": "EGP (higher better)",
         "parse_clean": "parse-clean",
     }
     for ax, kind in zip(axes, ("runs", "ordinary"), strict=True):

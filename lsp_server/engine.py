@@ -371,7 +371,7 @@ class Engine:
                 id=f"c{next(self._ids)}",
                 rank=rank,
                 text=clean.text,
-                score=round(source.logprob if source.logprob is not None else source.score, 4),
+                score=round(ranking_score(source), 4),
                 start=offset,
                 end=clean.replace_end,
                 finish=source.finish,
@@ -481,6 +481,18 @@ class Engine:
             "cache": {"entries": len(self._cache), "limit": CACHE_ENTRIES},
             "accepted": {"total": self.accepted, "byRank": self.accepted_ranks},
         }
+
+
+def ranking_score(draft: Any) -> float:
+    """Return a draft's score as ranked: mean log-probability per token (higher is better).
+
+    Exact (verified) when verification ran, else the decoder's own mean score.
+    """
+    stats = draft.stats
+    for key in ("verified_mean_logprob", "mean_score"):
+        if isinstance(stats.get(key), (int, float)):
+            return float(stats[key])
+    return draft.score / max(1, len(draft.token_ids))
 
 
 def uri_to_path(uri: str) -> str:
