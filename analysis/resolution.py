@@ -39,6 +39,7 @@ from analysis.python_symbols import (
 Node = tree_sitter.Node
 
 MAX_DEPTH = 24
+MAX_STEPS = 4000  # expressions evaluated per top-level resolution
 
 OBJECT_MEMBERS: frozenset[str] = frozenset(dir(object)) | {
     "__dict__",
@@ -257,6 +258,8 @@ class PythonResolver:
         self._members: dict[tuple[str, object], frozenset[str] | None] = {}
         self._mro: dict[object, list[PyClass | BuiltinClass] | None] = {}
         self._depth = 0
+        self._memo: dict[tuple[int, int, int, str], Type | None] = {}
+        self._steps = 0
 
     # -- modules ---------------------------------------------------------------------------
 
@@ -458,16 +461,32 @@ class PythonResolver:
     # -- types of expressions ----------------------------------------------------------------
 
     def expression_type(self, module: PyModule, node: Node | None) -> Type | None:
-        """The certain type of an expression node, or None."""
+        """The certain type of an expression node, or None.
+
+        Within one top-level resolution every expression is evaluated once
+        (memoised; a cycle reads as unknown) and at most MAX_STEPS expressions are
+        evaluated, so names with several bindings cannot blow up exponentially.
+        """
         if node is None or self._depth > MAX_DEPTH:
             return None
+        if self._depth == 0:
+            self._memo, self._steps = {}, 0
+        key = (id(module), node.start_byte, node.end_byte, node.type)
+        if key in self._memo:
+            return self._memo[key]
+        self._steps += 1
+        if self._steps > MAX_STEPS:
+            return None
+        self._memo[key] = None  # in progress: a cyclic definition is unknown
         self._depth += 1
         try:
-            return self._expression_type(module, node)
+            result = self._expression_type(module, node)
         except (_Open, RecursionError):
-            return None
+            result = None
         finally:
             self._depth -= 1
+        self._memo[key] = result
+        return result
 
     def _expression_type(self, module: PyModule, node: Node) -> Type | None:
         kind = node.type
@@ -660,13 +679,16 @@ class PythonResolver:
         if not bindings or any(b.kind == "other" for b in bindings):
             return None
         declared = [b for b in bindings if b.annotation is not None]
-        if declared:
-            types = [self.annotation_type(module, b.annotation, owner) for b in declared]
-        else:
-            types = [self.binding_type(module, b, owner) for b in bindings]
-        first = types[0]
-        if first is None or not all(same_type(first, t) for t in types[1:]):
-            return None
+        first: Type | None = None
+        for i, b in enumerate(declared or bindings):  # stop at the first disagreement
+            typ = (
+                self.annotation_type(module, b.annotation, owner)
+                if declared
+                else self.binding_type(module, b, owner)
+            )
+            if typ is None or (i > 0 and not same_type(first, typ)):
+                return None
+            first = typ if i == 0 else first
         return first
 
     def binding_type(

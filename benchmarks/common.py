@@ -10,6 +10,7 @@ weights (``heldout.txt``) so a model is always measured on the files it never sa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from models.corpus import CorpusFile, split_files, stdlib_root
+from models.loader import fim_tokens
 
 _IDENT = re.compile(r"[^\W\d]\w*")
 
@@ -168,6 +170,15 @@ def sample_line_cases(
 
 
 # ------------------------------------------------------------------ prompt documents
+
+
+def with_fim(lm: Any) -> Any:
+    """Return ``lm`` with its tokenizer's FIM sentinels enabled (when it has them).
+
+    A model may ship ``superpose.json`` with ``{"fim": false}`` so the engine serves
+    prefix-only prompts; the evaluation still measures FIM to back that choice.
+    """
+    return lm if lm.fim is not None else dataclasses.replace(lm, fim=fim_tokens(lm.tokenizer))
 
 
 @dataclass(frozen=True)

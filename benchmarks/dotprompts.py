@@ -55,6 +55,7 @@ from benchmarks.common import (
     percentiles,
     prompt_document,
     rate,
+    with_fim,
     write_outputs,
 )
 from lsp_server.engine import PROMPT_TAIL_CHARS
@@ -269,7 +270,13 @@ def complete(
     headers = cursor_context(doc, case.offset).enclosing_headers
     cut = prompt_document(lm, case.document, case.offset, headers, max_new_tokens)
     prompt = build_prompt(
-        lm, cut.text, cut.offset, max_new_tokens, headers=cut.headers, use_fim=fim, heal=heal
+        with_fim(lm) if fim else lm,
+        cut.text,
+        cut.offset,
+        max_new_tokens,
+        headers=cut.headers,
+        use_fim=fim,
+        heal=heal,
     )
     removed = prompt.removed_text
     # 2. the engine's constraints: healing first, then the monitor on a fresh oracle
@@ -412,12 +419,12 @@ def run(
 ) -> dict[str, Any]:
     """Run the DotPrompts benchmark; write ``dotprompts.json``/``dotprompts.md`` to ``out``."""
     started = time.perf_counter()
-    if threads:
-        torch.set_num_threads(threads)
     wanted = prompts or (QUICK_PROMPTS if quick else FULL_PROMPTS)
     max_new_tokens = max_new_tokens or (QUICK_NEW_TOKENS if quick else FULL_NEW_TOKENS)
     # 1. the model and its vocabulary index (built once, as the engine does at load)
     lm = load_model(model, device="cpu")
+    if threads:  # after loading: the loader picks its own thread count
+        torch.set_num_threads(threads)
     vocab_index(lm.table)
     files = [(f.relpath, f.path, f.read()) for f in heldout_files(lm.path)]
     # 2. resolved dereference points of held-out code
@@ -460,7 +467,7 @@ def run(
             "seed": seed,
             "threads": torch.get_num_threads(),
             "max_new_tokens": max_new_tokens,
-            "fim": fim and lm.fim is not None,
+            "fim": fim and with_fim(lm).fim is not None,
             "heal": heal,
         },
         "prompts": {

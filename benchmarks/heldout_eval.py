@@ -66,6 +66,7 @@ from benchmarks.common import (
     prompt_document,
     rate,
     sample_line_cases,
+    with_fim,
     write_outputs,
 )
 from lsp_server.prompt import Prompt, build_prompt
@@ -204,13 +205,15 @@ def complete_line(
 
 
 def settings_for(lm: LoadedModel) -> list[Setting]:
-    """Return the prompt settings to compare, the engine's default first."""
-    out = []
-    for fim in (True, False) if lm.fim is not None else (False,):
-        for heal in (True, False):
-            name = ("fim" if fim else "prefix") + ("+heal" if heal else "")
-            out.append(Setting(name, fim, heal))
-    return out
+    """Return the prompt settings to compare, the engine's default (as served) first."""
+    fims = (True, False) if with_fim(lm).fim is not None else (False,)
+    out = [
+        Setting(("fim" if fim else "prefix") + ("+heal" if heal else ""), fim, heal)
+        for fim in fims
+        for heal in (True, False)
+    ]
+    served = lm.fim is not None
+    return sorted(out, key=lambda s: (s.fim != served, not s.heal))
 
 
 def evaluate_cases(
@@ -218,6 +221,7 @@ def evaluate_cases(
 ) -> tuple[list[dict[str, Any]], dict[str, list[float]]]:
     """Return per-case results for every setting, and completion latencies (ms) per setting."""
     settings = settings_for(lm)
+    fim_lm = with_fim(lm)
     latencies: dict[str, list[float]] = {s.name: [] for s in settings}
     rows: list[dict[str, Any]] = []
     for index, case in enumerate(cases):
@@ -238,7 +242,7 @@ def evaluate_cases(
             # 2. build the prompt; identical prompts (nothing to heal) are decoded once
             started = time.perf_counter()
             prompt = build_prompt(
-                lm,
+                fim_lm if setting.fim else lm,
                 cut.text,
                 cut.offset,
                 max_new_tokens,
@@ -336,7 +340,8 @@ def model_facts(lm: LoadedModel, spec: str) -> dict[str, Any]:
         "directory_mb": round(disk["directory"] / 1e6, 2),
         "context_length": lm.context_length,
         "vocab_size": lm.vocab_size,
-        "fim": lm.fim is not None,
+        "fim_sentinels": with_fim(lm).fim is not None,
+        "fim_served": lm.fim is not None,
         "load_seconds_cold": round(lm.load_seconds, 3),
     }
     if disk["weights"] <= WARM_RELOAD_MAX_BYTES:
@@ -436,8 +441,6 @@ def run(
 ) -> dict[str, Any]:
     """Run the held-out evaluation; write ``heldout.json``/``heldout.md`` to ``out``."""
     started = time.perf_counter()
-    if threads:
-        torch.set_num_threads(threads)
     positions = positions or (QUICK_POSITIONS if quick else FULL_POSITIONS)
     max_new_tokens = max_new_tokens or (QUICK_NEW_TOKENS if quick else FULL_NEW_TOKENS)
     if max_tokens is None and quick:
@@ -445,6 +448,8 @@ def run(
     # 1. the model (load time measured cold, i.e. the first load in this process)
     lm = load_model(model, device="cpu")
     facts = model_facts(lm, model)
+    if threads:  # after loading: the loader picks its own thread count
+        torch.set_num_threads(threads)
     files = heldout_files(lm.path)
     texts = [(f.relpath, f.read()) for f in files]
     # 2. next-token accuracy and perplexity (quick: a seeded subset of the files)

@@ -95,6 +95,7 @@ class _CacheEntry:
     suffix: str
     version: int
     drafts: list[EngineDraft]
+    automatic: bool  # drafts of an automatic request (fewer, shorter)
 
 
 class LatencyLog:
@@ -295,7 +296,7 @@ class Engine:
             return EngineResult([], reason=f"model not ready ({self.state})")
         offset = max(0, min(job.offset, len(text)))
         kind = "automatic" if job.automatic else "invoked"
-        cached = self._typed_through(job.uri, text, offset)
+        cached = self._typed_through(job.uri, text, offset, job.automatic)
         if cached is not None:
             ms = (time.perf_counter() - started) * 1000
             self.latency["cache"].add(ms)
@@ -306,7 +307,7 @@ class Engine:
         result.timings["total_ms"] = round(ms, 2)
         if not result.cancelled:
             self.latency[kind].add(ms)
-            self._remember(job.uri, text, offset, version, result.drafts)
+            self._remember(job.uri, text, offset, version, result.drafts, job.automatic)
         return result
 
     def _generate(
@@ -404,21 +405,33 @@ class Engine:
     # ------------------------------------------------------------ caches
 
     def _remember(
-        self, uri: str, text: str, offset: int, version: int, drafts: list[EngineDraft]
+        self,
+        uri: str,
+        text: str,
+        offset: int,
+        version: int,
+        drafts: list[EngineDraft],
+        automatic: bool,
     ) -> None:
         if not drafts:
             return
         with self._lock:
-            self._cache[uri] = _CacheEntry(text[:offset], text[offset:], version, drafts)
+            self._cache[uri] = _CacheEntry(text[:offset], text[offset:], version, drafts, automatic)
             self._cache.move_to_end(uri)
             while len(self._cache) > CACHE_ENTRIES:
                 self._cache.popitem(last=False)
 
-    def _typed_through(self, uri: str, text: str, offset: int) -> list[EngineDraft] | None:
-        """Return cached drafts trimmed by what was typed since, if the typing continues them."""
+    def _typed_through(
+        self, uri: str, text: str, offset: int, automatic: bool
+    ) -> list[EngineDraft] | None:
+        """Return cached drafts trimmed by what was typed since, if the typing continues them.
+
+        An invoked request (all k drafts wanted) is never served from an automatic
+        request's (shorter, fewer) drafts.
+        """
         with self._lock:
             entry = self._cache.get(uri)
-        if entry is None:
+        if entry is None or (entry.automatic and not automatic):
             return None
         typed_len = offset - len(entry.prefix)
         if not 0 < typed_len <= MAX_TYPED_THROUGH or text[offset:] != entry.suffix:
