@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 MAX_DOCUMENT_CHARS = 2_000_000  # larger documents are served with plain drafts
 AUTOMATIC_DRAFTS = 2
-AUTOMATIC_MAX_TOKENS = 24
+AUTOMATIC_MAX_TOKENS = 16
 PROMPT_TAIL_CHARS = 256
 CACHE_ENTRIES = 64
 MAX_TYPED_THROUGH = 200

@@ -11,6 +11,7 @@ under a prefix constraint) is applied to the prefix part.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from models.healing import heal_prompt
@@ -38,35 +39,60 @@ def _count(lm: LoadedModel, text: str) -> int:
     return len(lm.encode(text)) if text else 0
 
 
+def _token_starts(lm: LoadedModel, text: str) -> list[int] | None:
+    """Return the character offset where each token of ``text`` starts (None if unknown)."""
+    try:
+        enc = lm.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    except (NotImplementedError, TypeError, ValueError):  # slow tokenizers have no offsets
+        return None
+    return [start for start, _ in enc["offset_mapping"]]
+
+
 def prefix_window(
     lm: LoadedModel, prefix: str, budget: int, headers: list[tuple[int, int]] | None = None
 ) -> str:
     """Return the tail of ``prefix`` that fits ``budget`` tokens, whole lines first.
 
     ``headers`` are (start, end) code-point ranges of enclosing header lines within
-    ``prefix``; the ones cut away are prepended so the model still sees them.
+    ``prefix``; the ones cut away are prepended so the model still sees them. The
+    window is tokenised once; token offsets give each line start's token count.
     """
     if budget <= 0:
         return ""
-    start = max(0, len(prefix) - MAX_PREFIX_CHARS)
-    if start:
-        start = prefix.find("\n", start) + 1 or start
-    while True:
-        kept_headers = [
+    base = max(0, len(prefix) - MAX_PREFIX_CHARS)
+    if base:
+        base = prefix.find("\n", base) + 1 or base
+    tail = prefix[base:]
+    starts = _token_starts(lm, tail)
+    line_starts = [0] + [i + 1 for i, ch in enumerate(tail) if ch == "\n" and i + 1 < len(tail)]
+    header_counts: dict[tuple[int, int], int] = {}
+
+    def candidate(start: int) -> str:
+        kept = [
             prefix[s:e].rstrip("\n") + "\n"
             for s, e in (headers or [])
-            if s < start and e <= len(prefix)
+            if s < base + start and e <= len(prefix)
         ]
-        candidate = "".join(kept_headers) + prefix[start:]
-        if _count(lm, candidate) <= budget:
-            return candidate
-        # drop the oldest whole line of the window (or chars when one line is left)
-        nl = prefix.find("\n", start)
-        if 0 <= nl < len(prefix) - 1:
-            start = nl + 1
-        else:
-            ids = lm.encode(prefix[start:])[-budget:]
-            return lm.table.decode(ids)
+        return "".join(kept) + tail[start:]
+
+    def estimate(start: int) -> int:
+        count = len(starts) - bisect.bisect_left(starts, start) if starts is not None else None
+        if count is None:
+            return _count(lm, candidate(start))
+        for s, e in headers or []:
+            if s < base + start and e <= len(prefix):
+                if (s, e) not in header_counts:
+                    header_counts[(s, e)] = _count(lm, prefix[s:e].rstrip("\n") + "\n")
+                count += header_counts[(s, e)]
+        return count
+
+    for start in line_starts:  # nearest lines are kept: drop whole lines from the top
+        if estimate(start) <= budget:
+            window = candidate(start)
+            if _count(lm, window) <= budget:  # exact check of the estimate
+                return window
+    ids = lm.encode(tail[line_starts[-1] :])[-budget:]  # one huge line: keep its end
+    return lm.table.decode(ids)
 
 
 def suffix_window(lm: LoadedModel, suffix: str, budget: int) -> str:

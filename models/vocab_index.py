@@ -121,6 +121,8 @@ class VocabIndex:
     dot_pure_tokens: dict[int, tuple[int, ...]] = field(repr=False, default_factory=dict)
     dot_tail_tokens: dict[int, tuple[int, ...]] = field(repr=False, default_factory=dict)
     dot_ident_ids: torch.Tensor = field(repr=False, default_factory=lambda: torch.empty(0))
+    # (V,) bool: "." followed by a non-identifier char (".)", ". ", "..."): never a member access
+    dot_other: torch.Tensor = field(repr=False, default_factory=lambda: torch.empty(0))
     _lru: OrderedDict[tuple[str, frozenset[str]], Any] = field(
         repr=False, default_factory=OrderedDict
     )
@@ -179,8 +181,10 @@ class VocabIndex:
 
         Tokens that start with ``.`` + identifier characters cross the trigger:
         they are allowed only if what follows the dot is a prefix of a member, or
-        a whole member followed by a non-identifier character. Every other token
-        is allowed. Cached like :meth:`identifier_mask`.
+        a whole member followed by a non-identifier character; ``.`` followed by a
+        non-identifier character (``.)``, ``.'``) is never a valid member access of
+        a known receiver. Every other token is allowed. Cached like
+        :meth:`identifier_mask`.
         """
         key = ("crossing", members) if isinstance(members, frozenset) else None
         cached = self._cached(key)
@@ -194,6 +198,8 @@ class VocabIndex:
             mask[self.dot_ident_ids] = False
             if ids:
                 mask[torch.tensor(ids, dtype=torch.long)] = True
+        if len(self.dot_other):
+            mask &= ~self.dot_other
         return self._store(key, mask)
 
     def clear_caches(self) -> None:
@@ -265,6 +271,7 @@ def build_vocab_index(table: TokenTable) -> VocabIndex:
     dot_lead = [0] * n
     dot_pure = [False] * n
     dot_tail = [False] * n
+    dot_other = [False] * n
     usable = [False] * n
     by_lead: dict[str, list[int]] = {}
     max_lead = 0
@@ -296,6 +303,7 @@ def build_vocab_index(table: TokenTable) -> VocabIndex:
             dot_pure[i] = len(after) + 1 == len(text)
             dot_tail[i] = not dot_pure[i]
         starts_dot[i] = text[0] == "."
+        dot_other[i] = starts_dot[i] and len(text) > 1 and not dot_ident[i]
 
     pure_tokens: list[list[int]] = [[] for _ in lead_ids]
     tail_tokens: list[list[int]] = [[] for _ in lead_ids]
@@ -332,6 +340,7 @@ def build_vocab_index(table: TokenTable) -> VocabIndex:
         dot_lead=torch.tensor(dot_lead, dtype=torch.long),
         dot_pure=bools(dot_pure),
         dot_tail=bools(dot_tail),
+        dot_other=bools(dot_other),
         usable=bools(usable),
         max_lead=max_lead,
         tokens_by_lead={k: torch.tensor(v, dtype=torch.long) for k, v in by_lead.items()},

@@ -66,6 +66,7 @@ def test_per_token_facts(table):
     assert ids_of(index.starts_dot) == {4, 5, 6, 7, 8}
     assert ids_of(index.dot_ident) == {5, 6}  # ".5" and ".." select no member
     assert ids_of(index.dot_pure) == {5} and ids_of(index.dot_tail) == {6}
+    assert ids_of(index.dot_other) == {7, 8}  # "." itself stays allowed
     assert lead[int(index.dot_lead[6])] == "get"
     assert bool(index.token_pure[10]) and bool(index.token_pure[14])
     assert set(index.tokens_by_lead["get"].tolist()) == {1, 2}
@@ -85,9 +86,10 @@ def test_identifier_and_crossing_masks(table):
     assert ids_of(index.identifier_mask({"aïve"})) == set()
     assert ids_of(index.identifier_mask({"naïve", "x"})) == {10, 11}
     crossing = index.crossing_mask({"set"})
-    assert ids_of(~crossing) == {5, 6}
+    # ".get" tokens select no member; ".5" and ".." are never a member access
+    assert ids_of(~crossing) == {5, 6, 7, 8}
     assert bool(index.crossing_mask({"getter"}).all()) is False
-    assert ids_of(~index.crossing_mask({"getter"})) == {6}  # ".get(" needs "get" exactly
+    assert ids_of(~index.crossing_mask({"getter"})) == {6, 7, 8}  # ".get(" needs "get" exactly
 
 
 def test_cached_masks_equal_fresh_ones_and_survive_monitor_use(tiny_tokenizer):

@@ -1,0 +1,52 @@
+"""Prompt building: token budgets, nearest lines kept, headers restored, FIM layout."""
+
+from __future__ import annotations
+
+from lsp_server.prompt import build_prompt, prefix_window, suffix_window
+
+BODY = "".join(f"    value_{i} = compute({i})\n" for i in range(200))
+SOURCE = "import os\n\n\nclass Big:\n    def method(self):\n" + BODY.replace("    ", "        ")
+
+
+def test_prefix_window_fits_budget_and_keeps_nearest_lines(tiny_lm):
+    window = prefix_window(tiny_lm, SOURCE, 60)
+    assert len(tiny_lm.encode(window)) <= 60
+    assert SOURCE.endswith(window.split("\n", 1)[-1])
+    assert "value_199" in window and "value_0 " not in window
+
+
+def test_cut_headers_are_put_back(tiny_lm):
+    header_start = SOURCE.index("class Big")
+    method_start = SOURCE.index("    def method")
+    headers = [
+        (header_start, SOURCE.index("\n", header_start) + 1),
+        (method_start, SOURCE.index("\n", method_start) + 1),
+    ]
+    window = prefix_window(tiny_lm, SOURCE, 80, headers)
+    assert window.startswith("class Big:\n    def method(self):\n")
+    assert len(tiny_lm.encode(window)) <= 80
+
+
+def test_window_of_a_short_prefix_is_the_prefix(tiny_lm):
+    assert prefix_window(tiny_lm, "x = 1\n", 100) == "x = 1\n"
+    assert prefix_window(tiny_lm, "x = 1\n", 0) == ""
+
+
+def test_suffix_window_keeps_the_first_lines(tiny_lm):
+    suffix = "".join(f"y{i} = {i}\n" for i in range(100))
+    window = suffix_window(tiny_lm, suffix, 30)
+    assert suffix.startswith(window) and len(tiny_lm.encode(window)) <= 30
+
+
+def test_fim_prompt_layout_and_healing(tiny_lm):
+    text = "def add(a, b):\n    ret\n    return a + b\n"
+    offset = text.index("ret\n") + 3
+    prompt = build_prompt(tiny_lm, text, offset, 16)
+    fim = tiny_lm.fim
+    assert prompt.fim and prompt.ids[0] == fim.prefix and prompt.ids[-1] == fim.middle
+    assert fim.suffix in prompt.ids
+    assert prompt.removed_text and text[:offset].endswith(prompt.removed_text)
+    assert prompt.prefix_text + prompt.removed_text == text[:offset]
+    plain = build_prompt(tiny_lm, text, offset, 16, use_fim=False, heal=False)
+    assert not plain.fim and plain.removed_text == ""
+    assert tiny_lm.table.decode(plain.ids) == text[:offset]
