@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from lsp_server.engine import CompletionJob, Engine
+from lsp_server.engine import CompletionJob, Engine, EngineDraft
 from lsp_server.settings import Settings
 
 URI = "file:///tmp/engine_test/a.py"
@@ -53,20 +53,23 @@ def test_automatic_returns_at_most_two_short_drafts(engine):
 
 
 def test_typing_through_is_served_from_the_cache(engine):
-    first = engine.complete(job(len(TEXT)))
-    target = next((d for d in first.drafts if len(d.text) >= 2), None)
-    if target is None:
-        pytest.skip("tiny model produced only one-character drafts")
-    typed = target.text[0]
-    engine.change_document(URI, len(TEXT), len(TEXT), typed)
-    second = engine.complete(job(len(TEXT) + 1))
+    engine.complete(job(len(TEXT)))  # a real run fills the cache for this position
+    entry = engine._cache[URI]
+    entry.drafts = [
+        EngineDraft("c-a", 0, "value + 1", -0.5, len(TEXT), len(TEXT), "stop"),
+        EngineDraft("c-b", 1, "other", -0.7, len(TEXT), len(TEXT), "stop"),
+    ]
+    engine.change_document(URI, len(TEXT), len(TEXT), "va")
+    second = engine.complete(job(len(TEXT) + 2))
     assert second.cached
-    assert target.text[1:] in [d.text for d in second.drafts]
+    assert [(d.text, d.id, d.start) for d in second.drafts] == [("lue + 1", "c-a", len(TEXT) + 2)]
     assert "forward_calls" not in second.timings  # no model call
+    # an invoked request is never served from an automatic request's drafts
+    entry.automatic = True
+    assert not engine.complete(job(len(TEXT) + 2)).cached
     # typing something that no draft continues runs the model again
-    engine.change_document(URI, len(TEXT) + 1, len(TEXT) + 1, "\x07")
-    third = engine.complete(job(len(TEXT) + 2))
-    assert not third.cached
+    engine.change_document(URI, len(TEXT) + 2, len(TEXT) + 2, "\x07")
+    assert not engine.complete(job(len(TEXT) + 3)).cached
 
 
 def test_cancelled_job_costs_nothing(engine):

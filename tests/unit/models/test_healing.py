@@ -87,7 +87,6 @@ def test_heal_prompt_backs_off_partial_words(prompt, max_backoff, kept, removed)
 @pytest.mark.parametrize(
     "prompt",
     [
-        ("def", " "),  # ends in whitespace
         ("x", "\n"),  # ends in a newline
         ("x", "\nte"),  # the partial word shares its token with a newline
         ("x", EOS),  # special token
@@ -171,3 +170,15 @@ def test_greedy_decode_re_spells_the_removed_text(tiny_lm):
         draft = greedy_decode(tiny_lm, req).drafts[0]
         assert draft.text.startswith(removed), (removed, draft.text)
         assert draft.stats["healing_constrained_steps"] >= 1
+
+
+def test_trailing_indentation_is_healed(tiny_lm):
+    from models.healing import heal_prompt
+
+    ids = tiny_lm.encode("for x in y:\n        ")
+    trimmed, removed = heal_prompt(tiny_lm.table, ids)
+    assert removed.strip(" \t\n") == "" and removed.endswith(" ")
+    assert tiny_lm.table.decode(trimmed) + removed == "for x in y:\n        "
+    # text ending in a newline alone is left as is
+    ids = tiny_lm.encode("x = 1\n")
+    assert heal_prompt(tiny_lm.table, ids) == (ids, "")
