@@ -124,7 +124,13 @@ def build_prompt(
     prefix_ids = lm.encode(prefix) if prefix else []
     removed = ""
     if heal and prefix_ids:
-        prefix_ids, removed = heal_prompt(lm.table, prefix_ids)
+        healed, removed = heal_prompt(lm.table, prefix_ids)
+        # a backed-off "." would let the first token straddle the monitor's trigger
+        # (").", ".(" ...): keep member accesses at the prompt's token boundary
+        if "." in removed:
+            removed = ""
+        else:
+            prefix_ids = healed
     prefix_text = prefix[: len(prefix) - len(removed)] if removed else prefix
     if fim is not None:
         suffix_text = suffix_window(lm, suffix, budget - len(prefix_ids) - len(lm.encode(removed)))

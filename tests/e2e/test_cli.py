@@ -46,7 +46,7 @@ def test_complete_plain_output_and_greedy():
         "complete",
         str(SAMPLE),
         "--line",
-        "11",
+        "22",  # the end of the file: a new statement
         "--character",
         "0",
         "--decoder",
