@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 MAX_DOCUMENT_CHARS = 2_000_000  # larger documents are served with plain drafts
 AUTOMATIC_DRAFTS = 2
 AUTOMATIC_MAX_TOKENS = 16
+AUTOMATIC_PROMPT_TOKENS = 256  # ghost text: half the default context, half the prefill
 PROMPT_TAIL_CHARS = 256
 CACHE_ENTRIES = 64
 MAX_TYPED_THROUGH = 200
@@ -329,7 +330,14 @@ class Engine:
         if job.automatic:
             k, max_new = min(k, AUTOMATIC_DRAFTS), min(max_new, AUTOMATIC_MAX_TOKENS)
         # 2. the prompt: token-budgeted windows, FIM when the model has it, healing
-        prompt = build_prompt(lm, text, offset, max_new, headers=ctx.enclosing_headers)
+        prompt = build_prompt(
+            lm,
+            text,
+            offset,
+            max_new,
+            headers=ctx.enclosing_headers,
+            max_prompt_tokens=AUTOMATIC_PROMPT_TOKENS if job.automatic else None,
+        )
         gen_offset = offset - len(prompt.removed_text)
         timings["prompt_ms"] = _ms(t0)
         # 3. constraints as plain-data objects
@@ -350,7 +358,7 @@ class Engine:
             stop=stop,
             cancel=job.cancel,
             ngram=self.ngrams if settings.ngram else None,
-            verify=settings.verify,
+            verify=settings.verify and not job.automatic,  # ghost text: latency first
         )
         # 4. one decoding pass
         t1 = time.perf_counter()

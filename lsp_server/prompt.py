@@ -114,9 +114,16 @@ def build_prompt(
     headers: list[tuple[int, int]] | None = None,
     use_fim: bool = True,
     heal: bool = True,
+    max_prompt_tokens: int | None = None,
 ) -> Prompt:
-    """Return the prompt for a completion at ``offset`` of ``text``."""
+    """Return the prompt for a completion at ``offset`` of ``text``.
+
+    ``max_prompt_tokens`` caps the prompt below what the context allows (automatic
+    requests trade context for a shorter prefill).
+    """
     budget = max(8, lm.context_length - max_new_tokens - 4)
+    if max_prompt_tokens is not None:
+        budget = max(8, min(budget, max_prompt_tokens))
     fim = lm.fim if use_fim else None
     suffix = text[offset:]
     suffix_budget = int(budget * SUFFIX_SHARE) if fim is not None and suffix.strip() else 0
