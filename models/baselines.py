@@ -37,7 +37,14 @@ from models.decoding import (
     greedy_decode,
 )
 from models.loader import LoadedModel
-from models.superposed import DraftPool, Hypothesis, StepTimer, next_hypotheses, ranked_drafts
+from models.superposed import (
+    DraftPool,
+    Hypothesis,
+    StepTimer,
+    next_hypotheses,
+    ranked_drafts,
+    timed_result,
+)
 
 
 def _row_log_probs(
@@ -51,29 +58,6 @@ def _row_log_probs(
         generated = torch.tensor([h.ids for h in live], dtype=torch.long).reshape(rows, -1)
         scaled = apply_constraints(req.constraints, generated, scaled)
     return torch.log_softmax(scaled, dim=-1)  # (rows, V)
-
-
-def _result(
-    req: DecodeRequest,
-    drafts: list[Draft],
-    calls: int,
-    prompt: list[int],
-    steps: int,
-    started: float,
-    cancelled: bool,
-    timer: StepTimer,
-) -> DecodeResult:
-    timings = dict(timer.ms)
-    timings["total_ms"] = (time.perf_counter() - started) * 1000.0
-    return DecodeResult(
-        drafts=drafts,
-        forward_calls=calls,
-        prompt_tokens=len(prompt),
-        generated_tokens=steps,
-        seconds=time.perf_counter() - started,
-        cancelled=cancelled,
-        timings=timings,
-    )
 
 
 # -------------------------------------------------------------------- beam
@@ -117,7 +101,7 @@ def beam_decode(lm: LoadedModel, req: DecodeRequest) -> DecodeResult:
         timer.add("forward_ms", t0)
         calls += 1
     drafts = ranked_drafts(req, pool, live, "cancelled" if cancelled else "length")
-    return _result(req, drafts, calls, prompt, steps, started, cancelled, timer)
+    return timed_result(drafts, calls, prompt, steps, started, cancelled, timer)
 
 
 # ---------------------------------------------------------------- sampling
@@ -196,7 +180,7 @@ def sampling_decode(lm: LoadedModel, req: DecodeRequest) -> DecodeResult:
         timer.add("forward_ms", t0)
         calls += 1
     drafts = ranked_drafts(req, pool, live, "cancelled" if cancelled else "length")
-    return _result(req, drafts, calls, prompt, steps, started, cancelled, timer)
+    return timed_result(drafts, calls, prompt, steps, started, cancelled, timer)
 
 
 # -------------------------------------------------------------- sequential

@@ -158,14 +158,12 @@ def load_model(
         raise ModelLoadError(f"model directory {str(path)!r} has no config.json")
     dtype = torch.float32 if dev.type == "cpu" else torch.float16
     try:
-        tokenizer = AutoTokenizer.from_pretrained(
-            str(path), local_files_only=True, trust_remote_code=trust_remote_code
-        )
-        model = AutoModelForCausalLM.from_pretrained(
+        local = {"local_files_only": True, "trust_remote_code": trust_remote_code}
+        tokenizer = AutoTokenizer.from_pretrained(str(path), **local)  # local_files_only=True
+        model = AutoModelForCausalLM.from_pretrained(  # local_files_only=True
             str(path),
-            local_files_only=True,
+            **local,
             use_safetensors=True,
-            trust_remote_code=trust_remote_code,
             dtype=dtype,
         )
     except (OSError, ValueError) as exc:

@@ -228,6 +228,29 @@ def ngram_contexts(prompt: Sequence[int], live: Sequence[Hypothesis], width: int
     return out
 
 
+def timed_result(
+    drafts: list[Draft],
+    calls: int,
+    prompt: list[int],
+    steps: int,
+    started: float,
+    cancelled: bool,
+    timer: StepTimer,
+) -> DecodeResult:
+    """Return the DecodeResult of a finished pass with its per-phase timings."""
+    timings: dict[str, Any] = dict(timer.ms)
+    timings["total_ms"] = (time.perf_counter() - started) * 1000.0
+    return DecodeResult(
+        drafts=drafts,
+        forward_calls=calls,
+        prompt_tokens=len(prompt),
+        generated_tokens=steps,
+        seconds=time.perf_counter() - started,
+        cancelled=cancelled,
+        timings=timings,
+    )
+
+
 class StepTimer:
     """Accumulates milliseconds per named phase."""
 
@@ -353,14 +376,4 @@ def superposed_decode(lm: LoadedModel, req: DecodeRequest) -> DecodeResult:
         cache = prompt_cache(past, len(prompt) - 1)
         drafts = verified_drafts(lm, prompt, drafts, past=cache)
         timer.add("verify_ms", t0)
-    timings: dict[str, Any] = dict(timer.ms)
-    timings["total_ms"] = (time.perf_counter() - started) * 1000.0
-    return DecodeResult(
-        drafts=drafts,
-        forward_calls=calls,
-        prompt_tokens=len(prompt),
-        generated_tokens=steps,
-        seconds=time.perf_counter() - started,
-        cancelled=cancelled,
-        timings=timings,
-    )
+    return timed_result(drafts, calls, prompt, steps, started, cancelled, timer)
