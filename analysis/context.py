@@ -55,6 +55,8 @@ Node = tree_sitter.Node
 
 PLACEHOLDER = "__sp_receiver__"
 MAX_SCAN = 4000  # characters scanned backwards for a receiver
+# a method's own object alone at the start of a line: `self.<new attribute> = ...` may follow
+_OWN_OBJECT_LINE = re.compile(r"[ \t]*(self|cls)")
 ANSWER_CACHE_SIZE = 8192
 # Tests set this to True so that internal errors surface instead of becoming "no constraint".
 STRICT = False
@@ -476,6 +478,37 @@ class MemberOracle:
             if len(answers) > ANSWER_CACHE_SIZE:
                 answers.popitem(last=False)
         return result
+
+    def assignable(self, extra: str, trim: int = 0) -> bool:
+        """True when a ``.name`` after the code may create a new attribute by assignment.
+
+        Python only: the code's last line is just ``self`` or ``cls`` and starts a
+        statement (no open bracket, no continuation), so ``self.new_name = value`` is
+        valid code there even though ``new_name`` is no member yet.
+        """
+        if self.family != "python":
+            return False
+        newline = extra.rfind("\n")
+        if newline >= 0:
+            last_line = extra[newline + 1 :]
+        else:
+            q = max(0, min(self.offset - trim, len(self.text)))
+            last_line = self.text[self.text.rfind("\n", 0, q) + 1 : q] + extra
+        if not _OWN_OBJECT_LINE.fullmatch(last_line):
+            return False
+        with self._lock:
+            try:
+                base = self._base(trim)
+                state = (
+                    self._extra_line_state(trim, base, extra[: newline + 1])
+                    if newline >= 0
+                    else base.line_state
+                )
+            except Exception:  # totality: never raise into the decoder
+                if STRICT:
+                    raise
+                return False
+        return at_statement_boundary(state, True)
 
     def _members(self, extra: str, trim: int) -> frozenset[str] | None:
         base = self._base(trim)

@@ -78,15 +78,29 @@ def heldout_files(model_dir: Path | None = None) -> list[CorpusFile]:
     return split_files()[1]
 
 
+KINDS = ("eol", "mid", "next_line")
+# what an editor auto-closes after the cursor: brackets and quotes, maybe a block colon
+_CLOSERS = re.compile(r"[)\]}'\"]+:?$")
+
+
 @dataclass(frozen=True)
 class LineCase:
     """A line-completion case: the document with the target cut out, the cursor, the target.
 
-    ``document = text[:cut_start] + text[cut_end:]`` and the cursor sits at ``offset``
-    (== ``cut_start``). ``target`` is what the completion should insert (single line).
-    ``kind`` is ``eol`` (cursor at the end of a line, target ``"\\n" + next line``) or
-    ``mid`` (cursor inside a line, target the rest of that line); ``mid_word`` marks a
-    cursor inside an identifier.
+    ``document = text[:offset] + text[offset + len(target):]`` (the target cut out) and the
+    cursor sits at ``offset``. ``target`` is what the completion should insert. Kinds, in
+    the style of Code4Me's evaluation (completion of the rest of the line at a random
+    cursor, with nothing or something after the cursor on that line):
+
+    * ``eol``: end-of-line mask. A random cursor inside a line's code; the rest of the
+      line is the target, so the cursor ends the line.
+    * ``mid``: mid-line mask. A line that ends in closing brackets/quotes (what editors
+      auto-close), a random cursor before them; the target runs from the cursor to them
+      and they stay after the cursor (``line_suffix``), e.g. ``print(|)``.
+    * ``next_line``: the cursor at the end of a line; the target is a newline and the
+      whole next line (a harder, whole-line task).
+
+    ``mid_word`` marks a cursor inside an identifier.
     """
 
     source: str
@@ -95,19 +109,20 @@ class LineCase:
     target: str
     kind: str
     mid_word: bool = False
+    line_suffix: str = ""
 
     @property
     def target_line(self) -> str:
-        """The target without the leading newline of end-of-line cases."""
-        return self.target[1:] if self.kind == "eol" else self.target
+        """The target without the leading newline of next-line cases."""
+        return self.target[1:] if self.kind == "next_line" else self.target
 
 
 def _ident_char(c: str) -> bool:
     return c == "_" or c.isalnum()
 
 
-def eol_case(source: str, text: str, line_starts: list[int], i: int) -> LineCase | None:
-    """Return the end-of-line case predicting line ``i`` from the end of line ``i - 1``."""
+def next_line_case(source: str, text: str, line_starts: list[int], i: int) -> LineCase | None:
+    """Return the case predicting line ``i`` from the end of line ``i - 1``."""
     lines = text.split("\n")
     if i < 1 or i >= len(lines) - 1:
         return None
@@ -117,13 +132,13 @@ def eol_case(source: str, text: str, line_starts: list[int], i: int) -> LineCase
     cursor = line_starts[i] - 1  # the "\n" ending line i - 1
     end = line_starts[i] + len(lines[i])  # the "\n" ending line i
     document = text[:cursor] + text[end:]
-    return LineCase(source, document, cursor, "\n" + line, "eol")
+    return LineCase(source, document, cursor, "\n" + line, "next_line")
 
 
-def mid_case(
+def eol_case(
     source: str, text: str, line_starts: list[int], i: int, rng: random.Random
 ) -> LineCase | None:
-    """Return a case with the cursor at a random point inside the code of line ``i``."""
+    """Return an end-of-line mask: a random cursor in line ``i``, the rest of the line cut."""
     lines = text.split("\n")
     line = lines[i].rstrip()
     indent = len(line) - len(line.lstrip())
@@ -134,16 +149,37 @@ def mid_case(
     end = line_starts[i] + len(lines[i])
     mid_word = _ident_char(line[col - 1]) and _ident_char(line[col])
     document = text[:cursor] + text[end:]
-    return LineCase(source, document, cursor, line[col:], "mid", mid_word)
+    return LineCase(source, document, cursor, line[col:], "eol", mid_word)
+
+
+def mid_case(
+    source: str, text: str, line_starts: list[int], i: int, rng: random.Random
+) -> LineCase | None:
+    """Return a mid-line mask: the code between a random cursor and the closers ending line ``i``."""
+    lines = text.split("\n")
+    line = lines[i].rstrip()
+    indent = len(line) - len(line.lstrip())
+    closers = _CLOSERS.search(line)
+    if closers is None or line.lstrip().startswith("#"):
+        return None
+    stop = closers.start()
+    if stop - indent < 3:
+        return None
+    col = rng.randrange(indent + 1, stop)  # >= 1 code char before, >= 1 in the target
+    cursor = line_starts[i] + col
+    mid_word = _ident_char(line[col - 1]) and _ident_char(line[col])
+    document = text[:cursor] + text[line_starts[i] + stop :]
+    return LineCase(source, document, cursor, line[col:stop], "mid", mid_word, line[stop:])
 
 
 def sample_line_cases(
     texts: Sequence[tuple[str, str]], n: int, seed: int, min_lines: int = 20
 ) -> list[LineCase]:
-    """Return ``n`` seeded cases, alternating end-of-line and mid-line, from ``texts``.
+    """Return ``n`` seeded cases, cycling through :data:`KINDS`, from ``texts``.
 
     ``texts`` holds (name, source) pairs; files are drawn with probability proportional to
-    their line count, so every held-out line is equally likely.
+    their line count, so every held-out line is equally likely (for mid-line cases, every
+    line that ends in closers).
     """
     usable = [(name, text) for name, text in texts if text.count("\n") >= min_lines]
     if not usable or n <= 0:
@@ -160,8 +196,11 @@ def sample_line_cases(
             starts[name] = [0] + [m.end() for m in re.finditer("\n", text)]
         line_starts = starts[name]
         i = rng.randrange(1, len(line_starts) - 1)
-        if len(cases) % 2 == 0:
-            case = eol_case(name, text, line_starts, i)
+        kind = KINDS[len(cases) % len(KINDS)]
+        if kind == "next_line":
+            case = next_line_case(name, text, line_starts, i)
+        elif kind == "eol":
+            case = eol_case(name, text, line_starts, i, rng)
         else:
             case = mid_case(name, text, line_starts, i, rng)
         if case is not None:

@@ -15,12 +15,13 @@ Each prompt is completed twice with the engine's pieces, greedy and single line:
 :class:`models.healing.HealingConstraint`),
 with and without ``MemberMonitor(lm.table, oracle, prompt_tail, lm.eos_ids)``.
 Reported per arm: the valid-member rate of the first generated identifier (is it in
-the member set?), next-identifier exact match, line exact match and edit similarity;
+the member set, or a new attribute assigned where the analysis allows one, i.e.
+``self.new = ...`` starting a statement?), next-identifier exact match, line exact match and edit similarity;
 for the monitor arm the per-call cost of the constraint, split into waiting steps
 (nothing masked) and constrained steps (a mask applied), with and without the time
-spent inside the analysis oracle (p50/p99 ms). Also the rate at which the real next
-identifier is in the member set (soundness of the analysis: below 1.0 the monitor
-would forbid code that exists).
+spent inside the analysis oracle (p50/p99 ms). Also the rate at which the real
+continuation is allowed, its identifier in the member set or a new attribute assigned
+(soundness of the analysis: below 1.0 the monitor would forbid code that exists).
 
 Writes ``dotprompts.json`` and ``dotprompts.md`` to ``--out``. Reproduce with::
 
@@ -63,7 +64,7 @@ from lsp_server.prompt import build_prompt
 from models.decoding import DecodeRequest, LogitsConstraint, greedy_decode
 from models.healing import HealingConstraint
 from models.loader import LoadedModel, load_model
-from models.monitor import MemberMonitor
+from models.monitor import MemberMonitor, assignment_state
 from models.vocab_index import vocab_index
 
 DEFAULT_OUT = Path("bench-out/dotprompts")
@@ -110,6 +111,7 @@ class DotPrompt:
     target: str
     members: frozenset[str]
     receiver: str
+    assignable: bool = False  # `self.` starting a statement: a new attribute may be assigned
 
 
 # ------------------------------------------------------------------ prompts
@@ -135,12 +137,26 @@ def dot_prompt(source: str, uri: str, text: str, dot: int) -> DotPrompt | None:
     document = text[: dot + 1] + text[line_end:]
     doc = Document(uri, document, "python")
     with deadline(ORACLE_TIMEOUT_S):
-        members = member_oracle(doc, dot + 1).members("", 1)  # the code before the "."
+        oracle = member_oracle(doc, dot + 1)
+        members = oracle.members("", 1)  # the code before the "."
+        assignable = bool(members) and oracle.assignable("", 1)
     if not members:
         return None
     line_start = text.rfind("\n", 0, dot) + 1
     receiver = text[line_start : dot + 1].strip()[-40:]
-    return DotPrompt(source, uri, document, dot + 1, target, frozenset(members), receiver)
+    return DotPrompt(
+        source, uri, document, dot + 1, target, frozenset(members), receiver, assignable
+    )
+
+
+def valid_access(completion: str, case: DotPrompt) -> bool:
+    """Whether the completion after the ``.`` spells a member, or assigns a new attribute
+    where that is allowed (``self.new = ...`` at a statement start)."""
+    ident = first_identifier(completion)
+    if ident in case.members:
+        return True
+    rest = completion[len(ident) :]
+    return bool(case.assignable and ident and rest.strip() and assignment_state(rest) is True)
 
 
 def sample_dot_prompts(
@@ -313,7 +329,7 @@ def complete(
     return {
         "completion": text,
         "identifier": ident,
-        "valid_member": ident in case.members,
+        "valid_member": valid_access(text, case),
         "identifier_match": ident == first_identifier(case.target),
         "line_match": exact_match(text, case.target),
         "similarity": round(edit_similarity(text, case.target), 4),
@@ -439,7 +455,7 @@ def run(
                 "receiver": case.receiver,
                 "target": case.target,
                 "members": len(case.members),
-                "target_in_members": first_identifier(case.target) in case.members,
+                "target_in_members": valid_access(case.target, case),
                 "off": complete(lm, case, False, max_new_tokens, fim, times, heal),
                 "on": complete(lm, case, True, max_new_tokens, fim, times, heal),
             }

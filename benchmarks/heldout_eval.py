@@ -10,10 +10,15 @@ recorded next to its weights in ``heldout.txt``, else ``models.corpus.split_file
     a context of history;
 (b) **line completion** at N seeded random cursor positions, in the style of the
     Code4Me evaluation (Izadi et al. 2024, "Language Models for Code Completion:
-    A Practical Evaluation"): half *end-of-line* (cursor at the end of a line,
-    target = a newline plus the whole next line) and half *mid-line* (cursor at a
-    random point inside a line's code, target = the rest of that line). The target
-    is cut out of the document (the code after it stays, as in an editor), prompts
+    A Practical Evaluation"): the rest of the line is completed at a random cursor,
+    in three kinds of case (see :class:`benchmarks.common.LineCase`), a third each:
+    *end-of-line* masks (the rest of the line cut, the cursor ends the line),
+    *mid-line* masks (the code up to the closing brackets/quotes that end the line
+    is cut and those closers stay after the cursor, as an editor auto-closes them;
+    the completion is placed the way the server places it, overwriting closers it
+    re-types, :func:`lsp_server.drafts.clean_draft`) and *next-line* cases (cursor at
+    the end of a line, target a newline plus the whole next line). The target is cut
+    out of the document (the code after it stays, as in an editor), prompts
     are built by :func:`lsp_server.prompt.build_prompt` with the engine's enclosing
     headers (from a document cut to the lines the prompt can hold, which gives the
     same prompt much faster, see :func:`benchmarks.common.prompt_document`),
@@ -55,6 +60,7 @@ import torch
 from analysis.context import cursor_context
 from analysis.document import Document
 from benchmarks.common import (
+    KINDS,
     LineCase,
     edit_similarity,
     exact_match,
@@ -69,6 +75,7 @@ from benchmarks.common import (
     with_fim,
     write_outputs,
 )
+from lsp_server.drafts import clean_draft, draft_context
 from lsp_server.prompt import Prompt, build_prompt
 from models.decoding import DecodeRequest, forward, greedy_decode
 from models.healing import HealingConstraint
@@ -171,7 +178,7 @@ def next_token_stats(
 def line_stop(removed: str, leading_newline: bool):
     """Return the single-line stop rule for drafts that first re-spell ``removed``.
 
-    With ``leading_newline`` (end-of-line cases) a draft that starts with a newline
+    With ``leading_newline`` (next-line cases) a draft that starts with a newline
     ends at its second newline, so the completion is that newline plus one line.
     """
 
@@ -187,21 +194,48 @@ def line_stop(removed: str, leading_newline: bool):
 
 
 def complete_line(
-    lm: LoadedModel, prompt: Prompt, max_new_tokens: int, kind: str
+    lm: LoadedModel, prompt: Prompt, max_new_tokens: int, case: LineCase
 ) -> tuple[str, int]:
-    """Return (greedy single-line completion after the cursor, generated tokens)."""
+    """Return (greedy single-line completion after the cursor, generated tokens).
+
+    For mid-line cases the completion is what ends up before the closers kept after
+    the cursor once the draft is placed as the server places it (closers it re-types
+    are overwritten, see :func:`placed_before_closers`).
+    """
     removed = prompt.removed_text
     constraints = [HealingConstraint(lm.table, removed)] if removed else []
     request = DecodeRequest(
         prompt_ids=prompt.ids,
         max_new_tokens=max_new_tokens + len(removed),
         constraints=constraints,
-        stop=line_stop(removed, kind == "eol"),
+        stop=line_stop(removed, case.kind == "next_line"),
     )
     result = greedy_decode(lm, request)
     text = result.drafts[0].text
     completion = text[len(removed) :] if text.startswith(removed) else text
+    if case.kind == "mid":
+        completion = placed_before_closers(completion, case)
     return completion, result.generated_tokens
+
+
+def placed_before_closers(completion: str, case: LineCase) -> str:
+    """Return the text a mid-line completion leaves between the cursor and the kept closers.
+
+    The draft is cleaned and placed as the server does (:func:`clean_draft`), the rest
+    of the line after its replace range appended; when the line then ends in the
+    case's closers, what precedes them is the completion, else the whole placed rest
+    of the line (which cannot match the target).
+    """
+    ctx = draft_context(case.document, case.offset, "python", "never")
+    cleaned = clean_draft(completion, ctx)
+    if cleaned is None:
+        return ""
+    line_end = case.document.find("\n", case.offset)
+    line_end = len(case.document) if line_end < 0 else line_end
+    placed = cleaned.text + case.document[cleaned.replace_end : line_end]
+    if case.line_suffix and placed.endswith(case.line_suffix):
+        return placed[: -len(case.line_suffix)]
+    return placed
 
 
 def settings_for(lm: LoadedModel) -> list[Setting]:
@@ -212,8 +246,29 @@ def settings_for(lm: LoadedModel) -> list[Setting]:
         for fim in fims
         for heal in (True, False)
     ]
-    served = lm.fim is not None
+    served = lm.fim is not None and lm.fim_policy == "always"
     return sorted(out, key=lambda s: (s.fim != served, not s.heal))
+
+
+# FIM prompts on mid-line cases only, prefix-only elsewhere (the "mid-line" FIM policy):
+# composed from the two healed settings' results, no extra decoding
+MIXED = "mid-line fim+heal"
+
+
+def with_mixed_setting(
+    lm: LoadedModel, rows: list[dict[str, Any]], latencies: dict[str, list[float]]
+) -> dict[str, list[float]]:
+    """Add the :data:`MIXED` setting to ``rows``; return latencies with it (first if served)."""
+    if not rows or not all({"fim+heal", "prefix+heal"} <= set(r["results"]) for r in rows):
+        return latencies
+    mixed: list[float] = []
+    for row in rows:
+        chosen = row["results"]["fim+heal" if row["kind"] == "mid" else "prefix+heal"]
+        row["results"][MIXED] = chosen
+        mixed.append(chosen["ms"])
+    if lm.fim is not None and lm.fim_policy == "mid-line":
+        return {MIXED: mixed, **latencies}
+    return {**latencies, MIXED: mixed}
 
 
 def evaluate_cases(
@@ -255,7 +310,7 @@ def evaluate_cases(
                 row["results"][setting.name] = {**done[key], "reused": True}
                 continue
             # 3. greedy single-line completion, timed with the prompt building
-            completion, tokens = complete_line(lm, prompt, max_new_tokens, case.kind)
+            completion, tokens = complete_line(lm, prompt, max_new_tokens, case)
             ms = (time.perf_counter() - started) * 1000.0
             latencies[setting.name].append(ms)
             result = {
@@ -271,18 +326,15 @@ def evaluate_cases(
         rows.append(row)
         if progress and (index + 1) % 20 == 0:
             print(f"  line completion {index + 1}/{len(cases)}", file=sys.stderr)
-    return rows, latencies
+    return rows, with_mixed_setting(lm, rows, latencies)
 
 
 def summarise_lines(
     rows: Sequence[dict[str, Any]], latencies: dict[str, list[float]]
 ) -> dict[str, Any]:
     """Return exact match / edit similarity per setting and case group, with latencies."""
-    groups = {
-        "eol": lambda r: r["kind"] == "eol",
-        "mid": lambda r: r["kind"] == "mid",
-        "mid_word": lambda r: r["kind"] == "mid" and r["mid_word"],
-    }
+    groups = {kind: (lambda r, kind=kind: r["kind"] == kind) for kind in KINDS}
+    groups["mid_word"] = lambda r: r["kind"] in ("eol", "mid") and r["mid_word"]
     out: dict[str, Any] = {}
     for name, values in latencies.items():
         entry: dict[str, Any] = {}
@@ -379,14 +431,17 @@ def markdown(report: dict[str, Any]) -> str:
                 s["mid"]["edit_similarity"],
                 s["mid_word"]["exact_match"],
                 s["mid_word"]["edit_similarity"],
+                s["next_line"]["exact_match"],
+                s["next_line"]["edit_similarity"],
                 s["latency_ms"].get("p50"),
                 s["latency_ms"].get("p95"),
             ]
         )
     counts = report["cases"]
     lines += [
-        f"Line completion, greedy, single line ({counts['eol']} end-of-line, {counts['mid']} "
-        f"mid-line of which {counts['mid_word']} mid-word cursors):",
+        f"Line completion, greedy, single line: {counts['eol']} end-of-line masks, "
+        f"{counts['mid']} mid-line masks ({counts['mid_word']} of these two mid-word), "
+        f"{counts['next_line']} next-line cases:",
         "",
         markdown_table(
             [
@@ -397,6 +452,8 @@ def markdown(report: dict[str, Any]) -> str:
                 "mid ES",
                 "mid-word EM",
                 "mid-word ES",
+                "next-line EM",
+                "next-line ES",
                 "p50 ms",
                 "p95 ms",
             ],
@@ -425,6 +482,59 @@ def markdown(report: dict[str, Any]) -> str:
             ],
         ),
     ]
+    return "\n".join(lines)
+
+
+def comparison_markdown(reports: dict[str, dict[str, Any]]) -> str:
+    """Return one table comparing labelled reports (e.g. first vs shipped model), per setting.
+
+    Reports must come from the same cases (same positions and seed) to be comparable;
+    a mismatch is stated under the table.
+    """
+    rows = []
+    for label, report in reports.items():
+        nt = report["next_token"]
+        for setting, s in report["line_completion"].items():
+            rows.append(
+                [
+                    label,
+                    setting,
+                    nt["accuracy"],
+                    nt["loss_nats"],
+                    s["eol"]["exact_match"],
+                    s["eol"]["edit_similarity"],
+                    s["mid"]["exact_match"],
+                    s["mid"]["edit_similarity"],
+                    s["mid_word"]["exact_match"],
+                    s["next_line"]["exact_match"],
+                    s["next_line"]["edit_similarity"],
+                ]
+            )
+    table = markdown_table(
+        [
+            "model",
+            "prompt",
+            "next-token acc",
+            "loss",
+            "EOL EM",
+            "EOL ES",
+            "mid EM",
+            "mid ES",
+            "mid-word EM",
+            "next-line EM",
+            "next-line ES",
+        ],
+        rows,
+    )
+    keys = {
+        (r["settings"]["positions"], r["settings"]["seed"], r["settings"]["quick"])
+        for r in reports.values()
+    }
+    lines = [table]
+    if len(keys) > 1:
+        lines.append("\nNote: the reports were run on different cases (positions/seed/quick).")
+    for label, report in reports.items():
+        lines.append(f"\n* {label}: `{report['command']}`, {report['model']['name']}")
     return "\n".join(lines)
 
 
@@ -489,9 +599,8 @@ def run(
         },
         "next_token": tokens,
         "cases": {
-            "eol": sum(r["kind"] == "eol" for r in rows),
-            "mid": sum(r["kind"] == "mid" for r in rows),
-            "mid_word": sum(r["kind"] == "mid" and r["mid_word"] for r in rows),
+            **{kind: sum(r["kind"] == kind for r in rows) for kind in KINDS},
+            "mid_word": sum(r["kind"] in ("eol", "mid") and r["mid_word"] for r in rows),
         },
         "line_completion": lines,
         "latency": latency,
@@ -512,7 +621,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch default)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="48 (quick: 32)")
     parser.add_argument("--max-tokens", type=int, default=None, help="next-token budget")
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="LABEL=JSON",
+        help="only compare earlier heldout.json reports side by side (writes comparison.md)",
+    )
     args = parser.parse_args(argv)
+    if args.compare:
+        return compare_reports(args.compare, Path(args.out))
     if args.positions is not None and args.positions < 2:
         print("heldout_eval: --positions must be >= 2", file=sys.stderr)
         return 2
@@ -538,6 +655,32 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(markdown(report))
     print(f"wrote {Path(args.out) / 'heldout.json'} in {report['seconds']} s", file=sys.stderr)
+    return 0
+
+
+def compare_reports(specs: Sequence[str], out: Path) -> int:
+    """Write ``comparison.md`` for ``LABEL=path/to/heldout.json`` specs; print it."""
+    import json
+
+    reports: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        label, sep, path = spec.partition("=")
+        if not sep or not label or not path:
+            print(f"heldout_eval: --compare wants LABEL=JSON, got {spec!r}", file=sys.stderr)
+            return 2
+        try:
+            reports[label] = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            print(f"heldout_eval: cannot read {path}: {exc}", file=sys.stderr)
+            return 2
+    try:
+        text = comparison_markdown(reports)
+    except KeyError as exc:
+        print(f"heldout_eval: {exc} missing: not a heldout.json of this version", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "comparison.md").write_text(text + "\n")
+    print(text)
     return 0
 
 

@@ -415,7 +415,8 @@ def fig_heldout(res: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
     """Line-completion exact match and edit similarity per prompt setting and cursor kind."""
     fig, (ax, bx) = _figure(ctx, "Held-out line completion (greedy, single line)", 2)
     lines = res.get("line_completion", {})
-    groups, labels = ["eol", "mid", "mid_word"], ["end of line", "mid-line", "mid-word"]
+    groups = ["eol", "mid", "mid_word", "next_line"]
+    labels = ["end-of-line mask", "mid-line mask", "mid-word", "next line"]
     for axis, metric, name in (
         (ax, "exact_match", "exact match"),
         (bx, "edit_similarity", "edit similarity"),
@@ -431,8 +432,8 @@ def fig_heldout(res: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
         fontsize=8,
     )
     bx.set_title(
-        f"{cases.get('eol', 0)} end-of-line, {cases.get('mid', 0)} mid-line cursors "
-        f"({cases.get('mid_word', 0)} mid-word)",
+        f"{cases.get('eol', 0)} end-of-line, {cases.get('mid', 0)} mid-line masks "
+        f"({cases.get('mid_word', 0)} mid-word), {cases.get('next_line', 0)} next lines",
         fontsize=8,
     )
     return _save(fig, out / "heldout.png")

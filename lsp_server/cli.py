@@ -61,6 +61,23 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--layers", type=int, default=None)
     train.add_argument("--width", type=int, default=None)
     train.add_argument("--threads", type=int, default=0)
+    train.add_argument(
+        "--corpus", choices=("stdlib", "extended"), default=None, help="training corpus"
+    )
+    train.add_argument("--lr", type=float, default=None, help="peak learning rate")
+    train.add_argument("--warmup", type=int, default=None, help="warm-up steps")
+    train.add_argument(
+        "--fim-line-rate",
+        type=float,
+        default=None,
+        help="share of FIM samples whose middle lies within one line",
+    )
+    train.add_argument(
+        "--stage-start",
+        type=int,
+        default=None,
+        help="step where a new warm-up + cosine starts (continue a finished run)",
+    )
     train.add_argument("--no-export", action="store_true", help="only update the checkpoint")
     train.add_argument(
         "--force-export", action="store_true", help="export even if not better than shipped"
@@ -210,6 +227,15 @@ def run_train(args: argparse.Namespace) -> int:
         cfg.n_layer = args.layers
     if args.width:
         cfg.n_embd = args.width
+    for name, field in (
+        ("corpus", "corpus"),
+        ("lr", "lr"),
+        ("warmup", "warmup_steps"),
+        ("stage_start", "stage_start"),
+        ("fim_line_rate", "fim_line_rate"),
+    ):
+        if getattr(args, name) is not None:
+            setattr(cfg, field, getattr(args, name))
     final = train(cfg)
     shipped = shipped_heldout_loss(Path(cfg.export_dir))
     loss = final.get("heldout", {}).get("loss", float("inf"))

@@ -336,6 +336,7 @@ class Engine:
             offset,
             max_new,
             headers=ctx.enclosing_headers,
+            use_fim=lm.fim_policy != "mid-line" or ctx.mid_line,
             max_prompt_tokens=AUTOMATIC_PROMPT_TOKENS if job.automatic else None,
         )
         gen_offset = offset - len(prompt.removed_text)
@@ -494,6 +495,7 @@ class Engine:
             "parameters": None if lm is None else lm.parameter_count(),
             "device": None if lm is None else str(lm.device),
             "fim": None if lm is None else lm.fim is not None,
+            "fimPolicy": None if lm is None or lm.fim is None else lm.fim_policy,
             "settings": self.settings.to_dict(),
             "latency_ms": {k: v.percentiles() for k, v in self.latency.items()},
             "last_latency_ms": self.latency["invoked"].last or self.latency["automatic"].last,

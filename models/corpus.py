@@ -1,9 +1,17 @@
-"""The training corpus of the default model: the Python standard library's own sources.
+"""The training corpus of the default model: the Python code every machine with Python has.
 
-Every machine with Python has this corpus, so the default model can be retrained
-anywhere (``superpose-ls train``). Test suites are excluded, and a deterministic
-held-out split (by a hash of the file's path relative to the stdlib root) is kept
-aside for evaluation; the split is recorded next to the shipped weights.
+Two corpora, both available wherever the package is installed, so the default
+model can be retrained anywhere (``superpose-ls train``):
+
+* ``stdlib``: the standard library's own sources, test suites excluded. A
+  deterministic held-out split (by a hash of the file's path relative to the
+  stdlib root) is kept aside for evaluation and recorded next to the shipped weights.
+* ``extended``: the ``stdlib`` training split, plus the standard library's test
+  suites and the pure-Python packages of the running environment's
+  ``site-packages`` (at most :data:`PACKAGE_CAP` characters per top-level package,
+  so no single project dominates; generated data files skipped). Any file that is a
+  near-copy of a held-out file (vendored backports such as ``setuptools/_distutils``)
+  is dropped: :func:`near_copy_filter` compares hashed long lines.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sysconfig
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +28,10 @@ EXCLUDED_DIRS = frozenset(
 )
 HELDOUT_PERCENT = 5
 MAX_FILE_BYTES = 400_000
+PACKAGE_CAP = 1_500_000  # characters taken per top-level site-packages entry
+NEAR_COPY = 0.2  # share of a file's long lines found in held-out files that drops it
+LONG_LINE = 20  # lines at least this long (stripped) are compared by near_copy_filter
+EXCLUDED_PYCACHE = frozenset({"__pycache__"})
 
 
 @dataclass(frozen=True)
@@ -68,3 +81,89 @@ def split_files(
     train = [f for f in files if not is_heldout(f.relpath)]
     heldout = [f for f in files if is_heldout(f.relpath)]
     return train, heldout
+
+
+def _walk_py(root: Path, excluded: frozenset[str]) -> Iterable[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in excluded)
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if name.endswith(".py") and not path.is_symlink():
+                if path.stat().st_size <= MAX_FILE_BYTES:
+                    yield path
+
+
+def stdlib_test_files(root: Path | None = None) -> list[CorpusFile]:
+    """Return the standard library's test files (the ones :func:`stdlib_files` leaves out)."""
+    root = root or stdlib_root()
+    kept = {f.relpath for f in stdlib_files(root)}
+    found = []
+    for path in _walk_py(root, frozenset({"site-packages", "dist-packages", "__pycache__"})):
+        rel = path.relative_to(root).as_posix()
+        if rel not in kept:
+            found.append(CorpusFile(rel, path))
+    return found
+
+
+def looks_generated(text: str) -> bool:
+    """Return True for data rather than code: very long lines or long average lines."""
+    lines = text.splitlines() or [""]
+    longest = max(len(line) for line in lines)
+    return longest > 1000 or sum(len(line) for line in lines) / len(lines) > 80
+
+
+def site_package_files(root: Path | None = None, cap: int = PACKAGE_CAP) -> list[CorpusFile]:
+    """Return ``.py`` files of ``site-packages``, at most ``cap`` characters per entry.
+
+    Files of one top-level entry are taken in a fixed pseudo-random order (a hash of
+    their path), so a capped package contributes a spread of its modules.
+    """
+    root = root or Path(sysconfig.get_paths()["purelib"])
+    if not root.is_dir():
+        return []
+    found: list[CorpusFile] = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith((".", "__")) or entry.name.endswith((".dist-info", ".egg-info")):
+            continue
+        paths = [entry] if entry.suffix == ".py" else list(_walk_py(entry, EXCLUDED_PYCACHE))
+        paths.sort(key=lambda p: hashlib.sha1(p.relative_to(root).as_posix().encode()).digest())
+        taken = 0
+        for path in paths:
+            if taken >= cap or not path.is_file():
+                continue
+            text = CorpusFile("", path).read()
+            if looks_generated(text):
+                continue
+            taken += len(text)
+            found.append(CorpusFile("site-packages/" + path.relative_to(root).as_posix(), path))
+    return found
+
+
+def _long_lines(text: str) -> set[int]:
+    return {
+        hash(line) for line in (raw.strip() for raw in text.splitlines()) if len(line) >= LONG_LINE
+    }
+
+
+def near_copy_filter(
+    files: list[CorpusFile], heldout: list[CorpusFile], threshold: float = NEAR_COPY
+) -> tuple[list[CorpusFile], list[CorpusFile]]:
+    """Return (kept, dropped): dropped files share >= ``threshold`` of their long lines
+    with the held-out files (copies, vendored backports, near-identical forks)."""
+    seen: set[int] = set()
+    for f in heldout:
+        seen |= _long_lines(f.read())
+    kept, dropped = [], []
+    for f in files:
+        lines = _long_lines(f.read())
+        shared = len(lines & seen) / len(lines) if lines else 0.0
+        (dropped if shared >= threshold else kept).append(f)
+    return kept, dropped
+
+
+def extended_files(
+    heldout: list[CorpusFile], stdlib: Path | None = None, site: Path | None = None
+) -> tuple[list[CorpusFile], list[CorpusFile]]:
+    """Return (extra training files, dropped near-copies) of the ``extended`` corpus."""
+    extra = stdlib_test_files(stdlib) + site_package_files(site)
+    return near_copy_filter(extra, heldout)

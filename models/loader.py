@@ -60,6 +60,7 @@ class LoadedModel:
     context_length: int
     load_seconds: float
     table: TokenTable = field(repr=False)
+    fim_policy: str = "always"  # "always" | "mid-line": FIM only with code after the cursor
 
     @property
     def vocab_size(self) -> int:
@@ -123,13 +124,36 @@ def model_options(path: Path) -> dict[str, Any]:
     """Return serving options shipped beside a model (``superpose.json``), if any.
 
     ``{"fim": false}`` makes the engine build prefix-only prompts for a model
-    whose tokenizer has FIM sentinels but whose FIM was measured to hurt.
+    whose tokenizer has FIM sentinels but whose FIM was measured to hurt;
+    ``{"fim": "mid-line"}`` uses FIM only when code follows the cursor on its line
+    (see :func:`fim_policy`).
     """
     try:
         data = json.loads((path / "superpose.json").read_text())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+FIM_POLICIES = ("always", "mid-line", "never")
+
+
+def fim_policy(options: dict[str, Any]) -> str:
+    """Return the FIM policy of ``superpose.json`` options: always, mid-line or never.
+
+    ``true``/``"always"`` (or no option): every prompt of a FIM model is a FIM prompt;
+    ``false``/``"never"``: prefix-only; ``"mid-line"``: FIM only when code follows the
+    cursor on its line. Anything else is logged and read as ``"always"``.
+    """
+    value = options.get("fim", True)
+    if value is True or value == "always":
+        return "always"
+    if value is False or value == "never":
+        return "never"
+    if value == "mid-line":
+        return "mid-line"
+    log.warning("superpose.json: unknown fim option %r, using FIM always", value)
+    return "always"
 
 
 def fim_tokens(tokenizer: Any) -> FimTokens | None:
@@ -181,6 +205,7 @@ def load_model(
         model.config, "max_position_embeddings", 2048
     )
     vocab_size = model.get_input_embeddings().weight.shape[0]
+    policy = fim_policy(model_options(path))
     loaded = LoadedModel(
         model=model,
         tokenizer=tokenizer,
@@ -189,10 +214,11 @@ def load_model(
         device=dev,
         dtype=dtype,
         eos_ids=frozenset(eos),
-        fim=fim_tokens(tokenizer) if model_options(path).get("fim", True) else None,
+        fim=fim_tokens(tokenizer) if policy != "never" else None,
         context_length=int(ctx),
         load_seconds=0.0,
         table=TokenTable.from_tokenizer(tokenizer, vocab_size),
+        fim_policy=policy,
     )
     loaded.load_seconds = time.perf_counter() - started
     log.info("loaded model %s on %s in %.2fs", loaded.name, dev, loaded.load_seconds)

@@ -21,6 +21,7 @@ millisecond and a waiting step almost nothing (see benchmarks/monitor_speed.py).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -31,6 +32,49 @@ from models.vocab_index import VocabIndex, is_ident_char, is_ident_start, vocab_
 
 # characters that may end an expression whose members a following "." selects
 _RECEIVER_CLOSERS = frozenset(")]}\"'")
+# what may follow a new attribute name at the start of a statement (an assignment target)
+ASSIGNMENT_OPERATORS = (
+    "=",
+    ":",
+    ",",
+    "+=",
+    "-=",
+    "*=",
+    "/=",
+    "//=",
+    "%=",
+    "**=",
+    ">>=",
+    "<<=",
+    "&=",
+    "|=",
+    "^=",
+    "@=",
+)
+# text ending in ".name" plus what was typed after it so far (spaces, operator characters)
+_AFTER_NAME = re.compile(r"\.([^\W\d]\w*)([ \t]*[^\w\s]*)$")
+
+
+def assignment_state(after: str) -> bool | None:
+    """Classify ``after``, the text typed after a new attribute name at a statement start.
+
+    Returns True when it already holds a complete assignment operator (the check is
+    over), False when it can still become one, None when it cannot (``(``, ``==``,
+    ``.``, a newline).
+    """
+    rest = after.lstrip(" \t")
+    if not rest:
+        return False
+    for op in ASSIGNMENT_OPERATORS:
+        if rest.startswith(op) and len(rest) > len(op):
+            if op == "=" and rest[1] == "=":
+                continue  # "==" compares
+            if any(o.startswith(rest[: len(op) + 1]) for o in ASSIGNMENT_OPERATORS):
+                continue  # "//" of "//=", "**" of "**=": still growing
+            return True
+    if any(op.startswith(rest) for op in ASSIGNMENT_OPERATORS):
+        return False
+    return None
 
 
 @runtime_checkable
@@ -105,10 +149,12 @@ class MemberMonitor:
         if eos_ids:
             self._eos[torch.tensor(sorted(int(i) for i in eos_ids), dtype=torch.long)] = True
         self._steps: dict[tuple[int, ...], _Step] = {}
-        self._answers: dict[tuple[str, int], frozenset[str] | None] = {}
+        self._answers: dict[tuple, frozenset[str] | bool | None] = {}
         self._member_masks: dict[tuple[frozenset[str], str], tuple[torch.Tensor | None, int]] = {}
         self._suffix_masks: dict[frozenset[str], torch.Tensor | None] = {}
         self._crossing_masks: dict[frozenset[str], torch.Tensor | None] = {}
+        self._new_name_masks: dict[str, torch.Tensor] = {}
+        self._assignment_masks: dict[str, torch.Tensor] = {}
 
     # ------------------------------------------------------------ constraint
 
@@ -171,13 +217,15 @@ class MemberMonitor:
         # 1. inside a member access whose receiver the analysis knows: spell a member
         if access is not None:
             dot, fragment = access
-            start = len(self.prompt_tail)
-            if dot >= start:
-                members = self._members(draft[: dot - start], 0)
-            else:
-                members = self._members("", start - dot)
+            extra, trim = self._receiver_code(draft, dot)
+            members = self._members(extra, trim)
             if members:
                 mask, masked = self._member_mask(members, fragment)
+                if fragment not in members and self._assignable(extra, trim):
+                    # `self.` starting a statement: a new attribute may be assigned
+                    new = self._new_name_mask(fragment)  # (V,)
+                    mask = new if mask is None else mask | new
+                    return mask, int((~mask).sum())
                 if mask is not None:
                     if fragment in members:
                         # the member is complete: a following ".x" token crosses a new trigger
@@ -188,11 +236,67 @@ class MemberMonitor:
                                 mask = combined
                                 masked = int((~mask).sum())
                     return mask, masked
-        # 2. waiting: only tokens that cross the trigger (".get") are checked
+        # 2. just after a new attribute name: only an assignment may follow
+        pending = self._pending_assignment(draft, text)
+        if pending is not None:
+            return pending, int((~pending).sum())
+        # 3. waiting: only tokens that cross the trigger (".get") are checked
         crossing = self._crossing_mask_after(draft, text)
         if crossing is None:
             return None, 0
         return crossing, int((~crossing).sum())
+
+    def _receiver_code(self, draft: str, dot: int) -> tuple[str, int]:
+        """Return the oracle's (extra, trim) for the code before the ``.`` at ``dot`` of the text."""
+        start = len(self.prompt_tail)
+        return (draft[: dot - start], 0) if dot >= start else ("", start - dot)
+
+    def _assignable(self, extra: str, trim: int) -> bool:
+        """Whether the oracle allows a new attribute after this receiver (memoised)."""
+        key = ("assignable", extra, trim)
+        if key not in self._answers:
+            ask = getattr(self.oracle, "assignable", None)
+            self._answers[key] = bool(ask(extra, trim)) if callable(ask) else False
+        return bool(self._answers[key])
+
+    def _new_name_mask(self, fragment: str) -> torch.Tensor:
+        """Return tokens (V,) that spell a new identifier further, or end it with an assignment."""
+        key = "" if not fragment else "continue"
+        mask = self._new_name_masks.get(key)
+        if mask is None:
+            pure = self.index.token_pure & self.index.usable  # (V,)
+            if not fragment:
+                starts = [bool(t) and is_ident_start(t[0]) for t in self.table.texts]
+                mask = pure & torch.tensor(starts, dtype=torch.bool)
+            else:
+                mask = pure | self._assignment_mask("")
+            self._new_name_masks[key] = mask
+        return mask
+
+    def _pending_assignment(self, draft: str, text: str) -> torch.Tensor | None:
+        """Return the mask forcing an assignment after a new attribute name, if one is pending."""
+        found = _AFTER_NAME.search(text)
+        if found is None or not found.group(2):
+            return None  # still inside the name (or no name): handled as a member access
+        if assignment_state(found.group(2)) is not False:
+            return None  # complete, or not an assignment (then the name is a member)
+        extra, trim = self._receiver_code(draft, found.start())
+        members = self._members(extra, trim)
+        if not members or found.group(1) in members or not self._assignable(extra, trim):
+            return None
+        return self._assignment_mask(found.group(2))
+
+    def _assignment_mask(self, after: str) -> torch.Tensor:
+        """Return tokens (V,) after which ``after`` + token can still be an assignment."""
+        mask = self._assignment_masks.get(after)
+        if mask is None:
+            allowed = [
+                bool(t) and not special and assignment_state(after + t) is not None
+                for t, special in zip(self.table.texts, self.table.special.tolist(), strict=True)
+            ]
+            mask = torch.tensor(allowed, dtype=torch.bool)  # (V,)
+            self._assignment_masks[after] = mask
+        return mask
 
     def _members(self, extra: str, trim: int) -> frozenset[str] | None:
         """Return the oracle's answer (memoised per request); empty sets mean unknown."""
@@ -234,7 +338,7 @@ class MemberMonitor:
         if not self._has_dot_tokens or not may_end_receiver(text):
             return None
         members = self._members(draft, 0)
-        if not members:
+        if not members or self._assignable(draft, 0):
             return None
         if members not in self._crossing_masks:
             mask = self.index.crossing_mask(members)  # (V,)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.corpus import CorpusFile, split_files
+from models.corpus import CorpusFile, extended_files, split_files
 from models.loader import DEFAULT_MODEL_DIR
 
 log = logging.getLogger(__name__)
@@ -56,9 +56,13 @@ class TrainConfig:
     min_lr_ratio: float = 0.1
     warmup_steps: int = 200
     total_steps: int = 1800
+    stage_start: int = 0  # step where this run's warm-up + cosine schedule starts
+    corpus: str = "stdlib"  # or "extended" (see models.corpus)
+    stdlib_repeats: int = 2  # copies of the stdlib split in the extended stream
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     fim_rate: float = 0.5
+    fim_line_rate: float = 0.5  # share of FIM samples whose middle lies within one line
     eval_every: int = 250
     eval_windows: int = 96
     seed: int = 1234
@@ -149,15 +153,36 @@ class BatchSampler:
         if rng.random() >= self.cfg.fim_rate:
             return window
         body = window[: len(window) - 4]  # room for 3 sentinels + EOS
-        i, j = sorted(rng.integers(0, len(body) + 1, size=2))
-        if rng.random() < 0.5:  # middles that end a line, like an editor's rest-of-line
-            nl = np.flatnonzero(self.has_newline[body[j:]])
-            if len(nl):
-                j = j + int(nl[0]) + 1
+        if rng.random() < self.cfg.fim_line_rate:
+            i, j = self._line_span(body, rng)
+        else:
+            i, j = sorted(int(x) for x in rng.integers(0, len(body) + 1, size=2))
+            if rng.random() < 0.5:  # middles that end a line
+                nl = np.flatnonzero(self.has_newline[body[j:]])
+                if len(nl):
+                    j = j + int(nl[0]) + 1
         prefix, middle, suffix = body[:i], body[i:j], body[j:]
         return np.concatenate(
             [[self.pre], prefix, [self.suf], suffix, [self.mid], middle, [self.eos]]
         ).astype(np.int64)
+
+    def _line_span(self, body: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
+        """Return (i, j): a middle inside one line, as an editor completes it.
+
+        ``i`` is a random token of the window; half of the middles run to the end of
+        its line (an end-of-line mask: the suffix starts with the newline), the others
+        stop at a random token before it (a mid-line mask: the rest of the line stays
+        in the suffix, like auto-closed brackets).
+        """
+        i = int(rng.integers(0, len(body)))
+        nl = np.flatnonzero(self.has_newline[body[i:]])
+        end = i + int(nl[0]) if len(nl) else len(body)  # the token holding the newline
+        if end <= i:  # the cursor sits at a line end: complete the next line
+            nxt = np.flatnonzero(self.has_newline[body[i + 1 :]])
+            end = i + 1 + int(nxt[0]) if len(nxt) else len(body)
+        if rng.random() < 0.5 or end - i < 2:
+            return i, end
+        return i, int(rng.integers(i + 1, end))
 
 
 # ------------------------------------------------------------------- model
@@ -187,10 +212,16 @@ def build_model(cfg: TrainConfig, tokenizer):
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Return the learning rate of ``step``: linear warm-up, then cosine decay."""
+    """Return the learning rate of ``step``: linear warm-up, then cosine decay.
+
+    The schedule runs from ``cfg.stage_start`` to ``cfg.total_steps``, so a trained
+    checkpoint can be continued with a new warm-up and cosine (continued pre-training).
+    """
+    step -= cfg.stage_start
+    span = cfg.total_steps - cfg.stage_start
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.total_steps - cfg.warmup_steps))
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, span - cfg.warmup_steps))
     floor = cfg.lr * cfg.min_lr_ratio
     return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * progress))
 
@@ -308,12 +339,42 @@ def prepare(cfg: TrainConfig) -> tuple[Path, object, np.ndarray, np.ndarray]:
         log.info("tokenising corpus")
         np.save(ckpt / "train_ids.npy", encode_files(tokenizer, train_files))
         np.save(ckpt / "heldout_ids.npy", encode_files(tokenizer, heldout_files))
-    return (
-        ckpt,
-        tokenizer,
-        np.load(ckpt / "train_ids.npy"),
-        np.load(ckpt / "heldout_ids.npy"),
-    )
+    train_ids = np.load(ckpt / "train_ids.npy")
+    if cfg.corpus == "extended":
+        train_ids = extended_stream(ckpt, tokenizer, train_ids, heldout_files, cfg)
+    elif cfg.corpus != "stdlib":
+        raise ValueError(f"unknown corpus {cfg.corpus!r} (stdlib or extended)")
+    return ckpt, tokenizer, train_ids, np.load(ckpt / "heldout_ids.npy")
+
+
+def extended_stream(
+    ckpt: Path, tokenizer, stdlib_ids: np.ndarray, heldout: list[CorpusFile], cfg: TrainConfig
+) -> np.ndarray:
+    """Return the ``extended`` stream: the stdlib split repeated, then the extra files.
+
+    The extra files are tokenised once into ``extended_ids.npy``; ``corpus.json``
+    records what went in (files and tokens per source, near-copies dropped).
+    """
+    path = ckpt / "extended_ids.npy"
+    if not path.exists():
+        extra, dropped = extended_files(heldout)
+        if cfg.corpus_limit:
+            extra = extra[: cfg.corpus_limit]
+        log.info("tokenising %d extra files (%d near-copies dropped)", len(extra), len(dropped))
+        ids = encode_files(tokenizer, extra)
+        sources: dict[str, int] = {}
+        for f in extra:
+            key = f.relpath.split("/")[1] if f.relpath.startswith("site-packages/") else "stdlib"
+            sources[key] = sources.get(key, 0) + 1
+        manifest = {
+            "extra_files": len(extra),
+            "extra_tokens": int(len(ids)),
+            "files_per_source": sources,
+            "dropped_near_copies": [f.relpath for f in dropped],
+        }
+        (ckpt / "corpus.json").write_text(json.dumps(manifest, indent=1))
+        np.save(path, ids)
+    return np.concatenate([stdlib_ids] * cfg.stdlib_repeats + [np.load(path)])
 
 
 def train(cfg: TrainConfig) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.common import (
+    KINDS,
     edit_similarity,
     exact_match,
     first_identifier,
@@ -12,6 +13,7 @@ from benchmarks.common import (
     markdown_table,
     percentiles,
     rate,
+    sample_line_cases,
 )
 
 
@@ -91,3 +93,51 @@ def test_markdown_table_formats_cells() -> None:
         "| a\\|b | 0.123 | – |",
         "| c | 3 | x |",
     ]
+
+
+SOURCE = "\n".join(
+    [
+        "import os",
+        "",
+        "def render(shape, scale=1.0):",
+        '    name = shape.describe("full")',
+        "    if shape.area() > scale:",
+        "        print(name, shape.area())",
+        "    values = [shape.width, shape.height]",
+        "    return os.path.join(name, str(values[0]))",
+    ]
+    * 4
+)
+
+
+def test_line_cases_cut_exactly_the_target_out_of_the_source() -> None:
+    cases = sample_line_cases([("shapes.py", SOURCE)], 60, seed=3, min_lines=5)
+    assert len(cases) == 60
+    assert [c.kind for c in cases[:6]] == list(KINDS) * 2
+    for case in cases:
+        # the document is the source with the target cut out at the cursor
+        assert case.document[: case.offset] + case.target + case.document[case.offset :] == SOURCE
+        assert "\n" not in case.target_line and case.target_line.strip()
+        after = case.document[case.offset :]
+        if case.kind == "eol":
+            assert after.startswith("\n") and not case.line_suffix
+        elif case.kind == "mid":
+            # the closers that end the line stay after the cursor
+            assert case.line_suffix and after.split("\n", 1)[0] == case.line_suffix
+            assert set(case.line_suffix) <= set(")]}'\":")
+        else:
+            assert case.target.startswith("\n") and not case.mid_word
+
+
+def test_mid_line_cases_need_closers_at_the_line_end() -> None:
+    text = "x = 1\n" * 30
+    cases = sample_line_cases([("plain.py", text)], 9, seed=0, min_lines=5)
+    assert cases and all(c.kind != "mid" for c in cases)
+
+
+def test_line_cases_are_reproducible_from_the_seed() -> None:
+    first = sample_line_cases([("shapes.py", SOURCE)], 12, seed=7, min_lines=5)
+    again = sample_line_cases([("shapes.py", SOURCE)], 12, seed=7, min_lines=5)
+    other = sample_line_cases([("shapes.py", SOURCE)], 12, seed=8, min_lines=5)
+    assert first == again
+    assert first != other

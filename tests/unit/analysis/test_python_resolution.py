@@ -356,3 +356,35 @@ def test_names_with_many_bindings_resolve_without_exponential_blow_up():
     source = "\n".join(lines) + "\nx20<|>"
     members = oracle_for(source).members("")
     assert members is not None and "alpha" in members
+
+
+# ------------------------------------------------------------------ new attributes
+
+
+CLASS = "class Shape:\n    def __init__(self):\n        self.width = 1\n\n    def grow(self):\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "extra", "expected"),
+    [
+        ("        self<|>", "", True),  # statement start: `self.new = ...` is valid
+        ("        cls<|>", "", True),
+        ("        x = self<|>", "", False),  # an expression: only members
+        ("        print(self<|>", "", False),
+        ("        other<|>", "", False),  # not the method's own object
+        ("        values = [\n            self<|>", "", False),  # inside brackets
+        ("        x = 1 + \\\n            self<|>", "", False),  # backslash continuation
+        ("        s = '''\n        self<|>", "", False),  # inside a string
+        ("        # self<|>", "", False),
+        ("<|>", "        pass\n        self", True),  # the code ends in generated text
+        ("<|>", "        f(\n            self", False),
+    ],
+)
+def test_assignable_only_where_a_statement_starts_with_self(line, extra, expected):
+    oracle = oracle_for(CLASS + line)
+    assert oracle.assignable(extra) is expected
+
+
+def test_assignable_is_python_only():
+    js = "class A {\n  grow() {\n    this<|>"
+    assert oracle_for(js, uri="file:///tmp/a.js").assignable("") is False

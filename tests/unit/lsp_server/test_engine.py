@@ -98,3 +98,65 @@ def test_edits_reach_the_workspace_ngrams_lazily(engine):
     engine.document_changed(URI)
     engine.complete(job(len(TEXT)))
     assert URI in engine.ngrams.workspace
+
+
+@pytest.mark.parametrize(
+    ("policy", "end_of_line", "mid_line"), [("always", True, True), ("mid-line", False, True)]
+)
+def test_fim_policy_decides_the_prompt_layout(tiny_lm, monkeypatch, policy, end_of_line, mid_line):
+    import dataclasses
+
+    from lsp_server import engine as engine_module
+
+    seen: list[bool] = []
+    real = engine_module.build_prompt
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs["use_fim"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "build_prompt", recording)
+    eng = Engine(Settings(drafts=2, maxNewTokens=4))
+    text = TEXT + "print()\n"
+    eng.open_document(URI, text, "python")
+    eng.attach_model(dataclasses.replace(tiny_lm, fim_policy=policy))
+    eng.complete(job(len(TEXT)))  # "print()" follows the cursor: mid-line
+    eng.complete(job(len(TEXT) + len("print(")))  # ")" follows the cursor: mid-line
+    eng.complete(job(len(text)))  # an empty last line: end of line
+    assert seen == [mid_line, mid_line, end_of_line]
+
+
+NEW_ATTRIBUTE_DOC = (
+    "class Counter:\n"
+    "    def __init__(self, start):\n"
+    "        self.count = start\n"
+    "\n"
+    "    def reset(self):\n"
+    "        self."
+)
+
+
+@pytest.mark.parametrize("text", [NEW_ATTRIBUTE_DOC, NEW_ATTRIBUTE_DOC[: -len("self.")]])
+def test_self_at_a_statement_start_gets_members_or_new_attribute_assignments(text):
+    """With the shipped model: after `self.` each draft spells a member of Counter, or
+    assigns a new attribute (`self.total = 0`), never a call of a missing member."""
+    from models.loader import load_model
+    from models.monitor import assignment_state
+
+    eng = Engine(Settings(drafts=4, maxNewTokens=12, multiline="never"))
+    eng.open_document(URI, text, "python")
+    eng.attach_model(load_model("default", "cpu"))
+    result = eng.complete(job(len(text)))
+    assert result.drafts
+    allowed = {"count", "reset", "__init__"} | set(dir(object))
+    for draft in result.drafts:
+        line = text[text.rfind("\n") + 1 :] + draft.text
+        access = line.strip().split("\n")[0]
+        if not access.startswith("self."):
+            assert text.endswith(" "), draft.text  # only a draft of its own may not use self
+            continue
+        rest = access[len("self.") :]
+        name = rest[: len(rest) - len(rest.lstrip("abcdefghijklmnopqrstuvwxyz_0123456789"))]
+        assert name, draft.text
+        after = rest[len(name) :]
+        assert name in allowed or assignment_state(after) is not None, draft.text

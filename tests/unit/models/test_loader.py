@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from models.loader import ModelLoadError, load_model, resolve_device, resolve_model_dir
+from models.loader import (
+    ModelLoadError,
+    fim_policy,
+    load_model,
+    resolve_device,
+    resolve_model_dir,
+)
 
 
 def save_tiny(lm, directory):
@@ -38,6 +44,26 @@ def test_local_model_round_trip_and_fim_opt_out(tiny_lm, tmp_path):
     assert lm.eos_ids == tiny_lm.eos_ids
     (tmp_path / "superpose.json").write_text(json.dumps({"fim": False}))
     assert load_model(tmp_path, "cpu").fim is None
+    (tmp_path / "superpose.json").write_text(json.dumps({"fim": "mid-line"}))
+    mid = load_model(tmp_path, "cpu")
+    assert mid.fim is not None and mid.fim_policy == "mid-line"
+
+
+@pytest.mark.parametrize(
+    ("options", "policy"),
+    [
+        ({}, "always"),
+        ({"fim": True}, "always"),
+        ({"fim": "always"}, "always"),
+        ({"fim": False}, "never"),
+        ({"fim": "never"}, "never"),
+        ({"fim": "mid-line"}, "mid-line"),
+        ({"fim": "sometimes"}, "always"),  # unknown values degrade to the default
+        ({"fim": 3}, "always"),
+    ],
+)
+def test_fim_policy_options(options, policy):
+    assert fim_policy(options) == policy
 
 
 def test_default_model_ships_and_loads():

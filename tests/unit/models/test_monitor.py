@@ -368,3 +368,96 @@ def test_greedy_decode_spells_only_members(tiny_lm):
             assert ident in ("alpha", "beta"), draft.text
         assert draft.stats["monitor_constrained_steps"] >= 1
         assert oracle.codes[0].endswith("Foo()")
+
+
+# ------------------------------------------------------------------ new attributes
+
+NEW_SURFACES = [EOS, ".", "new", "_", "attr", "alpha", "al", "1", " ", " =", "=", "==", " =="]
+NEW_SURFACES += ["(", ":", " +=", ",", "\n", ".new", " 2", "//", "="]
+NEW_TABLE = make_table(NEW_SURFACES)
+NEW_ID = {s: i for i, s in enumerate(NEW_SURFACES) if isinstance(s, str)}
+METHOD = "class A:\n    def f(self):\n        self"
+
+
+class AssignableOracle(DocumentOracle):
+    """``self`` alone on the code's last line starts a statement: new attributes allowed."""
+
+    def __init__(self, document: str, can_assign: bool = True):
+        super().__init__(document, {"self": {"alpha", "run"}})
+        self.can_assign = can_assign
+
+    def assignable(self, extra: str, trim: int = 0) -> bool:
+        code = self.document[: len(self.document) - trim] + extra
+        return self.can_assign and code.split("\n")[-1].strip() == "self"
+
+
+def new_allowed(monitor: MemberMonitor, surfaces: list[str]) -> set[str] | None:
+    ids = [NEW_ID[s] for s in surfaces]
+    v = monitor.table.vocab_size
+    scores = torch.zeros(1, v)
+    out = monitor(torch.tensor([ids], dtype=torch.long).reshape(1, len(ids)), scores)
+    if out is scores:
+        return None
+    return {NEW_SURFACES[i] for i in torch.nonzero(out[0] > float("-inf")).flatten().tolist()}
+
+
+def test_self_at_a_statement_start_may_spell_a_new_attribute_then_must_assign():
+    monitor = MemberMonitor(NEW_TABLE, AssignableOracle(METHOD + "."), METHOD + ".", {0})
+    # any identifier may start (members and new names), nothing else
+    assert new_allowed(monitor, []) == {"new", "_", "attr", "alpha", "al"}
+    # a new name goes on, or ends in an assignment; never "(", "==", "." or a newline
+    assert new_allowed(monitor, ["new"]) == {
+        "new",
+        "_",
+        "attr",
+        "alpha",
+        "al",
+        "1",
+        " ",
+        " =",
+        "=",
+        ":",
+        " +=",
+        ",",
+        "//",
+    }
+    # after the name and a space: only what can still become an assignment operator
+    assert new_allowed(monitor, ["new", " "]) == {" ", " =", "=", ":", " +=", ",", "//"}
+    # "=" must not become "=="
+    after_eq = new_allowed(monitor, ["new", " ", "="])
+    assert "=" not in after_eq and "==" not in after_eq and {" 2", "1", "(", " "} <= after_eq
+    # an assignment is complete: no constraint any more
+    assert new_allowed(monitor, ["new", " =", " 2"]) is None
+    # a member keeps its usual rules: calls allowed, nothing pending afterwards
+    assert "(" in new_allowed(monitor, ["alpha"])
+    assert new_allowed(monitor, ["alpha", " "]) is None
+
+
+def test_without_assignable_only_members_follow_self():
+    for oracle in (
+        AssignableOracle(METHOD + ".", can_assign=False),
+        DocumentOracle(METHOD + ".", {"self": {"alpha", "run"}}),
+    ):
+        monitor = MemberMonitor(NEW_TABLE, oracle, METHOD + ".", {0})
+        assert new_allowed(monitor, []) == {"alpha", "al"}
+
+
+def test_a_new_attribute_crossing_the_trigger_in_one_token():
+    monitor = MemberMonitor(NEW_TABLE, AssignableOracle(METHOD), METHOD, {0})
+    assert new_allowed(monitor, []) is None  # ".new" allowed: it may become `self.new = ...`
+    blocked = MemberMonitor(NEW_TABLE, AssignableOracle(METHOD, can_assign=False), METHOD, {0})
+    assert ".new" not in new_allowed(blocked, [])
+    # the pending assignment applies to a name that crossed the trigger too
+    assert new_allowed(monitor, [".new", " "]) == {" ", " =", "=", ":", " +=", ",", "//"}
+
+
+def test_assignment_state():
+    from models.monitor import assignment_state
+
+    assert assignment_state("") is False and assignment_state("  ") is False
+    assert assignment_state(" =") is False  # may still become "=="
+    assert assignment_state(" = 1") is True and assignment_state(": int") is True
+    assert assignment_state("+= 2") is True and assignment_state(", ") is True
+    assert assignment_state("//") is False and assignment_state("//= x") is True
+    assert assignment_state("==") is None and assignment_state("(") is None
+    assert assignment_state(".") is None and assignment_state("\n") is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from models.loader import load_model
@@ -50,3 +51,73 @@ def test_learning_rate_schedule():
     assert lr_at(9, cfg) == pytest.approx(1.0)
     assert lr_at(60, cfg) == pytest.approx(0.55)
     assert lr_at(110, cfg) == pytest.approx(0.1)
+
+
+def test_learning_rate_schedule_of_a_continued_stage():
+    cfg = TrainConfig(lr=1.0, min_lr_ratio=0.1, warmup_steps=10, total_steps=210, stage_start=100)
+    assert lr_at(100, cfg) == pytest.approx(0.1)  # warm-up again from the stage start
+    assert lr_at(109, cfg) == pytest.approx(1.0)
+    assert lr_at(160, cfg) == pytest.approx(0.55)
+    assert lr_at(210, cfg) == pytest.approx(0.1)
+
+
+def test_extended_corpus_resumes_a_stdlib_checkpoint(tmp_path, monkeypatch):
+    from models import training
+    from models.corpus import CorpusFile
+
+    extra = tmp_path / "extra.py"
+    extra.write_text("def extra_function(value):\n    return value + 1\n" * 20)
+    monkeypatch.setattr(
+        training, "extended_files", lambda heldout: ([CorpusFile("test/x.py", extra)], [])
+    )
+    train(tiny_config(tmp_path, 3))
+    cfg = tiny_config(tmp_path, 6)
+    cfg.corpus, cfg.stage_start, cfg.stdlib_repeats = "extended", 3, 2
+    resumed = train(cfg)
+    assert resumed["step"] == 6
+    ckpt = tmp_path / "ckpt"
+    manifest = json.loads((ckpt / "corpus.json").read_text())
+    assert manifest["extra_files"] == 1 and manifest["files_per_source"] == {"stdlib": 1}
+    _, _, stream, _ = training.prepare(cfg)
+    stdlib = np.load(ckpt / "train_ids.npy")
+    extra_ids = np.load(ckpt / "extended_ids.npy")
+    assert manifest["extra_tokens"] == len(extra_ids) > 0
+    assert len(stream) == 2 * len(stdlib) + len(extra_ids)
+    assert (stream[len(stdlib) : 2 * len(stdlib)] == stdlib).all()
+
+
+def test_unknown_corpus_is_refused(tmp_path):
+    cfg = tiny_config(tmp_path, 1)
+    cfg.corpus = "everything"
+    with pytest.raises(ValueError, match="unknown corpus"):
+        train(cfg)
+
+
+def test_line_fim_samples_keep_the_middle_within_one_line():
+    from models.loader import DEFAULT_MODEL_DIR
+    from models.training import BatchSampler, load_tokenizer
+
+    tok = load_tokenizer(DEFAULT_MODEL_DIR)
+    code = "def area(shape, scale=1.0):\n    width = shape.width * scale\n    return width\n" * 30
+    stream = np.asarray(tok(code)["input_ids"], dtype=np.uint16)
+    cfg = TrainConfig(seq_len=64, batch_size=16, fim_rate=1.0, fim_line_rate=1.0)
+    sampler = BatchSampler(stream, tok, cfg)
+    pre, suf, mid, eos = sampler.pre, sampler.suf, sampler.mid, sampler.eos
+    shapes = set()
+    for step in range(8):
+        for row in sampler.batch(step).tolist():
+            assert row[0] == pre and row[-1] == eos and len(row) == cfg.seq_len + 1
+            s, m = row.index(suf), row.index(mid)
+            prefix, suffix, middle = row[1:s], row[s + 1 : m], row[m + 1 : -1]
+            # the sample is a rearranged window, and its middle lies within one line
+            window = prefix + middle + suffix
+            start = int(np.flatnonzero(stream == window[0])[0]) if window else 0
+            assert any(
+                list(stream[k : k + len(window)]) == window for k in range(start, len(stream))
+            )
+            text = tok.decode(middle)
+            body = text.lstrip(" \n") if text.startswith("\n") else text
+            assert "\n" not in body
+            after = tok.decode(suffix[:1])
+            shapes.add("eol" if after.startswith("\n") else "mid")
+    assert shapes == {"eol", "mid"}  # both end-of-line and mid-line middles occur
