@@ -55,6 +55,43 @@ ASSIGNMENT_OPERATORS = (
 _AFTER_NAME = re.compile(r"\.([^\W\d]\w*)([ \t]*[^\w\s]*)$")
 
 
+@dataclass(frozen=True)
+class OperatorTokens:
+    """A vocabulary split for assignment checks: tokens whose first non-blank character
+    is an operator character (or that are blank) are checked one by one; every other
+    usable token behaves like ``"x"``."""
+
+    ids: list[int]
+    texts: list[str]
+    others: torch.Tensor  # (V,) bool
+
+
+_OPERATOR_CHARS = frozenset("=:,+-*/%<>&|^@")
+_OPERATOR_TOKENS: dict[int, tuple[TokenTable, OperatorTokens]] = {}
+
+
+def operator_tokens(table: TokenTable) -> OperatorTokens:
+    """Return the :class:`OperatorTokens` of ``table`` (computed once per table)."""
+    cached = _OPERATOR_TOKENS.get(id(table))
+    if cached is not None and cached[0] is table:
+        return cached[1]
+    ids, texts = [], []
+    others = torch.zeros(table.vocab_size, dtype=torch.bool)  # (V,)
+    special = table.special.tolist()
+    for i, text in enumerate(table.texts):
+        if not text or special[i]:
+            continue
+        lead = text.lstrip(" \t")[:1]
+        if not lead or lead in _OPERATOR_CHARS:
+            ids.append(i)
+            texts.append(text)
+        else:
+            others[i] = True
+    found = OperatorTokens(ids, texts, others)
+    _OPERATOR_TOKENS[id(table)] = (table, found)
+    return found
+
+
 def assignment_state(after: str) -> bool | None:
     """Classify ``after``, the text typed after a new attribute name at a statement start.
 
@@ -290,11 +327,17 @@ class MemberMonitor:
         """Return tokens (V,) after which ``after`` + token can still be an assignment."""
         mask = self._assignment_masks.get(after)
         if mask is None:
+            ops = operator_tokens(self.table)
+            # tokens led by anything but an operator character all behave like "x"
+            mask = ops.others & (assignment_state(after + "x") is not None)  # (V,)
             allowed = [
-                bool(t) and not special and assignment_state(after + t) is not None
-                for t, special in zip(self.table.texts, self.table.special.tolist(), strict=True)
+                i
+                for i, t in zip(ops.ids, ops.texts, strict=True)
+                if assignment_state(after + t) is not None
             ]
-            mask = torch.tensor(allowed, dtype=torch.bool)  # (V,)
+            if allowed:
+                mask = mask.clone()
+                mask[torch.tensor(allowed, dtype=torch.long)] = True
             self._assignment_masks[after] = mask
         return mask
 
