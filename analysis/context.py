@@ -56,7 +56,10 @@ Node = tree_sitter.Node
 PLACEHOLDER = "__sp_receiver__"
 MAX_SCAN = 4000  # characters scanned backwards for a receiver
 # a method's own object alone at the start of a line: `self.<new attribute> = ...` may follow
-_OWN_OBJECT_LINE = re.compile(r"[ \t]*(self|cls)")
+_OWN_OBJECT_LINE = {
+    "python": re.compile(r"[ \t]*(self|cls)"),
+    "javascript": re.compile(r"[ \t]*this"),
+}
 ANSWER_CACHE_SIZE = 8192
 # Tests set this to True so that internal errors surface instead of becoming "no constraint".
 STRICT = False
@@ -482,11 +485,13 @@ class MemberOracle:
     def assignable(self, extra: str, trim: int = 0) -> bool:
         """True when a ``.name`` after the code may create a new attribute by assignment.
 
-        Python only: the code's last line is just ``self`` or ``cls`` and starts a
-        statement (no open bracket, no continuation), so ``self.new_name = value`` is
-        valid code there even though ``new_name`` is no member yet.
+        The code's last line is just ``self`` or ``cls`` (Python) or ``this``
+        (JavaScript/TypeScript) and starts a statement (no open bracket or
+        continuation; in JavaScript, a ``{`` block is fine), so ``self.new_name =
+        value`` is valid code there even though ``new_name`` is no member yet.
         """
-        if self.family != "python":
+        pattern = _OWN_OBJECT_LINE.get(self.family or "")
+        if pattern is None:
             return False
         newline = extra.rfind("\n")
         if newline >= 0:
@@ -494,7 +499,7 @@ class MemberOracle:
         else:
             q = max(0, min(self.offset - trim, len(self.text)))
             last_line = self.text[self.text.rfind("\n", 0, q) + 1 : q] + extra
-        if not _OWN_OBJECT_LINE.fullmatch(last_line):
+        if not pattern.fullmatch(last_line):
             return False
         with self._lock:
             try:
@@ -508,7 +513,7 @@ class MemberOracle:
                 if STRICT:
                     raise
                 return False
-        return at_statement_boundary(state, True)
+        return at_statement_boundary(state, self.family == "python")
 
     def _members(self, extra: str, trim: int) -> frozenset[str] | None:
         base = self._base(trim)

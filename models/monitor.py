@@ -12,6 +12,12 @@ identifier ends the monitor is back to waiting. Unknown receivers are never
 constrained. Tokens that *cross* the trigger (one token ``.get`` after a
 receiver) are checked too, against the members of the text so far.
 
+Assignments create attributes: where the oracle allows a new name
+(``assignable``: ``self.``/``cls.`` or ``this.`` starting a statement), any
+identifier may be spelled, but one outside ``M`` must be followed by an assignment
+(``=``, ``:``, ``+=``, ... or the ``,`` of a tuple target): ``self.total = 0`` is
+allowed, ``self.totl()`` is not.
+
 Analysis stays on the other side of the boundary (DESIGN.md): the monitor only
 sees a :class:`MemberOracle` answering with plain strings. Masks are built from
 the precomputed :class:`~models.vocab_index.VocabIndex` with vectorised gathers
@@ -34,22 +40,8 @@ from models.vocab_index import VocabIndex, is_ident_char, is_ident_start, vocab_
 _RECEIVER_CLOSERS = frozenset(")]}\"'")
 # what may follow a new attribute name at the start of a statement (an assignment target)
 ASSIGNMENT_OPERATORS = (
-    "=",
-    ":",
-    ",",
-    "+=",
-    "-=",
-    "*=",
-    "/=",
-    "//=",
-    "%=",
-    "**=",
-    ">>=",
-    "<<=",
-    "&=",
-    "|=",
-    "^=",
-    "@=",
+    *("=", ":", ",", "+=", "-=", "*=", "/=", "//=", "%=", "**=", ">>=", "<<=", "&=", "|="),
+    *("^=", "@=", ">>>=", "&&=", "||=", "??="),  # the last four: JavaScript
 )
 # text ending in ".name" plus what was typed after it so far (spaces, operator characters)
 _AFTER_NAME = re.compile(r"\.([^\W\d]\w*)([ \t]*[^\w\s]*)$")

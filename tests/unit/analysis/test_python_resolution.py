@@ -385,6 +385,18 @@ def test_assignable_only_where_a_statement_starts_with_self(line, extra, expecte
     assert oracle.assignable(extra) is expected
 
 
-def test_assignable_is_python_only():
-    js = "class A {\n  grow() {\n    this<|>"
-    assert oracle_for(js, uri="file:///tmp/a.js").assignable("") is False
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("class A {\n  grow() {\n    this<|>", True),  # a statement inside a block
+        ("class A {\n  grow() {\n    x = this<|>", False),
+        ("class A {\n  grow() {\n    f(\n      this<|>", False),  # inside call parentheses
+        ("class A {\n  grow() {\n    self<|>", False),  # not JavaScript's own object
+    ],
+)
+def test_assignable_in_javascript(source, expected):
+    assert oracle_for(source, uri="file:///tmp/a.js").assignable("") is expected
+
+
+def test_assignable_needs_a_supported_language():
+    assert oracle_for("self<|>", uri="file:///tmp/a.txt").assignable("") is False
