@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--lr", type=float, default=None, help="peak learning rate")
     train.add_argument("--warmup", type=int, default=None, help="warm-up steps")
+    train.add_argument("--fim-mode", choices=("psm", "spm"), default=None, help="FIM sample layout")
     train.add_argument(
         "--fim-line-rate",
         type=float,
@@ -233,6 +234,7 @@ def run_train(args: argparse.Namespace) -> int:
         ("warmup", "warmup_steps"),
         ("stage_start", "stage_start"),
         ("fim_line_rate", "fim_line_rate"),
+        ("fim_mode", "fim_mode"),
     ):
         if getattr(args, name) is not None:
             setattr(cfg, field, getattr(args, name))

@@ -142,7 +142,10 @@ def build_prompt(
     if fim is not None:
         suffix_text = suffix_window(lm, suffix, budget - len(prefix_ids) - len(lm.encode(removed)))
         suffix_ids = lm.encode(suffix_text) if suffix_text else []
-        ids = [fim.prefix, *prefix_ids, fim.suffix, *suffix_ids, fim.middle]
+        if lm.fim_mode == "spm":  # StarCoder's SPM: the middle continues the prefix
+            ids = [fim.prefix, fim.suffix, *suffix_ids, fim.middle, *prefix_ids]
+        else:
+            ids = [fim.prefix, *prefix_ids, fim.suffix, *suffix_ids, fim.middle]
         return Prompt(ids, prefix_text, removed, True, len(prefix_ids), len(suffix_ids))
     if not prefix_ids:  # an empty document still needs one token to condition on
         prefix_ids = [next(iter(lm.eos_ids))] if lm.eos_ids else lm.encode("\n")

@@ -61,6 +61,7 @@ class LoadedModel:
     load_seconds: float
     table: TokenTable = field(repr=False)
     fim_policy: str = "always"  # "always" | "mid-line": FIM only with code after the cursor
+    fim_mode: str = "psm"  # prompt layout: "psm" (prefix, suffix, middle) or "spm"
 
     @property
     def vocab_size(self) -> int:
@@ -126,7 +127,8 @@ def model_options(path: Path) -> dict[str, Any]:
     ``{"fim": false}`` makes the engine build prefix-only prompts for a model
     whose tokenizer has FIM sentinels but whose FIM was measured to hurt;
     ``{"fim": "mid-line"}`` uses FIM only when code follows the cursor on its line
-    (see :func:`fim_policy`).
+    (see :func:`fim_policy`); ``{"fim_mode": "spm"}`` builds suffix-prefix-middle
+    prompts for a model trained on that layout (default ``"psm"``).
     """
     try:
         data = json.loads((path / "superpose.json").read_text())
@@ -205,7 +207,9 @@ def load_model(
         model.config, "max_position_embeddings", 2048
     )
     vocab_size = model.get_input_embeddings().weight.shape[0]
-    policy = fim_policy(model_options(path))
+    options = model_options(path)
+    policy = fim_policy(options)
+    mode = "spm" if options.get("fim_mode") == "spm" else "psm"
     loaded = LoadedModel(
         model=model,
         tokenizer=tokenizer,
@@ -219,6 +223,7 @@ def load_model(
         load_seconds=0.0,
         table=TokenTable.from_tokenizer(tokenizer, vocab_size),
         fim_policy=policy,
+        fim_mode=mode,
     )
     loaded.load_seconds = time.perf_counter() - started
     log.info("loaded model %s on %s in %.2fs", loaded.name, dev, loaded.load_seconds)

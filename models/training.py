@@ -63,6 +63,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     fim_rate: float = 0.5
     fim_line_rate: float = 0.5  # share of FIM samples whose middle lies within one line
+    fim_mode: str = "psm"  # "psm": prefix, suffix, middle; "spm": suffix, prefix, middle
     eval_every: int = 250
     eval_windows: int = 96
     seed: int = 1234
@@ -162,9 +163,11 @@ class BatchSampler:
                 if len(nl):
                     j = j + int(nl[0]) + 1
         prefix, middle, suffix = body[:i], body[i:j], body[j:]
-        return np.concatenate(
-            [[self.pre], prefix, [self.suf], suffix, [self.mid], middle, [self.eos]]
-        ).astype(np.int64)
+        if self.cfg.fim_mode == "spm":  # the middle continues the prefix, as left to right
+            parts = [[self.pre, self.suf], suffix, [self.mid], prefix, middle, [self.eos]]
+        else:
+            parts = [[self.pre], prefix, [self.suf], suffix, [self.mid], middle, [self.eos]]
+        return np.concatenate(parts).astype(np.int64)
 
     def _line_span(self, body: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
         """Return (i, j): a middle inside one line, as an editor completes it.
@@ -317,6 +320,14 @@ def export_model(ckpt: Path, export_dir: Path, metrics: dict) -> None:
             shutil.copy(ckpt / name, export_dir / name)
     shutil.copy(ckpt / "heldout.txt", export_dir / "heldout.txt")
     (export_dir / "training.json").write_text(json.dumps(metrics, indent=1))
+    # serving options beside the weights: the FIM layout the model was trained with
+    options_path = export_dir / "superpose.json"
+    try:
+        options = json.loads(options_path.read_text())
+    except (OSError, ValueError):
+        options = {}
+    options["fim_mode"] = metrics.get("config", {}).get("fim_mode", "psm")
+    options_path.write_text(json.dumps(options, indent=1) + "\n")
 
 
 # -------------------------------------------------------------------- main
@@ -340,6 +351,8 @@ def prepare(cfg: TrainConfig) -> tuple[Path, object, np.ndarray, np.ndarray]:
         np.save(ckpt / "train_ids.npy", encode_files(tokenizer, train_files))
         np.save(ckpt / "heldout_ids.npy", encode_files(tokenizer, heldout_files))
     train_ids = np.load(ckpt / "train_ids.npy")
+    if cfg.fim_mode not in ("psm", "spm"):
+        raise ValueError(f"unknown fim_mode {cfg.fim_mode!r} (psm or spm)")
     if cfg.corpus == "extended":
         train_ids = extended_stream(ckpt, tokenizer, train_ids, heldout_files, cfg)
     elif cfg.corpus != "stdlib":

@@ -50,3 +50,21 @@ def test_fim_prompt_layout_and_healing(tiny_lm):
     plain = build_prompt(tiny_lm, text, offset, 16, use_fim=False, heal=False)
     assert not plain.fim and plain.removed_text == ""
     assert tiny_lm.table.decode(plain.ids) == text[:offset]
+
+
+def test_spm_prompt_puts_the_suffix_first_and_ends_with_the_healed_prefix(tiny_lm):
+    import dataclasses
+
+    spm = dataclasses.replace(tiny_lm, fim_mode="spm")
+    text = "def add(a, b):\n    ret\n    return a + b\n"
+    offset = text.index("ret\n") + 3
+    psm = build_prompt(tiny_lm, text, offset, 16)
+    prompt = build_prompt(spm, text, offset, 16)
+    fim = tiny_lm.fim
+    assert prompt.fim and prompt.ids[:2] == [fim.prefix, fim.suffix]
+    middle = prompt.ids.index(fim.middle)
+    # suffix between the sentinels, then the (healed) prefix: the draft continues it
+    assert prompt.ids[2:middle] == psm.ids[psm.ids.index(fim.suffix) + 1 : -1]
+    assert tiny_lm.table.decode(prompt.ids[middle + 1 :]) == prompt.prefix_text
+    assert prompt.removed_text == psm.removed_text and prompt.removed_text
+    assert sorted(prompt.ids) == sorted(psm.ids)

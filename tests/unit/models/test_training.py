@@ -121,3 +121,34 @@ def test_line_fim_samples_keep_the_middle_within_one_line():
             after = tok.decode(suffix[:1])
             shapes.add("eol" if after.startswith("\n") else "mid")
     assert shapes == {"eol", "mid"}  # both end-of-line and mid-line middles occur
+
+
+def test_spm_samples_put_the_suffix_first_and_continue_the_prefix():
+    from models.loader import DEFAULT_MODEL_DIR
+    from models.training import BatchSampler, load_tokenizer
+
+    tok = load_tokenizer(DEFAULT_MODEL_DIR)
+    code = "def area(shape, scale=1.0):\n    width = shape.width * scale\n    return width\n" * 30
+    stream = np.asarray(tok(code)["input_ids"], dtype=np.uint16)
+    cfg = TrainConfig(seq_len=64, batch_size=8, fim_rate=1.0, fim_mode="spm")
+    sampler = BatchSampler(stream, tok, cfg)
+    psm = BatchSampler(stream, tok, TrainConfig(seq_len=64, batch_size=8, fim_rate=1.0))
+    for step in range(4):
+        for row, twin in zip(sampler.batch(step).tolist(), psm.batch(step).tolist(), strict=True):
+            assert row[:2] == [sampler.pre, sampler.suf] and row[-1] == sampler.eos
+            m = row.index(sampler.mid)
+            # the same split as the PSM sample of this step: suffix first, then prefix+middle
+            s, pm = twin.index(psm.suf), twin.index(psm.mid)
+            assert row[2:m] == twin[s + 1 : pm]
+            assert row[m + 1 : -1] == twin[1:s] + twin[pm + 1 : -1]
+
+
+def test_export_records_the_fim_layout(tmp_path):
+    cfg = tiny_config(tmp_path, 2)
+    cfg.fim_mode = "spm"
+    final = train(cfg)
+    export_model(tmp_path / "ckpt", tmp_path / "export", final)
+    options = json.loads((tmp_path / "export" / "superpose.json").read_text())
+    assert options == {"fim_mode": "spm"}
+    lm = load_model(tmp_path / "export", "cpu")
+    assert lm.fim_mode == "spm" and lm.fim is not None
