@@ -384,8 +384,8 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             f"`{report['command']}` on {report['machine']['cpu']} "
             f"({report['settings']['threads']} torch thread(s)); {p['count']} prompts from "
-            f"{p['files']} held-out files ({p['dots_tried']} dots tried); real next identifier "
-            f"in the member set: {p['target_in_members']}; analysis time-outs "
+            f"{p['files']} held-out files ({p['dots_tried']} dots tried); real continuation "
+            f"allowed (a member, or a new attribute assigned): {p['target_in_members']}; analysis time-outs "
             f"(> {ORACLE_TIMEOUT_S:g} s, skipped): {len(p['analysis_timeouts'])}.",
             "",
             markdown_table(

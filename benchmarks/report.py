@@ -370,7 +370,7 @@ def fig_monitor(res: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
     prompts = res.get("prompts", {})
     ax.set_title(
         f"{prompts.get('count', '?')} resolved dereference prompts (dotted: 99% target); "
-        f"real next identifier in the member set: {_pct(prompts.get('target_in_members'))}",
+        f"real continuation allowed: {_pct(prompts.get('target_in_members'))}",
         fontsize=8,
     )
     overhead = res.get("monitor_overhead_ms", {})

@@ -96,14 +96,24 @@ def prefix_window(
 
 
 def suffix_window(lm: LoadedModel, suffix: str, budget: int) -> str:
-    """Return the head of ``suffix`` that fits ``budget`` tokens, whole lines first."""
+    """Return the head of ``suffix`` that fits ``budget`` tokens, whole lines first.
+
+    The head is tokenised once; token offsets give each line end's token count.
+    """
     if budget <= 0 or not suffix:
         return ""
-    end = min(len(suffix), MAX_SUFFIX_CHARS)
-    while end > 0 and _count(lm, suffix[:end]) > budget:
-        nl = suffix.rfind("\n", 0, end - 1)
-        end = nl + 1 if nl > 0 else 0
-    return suffix[:end]
+    head = suffix[:MAX_SUFFIX_CHARS]
+    starts = _token_starts(lm, head)
+    ends = [i + 1 for i, ch in enumerate(head) if ch == "\n"]  # after each newline
+    if len(head) == len(suffix) and not head.endswith("\n"):
+        ends.append(len(head))  # the document's last line
+    for end in reversed(ends):  # the longest window of whole lines that fits
+        count = bisect.bisect_left(starts, end) if starts is not None else None
+        if count is not None and count > budget + 1:
+            continue  # clearly too long: no need to tokenise this window
+        if _count(lm, head[:end]) <= budget:  # exact check of the estimate
+            return head[:end]
+    return ""
 
 
 def build_prompt(

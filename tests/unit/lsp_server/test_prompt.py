@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lsp_server.prompt import build_prompt, prefix_window, suffix_window
 
 BODY = "".join(f"    value_{i} = compute({i})\n" for i in range(200))
@@ -68,3 +70,17 @@ def test_spm_prompt_puts_the_suffix_first_and_ends_with_the_healed_prefix(tiny_l
     assert tiny_lm.table.decode(prompt.ids[middle + 1 :]) == prompt.prefix_text
     assert prompt.removed_text == psm.removed_text and prompt.removed_text
     assert sorted(prompt.ids) == sorted(psm.ids)
+
+
+@pytest.mark.parametrize("budget", [1, 3, 8, 20, 60, 500])
+def test_suffix_window_is_the_longest_run_of_whole_lines_that_fits(tiny_lm, budget):
+    suffix = ")\n    return total\n\n\ndef other(x):\n    return x * 2  # é🙂\nlast = other(3)"
+    window = suffix_window(tiny_lm, suffix, budget)
+    assert suffix.startswith(window)
+    assert window == suffix or window == "" or window.endswith("\n")
+    assert len(tiny_lm.encode(window)) <= budget
+    # the next whole line (or the rest) would not fit
+    longer = [i + 1 for i, ch in enumerate(suffix) if ch == "\n" and i + 1 > len(window)]
+    longer.append(len(suffix))
+    if window != suffix:
+        assert len(tiny_lm.encode(suffix[: longer[0]])) > budget
