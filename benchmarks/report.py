@@ -575,14 +575,21 @@ def repetition_rows(rep: dict[str, Any]) -> list[Row]:
 
 
 def heldout_rows(held: dict[str, Any]) -> list[Row]:
-    acc = held.get("next_token", {}).get("accuracy")
+    nt = held.get("next_token", {})
+    acc = nt.get("accuracy")
     lines = held.get("line_completion", {})
     setting = next(iter(lines), "-")
-    eol = lines.get(setting, {}).get("eol", {}).get("exact_match")
+    eol_group = lines.get(setting, {}).get("eol", {})
+    eol = eol_group.get("exact_match")
     return [
-        ("held-out next-token accuracy", _pct(acc), ">= 45%", _verdict(acc, 0.45, False)),
         (
-            f"held-out end-of-line exact match ({setting})",
+            f"held-out next-token accuracy ({nt.get('tokens', '?')} tokens)",
+            _pct(acc),
+            ">= 45%",
+            _verdict(acc, 0.45, False),
+        ),
+        (
+            f"held-out end-of-line exact match ({setting}, {eol_group.get('n', '?')} cases)",
             _pct(eol),
             ">= 15%",
             _verdict(eol, 0.15, False),
