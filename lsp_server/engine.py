@@ -38,7 +38,7 @@ from models.decoders import get_decoder
 from models.decoding import DecodeRequest, LogitsConstraint
 from models.healing import HealingConstraint
 from models.loader import LoadedModel, load_model
-from models.monitor import MemberMonitor, operator_tokens
+from models.monitor import MemberMonitor
 from models.ngram import NgramModel, WorkspaceNgrams, background_for
 from models.repetition import RepetitionPenalty
 from models.vocab_index import vocab_index
@@ -175,7 +175,6 @@ class Engine:
     def attach_model(self, lm: LoadedModel, background: Any = None) -> None:
         """Serve ``lm`` (with an optional background n-gram table) from now on."""
         vocab_index(lm.table)  # built once per tokenizer, off the first request
-        operator_tokens(lm.table)  # the monitor's assignment checks, likewise
         RepetitionPenalty(lm.table, None, lm.eos_ids)
         with self._lock:
             self.lm = lm

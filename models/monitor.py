@@ -47,43 +47,6 @@ ASSIGNMENT_OPERATORS = (
 _AFTER_NAME = re.compile(r"\.([^\W\d]\w*)([ \t]*[^\w\s]*)$")
 
 
-@dataclass(frozen=True)
-class OperatorTokens:
-    """A vocabulary split for assignment checks: tokens whose first non-blank character
-    is an operator character (or that are blank) are checked one by one; every other
-    usable token behaves like ``"x"``."""
-
-    ids: list[int]
-    texts: list[str]
-    others: torch.Tensor  # (V,) bool
-
-
-_OPERATOR_CHARS = frozenset("=:,+-*/%<>&|^@")
-_OPERATOR_TOKENS: dict[int, tuple[TokenTable, OperatorTokens]] = {}
-
-
-def operator_tokens(table: TokenTable) -> OperatorTokens:
-    """Return the :class:`OperatorTokens` of ``table`` (computed once per table)."""
-    cached = _OPERATOR_TOKENS.get(id(table))
-    if cached is not None and cached[0] is table:
-        return cached[1]
-    ids, texts = [], []
-    others = torch.zeros(table.vocab_size, dtype=torch.bool)  # (V,)
-    special = table.special.tolist()
-    for i, text in enumerate(table.texts):
-        if not text or special[i]:
-            continue
-        lead = text.lstrip(" \t")[:1]
-        if not lead or lead in _OPERATOR_CHARS:
-            ids.append(i)
-            texts.append(text)
-        else:
-            others[i] = True
-    found = OperatorTokens(ids, texts, others)
-    _OPERATOR_TOKENS[id(table)] = (table, found)
-    return found
-
-
 def assignment_state(after: str) -> bool | None:
     """Classify ``after``, the text typed after a new attribute name at a statement start.
 
@@ -182,7 +145,6 @@ class MemberMonitor:
         self._member_masks: dict[tuple[frozenset[str], str], tuple[torch.Tensor | None, int]] = {}
         self._suffix_masks: dict[frozenset[str], torch.Tensor | None] = {}
         self._crossing_masks: dict[frozenset[str], torch.Tensor | None] = {}
-        self._new_name_masks: dict[str, torch.Tensor] = {}
         self._assignment_masks: dict[str, torch.Tensor] = {}
 
     # ------------------------------------------------------------ constraint
@@ -290,17 +252,9 @@ class MemberMonitor:
 
     def _new_name_mask(self, fragment: str) -> torch.Tensor:
         """Return tokens (V,) that spell a new identifier further, or end it with an assignment."""
-        key = "" if not fragment else "continue"
-        mask = self._new_name_masks.get(key)
-        if mask is None:
-            pure = self.index.token_pure & self.index.usable  # (V,)
-            if not fragment:
-                starts = [bool(t) and is_ident_start(t[0]) for t in self.table.texts]
-                mask = pure & torch.tensor(starts, dtype=torch.bool)
-            else:
-                mask = pure | self._assignment_mask("")
-            self._new_name_masks[key] = mask
-        return mask
+        if not fragment:
+            return self.index.pure_ident_start  # (V,)
+        return self.index.token_pure | self._assignment_mask("")  # (V,)
 
     def _pending_assignment(self, draft: str, text: str) -> torch.Tensor | None:
         """Return the mask forcing an assignment after a new attribute name, if one is pending."""
@@ -319,12 +273,12 @@ class MemberMonitor:
         """Return tokens (V,) after which ``after`` + token can still be an assignment."""
         mask = self._assignment_masks.get(after)
         if mask is None:
-            ops = operator_tokens(self.table)
+            index = self.index
             # tokens led by anything but an operator character all behave like "x"
-            mask = ops.others & (assignment_state(after + "x") is not None)  # (V,)
+            mask = index.operator_others & (assignment_state(after + "x") is not None)  # (V,)
             allowed = [
                 i
-                for i, t in zip(ops.ids, ops.texts, strict=True)
+                for i, t in zip(index.operator_ids, index.operator_texts, strict=True)
                 if assignment_state(after + t) is not None
             ]
             if allowed:

@@ -123,6 +123,13 @@ class VocabIndex:
     dot_ident_ids: torch.Tensor = field(repr=False, default_factory=lambda: torch.empty(0))
     # (V,) bool: "." followed by a non-identifier char (".)", ". ", "..."): never a member access
     dot_other: torch.Tensor = field(repr=False, default_factory=lambda: torch.empty(0))
+    # (V,) bool: pure identifier tokens that may start an identifier (not a digit)
+    pure_ident_start: torch.Tensor = field(repr=False, default_factory=lambda: torch.empty(0))
+    # assignment checks: tokens led (after blanks) by an operator character, or blank,
+    # are checked one by one; every other usable token (``operator_others``) acts like "x"
+    operator_ids: tuple[int, ...] = field(repr=False, default=())
+    operator_texts: tuple[str, ...] = field(repr=False, default=())
+    operator_others: torch.Tensor = field(repr=False, default_factory=lambda: torch.empty(0))
     _lru: OrderedDict[tuple[str, frozenset[str]], Any] = field(
         repr=False, default_factory=OrderedDict
     )
@@ -256,6 +263,10 @@ class VocabIndex:
         return mask
 
 
+# characters that begin assignment operators (``=``, ``+=``, ``:``, ``,`` ...)
+OPERATOR_CHARS = frozenset("=:,+-*/%<>&|^@")
+
+
 def build_vocab_index(table: TokenTable) -> VocabIndex:
     """Compute the index of ``table`` (one pass over the vocabulary)."""
     n = table.vocab_size
@@ -273,6 +284,9 @@ def build_vocab_index(table: TokenTable) -> VocabIndex:
     dot_tail = [False] * n
     dot_other = [False] * n
     usable = [False] * n
+    pure_ident_start = [False] * n
+    operator_others = [False] * n
+    operator_ids: list[int] = []
     by_lead: dict[str, list[int]] = {}
     max_lead = 0
 
@@ -292,6 +306,7 @@ def build_vocab_index(table: TokenTable) -> VocabIndex:
         max_lead = max(max_lead, len(run))
         if len(run) == len(text):
             token_pure[i] = True
+            pure_ident_start[i] = is_ident_start(text[0])
         else:
             token_tail[i] = True
             starts_nonident[i] = not run
@@ -304,6 +319,11 @@ def build_vocab_index(table: TokenTable) -> VocabIndex:
             dot_tail[i] = not dot_pure[i]
         starts_dot[i] = text[0] == "."
         dot_other[i] = starts_dot[i] and len(text) > 1 and not dot_ident[i]
+        lead = text.lstrip(" \t")[:1]
+        if not lead or lead in OPERATOR_CHARS:
+            operator_ids.append(i)
+        else:
+            operator_others[i] = True
 
     pure_tokens: list[list[int]] = [[] for _ in lead_ids]
     tail_tokens: list[list[int]] = [[] for _ in lead_ids]
@@ -354,6 +374,10 @@ def build_vocab_index(table: TokenTable) -> VocabIndex:
         dot_pure_tokens={k: tuple(v) for k, v in dot_pure_tokens.items()},
         dot_tail_tokens={k: tuple(v) for k, v in dot_tail_tokens.items()},
         dot_ident_ids=torch.tensor([i for i, d in enumerate(dot_ident) if d], dtype=torch.long),
+        pure_ident_start=bools(pure_ident_start),
+        operator_ids=tuple(operator_ids),
+        operator_texts=tuple(table.texts[i] for i in operator_ids),
+        operator_others=bools(operator_others),
     )
 
 
