@@ -493,40 +493,32 @@ class MemberOracle:
         pattern = _OWN_OBJECT_LINE.get(self.family or "")
         if pattern is None:
             return False
-        newline = extra.rfind("\n")
-        if newline >= 0:
-            last_line = extra[newline + 1 :]
-        else:
-            q = max(0, min(self.offset - trim, len(self.text)))
-            last_line = self.text[self.text.rfind("\n", 0, q) + 1 : q] + extra
-        if not pattern.fullmatch(last_line):
-            return False
         with self._lock:
             try:
-                base = self._base(trim)
-                state = (
-                    self._extra_line_state(trim, base, extra[: newline + 1])
-                    if newline >= 0
-                    else base.line_state
-                )
+                state, last_line = self._last_line(trim, extra)
             except Exception:  # totality: never raise into the decoder
                 if STRICT:
                     raise
                 return False
-        return at_statement_boundary(state, self.family == "python")
+        return bool(pattern.fullmatch(last_line)) and at_statement_boundary(
+            state, self.family == "python"
+        )
+
+    def _last_line(self, trim: int, extra: str) -> tuple[State, str]:
+        """(lexical state at the start of the code's last line, that line), where the
+        code is ``text[:offset - trim] + extra``."""
+        base = self._base(trim)
+        newline = extra.rfind("\n")
+        if newline >= 0:
+            return self._extra_line_state(trim, base, extra[: newline + 1]), extra[newline + 1 :]
+        return base.line_state, self.text[base.line_start : base.q] + extra
 
     def _members(self, extra: str, trim: int) -> frozenset[str] | None:
         base = self._base(trim)
         python = self.family == "python"
         q = base.q
         # Step 2: lexical state at the end of the code (lex only its last line).
-        newline = extra.rfind("\n")
-        if newline >= 0:
-            line_state = self._extra_line_state(trim, base, extra[: newline + 1])
-            last_line = extra[newline + 1 :]
-        else:
-            line_state = base.line_state
-            last_line = self.text[base.line_start : q] + extra
+        line_state, last_line = self._last_line(trim, extra)
         end_state = self.lexer.lex(line_state, last_line)
         if not is_code(end_state):
             return None
