@@ -121,55 +121,70 @@ def _ident_char(c: str) -> bool:
     return c == "_" or c.isalnum()
 
 
+def _raw_line(text: str, line_starts: list[int], i: int) -> str:
+    """Return line ``i`` of ``text`` without its newline."""
+    end = line_starts[i + 1] - 1 if i + 1 < len(line_starts) else len(text)
+    return text[line_starts[i] : end]
+
+
 def next_line_case(source: str, text: str, line_starts: list[int], i: int) -> LineCase | None:
     """Return the case predicting line ``i`` from the end of line ``i - 1``."""
-    lines = text.split("\n")
-    if i < 1 or i >= len(lines) - 1:
+    if i < 1 or i >= len(line_starts) - 1:
         return None
-    line = lines[i].rstrip()
+    raw = _raw_line(text, line_starts, i)
+    line = raw.rstrip()
     if len(line.strip()) < 2:
         return None
     cursor = line_starts[i] - 1  # the "\n" ending line i - 1
-    end = line_starts[i] + len(lines[i])  # the "\n" ending line i
+    end = line_starts[i] + len(raw)  # the "\n" ending line i
     document = text[:cursor] + text[end:]
     return LineCase(source, document, cursor, "\n" + line, "next_line")
+
+
+def _cursor_case(
+    source: str,
+    text: str,
+    start: int,
+    line: str,
+    stop: int,
+    cut_end: int,
+    rng: random.Random,
+    kind: str,
+    line_suffix: str = "",
+) -> LineCase | None:
+    """Return a case with a random cursor in the code of ``line`` (starting at offset
+    ``start``) before column ``stop``; the target runs to ``stop``, ``text`` is cut from
+    the cursor to offset ``cut_end``."""
+    indent = len(line) - len(line.lstrip())
+    if stop - indent < 3:
+        return None
+    col = rng.randrange(indent + 1, stop)  # >= 1 code char before, >= 1 in the target
+    cursor = start + col
+    mid_word = _ident_char(line[col - 1]) and _ident_char(line[col])
+    document = text[:cursor] + text[cut_end:]
+    return LineCase(source, document, cursor, line[col:stop], kind, mid_word, line_suffix)
 
 
 def eol_case(
     source: str, text: str, line_starts: list[int], i: int, rng: random.Random
 ) -> LineCase | None:
     """Return an end-of-line mask: a random cursor in line ``i``, the rest of the line cut."""
-    lines = text.split("\n")
-    line = lines[i].rstrip()
-    indent = len(line) - len(line.lstrip())
-    if len(line) - indent < 3:
-        return None
-    col = rng.randrange(indent + 1, len(line))  # >= 1 code char before, >= 1 after
-    cursor = line_starts[i] + col
-    end = line_starts[i] + len(lines[i])
-    mid_word = _ident_char(line[col - 1]) and _ident_char(line[col])
-    document = text[:cursor] + text[end:]
-    return LineCase(source, document, cursor, line[col:], "eol", mid_word)
+    raw = _raw_line(text, line_starts, i)
+    line = raw.rstrip()
+    start = line_starts[i]
+    return _cursor_case(source, text, start, line, len(line), start + len(raw), rng, "eol")
 
 
 def mid_case(
     source: str, text: str, line_starts: list[int], i: int, rng: random.Random
 ) -> LineCase | None:
     """Return a mid-line mask: the code between a random cursor and the closers ending line ``i``."""
-    lines = text.split("\n")
-    line = lines[i].rstrip()
-    indent = len(line) - len(line.lstrip())
+    line = _raw_line(text, line_starts, i).rstrip()
     closers = _CLOSERS.search(line)
     if closers is None or line.lstrip().startswith("#"):
         return None
-    stop = closers.start()
-    if stop - indent < 3:
-        return None
-    col = rng.randrange(indent + 1, stop)  # >= 1 code char before, >= 1 in the target
-    cursor = line_starts[i] + col
-    mid_word = _ident_char(line[col - 1]) and _ident_char(line[col])
-    document = text[:cursor] + text[line_starts[i] + stop :]
-    return LineCase(source, document, cursor, line[col:stop], "mid", mid_word, line[stop:])
+    stop, start = closers.start(), line_starts[i]
+    return _cursor_case(source, text, start, line, stop, start + stop, rng, "mid", line[stop:])
 
 
 def sample_line_cases(
