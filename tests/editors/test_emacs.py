@@ -17,43 +17,27 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from editor_testing import (
+    CURSOR_CHARACTER,
+    CURSOR_LINE,
+    MODEL_READY_TIMEOUT_S,
+    ROOT,
+    SETTINGS,
+    SOURCE,
+    server_command,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 SUPERPOSE_EL = ROOT / "editor-clients" / "emacs" / "superpose.el"
 DRIVER = Path(__file__).with_name("emacs_e2e.el")
 EMACS = shutil.which("emacs")
-MODEL_READY_TIMEOUT_S = 120
-SETTINGS = {"drafts": 3, "maxNewTokens": 16}
 
 pytestmark = pytest.mark.skipif(
     EMACS is None,
     reason="emacs is not installed: run editor-clients/install-test-deps.sh (Debian emacs-nox)",
 )
-
-SOURCE = """import os
-
-
-class Counter:
-    def __init__(self, start):
-        self.count = start
-        self.history = []
-
-    def increment(self, step):
-        self.count += step
-        self.history.append(step)
-        return self.count
-
-
-def main():
-    counter = Counter(0)
-    counter.
-"""
-CURSOR_LINE = SOURCE.count("\n") - 1
-CURSOR_CHARACTER = len("    counter.")
 
 
 def emacs(*args: str, bare: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -184,11 +168,6 @@ def test_helpers_format_convert_and_insert() -> None:
         "latency: invoked p50 80 ms",
     ]
     assert out["hash_get"] == "from lsp-mode"
-
-
-def server_command() -> list[str]:
-    script = Path(sys.executable).with_name("superpose-ls")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "lsp_server"]
 
 
 def test_eglot_end_to_end_with_the_real_server(tmp_path: Path) -> None:

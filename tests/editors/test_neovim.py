@@ -15,52 +15,30 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from editor_testing import (
+    CURSOR_CHARACTER,
+    CURSOR_LINE,
+    MODEL_READY_TIMEOUT_S,
+    ROOT,
+    SETTINGS,
+    SOURCE,
+    server_command,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "editor-clients" / "neovim"
 DRIVER = Path(__file__).with_name("neovim_e2e.lua")
 # SUPERPOSE_NVIM may name another Neovim binary (e.g. >= 0.12 to cover inline ghost text).
 NVIM = os.environ.get("SUPERPOSE_NVIM") or shutil.which("nvim")
-MODEL_READY_TIMEOUT_S = 120
 RUN_TIMEOUT_S = 240
-SETTINGS = {"drafts": 3, "maxNewTokens": 16}
 
 pytestmark = pytest.mark.skipif(
     NVIM is None,
     reason="nvim is not installed: run editor-clients/install-test-deps.sh (Debian package neovim)",
 )
-
-SOURCE = """import os
-
-
-class Counter:
-    def __init__(self, start):
-        self.count = start
-        self.history = []
-
-    def increment(self, step):
-        self.count += step
-        self.history.append(step)
-        return self.count
-
-
-def main():
-    counter = Counter(0)
-    counter.
-"""
-CURSOR_LINE = SOURCE.count("\n") - 1  # the `    counter.` line, 0-based
-CURSOR_CHARACTER = len("    counter.")
-
-
-def server_command() -> list[str]:
-    """Returns the superpose-ls command of the running interpreter's environment."""
-    script = Path(sys.executable).with_name("superpose-ls")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "lsp_server"]
 
 
 def utf16_to_index(line: str, character: int) -> int:

@@ -11,10 +11,10 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from editor_testing import server_command
 
 EXTENSION = Path(__file__).resolve().parents[2] / "editor-clients" / "vscode"
 NPM = shutil.which("npm")
@@ -58,11 +58,6 @@ def test_extension_compiles_and_unit_tests_pass(built_extension: Path) -> None:
     assert passed and failed, output[-2000:]
     assert int(failed.group(1)) == 0
     assert int(passed.group(1)) >= 20, "the unit tests did not all run"
-
-
-def server_command() -> list[str]:
-    script = Path(sys.executable).with_name("superpose-ls")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "lsp_server"]
 
 
 SOURCE = "class Counter:\n    def __init__(self):\n        self.count = 0\n\n\ncounter = Counter()\ncounter.\n"
