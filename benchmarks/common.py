@@ -10,6 +10,7 @@ weights (``heldout.txt``) so a model is always measured on the files it never sa
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -60,6 +61,28 @@ def machine_info() -> dict[str, Any]:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
     }
+
+
+# ------------------------------------------------------------------ command line
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, out: str | Path) -> None:
+    """Add the options every model benchmark takes: --model, --seed, --out, --threads."""
+    parser.add_argument("--model", default="default", help="'default' or a local HF model dir")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path(out))
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch default)")
+
+
+def use_threads(threads: int) -> None:
+    """Run torch on ``threads`` threads (0 keeps torch's choice).
+
+    Call it after loading the model: the loader picks its own thread count.
+    """
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
 
 
 # ------------------------------------------------------------------ held-out code

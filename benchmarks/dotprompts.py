@@ -47,6 +47,7 @@ import torch
 from analysis.context import cursor_context, member_oracle
 from analysis.document import Document
 from benchmarks.common import (
+    add_model_arguments,
     edit_similarity,
     exact_match,
     first_identifier,
@@ -56,6 +57,7 @@ from benchmarks.common import (
     percentiles,
     prompt_document,
     rate,
+    use_threads,
     with_fim,
     write_outputs,
 )
@@ -439,8 +441,7 @@ def run(
     max_new_tokens = max_new_tokens or (QUICK_NEW_TOKENS if quick else FULL_NEW_TOKENS)
     # 1. the model and its vocabulary index (built once, as the engine does at load)
     lm = load_model(model, device="cpu")
-    if threads:  # after loading: the loader picks its own thread count
-        torch.set_num_threads(threads)
+    use_threads(threads)
     vocab_index(lm.table)
     files = [(f.relpath, f.path, f.read()) for f in heldout_files(lm.path)]
     # 2. resolved dereference points of held-out code
@@ -511,16 +512,13 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="default", help="'default' or a local HF model dir")
+    add_model_arguments(parser, DEFAULT_OUT)
     parser.add_argument("--prompts", type=int, default=None, help="300 (quick: 40)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--quick", action="store_true", help="40 prompts, short drafts")
     parser.add_argument("--fim", action="store_true", help="FIM prompts (default prefix only)")
     parser.add_argument(
         "--no-heal", action="store_true", help="no token healing (the prompt ends in the '.')"
     )
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch default)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="48 (quick: 24)")
     args = parser.parse_args(argv)
     if (args.prompts is not None and args.prompts < 1) or args.threads < 0:

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.common import add_model_arguments, use_threads
 from models.baselines import beam_decode, sampling_decode, sequential_decode
 from models.corpus import split_files
 from models.decoding import DecodeRequest, DecodeResult, greedy_decode
@@ -126,18 +127,15 @@ def load(spec: str) -> LoadedModel:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="default", help="'default' or a local HF model dir")
+    add_model_arguments(parser, "bench-out/drafts")
     parser.add_argument("--prompts", type=int, default=40)
     parser.add_argument("--ks", default="2,3,4,8")
-    parser.add_argument("--out", default="bench-out/drafts")
     parser.add_argument("--max-new-tokens", type=int, default=24)
     parser.add_argument("--max-prompt-chars", type=int, default=2000)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-p", type=float, default=0.95)
     parser.add_argument("--ngram", default="auto", help="'auto' (model dir), 'none' or a .npz")
     parser.add_argument("--ngram-weight", type=float, default=0.1)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch default)")
     args = parser.parse_args(argv)
     try:
         ks = [int(k) for k in args.ks.split(",") if k.strip()]
@@ -146,13 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         print("drafts: --ks must be a comma-separated list of positive integers", file=sys.stderr)
         return 2
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
         lm = load(args.model)
     except ModelLoadError as exc:
         print(f"drafts: {exc}", file=sys.stderr)
         return 2
+    use_threads(args.threads)
     # background n-gram table: shipped next to the model unless told otherwise
     background: NgramTable | None = None
     if args.ngram != "none":
@@ -219,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": lm.name,
         "parameters": lm.parameter_count(),
         "prompts": len(cases),
-        "config": vars(args),
+        "config": {**vars(args), "out": str(args.out)},
         "torch_threads": torch.get_num_threads(),
         "background_ngram": background is not None,
         "greedy": {

@@ -62,6 +62,7 @@ from analysis.document import Document
 from benchmarks.common import (
     KINDS,
     LineCase,
+    add_model_arguments,
     edit_similarity,
     exact_match,
     heldout_files,
@@ -72,6 +73,7 @@ from benchmarks.common import (
     prompt_document,
     rate,
     sample_line_cases,
+    use_threads,
     with_fim,
     write_outputs,
 )
@@ -558,8 +560,7 @@ def run(
     # 1. the model (load time measured cold, i.e. the first load in this process)
     lm = load_model(model, device="cpu")
     facts = model_facts(lm, model)
-    if threads:  # after loading: the loader picks its own thread count
-        torch.set_num_threads(threads)
+    use_threads(threads)
     files = heldout_files(lm.path)
     texts = [(f.relpath, f.read()) for f in files]
     # 2. next-token accuracy and perplexity (quick: a seeded subset of the files)
@@ -613,12 +614,9 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="default", help="'default' or a local HF model dir")
+    add_model_arguments(parser, DEFAULT_OUT)
     parser.add_argument("--positions", type=int, default=None, help="line-completion cursors")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--quick", action="store_true", help="~60 cursors, a token subset")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch default)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="48 (quick: 32)")
     parser.add_argument("--max-tokens", type=int, default=None, help="next-token budget")
     parser.add_argument(
