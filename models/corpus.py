@@ -32,6 +32,7 @@ PACKAGE_CAP = 1_500_000  # characters taken per top-level site-packages entry
 NEAR_COPY = 0.2  # share of a file's long lines found in held-out files that drops it
 LONG_LINE = 20  # lines at least this long (stripped) are compared by near_copy_filter
 EXCLUDED_PYCACHE = frozenset({"__pycache__"})
+INSTALLED_DIRS = frozenset({"site-packages", "dist-packages", "__pycache__"})  # not the stdlib
 
 
 @dataclass(frozen=True)
@@ -56,21 +57,24 @@ def is_heldout(relpath: str) -> bool:
     return digest[0] * 100 // 256 < HELDOUT_PERCENT
 
 
+def _walk_py(root: Path, excluded: frozenset[str]) -> Iterable[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in excluded)
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if name.endswith(".py") and not path.is_symlink():
+                if path.stat().st_size <= MAX_FILE_BYTES:
+                    yield path
+
+
 def stdlib_files(root: Path | None = None) -> list[CorpusFile]:
     """Return all non-test ``.py`` files of the standard library, sorted by path."""
     root = root or stdlib_root()
-    found: list[CorpusFile] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in EXCLUDED_DIRS)
-        for name in sorted(filenames):
-            if not name.endswith(".py") or name.startswith("test_"):
-                continue
-            path = Path(dirpath) / name
-            if path.is_symlink() or path.stat().st_size > MAX_FILE_BYTES:
-                continue
-            rel = path.relative_to(root).as_posix()
-            found.append(CorpusFile(rel, path))
-    return found
+    return [
+        CorpusFile(path.relative_to(root).as_posix(), path)
+        for path in _walk_py(root, EXCLUDED_DIRS)
+        if not path.name.startswith("test_")
+    ]
 
 
 def split_files(
@@ -83,22 +87,12 @@ def split_files(
     return train, heldout
 
 
-def _walk_py(root: Path, excluded: frozenset[str]) -> Iterable[Path]:
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in excluded)
-        for name in sorted(filenames):
-            path = Path(dirpath) / name
-            if name.endswith(".py") and not path.is_symlink():
-                if path.stat().st_size <= MAX_FILE_BYTES:
-                    yield path
-
-
 def stdlib_test_files(root: Path | None = None) -> list[CorpusFile]:
     """Return the standard library's test files (the ones :func:`stdlib_files` leaves out)."""
     root = root or stdlib_root()
     kept = {f.relpath for f in stdlib_files(root)}
     found = []
-    for path in _walk_py(root, frozenset({"site-packages", "dist-packages", "__pycache__"})):
+    for path in _walk_py(root, INSTALLED_DIRS):
         rel = path.relative_to(root).as_posix()
         if rel not in kept:
             found.append(CorpusFile(rel, path))

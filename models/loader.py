@@ -137,9 +137,6 @@ def model_options(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-FIM_POLICIES = ("always", "mid-line", "never")
-
-
 def fim_policy(options: dict[str, Any]) -> str:
     """Return the FIM policy of ``superpose.json`` options: always, mid-line or never.
 
