@@ -408,6 +408,24 @@ def model_facts(lm: LoadedModel, spec: str) -> dict[str, Any]:
 # ------------------------------------------------------------------ report
 
 
+# case groups of the line-completion tables: (summary key, column label)
+LINE_GROUPS = (("eol", "EOL"), ("mid", "mid"), ("mid_word", "mid-word"), ("next_line", "next-line"))
+
+
+def line_headers() -> list[str]:
+    """Return the column labels of :func:`line_cells`."""
+    return [f"{label} {metric}" for _, label in LINE_GROUPS for metric in ("EM", "ES")]
+
+
+def line_cells(summary: dict[str, Any]) -> list[Any]:
+    """Return exact match and edit similarity of each case group of one setting's summary."""
+    return [
+        summary[group][metric]
+        for group, _ in LINE_GROUPS
+        for metric in ("exact_match", "edit_similarity")
+    ]
+
+
 def markdown(report: dict[str, Any]) -> str:
     """Return the short markdown summary of a report."""
     m, nt, lat = report["model"], report["next_token"], report["latency"]
@@ -424,21 +442,7 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     rows = []
     for name, s in report["line_completion"].items():
-        rows.append(
-            [
-                name,
-                s["eol"]["exact_match"],
-                s["eol"]["edit_similarity"],
-                s["mid"]["exact_match"],
-                s["mid"]["edit_similarity"],
-                s["mid_word"]["exact_match"],
-                s["mid_word"]["edit_similarity"],
-                s["next_line"]["exact_match"],
-                s["next_line"]["edit_similarity"],
-                s["latency_ms"].get("p50"),
-                s["latency_ms"].get("p95"),
-            ]
-        )
+        rows.append([name, *line_cells(s), s["latency_ms"].get("p50"), s["latency_ms"].get("p95")])
     counts = report["cases"]
     lines += [
         f"Line completion, greedy, single line: {counts['eol']} end-of-line masks, "
@@ -446,19 +450,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{counts['next_line']} next-line cases:",
         "",
         markdown_table(
-            [
-                "prompt",
-                "EOL EM",
-                "EOL ES",
-                "mid EM",
-                "mid ES",
-                "mid-word EM",
-                "mid-word ES",
-                "next-line EM",
-                "next-line ES",
-                "p50 ms",
-                "p95 ms",
-            ],
+            ["prompt", *line_headers(), "p50 ms", "p95 ms"],
             rows,
         ),
         markdown_table(
@@ -497,37 +489,8 @@ def comparison_markdown(reports: dict[str, dict[str, Any]]) -> str:
     for label, report in reports.items():
         nt = report["next_token"]
         for setting, s in report["line_completion"].items():
-            rows.append(
-                [
-                    label,
-                    setting,
-                    nt["accuracy"],
-                    nt["loss_nats"],
-                    s["eol"]["exact_match"],
-                    s["eol"]["edit_similarity"],
-                    s["mid"]["exact_match"],
-                    s["mid"]["edit_similarity"],
-                    s["mid_word"]["exact_match"],
-                    s["next_line"]["exact_match"],
-                    s["next_line"]["edit_similarity"],
-                ]
-            )
-    table = markdown_table(
-        [
-            "model",
-            "prompt",
-            "next-token acc",
-            "loss",
-            "EOL EM",
-            "EOL ES",
-            "mid EM",
-            "mid ES",
-            "mid-word EM",
-            "next-line EM",
-            "next-line ES",
-        ],
-        rows,
-    )
+            rows.append([label, setting, nt["accuracy"], nt["loss_nats"], *line_cells(s)])
+    table = markdown_table(["model", "prompt", "next-token acc", "loss", *line_headers()], rows)
     keys = {
         (r["settings"]["positions"], r["settings"]["seed"], r["settings"]["quick"])
         for r in reports.values()
