@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import threading
 from pathlib import Path
@@ -78,6 +79,29 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="step where a new warm-up + cosine starts (continue a finished run)",
+    )
+    train.add_argument(
+        "--stdlib-repeats", type=int, default=None, help="copies of the stdlib split (extended)"
+    )
+    train.add_argument(
+        "--package-cap",
+        type=int,
+        default=None,
+        help="characters taken per site-packages entry (extended corpus)",
+    )
+    train.add_argument(
+        "--checkpoint-minutes", type=float, default=None, help="checkpoint interval (minutes)"
+    )
+    train.add_argument(
+        "--no-warm-start",
+        action="store_true",
+        help="without a checkpoint, train from scratch instead of continuing the exported model",
+    )
+    train.add_argument(
+        "--nice", type=int, default=10, help="lower the process priority by this much (0: no)"
+    )
+    train.add_argument(
+        "--compile", action="store_true", help="torch.compile the training step (faster)"
     )
     train.add_argument("--no-export", action="store_true", help="only update the checkpoint")
     train.add_argument(
@@ -212,10 +236,15 @@ def run_complete(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from models.training import TrainConfig, export_model, train
+    from models.training import TrainConfig, export_model, exported_heldout_loss, train
 
     logging.getLogger().setLevel(logging.INFO)
+    if args.nice > 0 and hasattr(os, "nice"):
+        os.nice(args.nice)  # training yields the CPU to the editor and other work
     cfg = TrainConfig(checkpoint_dir=args.checkpoint_dir)
+    cfg.warm_start = not args.no_warm_start
+    cfg.export_on_improve = not args.no_export
+    cfg.compile = args.compile
     if args.threads:
         cfg.threads = args.threads
     if args.export_dir:
@@ -235,28 +264,24 @@ def run_train(args: argparse.Namespace) -> int:
         ("stage_start", "stage_start"),
         ("fim_line_rate", "fim_line_rate"),
         ("fim_mode", "fim_mode"),
+        ("stdlib_repeats", "stdlib_repeats"),
+        ("package_cap", "package_cap"),
+        ("checkpoint_minutes", "checkpoint_minutes"),
     ):
         if getattr(args, name) is not None:
             setattr(cfg, field, getattr(args, name))
     final = train(cfg)
-    shipped = shipped_heldout_loss(Path(cfg.export_dir))
-    loss = final.get("heldout", {}).get("loss", float("inf"))
-    if args.no_export:
+    shipped = exported_heldout_loss(Path(cfg.export_dir))
+    loss = (final.get("heldout") or {}).get("loss", float("inf"))
+    trained = (Path(cfg.checkpoint_dir) / "state.json").exists() or "step" not in final
+    if args.no_export or not trained:
         pass
     elif args.force_export or shipped is None or loss < shipped:
         export_model(Path(cfg.checkpoint_dir), Path(cfg.export_dir), final)
-    else:
+    elif loss > shipped:  # (equal: this run's own evaluation was exported already)
         print(f"not exported: held-out loss {loss:.4f} >= shipped {shipped:.4f}", file=sys.stderr)
-    print(json.dumps(final.get("heldout", {})))
+    print(json.dumps(final.get("heldout") or {}))
     return EXIT_OK
-
-
-def shipped_heldout_loss(export_dir: Path) -> float | None:
-    """Return the held-out loss recorded with the shipped model, if any."""
-    try:
-        return float(json.loads((export_dir / "training.json").read_text())["heldout"]["loss"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def run_bench(args: argparse.Namespace) -> int:

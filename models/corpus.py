@@ -9,9 +9,13 @@ model can be retrained anywhere (``superpose-ls train``):
 * ``extended``: the ``stdlib`` training split, plus the standard library's test
   suites and the pure-Python packages of the running environment's
   ``site-packages`` (at most :data:`PACKAGE_CAP` characters per top-level package,
-  so no single project dominates; generated data files skipped). Any file that is a
-  near-copy of a held-out file (vendored backports such as ``setuptools/_distutils``)
-  is dropped: :func:`near_copy_filter` compares hashed long lines.
+  so no single project dominates; generated data files and vendored copies of
+  other projects skipped). Any file that is a near-copy of a held-out file
+  (vendored backports such as ``setuptools/_distutils``) is dropped
+  (:func:`near_copy_filter` compares hashed long lines), and so is any file that
+  mostly repeats files already taken (:func:`dedupe_files`: "Copied from" model
+  code, forks). :func:`package_sources` names the distribution and licence of each
+  site-packages entry, recorded with the model.
 """
 
 from __future__ import annotations
@@ -28,10 +32,14 @@ EXCLUDED_DIRS = frozenset(
 )
 HELDOUT_PERCENT = 5
 MAX_FILE_BYTES = 400_000
-PACKAGE_CAP = 1_500_000  # characters taken per top-level site-packages entry
+PACKAGE_CAP = 8_000_000  # characters taken per top-level site-packages entry
 NEAR_COPY = 0.2  # share of a file's long lines found in held-out files that drops it
+DUPLICATE = 0.5  # share of a file's long lines already taken that drops it (dedupe_files)
+VENDORED_DIRS = frozenset(
+    {"_vendor", "vendor", "_vendored", "vendored", "_extern", "extern", "third_party", "_bundled"}
+)
 LONG_LINE = 20  # lines at least this long (stripped) are compared by near_copy_filter
-EXCLUDED_PYCACHE = frozenset({"__pycache__"})
+EXCLUDED_PYCACHE = frozenset({"__pycache__"}) | VENDORED_DIRS
 INSTALLED_DIRS = frozenset({"site-packages", "dist-packages", "__pycache__"})  # not the stdlib
 
 
@@ -133,6 +141,67 @@ def site_package_files(root: Path | None = None, cap: int = PACKAGE_CAP) -> list
     return found
 
 
+def dedupe_files(
+    files: list[CorpusFile], threshold: float = DUPLICATE
+) -> tuple[list[CorpusFile], list[CorpusFile]]:
+    """Return (kept, dropped): in order, a file is dropped when >= ``threshold`` of its
+    long lines already occur in the files kept before it (copied model code, forks)."""
+    seen: set[int] = set()
+    kept, dropped = [], []
+    for f in files:
+        lines = _long_lines(f.read())
+        if lines and len(lines & seen) / len(lines) >= threshold:
+            dropped.append(f)
+            continue
+        seen |= lines
+        kept.append(f)
+    return kept, dropped
+
+
+def package_sources(root: Path | None = None) -> dict[str, dict[str, str]]:
+    """Return ``{top-level entry: {"distribution", "version", "license"}}`` of site-packages.
+
+    Read from each ``*.dist-info``'s ``METADATA`` and ``RECORD`` (which files the
+    distribution installed), so the corpus can name the projects and licences it holds.
+    """
+    root = root or Path(sysconfig.get_paths()["purelib"])
+    out: dict[str, dict[str, str]] = {}
+    for info in sorted(root.glob("*.dist-info")) if root.is_dir() else []:
+        meta = _metadata(info / "METADATA")
+        try:
+            record = (info / "RECORD").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        tops = {line.split(",", 1)[0].split("/", 1)[0] for line in record.splitlines()}
+        for top in tops:
+            if top and not top.endswith((".dist-info", ".data")) and top != "..":
+                out.setdefault(top, meta)
+    return out
+
+
+def _metadata(path: Path) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    classifiers: list[str] = []
+    try:
+        header = path.read_text(encoding="utf-8", errors="replace").split("\n\n", 1)[0]
+    except OSError:
+        return {}
+    for line in header.splitlines():
+        key, _, value = line.partition(": ")
+        if key in ("Name", "Version", "License-Expression") and value:
+            fields.setdefault(key, value.strip())
+        elif key == "License" and value and len(value) < 100:
+            fields.setdefault("License", value.strip())
+        elif key == "Classifier" and value.startswith("License ::"):
+            classifiers.append(value.split("::")[-1].strip())
+    licence = fields.get("License-Expression") or fields.get("License") or "; ".join(classifiers)
+    return {
+        "distribution": fields.get("Name", path.parent.name),
+        "version": fields.get("Version", ""),
+        "license": licence or "unknown",
+    }
+
+
 def _long_lines(text: str) -> set[int]:
     return {
         hash(line) for line in (raw.strip() for raw in text.splitlines()) if len(line) >= LONG_LINE
@@ -156,8 +225,16 @@ def near_copy_filter(
 
 
 def extended_files(
-    heldout: list[CorpusFile], stdlib: Path | None = None, site: Path | None = None
+    heldout: list[CorpusFile],
+    stdlib: Path | None = None,
+    site: Path | None = None,
+    cap: int = PACKAGE_CAP,
 ) -> tuple[list[CorpusFile], list[CorpusFile]]:
-    """Return (extra training files, dropped near-copies) of the ``extended`` corpus."""
-    extra = stdlib_test_files(stdlib) + site_package_files(site)
-    return near_copy_filter(extra, heldout)
+    """Return (extra training files, dropped files) of the ``extended`` corpus.
+
+    Dropped: near-copies of held-out files, then files mostly repeating earlier ones.
+    """
+    extra = stdlib_test_files(stdlib) + site_package_files(site, cap=cap)
+    kept, copies = near_copy_filter(extra, heldout)
+    kept, duplicates = dedupe_files(kept)
+    return kept, copies + duplicates

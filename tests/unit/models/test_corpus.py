@@ -6,9 +6,11 @@ from pathlib import Path
 
 from models.corpus import (
     CorpusFile,
+    dedupe_files,
     extended_files,
     looks_generated,
     near_copy_filter,
+    package_sources,
     site_package_files,
     stdlib_files,
     stdlib_test_files,
@@ -81,3 +83,39 @@ def test_extended_files_combine_tests_and_packages_without_heldout_copies(tmp_pa
     extra, dropped = extended_files([held], stdlib=std, site=site)
     assert sorted(f.relpath for f in extra) == ["site-packages/fresh/mod.py", "test/test_copy.py"]
     assert [f.relpath for f in dropped] == ["site-packages/vendored/copy.py"]
+
+
+def test_files_mostly_repeating_earlier_ones_are_dropped(tmp_path):
+    first = CorpusFile("a", write(tmp_path, "a.py", CODE))
+    copied = CorpusFile("b", write(tmp_path, "b.py", CODE + "\nEXTRA_NAME = compute(1)\n"))
+    lines = CODE.splitlines()[:20] + [f"other_line_{i} = compute({i})" for i in range(60)]
+    partial = CorpusFile("c", write(tmp_path, "c.py", "\n".join(lines)))
+    kept, dropped = dedupe_files([first, copied, partial])
+    assert [f.relpath for f in kept] == ["a", "c"]
+    assert [f.relpath for f in dropped] == ["b"]
+
+
+def test_vendored_copies_inside_packages_are_skipped(tmp_path):
+    write(tmp_path, "tool/core.py", CODE)
+    write(tmp_path, "tool/_vendor/other/mod.py", CODE.replace("argument", "value"))
+    files = site_package_files(tmp_path)
+    assert [f.relpath for f in files] == ["site-packages/tool/core.py"]
+
+
+def test_package_sources_name_distribution_and_licence(tmp_path):
+    write(tmp_path, "tool/core.py", CODE)
+    write(tmp_path, "single.py", CODE)
+    info = tmp_path / "tool_dist-1.2.dist-info"
+    write(info, "METADATA", "Name: tool-dist\nVersion: 1.2\nLicense-Expression: MIT\n\nbody")
+    write(info, "RECORD", "tool/core.py,sha256=x,1\ntool_dist-1.2.dist-info/METADATA,,\n")
+    other = tmp_path / "single-0.1.dist-info"
+    write(
+        other,
+        "METADATA",
+        "Name: single\nVersion: 0.1\nClassifier: License :: OSI Approved :: BSD License\n",
+    )
+    write(other, "RECORD", "single.py,,\n")
+    sources = package_sources(tmp_path)
+    assert sources["tool"] == {"distribution": "tool-dist", "version": "1.2", "license": "MIT"}
+    assert sources["single.py"]["license"] == "BSD License"
+    assert "tool_dist-1.2.dist-info" not in sources

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from models.loader import load_model
 from models.training import TrainConfig, export_model, lr_at, train
@@ -68,7 +69,7 @@ def test_extended_corpus_resumes_a_stdlib_checkpoint(tmp_path, monkeypatch):
     extra = tmp_path / "extra.py"
     extra.write_text("def extra_function(value):\n    return value + 1\n" * 20)
     monkeypatch.setattr(
-        training, "extended_files", lambda heldout: ([CorpusFile("test/x.py", extra)], [])
+        training, "extended_files", lambda heldout, cap: ([CorpusFile("test/x.py", extra)], [])
     )
     train(tiny_config(tmp_path, 3))
     cfg = tiny_config(tmp_path, 6)
@@ -152,3 +153,73 @@ def test_export_records_the_fim_layout(tmp_path):
     assert options == {"fim_mode": "spm"}
     lm = load_model(tmp_path / "export", "cpu")
     assert lm.fim_mode == "spm" and lm.fim is not None
+
+
+def test_warm_restart_continues_the_exported_model_on_a_new_machine(tmp_path):
+    from safetensors.torch import load_file
+
+    from models.training import lr_at
+
+    first = tiny_config(tmp_path, 3)
+    first.export_on_improve = True  # the first evaluation beats "no exported model"
+    train(first)
+    exported = json.loads((tmp_path / "export" / "training.json").read_text())
+    assert exported["step"] == 3
+    assert not exported["config"]["export_dir"].startswith("/")  # no build-machine paths
+    # a new machine: the checkpoint directory is gone, the exported model is there
+    cfg = tiny_config(tmp_path, 6)
+    cfg.checkpoint_dir = str(tmp_path / "fresh")
+    cfg.eval_every = 100
+    resumed = train(cfg)
+    assert resumed["step"] == 6 and resumed["tokens"] == 6 * 2 * 32
+    assert resumed["warm_restart"] == 3
+    fresh = tmp_path / "fresh"
+    assert (fresh / "tokenizer.json").read_bytes() == (
+        tmp_path / "export" / "tokenizer.json"
+    ).read_bytes()
+    log = [json.loads(x) for x in (fresh / "log.jsonl").read_text().splitlines()]
+    assert log[0]["step"] <= 3  # the exported run's curve continues in the new log
+    # the re-warm-up ramps the schedule's rate from the restart step
+    assert lr_at(3, cfg, restart=3) == pytest.approx(lr_at(3, cfg) / cfg.rewarm_steps)
+    assert lr_at(3 + cfg.rewarm_steps, cfg, restart=3) == lr_at(3 + cfg.rewarm_steps, cfg)
+    # weights moved on from the exported ones
+    before = load_file(str(tmp_path / "export" / "model.safetensors"))
+    after = load_file(str(fresh / "model.safetensors"))
+    assert any(not torch.equal(before[k].float(), after[k].float()) for k in before)
+
+
+def test_warm_restart_is_skipped_when_the_shape_differs(tmp_path):
+    first = tiny_config(tmp_path, 2)
+    first.export_on_improve = True
+    train(first)
+    cfg = tiny_config(tmp_path, 2)
+    cfg.checkpoint_dir = str(tmp_path / "wider")
+    cfg.n_embd = 48
+    result = train(cfg)
+    assert result["step"] == 2 and "warm_restart" not in result
+
+
+def test_checkpoints_are_written_on_a_clock_between_evaluations(tmp_path, monkeypatch):
+    from models import training
+
+    saved: list[int] = []
+    real = training.save_checkpoint
+
+    def spy(ckpt, model, opt, state):
+        saved.append(state["step"])
+        real(ckpt, model, opt, state)
+
+    monkeypatch.setattr(training, "save_checkpoint", spy)
+    cfg = tiny_config(tmp_path, 3)
+    cfg.eval_every, cfg.checkpoint_minutes = 100, 0.0
+    train(cfg)
+    assert saved == [1, 2, 3]  # every step on a zero interval; the last one evaluates too
+
+
+def test_compiled_training_step_trains_the_same_parameters(tmp_path):
+    cfg = tiny_config(tmp_path, 2)
+    cfg.compile = True
+    result = train(cfg)
+    assert result["step"] == 2 and result["heldout"]["loss"] > 0
+    lm = load_model(tmp_path / "ckpt", "cpu")  # plain (uncompiled) weights were saved
+    assert lm.parameter_count() > 0
