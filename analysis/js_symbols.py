@@ -1,30 +1,29 @@
-"""JavaScript/TypeScript symbols and receiver resolution.
+"""JavaScript/TypeScript symbol extraction: the facts of one file, no resolution.
 
-The JS/TS side of the member oracle used for monitor-guided decoding (Agrawal et al. 2023):
-``this.`` inside class methods (fields, methods, getters/setters, ``this.x = ...`` in any
-method, TS constructor parameter properties, ``extends`` chains resolved in the workspace),
-``new Foo().``, ``const f = new Foo(); f.``, TS interfaces, object type aliases and annotated
-variables/parameters, and ES-module namespace imports (``import * as ns from './mod'``).
-Everything else is open (None): computed member names, index signatures, unresolved
-``extends``, ``Object.assign``/``defineProperty`` on a class, CommonJS modules, reassigned
-``let``/``var`` variables, unannotated parameters, and ``this`` inside plain functions.
+The JS/TS side of the static analysis behind monitor-guided decoding (Agrawal et al. 2023,
+"Guiding Language Models of Code with Global Context using Monitors"), split like the
+Python side (:mod:`analysis.python_symbols` extracts, :mod:`analysis.resolution`
+resolves): this module reads what a file declares -- classes (fields, methods, getters,
+``this.x = ...`` in methods, TS constructor parameter properties, ``extends``), TS
+interfaces and type aliases, block bindings (``const``/``let``/``var``, functions, classes,
+imports), ES-module exports, ``Name.prototype.x = ...`` assignments and JSDoc type tags.
+Types and member sets are computed by :mod:`analysis.js_resolution`.
+
+The resolution names (``JsResolver``, ``JsInstance``, ...) are still importable from here
+for callers written before the split.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol
 
 import tree_sitter
 
 from analysis.languages import tree_sitter_language
 
 Node = tree_sitter.Node
-MAX_DEPTH = 24
-
 OBJECT_PROTOTYPE = frozenset(
     {
         "constructor",
@@ -51,8 +50,8 @@ FUNCTION_PROTOTYPE = OBJECT_PROTOTYPE | {
     "arguments",
     "caller",
 }
-_CLASS_TYPES = frozenset({"class_declaration", "abstract_class_declaration", "class"})
-_FUNCTION_TYPES = frozenset(
+CLASS_TYPES = frozenset({"class_declaration", "abstract_class_declaration", "class"})
+FUNCTION_TYPES = frozenset(
     {
         "function_declaration",
         "function_expression",
@@ -61,15 +60,7 @@ _FUNCTION_TYPES = frozenset(
         "generator_function",
     }
 )
-_BLOCK_TYPES = frozenset({"statement_block", "program", "switch_body", "class_static_block"})
-
-
-class JsModuleLoader(Protocol):
-    def js_module(self, specifier: str, from_file: Path | None) -> object | None: ...
-
-
-class _Open(Exception):
-    pass
+BLOCK_TYPES = frozenset({"statement_block", "program", "switch_body", "class_static_block"})
 
 
 def _query(language: str, source: str) -> tree_sitter.Query:
@@ -79,7 +70,7 @@ def _query(language: str, source: str) -> tree_sitter.Query:
 _QUERIES: dict[tuple[str, str], tree_sitter.Query] = {}
 
 
-def _captures(language: str, source: str, node: Node) -> dict[str, list[Node]]:
+def js_captures(language: str, source: str, node: Node) -> dict[str, list[Node]]:
     key = (language, source)
     query = _QUERIES.get(key)
     if query is None:
@@ -90,7 +81,7 @@ def _captures(language: str, source: str, node: Node) -> dict[str, list[Node]]:
         return {}
 
 
-def _has_child(node: Node, kind: str) -> bool:
+def has_child(node: Node, kind: str) -> bool:
     return any(child.type == kind for child in node.children)
 
 
@@ -136,7 +127,7 @@ class JsModule:
                 continue
             if (
                 node.type in ("interface_declaration", "type_alias_declaration")
-                or node.type in _CLASS_TYPES
+                or node.type in CLASS_TYPES
             ):
                 name = node.child_by_field_name("name")
                 if name is not None:
@@ -157,10 +148,10 @@ class JsModule:
             if child.type != "export_statement":
                 continue
             source = child.child_by_field_name("source")
-            specifier = _string_text(self, source) if source is not None else None
+            specifier = string_text(self, source) if source is not None else None
             declaration = child.child_by_field_name("declaration")
             value = child.child_by_field_name("value")
-            is_default = _has_child(child, "default")
+            is_default = has_child(child, "default")
             if declaration is not None:
                 for name in _declared_names(self, declaration):
                     exports["default" if is_default else name] = ("local", name)
@@ -195,7 +186,7 @@ class JsModule:
     def external_assignments(self) -> dict[str, set[str]]:
         """``Name.x = ...`` and ``Name.prototype.x = ...`` targets by Name (and Name.prototype)."""
         found: dict[str, set[str]] = {}
-        captured = _captures(
+        captured = js_captures(
             self.language,
             "(assignment_expression left: (member_expression object: (_) @object"
             " property: (property_identifier) @property))",
@@ -217,7 +208,7 @@ class JsModule:
         return bool(re.search(pattern, self.data))
 
 
-def _string_text(module: JsModule, node: Node) -> str:
+def string_text(module: JsModule, node: Node) -> str:
     text = module.text(node)
     return text[1:-1] if len(text) >= 2 and text[0] in "'\"`" else text
 
@@ -268,9 +259,9 @@ def block_bindings(
                 if name.type == "identifier":
                     add(module.text(name), (keyword, declarator, None))
                 else:
-                    for ident in _pattern_identifiers(name):
+                    for ident in pattern_identifiers(name):
                         add(module.text(ident), ("other", None, None))
-        elif kind in _FUNCTION_TYPES:
+        elif kind in FUNCTION_TYPES:
             add(module.text(node.child_by_field_name("name")), ("function", node, None))
         elif kind in ("class_declaration", "abstract_class_declaration"):
             add(module.text(node.child_by_field_name("name")), ("class", node, None))
@@ -294,7 +285,7 @@ def block_bindings(
     return found
 
 
-def _pattern_identifiers(node: Node) -> list[Node]:
+def pattern_identifiers(node: Node) -> list[Node]:
     found, stack = [], [node]
     while stack:
         current = stack.pop()
@@ -338,7 +329,7 @@ class JsClass:
         module = self.module
         for member in self.body.named_children:
             kind = member.type
-            is_static = _has_child(member, "static")
+            is_static = has_child(member, "static")
             target = static if is_static else instance
             if kind in ("method_definition", "abstract_method_signature", "method_signature"):
                 name = member.child_by_field_name("name")
@@ -349,7 +340,7 @@ class JsClass:
                 target.add(text)
                 if text == "constructor":
                     self._parameter_properties(member, instance, types)
-                elif not is_static and _has_child(member, "get"):
+                elif not is_static and has_child(member, "get"):
                     types.setdefault(text, []).append(member)
                 elif not is_static:
                     types.setdefault(text, []).append(member)
@@ -394,7 +385,7 @@ class JsClass:
     def _this_assignments(self) -> list[tuple[str, Node]]:
         """``this.x = v`` in instance methods/field initialisers (``this`` not rebound)."""
         found = []
-        captured = _captures(
+        captured = js_captures(
             self.module.language,
             "(assignment_expression left: (member_expression object: (this)"
             " property: (_) @property)) @assignment",
@@ -416,7 +407,7 @@ def this_owner(node: Node) -> tuple[int, bool] | None:
     static = False
     while current is not None:
         kind = current.type
-        if kind in _FUNCTION_TYPES:
+        if kind in FUNCTION_TYPES:
             return None  # a plain function rebinds ``this``
         if kind in (
             "method_definition",
@@ -424,7 +415,7 @@ def this_owner(node: Node) -> tuple[int, bool] | None:
             "public_field_definition",
             "class_static_block",
         ):
-            static = _has_child(current, "static") or kind == "class_static_block"
+            static = has_child(current, "static") or kind == "class_static_block"
         if kind == "class_body":
             cls = current.parent
             return (cls.start_byte, static) if cls is not None else None
@@ -432,457 +423,36 @@ def this_owner(node: Node) -> tuple[int, bool] | None:
     return None
 
 
-@dataclass(frozen=True, eq=False)
-class JsInstance:
-    cls: JsClass
-
-
-@dataclass(frozen=True, eq=False)
-class JsClassObject:
-    cls: JsClass
-
-
-@dataclass(frozen=True, eq=False)
-class JsInterface:
-    module: JsModule
-    nodes: tuple[Node, ...]  # interface declarations (merged) or an object type
-
-
-@dataclass(frozen=True, eq=False)
-class JsNamespace:
-    module: JsModule
-
-
-@dataclass(frozen=True, eq=False)
-class JsFunction:
-    module: JsModule
-    node: Node  # a function declaration/expression or method definition
-
-
-JsType = JsInstance | JsClassObject | JsInterface | JsNamespace | JsFunction
-
-
-def _same(a: JsType | None, b: JsType | None) -> bool:
-    if a is None or b is None or type(a) is not type(b):
-        return False
-    if isinstance(a, JsInstance | JsClassObject):
-        return a.cls is b.cls
-    if isinstance(a, JsNamespace):
-        return a.module is b.module
-    return a.nodes == b.nodes
-
-
-class JsResolver:
-    """Resolves JS/TS expressions to types and types to member sets."""
-
-    def __init__(self, loader: JsModuleLoader | None):
-        self.loader = loader
-        self._depth = 0
-
-    def _load(self, module: JsModule, source: Node | str) -> JsModule | None:
-        if self.loader is None:
-            return None
-        specifier = source if isinstance(source, str) else _string_text(module, source)
-        try:
-            found = self.loader.js_module(specifier, module.path)
-        except Exception:
-            return None
-        return found if isinstance(found, JsModule) else None
-
-    # -- members ---------------------------------------------------------------------------
-
-    def members(self, typ: JsType | None) -> frozenset[str] | None:
-        try:
-            return self._members(typ, 0)
-        except (_Open, RecursionError):
-            return None
-
-    def _members(self, typ: JsType | None, depth: int) -> frozenset[str] | None:
-        if typ is None or depth > MAX_DEPTH or isinstance(typ, JsFunction):
-            raise _Open
-        if isinstance(typ, JsNamespace):
-            return self._export_names(typ.module, depth)
-        if isinstance(typ, JsInterface):
-            return frozenset(self._interface_names(typ, depth) | OBJECT_PROTOTYPE)
-        cls = typ.cls
-        instance = isinstance(typ, JsInstance)
-        names: set[str] = set(OBJECT_PROTOTYPE if instance else FUNCTION_PROTOTYPE)
-        seen: set[int] = set()
-        while cls is not None:
-            if id(cls) in seen:
-                raise _Open
-            seen.add(id(cls))
-            own_instance, own_static, is_open, _ = cls.facts
-            if is_open or (cls.name and cls.module.dynamic_class(cls.name)):
-                raise _Open
-            names |= own_instance if instance else own_static
-            external = cls.module.external_assignments
-            if cls.name:
-                names |= (
-                    external.get(f"{cls.name}.prototype", set())
-                    if instance
-                    else external.get(cls.name, set())
-                )
-            if cls.extends is None:
-                break
-            base = self.expression_type(cls.module, cls.extends)
-            if not isinstance(base, JsClassObject):
-                raise _Open
-            cls = base.cls
-        return frozenset(names)
-
-    def _export_names(self, module: JsModule, depth: int) -> frozenset[str]:
-        exports, stars, certain = module.exports
-        if not certain:
-            raise _Open
-        names = set(exports)
-        for specifier in stars:
-            target = self._load(module, specifier)
-            if target is None:
-                raise _Open
-            names |= self._export_names(target, depth + 1) - {"default"}
-        return frozenset(names)
-
-    def _interface_names(self, typ: JsInterface, depth: int) -> set[str]:
-        names: set[str] = set()
-        for node in typ.nodes:
-            body = (
-                node.child_by_field_name("body") if node.type == "interface_declaration" else node
-            )
-            if body is None:
-                raise _Open
-            for member in body.named_children:
-                if member.type in ("property_signature", "method_signature"):
-                    name = member.child_by_field_name("name")
-                    if name is None or name.type == "computed_property_name":
-                        raise _Open
-                    names.add(typ.module.text(name))
-                elif member.type == "index_signature":
-                    raise _Open
-            for clause in node.named_children:
-                if clause.type == "extends_type_clause":
-                    for base in clause.children_by_field_name("type"):
-                        base_type = self.type_annotation(typ.module, base)
-                        if base_type is None:
-                            raise _Open
-                        base_names = self._members(base_type, depth + 1)
-                        names |= base_names
-        return names
-
-    # -- types -----------------------------------------------------------------------------
-
-    def type_annotation(self, module: JsModule, node: Node | None) -> JsType | None:
-        """The instance type a TS annotation names (``Foo``, ``Foo<T>``, ``Foo | null``)."""
-        if node is None or self._depth > MAX_DEPTH:
-            return None
-        self._depth += 1
-        try:
-            return self._type_annotation(module, node)
-        except (_Open, RecursionError):
-            return None
-        finally:
-            self._depth -= 1
-
-    def _type_annotation(self, module: JsModule, node: Node) -> JsType | None:
-        kind = node.type
-        if kind in ("type_annotation", "parenthesized_type") and node.named_children:
-            return self.type_annotation(module, node.named_children[0])
-        if kind == "generic_type":
-            return self.type_annotation(module, node.child_by_field_name("name"))
-        if kind == "union_type":
-            rest = [
-                c
-                for c in node.named_children
-                if not (c.type == "literal_type" and module.text(c) in ("null", "undefined"))
-                and module.text(c) not in ("null", "undefined")
-            ]
-            return self.type_annotation(module, rest[0]) if len(rest) == 1 else None
-        if kind == "object_type":
-            return JsInterface(module, (node,))
-        if kind == "type_identifier":
-            return self._named_type(module, module.text(node), node)
-        if kind == "nested_type_identifier":
-            namespace = self.expression_type(module, node.child_by_field_name("module"))
-            name = module.text(node.child_by_field_name("name"))
-            if isinstance(namespace, JsNamespace):
-                return self._exported_type(namespace.module, name)
-        return None
-
-    def _named_type(self, module: JsModule, name: str, at: Node) -> JsType | None:
-        declarations = module.types.get(name)
-        if declarations:
-            interfaces = tuple(d for d in declarations if d.type == "interface_declaration")
-            classes = [d for d in declarations if d.type in _CLASS_TYPES]
-            aliases = [d for d in declarations if d.type == "type_alias_declaration"]
-            if interfaces and not classes and not aliases:
-                return JsInterface(module, interfaces)
-            if classes and len(classes) == 1 and not aliases and not interfaces:
-                return JsInstance(module.class_at(classes[0]))
-            if aliases and len(aliases) == 1 and not classes and not interfaces:
-                return self.type_annotation(module, aliases[0].child_by_field_name("value"))
-            return None
-        bindings = module.top_level.get(name)
-        if bindings and len(bindings) == 1 and bindings[0][0] == "import":
-            _, source, imported = bindings[0]
-            target = self._load(module, source)
-            if target is None or imported in (None, "*"):
-                return None
-            return self._exported_type(target, imported)
-        return None
-
-    def _exported_type(self, module: JsModule, name: str) -> JsType | None:
-        exports, stars, _ = module.exports
-        entry = exports.get(name)
-        if entry is None:
-            if name in module.types and not stars:
-                return None  # not exported
-            return None
-        if entry[0] == "local":
-            return self._named_type(module, entry[1], module.root)
-        if entry[0] == "from":
-            target = self._load(module, entry[1])
-            return self._exported_type(target, entry[2]) if target is not None else None
-        return None
-
-    def expression_type(self, module: JsModule, node: Node | None) -> JsType | None:
-        """The certain type of a JS/TS expression, or None."""
-        if node is None or self._depth > MAX_DEPTH:
-            return None
-        self._depth += 1
-        try:
-            return self._expression_type(module, node)
-        except (_Open, RecursionError):
-            return None
-        finally:
-            self._depth -= 1
-
-    def _expression_type(self, module: JsModule, node: Node) -> JsType | None:
-        kind = node.type
-        if kind == "identifier":
-            return self.name_type(module, module.text(node), node)
-        if kind == "this":
-            owner = this_owner(node)
-            if owner is None:
-                return None
-            cls_node = _class_node_at(module, owner[0])
-            if cls_node is None:
-                return None
-            cls = module.class_at(cls_node)
-            return JsClassObject(cls) if owner[1] else JsInstance(cls)
-        if kind == "new_expression":
-            constructor = self.expression_type(module, node.child_by_field_name("constructor"))
-            return JsInstance(constructor.cls) if isinstance(constructor, JsClassObject) else None
-        if kind == "member_expression":
-            obj = self.expression_type(module, node.child_by_field_name("object"))
-            prop = node.child_by_field_name("property")
-            return self.property_type(obj, module.text(prop)) if obj is not None else None
-        if kind == "call_expression":
-            function = node.child_by_field_name("function")
-            return self._call_type(module, function)
-        if kind in ("parenthesized_expression", "non_null_expression") and node.named_children:
-            return self.expression_type(module, node.named_children[0])
-        if kind in ("as_expression", "satisfies_expression") and len(node.named_children) == 2:
-            return self.type_annotation(module, node.named_children[1])
-        if kind == "class":
-            return JsClassObject(module.class_at(node))
-        if kind in ("function_expression", "arrow_function"):
-            return JsFunction(module, node)
-        return None
-
-    def _call_type(self, module: JsModule, function: Node | None) -> JsType | None:
-        return self.call_type(self.expression_type(module, function))
-
-    def call_type(self, callee: JsType | None) -> JsType | None:
-        """The declared return type (TS ``): T``) of calling a function/method."""
-        if not isinstance(callee, JsFunction):
-            return None
-        return self.type_annotation(callee.module, callee.node.child_by_field_name("return_type"))
-
-    def _instance_member_nodes(self, cls: JsClass, name: str) -> list[Node] | None:
-        seen: set[int] = set()
-        current: JsClass | None = cls
-        while current is not None and id(current) not in seen:
-            seen.add(id(current))
-            nodes = current.facts[3].get(name)
-            if nodes:
-                return nodes
-            if current.extends is None:
-                return None
-            base = self.expression_type(current.module, current.extends)
-            current = base.cls if isinstance(base, JsClassObject) else None
-        return None
-
-    def property_type(self, obj: JsType, name: str) -> JsType | None:
-        """The certain type of ``obj.name``."""
-        if isinstance(obj, JsNamespace):
-            return self._exported_value(obj.module, name)
-        if isinstance(obj, JsInstance):
-            members = self.members(obj)
-            if members is None or name not in members:
-                return None
-            nodes = self._instance_member_nodes(obj.cls, name)
-            if not nodes:
-                return None
-            module = obj.cls.module
-            types = []
-            for node in nodes:
-                if node is None:
-                    return None
-                if node.type == "assignment_expression":
-                    types.append(self.expression_type(module, node.child_by_field_name("right")))
-                elif node.type == "method_definition":
-                    if not _has_child(node, "get"):
-                        if len(nodes) != 1:
-                            return None
-                        return JsFunction(module, node)
-                    types.append(
-                        self.type_annotation(module, node.child_by_field_name("return_type"))
-                    )
-                elif node.type == "type_annotation":
-                    types.append(self.type_annotation(module, node))
-                else:
-                    types.append(self.expression_type(module, node))
-            first = types[0]
-            return first if first is not None and all(_same(first, t) for t in types[1:]) else None
-        if isinstance(obj, JsInterface):
-            for node in obj.nodes:
-                body = (
-                    node.child_by_field_name("body")
-                    if node.type == "interface_declaration"
-                    else node
-                )
-                for member in body.named_children if body is not None else []:
-                    if (
-                        member.type == "property_signature"
-                        and obj.module.text(member.child_by_field_name("name")) == name
-                    ):
-                        return self.type_annotation(obj.module, member.child_by_field_name("type"))
-        return None
-
-    def _exported_value(self, module: JsModule, name: str) -> JsType | None:
-        exports, _, _ = module.exports
-        entry = exports.get(name)
-        if entry is None:
-            return None
-        if entry[0] == "local":
-            bindings = module.top_level.get(entry[1])
-            return self._bindings_type(module, bindings) if bindings else None
-        if entry[0] == "from":
-            target = self._load(module, entry[1])
-            return self._exported_value(target, entry[2]) if target is not None else None
-        if entry[0] == "namespace":
-            target = self._load(module, entry[1])
-            return JsNamespace(target) if target is not None else None
-        if entry[0] == "value" and entry[1] is not None and entry[1].type == "class":
-            return JsClassObject(module.class_at(entry[1]))
-        return None
-
-    def _lookup(self, module: JsModule, name: str, at: Node) -> list[tuple] | None:
-        """The bindings of ``name`` in the innermost scope that declares it, seen from ``at``."""
-        current = at.parent
-        while current is not None:
-            kind = current.type
-            if kind in _BLOCK_TYPES:
-                bindings = (
-                    module.top_level if kind == "program" else block_bindings(module, current)
-                )
-                if name in bindings:
-                    return [tuple(b) + (current,) for b in bindings[name]]
-            elif kind in _FUNCTION_TYPES or kind in ("arrow_function", "method_definition"):
-                params = current.child_by_field_name("parameters") or current.child_by_field_name(
-                    "parameter"
-                )
-                found = _parameter_binding(module, params, name) if params is not None else None
-                if found is not None:
-                    return [found + (current,)]
-                if (
-                    kind in _FUNCTION_TYPES
-                    and module.text(current.child_by_field_name("name")) == name
-                ):
-                    return [("function", current, None, current)]
-            elif kind in ("for_statement", "for_in_statement", "catch_clause"):
-                head = current.child_by_field_name("left") or current.child_by_field_name(
-                    "initializer"
-                )
-                head = head or current.child_by_field_name("parameter")
-                if head is not None and any(
-                    module.text(i) == name for i in _pattern_identifiers(head)
-                ):
-                    return [("other", None, None, current)]
-            current = current.parent
-        return None
-
-    def name_type(self, module: JsModule, name: str, at: Node) -> JsType | None:
-        bindings = self._lookup(module, name, at)
-        if not bindings:
-            return None
-        return self._bindings_type(
-            module, [b[:3] for b in bindings], scope=bindings[0][3], name=name
-        )
-
-    def _bindings_type(
-        self, module: JsModule, bindings: list, scope: Node | None = None, name: str = ""
-    ) -> JsType | None:
-        if len(bindings) != 1:
-            return None
-        kind, node, extra = bindings[0]
-        if kind == "class":
-            return JsClassObject(module.class_at(node))
-        if kind == "import":
-            target = self._load(module, node)
-            if target is None:
-                return None
-            if extra == "*":
-                return JsNamespace(target)
-            return self._exported_value(target, extra or "default")
-        if kind == "param":
-            return self.type_annotation(module, node)
-        if kind in ("const", "let", "var"):
-            if kind != "const" and scope is not None and _reassigned(module, scope, name):
-                return None
-            annotation = node.child_by_field_name("type")
-            if annotation is not None:
-                return self.type_annotation(module, annotation)
-            return self.expression_type(module, node.child_by_field_name("value"))
-        return None
-
-
-def _parameter_binding(module: JsModule, params: Node, name: str) -> tuple | None:
-    nodes = [params] if params.type == "identifier" else params.named_children
-    for param in nodes:
-        if param.type == "identifier":
-            if module.text(param) == name:
-                return ("param", None, None)
-            continue
-        pattern = param.child_by_field_name("pattern") or param.child_by_field_name("left") or param
-        if pattern.type == "identifier":
-            if module.text(pattern) == name:
-                return ("param", param.child_by_field_name("type"), None)
-        elif any(module.text(i) == name for i in _pattern_identifiers(pattern)):
-            return ("other", None, None)
-    return None
-
-
-def _reassigned(module: JsModule, scope: Node, name: str) -> bool:
-    captured = _captures(
-        module.language,
-        "[(assignment_expression left: (identifier) @name)"
-        " (augmented_assignment_expression left: (identifier) @name)"
-        " (update_expression argument: (identifier) @name)]",
-        scope,
-    )
-    return any(module.text(n) == name for n in captured.get("name", []))
-
-
-def _class_node_at(module: JsModule, start_byte: int) -> Node | None:
+def class_node_at(module: JsModule, start_byte: int) -> Node | None:
     node = module.root.descendant_for_byte_range(start_byte, start_byte)
     while node is not None and not (
-        node.is_named and node.type in _CLASS_TYPES and node.start_byte == start_byte
+        node.is_named and node.type in CLASS_TYPES and node.start_byte == start_byte
     ):
         node = node.parent
     return node
 
 
-def js_members_of_type(resolver: JsResolver, typ: JsType | None) -> frozenset[str] | None:
-    """Member names of a JS type (None when open), with the private ``#x`` names kept."""
-    return resolver.members(typ)
+# Callers written before the split import these from here (PEP 562 lazy re-export; an
+# eager import would be circular).
+_RESOLUTION_NAMES = frozenset(
+    {
+        "JsClassObject",
+        "JsFunction",
+        "JsInstance",
+        "JsInterface",
+        "JsModuleLoader",
+        "JsNamespace",
+        "JsResolver",
+        "JsType",
+        "js_members_of_type",
+    }
+)
+_class_node_at = class_node_at
+
+
+def __getattr__(name: str) -> object:
+    if name in _RESOLUTION_NAMES:
+        from analysis import js_resolution
+
+        return getattr(js_resolution, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

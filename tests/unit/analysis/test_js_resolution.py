@@ -162,3 +162,13 @@ def test_draft_text_that_opens_blocks_is_resolved():
     assert FOO <= oracle.members("items.forEach((item) => {\n      this")
     assert oracle.members("for (const item of items) {\n      item") is None
     assert oracle.members("items.forEach(function (item) {\n      this") is None
+
+
+def test_extraction_and_resolution_are_separate_modules_with_the_old_names_kept():
+    import analysis.js_resolution as resolution
+    import analysis.js_symbols as symbols
+
+    assert symbols.JsResolver is resolution.JsResolver  # callers written before the split
+    assert symbols.JsInstance is resolution.JsInstance
+    assert symbols._class_node_at is symbols.class_node_at
+    assert "JsResolver" not in vars(symbols)  # extraction does not define resolution
