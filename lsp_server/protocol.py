@@ -57,9 +57,12 @@ def lsp_completion_item(text: str, draft: EngineDraft) -> types.CompletionItem:
     )
 
 
-def lsp_completion_list(text: str, result: EngineResult) -> types.CompletionList:
+def lsp_completion_list(
+    text: str, result: EngineResult, incomplete: bool = True
+) -> types.CompletionList:
+    """Menu items of ``result``; ``incomplete`` makes the editor ask again as the user types."""
     items = [lsp_completion_item(text, d) for d in result.drafts]
-    return types.CompletionList(is_incomplete=True, items=items)
+    return types.CompletionList(is_incomplete=incomplete, items=items)
 
 
 def lsp_inline_item(text: str, draft: EngineDraft) -> types.InlineCompletionItem:

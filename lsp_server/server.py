@@ -2,9 +2,14 @@
 
 Each handler is a short function; state lives on the :class:`SuperposeServer`.
 Inference runs on a dedicated single-thread executor (never on the event loop,
-never on pygls's own thread pool, which the stdio reader uses). A newer request
-for the same document cancels the older one (its stop flag is set, so
-generation stops within one token); ``$/cancelRequest`` does the same.
+never on pygls's own thread pool, which the stdio reader uses). Which request
+runs, shares or is replaced is decided by :mod:`lsp_server.scheduler` (ghost
+text first: a completion-menu request never replaces or delays it); whether a
+request is served at all by :mod:`lsp_server.controls` (enable, mode, snooze,
+disabled languages and globs). A replaced request's stop flag is set, so its
+generation stops within one token; ``$/cancelRequest`` does the same. Explicit
+requests made while the model loads wait for it (bounded, with ``$/progress``);
+automatic ones return nothing at once.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import json
 import logging
 import threading
 import uuid
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +31,15 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from lsp_server import __version__
+from lsp_server.controls import (
+    AUTOMATIC,
+    COMMAND,
+    INVOKED,
+    MAX_SNOOZE_MINUTES,
+    TOGGLE_STATES,
+    Controls,
+    toggle_changes,
+)
 from lsp_server.engine import CompletionJob, Engine, EngineResult, uri_to_path
 from lsp_server.positions import position_to_offset
 from lsp_server.protocol import (
@@ -36,12 +51,20 @@ from lsp_server.protocol import (
     lsp_progress_end,
     lsp_progress_report,
 )
+from lsp_server.scheduler import EXPLICIT, GHOST, MENU, Flight, Scheduler
 from lsp_server.settings import MAX_DRAFTS, Settings, merge_settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CONTENT_MODIFIED = -32801
+ACCEPT_KINDS = ("word", "line", "partial", "full")
+MODEL_WAIT_S = 120.0  # explicit requests wait this long for a loading model
+SERVED_IDS = 1024  # drafts remembered for accept feedback
+# settings that only steer which requests are served (no cache to clear, no reload)
+CONTROL_KEYS = frozenset(
+    ("enable", "mode", "completionMenu", "disabledLanguages", "disabledGlobs", "debounceMs")
+)
 
 COMMANDS = (
     "superpose.drafts",
@@ -51,6 +74,9 @@ COMMANDS = (
     "superpose.status",
     "superpose.reindex",
     "superpose.accept",
+    "superpose.accepted",
+    "superpose.toggle",
+    "superpose.snooze",
 )
 
 
@@ -118,7 +144,11 @@ class SuperposeServer(LanguageServer):
         self.engine = Engine()
         self.inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="superpose-infer")
         self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="superpose-load")
-        self.inflight: dict[tuple[str, str], threading.Event] = {}
+        self.scheduler = Scheduler(self.inference, lambda job: self.engine.complete(job))
+        self.controls = Controls()
+        self.language_ids: dict[str, str] = {}  # uri -> languageId from didOpen
+        self.served: OrderedDict[str, str] = OrderedDict()  # draft id -> text shown
+        self.feedback: Counter[str] = Counter()  # accepts, chars, lines, per kind
         self.loop: asyncio.AbstractEventLoop | None = None
         self.ready = threading.Event()
 
@@ -166,6 +196,33 @@ class SuperposeServer(LanguageServer):
 
         return send
 
+    def begin_progress(self, title: str, token: Any = None) -> Callable[[str], None]:
+        """Begin ``$/progress`` (under the request's ``token`` or a new one); return ``end``."""
+        caps = self.client_capabilities.window
+        if token is None and (caps is None or not caps.work_done_progress):
+            log.info("%s", title)
+            return lambda message: log.info("%s: %s", title, message)
+        if token is None:
+            token = str(uuid.uuid4())
+            self.work_done_progress.create(token)
+        self.work_done_progress.begin(token, lsp_progress_begin(title, "the model is loading"))
+        return lambda message: self.work_done_progress.end(token, lsp_progress_end(message))
+
+    async def model_ready(self, wait: bool, token: Any = None) -> bool:
+        """Whether the model can serve now; explicit requests (``wait``) wait for it, bounded."""
+        if self.ready.is_set() and self.engine.state == "ready":
+            return True
+        if not wait or self.engine.state == "error":
+            return False
+        end = self.begin_progress("superpose-ls: waiting for the model", token)
+        deadline = asyncio.get_running_loop().time() + MODEL_WAIT_S
+        try:
+            while not self.ready.is_set() and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+        finally:
+            end(f"model {self.engine.state}")
+        return self.engine.state == "ready"
+
     def start_loading(self) -> None:
         """Load the model (and index the workspace) in the background."""
         self.ready.clear()
@@ -189,45 +246,121 @@ class SuperposeServer(LanguageServer):
             log.exception("workspace indexing failed")
 
     def apply_settings(self, raw: Any) -> None:
-        settings, messages = merge_settings(self.engine.settings, raw)
+        before = self.engine.settings
+        settings, messages = merge_settings(before, raw)
         for message in messages:
             self.notify(message)
-        if self.engine.apply_settings(settings):
+        changed = {k for k, v in settings.to_dict().items() if before.to_dict()[k] != v}
+        if changed <= CONTROL_KEYS:  # nothing the engine caches or loads depends on them
+            self.engine.settings = settings
+        elif self.engine.apply_settings(settings):
             self.start_loading()
 
-    async def run_completion(
-        self, uri: str, position: types.Position, **kw: Any
-    ) -> tuple[str, EngineResult]:
-        """Run one completion on the inference executor; supersede older ones for ``uri``."""
+    # ------------------------------------------------------------ completion
+
+    def snapshot(self, uri: str, position: types.Position) -> tuple[str, int]:
+        """The document text and the cursor's code-point offset (unknown uri: InvalidParams)."""
         doc = self.engine.documents.get(uri)
         if doc is None:
             raise JsonRpcInvalidParams(f"unknown document {uri}")
         text = doc.text
-        offset = position_to_offset(text, position.line, position.character)
-        job = CompletionJob(uri=uri, offset=offset, **kw)
-        # automatic requests supersede automatic ones; invoked ones supersede both
-        kinds = ("automatic",) if job.automatic else ("automatic", "invoked")
-        for kind in kinds:
-            previous = self.inflight.pop((uri, kind), None)
-            if previous is not None:
-                previous.set()
-        slot = (uri, "automatic" if job.automatic else "invoked")
-        self.inflight[slot] = job.cancel
-        loop = asyncio.get_running_loop()
-        try:
-            result = await loop.run_in_executor(self.inference, self.engine.complete, job)
-        except asyncio.CancelledError:  # $/cancelRequest: stop generating within one token
-            job.cancel.set()
-            raise
-        finally:
-            if self.inflight.get(slot) is job.cancel:
-                del self.inflight[slot]
-        if result.cancelled:
-            # superseded by a newer request for the same document (LSP ContentModified)
+        return text, position_to_offset(text, position.line, position.character)
+
+    def blocked(self, uri: str, kind: str) -> str | None:
+        """Why the controls stop a ``kind`` request for ``uri`` (None: serve it)."""
+        path = uri_to_path(uri) if uri.startswith("file://") else None
+        return self.controls.blocked(self.engine.settings, kind, self.language_ids.get(uri), path)
+
+    async def run_lane(
+        self, lane: str, kind: str, uri: str, position: types.Position, token: Any = None
+    ) -> tuple[str, EngineResult]:
+        """Serve a ghost (automatic inline) or explicit (invoked inline, drafts) request."""
+        text, offset = self.snapshot(uri, position)
+        if (why := self.blocked(uri, kind)) is not None:
+            return text, EngineResult([], reason=why)
+        if lane == GHOST and not await self.model_ready(wait=False):
+            return text, EngineResult([], reason=f"model not ready ({self.engine.state})")
+        ticket = self.scheduler.arrive(lane, uri)
+        if not await self.model_ready(wait=True, token=token):
+            return text, EngineResult([], reason=f"model not ready ({self.engine.state})")
+        delay = self.engine.settings.debounceMs / 1000 if lane == GHOST else 0.0
+        job = CompletionJob(uri=uri, offset=offset, automatic=lane == GHOST)
+        flight = self.scheduler.start(lane, uri, text, offset, job, delay, ticket)
+        result = await self.scheduler.wait(flight)
+        if result.cancelled:  # replaced by a newer request (LSP ContentModified)
             raise JsonRpcException(code=CONTENT_MODIFIED, message="superseded by a newer request")
+        return text, self.answered(uri, result)
+
+    async def run_menu(
+        self, uri: str, position: types.Position, invoked: bool, token: Any = None
+    ) -> tuple[str, EngineResult]:
+        """Serve ``textDocument/completion`` without ever replacing or delaying ghost text."""
+        text, offset = self.snapshot(uri, position)
+        if (why := self.blocked(uri, INVOKED if invoked else AUTOMATIC)) is not None:
+            return text, EngineResult([], reason=why)
+        shared = await self.share(uri, text, offset)
+        if shared is not None:
+            return text, shared
+        if not invoked and not await self.model_ready(wait=False):
+            return text, EngineResult([], reason=f"model not ready ({self.engine.state})")
+        ticket = self.scheduler.arrive(MENU, uri)
+        if not await self.model_ready(wait=True, token=token):
+            return text, EngineResult([], reason=f"model not ready ({self.engine.state})")
+        # trigger-character and re-trigger menus get a cheap pass (ghost-text sized)
+        job = CompletionJob(uri=uri, offset=offset, automatic=not invoked)
+        flight = self.scheduler.start(MENU, uri, text, offset, job, ticket=ticket)
+        result = await self.scheduler.wait(flight)
+        if result.cancelled:
+            if self.scheduler.replaced_by_menu(flight):
+                raise JsonRpcException(
+                    code=CONTENT_MODIFIED, message="superseded by a newer request"
+                )
+            # ghost text or an explicit request took over this place: show its drafts
+            shared = await self.share(uri, text, offset)
+            return text, shared or EngineResult([], reason="replaced by ghost text")
+        return text, self.answered(uri, result)
+
+    async def share(self, uri: str, text: str, offset: int) -> EngineResult | None:
+        """The drafts of a ghost/explicit request at this place, if there is one."""
+        host: Flight | None = self.scheduler.host(uri, text, offset)
+        if host is None:
+            return None
+        result = await self.scheduler.wait(host, owner=False)
+        if result.cancelled:
+            return None
+        self.scheduler.counters["menu_shared"] += 1
+        return result
+
+    def answered(self, uri: str, result: EngineResult) -> EngineResult:
+        """Remember what is shown (for accept feedback) and log empty answers."""
+        for draft in result.drafts:
+            self.served[draft.id] = draft.text
+            self.served.move_to_end(draft.id)
+        while len(self.served) > SERVED_IDS:
+            self.served.popitem(last=False)
         if result.reason and not result.drafts:
             log.info("empty completion for %s: %s", uri, result.reason)
-        return text, result
+        return result
+
+    def record_accept(self, kind: str, chars: int, lines: int) -> dict[str, Any]:
+        """Add one accept (full or partial) to the feedback counters; return them."""
+        self.feedback["accepts" if kind == "full" else "partialAccepts"] += 1
+        self.feedback["chars"] += chars
+        self.feedback["lines"] += lines
+        self.feedback[f"kind:{kind}"] += 1
+        return self.feedback_summary()
+
+    def feedback_summary(self) -> dict[str, Any]:
+        by_kind = {k[5:]: v for k, v in self.feedback.items() if k.startswith("kind:")}
+        plain = {k: v for k, v in self.feedback.items() if not k.startswith("kind:")}
+        return {
+            "accepts": 0,
+            "partialAccepts": 0,
+            "chars": 0,
+            "lines": 0,
+            **plain,
+            "byKind": by_kind,
+        }
 
 
 server = SuperposeServer()
@@ -276,6 +409,7 @@ async def did_change_configuration(
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: SuperposeServer, params: types.DidOpenTextDocumentParams) -> None:
     doc = params.text_document
+    ls.language_ids[doc.uri] = doc.language_id
     ls.engine.open_document(doc.uri, doc.text, doc.language_id, doc.version)
 
 
@@ -312,7 +446,10 @@ def did_change_watched_files(
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: SuperposeServer, params: types.DidCloseTextDocumentParams) -> None:
-    ls.engine.close_document(params.text_document.uri)
+    uri = params.text_document.uri
+    ls.language_ids.pop(uri, None)
+    ls.scheduler.forget(uri)
+    ls.engine.close_document(uri)
 
 
 # ---------------------------------------------------------------- completion
@@ -323,8 +460,14 @@ def did_close(ls: SuperposeServer, params: types.DidCloseTextDocumentParams) -> 
     types.CompletionOptions(trigger_characters=[".", "(", " "], resolve_provider=False),
 )
 async def completion(ls: SuperposeServer, params: types.CompletionParams) -> types.CompletionList:
-    text, result = await ls.run_completion(params.text_document.uri, params.position)
-    return lsp_completion_list(text, result)
+    context = params.context
+    invoked = context is None or context.trigger_kind == types.CompletionTriggerKind.Invoked
+    menu = ls.engine.settings.completionMenu
+    if menu == "off" or (menu == "invoked" and not invoked):
+        return lsp_completion_list("", EngineResult([]), incomplete=False)
+    uri, token = params.text_document.uri, params.work_done_token
+    text, result = await ls.run_menu(uri, params.position, invoked, token)
+    return lsp_completion_list(text, result, incomplete=menu == "always")
 
 
 @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
@@ -332,9 +475,9 @@ async def inline_completion(
     ls: SuperposeServer, params: types.InlineCompletionParams
 ) -> types.InlineCompletionList:
     automatic = params.context.trigger_kind == types.InlineCompletionTriggerKind.Automatic
-    text, result = await ls.run_completion(
-        params.text_document.uri, params.position, automatic=automatic
-    )
+    lane, kind = (GHOST, AUTOMATIC) if automatic else (EXPLICIT, INVOKED)
+    uri, token = params.text_document.uri, params.work_done_token
+    text, result = await ls.run_lane(lane, kind, uri, params.position, token)
     return lsp_inline_list(text, result)
 
 
@@ -357,7 +500,7 @@ async def cmd_drafts(ls: SuperposeServer, *args: Any) -> dict[str, Any]:
         raise JsonRpcInvalidParams(
             "superpose.drafts expects [{textDocument: {uri}, position: {line, character}}]"
         ) from exc
-    text, result = await ls.run_completion(uri, pos)
+    text, result = await ls.run_lane(EXPLICIT, COMMAND, uri, pos)
     return lsp_drafts_payload(text, result)
 
 
@@ -384,7 +527,40 @@ def cmd_set_drafts(ls: SuperposeServer, *args: Any) -> dict[str, int]:
 
 @server.command("superpose.status")
 def cmd_status(ls: SuperposeServer, *args: Any) -> dict[str, Any]:
-    return {"version": __version__, **ls.engine.status()}
+    return {
+        "version": __version__,
+        **ls.engine.status(),
+        "controls": ls.controls.describe(ls.engine.settings),
+        "feedback": ls.feedback_summary(),
+        "requests": {"inflight": ls.scheduler.inflight(), **ls.scheduler.counters},
+    }
+
+
+@server.command("superpose.toggle")
+def cmd_toggle(ls: SuperposeServer, *args: Any) -> dict[str, Any]:
+    target = _command_arg(list(args))
+    if target is not None and target not in TOGGLE_STATES:
+        raise JsonRpcInvalidParams(
+            f"superpose.toggle expects [] or [state] with state one of {', '.join(TOGGLE_STATES)}"
+        )
+    if target is None:  # flip: off/snoozed -> on, anything else -> off
+        state = ls.controls.state(ls.engine.settings)
+        target = "on" if state in ("off", "snoozed") else "off"
+    ls.controls.snooze(0)
+    ls.apply_settings(toggle_changes(ls.engine.settings, target))
+    return ls.controls.describe(ls.engine.settings)
+
+
+@server.command("superpose.snooze")
+def cmd_snooze(ls: SuperposeServer, *args: Any) -> dict[str, Any]:
+    minutes = _command_arg(list(args))
+    minutes = 15 if minutes is None else minutes
+    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)):
+        raise JsonRpcInvalidParams("superpose.snooze expects [minutes] (0 resumes)")
+    if not 0 <= minutes <= MAX_SNOOZE_MINUTES:
+        raise JsonRpcInvalidParams(f"superpose.snooze: minutes must be 0..{MAX_SNOOZE_MINUTES}")
+    ls.controls.snooze(float(minutes))
+    return ls.controls.describe(ls.engine.settings)
 
 
 @server.command("superpose.reindex")
@@ -398,7 +574,33 @@ def cmd_accept(ls: SuperposeServer, *args: Any) -> dict[str, Any]:
     completion_id = _command_arg(list(args))
     if not isinstance(completion_id, str):
         raise JsonRpcInvalidParams("superpose.accept expects [completion id]")
-    return {"accepted": ls.engine.accept(completion_id)}
+    accepted = ls.engine.accept(completion_id)
+    text = ls.served.get(completion_id)
+    if accepted and text is not None:
+        ls.record_accept("full", len(text), accepted_lines(text))
+    return {"accepted": accepted}
+
+
+@server.command("superpose.accepted")
+def cmd_accepted(ls: SuperposeServer, *args: Any) -> dict[str, Any]:
+    """Partial accepts (a word, a line) reported by the client: chars and lines accepted."""
+    arg = _command_arg(list(args))
+    usage = "superpose.accepted expects [{chars, lines, kind?, id?}] with counts >= 0"
+    if not isinstance(arg, dict):
+        raise JsonRpcInvalidParams(usage)
+    chars, lines, kind = arg.get("chars"), arg.get("lines"), arg.get("kind", "partial")
+    counts_ok = all(
+        isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= 10_000_000
+        for n in (chars, lines)
+    )
+    if not counts_ok or not isinstance(kind, str) or kind not in ACCEPT_KINDS:
+        raise JsonRpcInvalidParams(f"{usage}; kind one of {', '.join(ACCEPT_KINDS)}")
+    return {"recorded": True, "feedback": ls.record_accept(kind, chars, lines)}
+
+
+def accepted_lines(text: str) -> int:
+    """How many lines an accepted text spans (what clients report as ``lines``)."""
+    return text.count("\n") + 1 if text else 0
 
 
 @server.command("superpose.debug.documentText")

@@ -14,6 +14,9 @@ from typing import Any
 DECODERS = ("superposed", "greedy", "beam", "sampling")
 DEVICES = ("auto", "cpu", "cuda")
 MULTILINE = ("auto", "never", "always")
+COMPLETION_MENU = ("always", "invoked", "off")
+MODES = ("automatic", "manual")
+MAX_DEBOUNCE_MS = 2000
 MAX_DRAFTS = 16
 MAX_NEW_TOKENS = 512
 
@@ -33,6 +36,14 @@ class Settings:
     verify: bool = True
     multiline: str = "auto"
 
+    # editor controls: what is served, when (lsp_server/controls.py applies them)
+    enable: bool = True  # false: no ghost text and no menu items (commands still answer)
+    mode: str = "automatic"  # manual: ghost text and menu items only when asked for
+    completionMenu: str = "always"  # always | invoked (no trigger-character menus) | off
+    disabledLanguages: tuple[str, ...] = ()  # language ids served nothing automatically
+    disabledGlobs: tuple[str, ...] = ()  # path globs ("**/tests/**", "*.min.js") likewise
+    debounceMs: int = 0  # automatic ghost text waits this long; a newer request replaces it
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -41,10 +52,13 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "decoder": DECODERS,
     "device": DEVICES,
     "multiline": MULTILINE,
+    "completionMenu": COMPLETION_MENU,
+    "mode": MODES,
 }
 _RANGES: dict[str, tuple[int, int]] = {
     "drafts": (1, MAX_DRAFTS),
     "maxNewTokens": (1, MAX_NEW_TOKENS),
+    "debounceMs": (0, MAX_DEBOUNCE_MS),
 }
 
 
@@ -54,6 +68,8 @@ def _checked(name: str, value: Any, kind: type) -> tuple[Any, str | None]:
         if isinstance(value, bool):
             return value, None
         return None, f"'{name}' must be true or false, got {value!r}"
+    if kind is tuple:
+        return _checked_strings(name, value)
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
             return None, f"'{name}' must be an integer, got {value!r}"
@@ -68,9 +84,20 @@ def _checked(name: str, value: Any, kind: type) -> tuple[Any, str | None]:
     return value, None
 
 
+def _checked_strings(name: str, value: Any) -> tuple[Any, str | None]:
+    """A list of non-empty strings (a single string counts as a list of one)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(item, str) and item for item in value
+    ):
+        return None, f"'{name}' must be a list of strings, got {value!r}"
+    return tuple(value), None
+
+
 def unwrap_settings(raw: Any) -> Any:
     """Return the settings object from a flat or ``{"superpose": {...}}`` payload."""
-    if isinstance(raw, dict) and isinstance(raw.get("superpose"), dict):
+    if isinstance(raw, dict) and isinstance(raw.get("superpose"), (dict, list)):
         return raw["superpose"]
     return raw
 
@@ -78,12 +105,12 @@ def unwrap_settings(raw: Any) -> Any:
 def merge_settings(base: Settings, raw: Any) -> tuple[Settings, list[str]]:
     """Return ``base`` updated with the valid entries of ``raw`` and messages for the rest."""
     raw = unwrap_settings(raw)
-    if raw is None:
-        return base, []
+    if raw is None or (isinstance(raw, list) and not raw):
+        return base, []  # an empty Lua table arrives as [] from Neovim 0.7
     if not isinstance(raw, dict):
         return base, [f"settings must be an object, got {type(raw).__name__}; ignored"]
     kinds = {f.name: f.type for f in fields(Settings)}
-    types = {"str": str, "int": int, "bool": bool}
+    types = {"str": str, "int": int, "bool": bool, "tuple[str, ...]": tuple}
     changes: dict[str, Any] = {}
     messages: list[str] = []
     for key, value in raw.items():
