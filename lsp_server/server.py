@@ -149,6 +149,7 @@ class SuperposeServer(LanguageServer):
         self.language_ids: dict[str, str] = {}  # uri -> languageId from didOpen
         self.served: OrderedDict[str, str] = OrderedDict()  # draft id -> text shown
         self.feedback: Counter[str] = Counter()  # accepts, chars, lines, per kind
+        self.partial: dict[str, tuple[int, int]] = {}  # draft id -> (chars, lines) so far
         self.loop: asyncio.AbstractEventLoop | None = None
         self.ready = threading.Event()
 
@@ -337,13 +338,18 @@ class SuperposeServer(LanguageServer):
             self.served[draft.id] = draft.text
             self.served.move_to_end(draft.id)
         while len(self.served) > SERVED_IDS:
-            self.served.popitem(last=False)
+            self.partial.pop(self.served.popitem(last=False)[0], None)
         if result.reason and not result.drafts:
             log.info("empty completion for %s: %s", uri, result.reason)
         return result
 
-    def record_accept(self, kind: str, chars: int, lines: int) -> dict[str, Any]:
+    def record_accept(
+        self, kind: str, chars: int, lines: int, draft_id: str | None = None
+    ) -> dict[str, Any]:
         """Add one accept (full or partial) to the feedback counters; return them."""
+        if kind != "full" and draft_id is not None and draft_id in self.served:
+            done = self.partial.get(draft_id, (0, 0))
+            self.partial[draft_id] = (done[0] + chars, done[1] + lines)
         self.feedback["accepts" if kind == "full" else "partialAccepts"] += 1
         self.feedback["chars"] += chars
         self.feedback["lines"] += lines
@@ -571,13 +577,19 @@ def cmd_reindex(ls: SuperposeServer, *args: Any) -> dict[str, Any]:
 
 @server.command("superpose.accept")
 def cmd_accept(ls: SuperposeServer, *args: Any) -> dict[str, Any]:
-    completion_id = _command_arg(list(args))
-    if not isinstance(completion_id, str):
-        raise JsonRpcInvalidParams("superpose.accept expects [completion id]")
+    """A draft accepted whole: ``[id]`` or ``[id, {chars, lines}]`` (what the client inserted,
+    when it differs from the draft as served, e.g. after the user typed part of it)."""
+    completion_id, counts = _command_arg(list(args)), _command_arg(list(args), 1)
+    if not isinstance(completion_id, str) or (counts is not None and _counts(counts) is None):
+        raise JsonRpcInvalidParams("superpose.accept expects [completion id, {chars, lines}?]")
     accepted = ls.engine.accept(completion_id)
     text = ls.served.get(completion_id)
-    if accepted and text is not None:
-        ls.record_accept("full", len(text), accepted_lines(text))
+    if counts is not None:
+        ls.record_accept("full", *_counts(counts), completion_id)
+    elif accepted and text is not None:  # the rest of the draft after its partial accepts
+        done_chars, done_lines = ls.partial.get(completion_id, (0, 0))
+        chars = max(0, len(text) - done_chars)
+        ls.record_accept("full", chars, max(0, accepted_lines(text) - done_lines), completion_id)
     return {"accepted": accepted}
 
 
@@ -588,18 +600,32 @@ def cmd_accepted(ls: SuperposeServer, *args: Any) -> dict[str, Any]:
     usage = "superpose.accepted expects [{chars, lines, kind?, id?}] with counts >= 0"
     if not isinstance(arg, dict):
         raise JsonRpcInvalidParams(usage)
-    chars, lines, kind = arg.get("chars"), arg.get("lines"), arg.get("kind", "partial")
-    counts_ok = all(
-        isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= 10_000_000
-        for n in (chars, lines)
-    )
-    if not counts_ok or not isinstance(kind, str) or kind not in ACCEPT_KINDS:
+    counts, kind, draft_id = _counts(arg), arg.get("kind", "partial"), arg.get("id")
+    if counts is None or not isinstance(kind, str) or kind not in ACCEPT_KINDS:
         raise JsonRpcInvalidParams(f"{usage}; kind one of {', '.join(ACCEPT_KINDS)}")
-    return {"recorded": True, "feedback": ls.record_accept(kind, chars, lines)}
+    if draft_id is not None and not isinstance(draft_id, str):
+        raise JsonRpcInvalidParams(f"{usage}; id a string")
+    return {"recorded": True, "feedback": ls.record_accept(kind, *counts, draft_id)}
+
+
+def _counts(arg: Any) -> tuple[int, int] | None:
+    """``(chars, lines)`` of an accept report, or None when they are not counts."""
+    if not isinstance(arg, dict):
+        return None
+    chars, lines = arg.get("chars"), arg.get("lines")
+    for n in (chars, lines):
+        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 10_000_000:
+            return None
+    return chars, lines
 
 
 def accepted_lines(text: str) -> int:
-    """How many lines an accepted text spans (what clients report as ``lines``)."""
+    """Lines of an accepted text: its line breaks, plus one as it completes the draft.
+
+    Clients report partial accepts the same way (a word inside a line is 0 lines; the
+    part that reaches the end of the draft adds 1), so a draft accepted piece by piece
+    counts as much as one accepted whole.
+    """
     return text.count("\n") + 1 if text else 0
 
 

@@ -208,20 +208,34 @@ def test_full_and_partial_accepts_feed_the_status_counters(lsp: LspHarness):
     items = lsp.request("textDocument/inlineCompletion", params(uri, INVOKED_INLINE))["items"]
     assert items
     first = items[0]
-    assert lsp.command_("superpose.accept", first["command"]["arguments"][0]) == {"accepted": True}
-    word = lsp.command_("superpose.accepted", {"chars": 9, "lines": 1, "kind": "word"})
-    line = lsp.command_("superpose.accepted", {"chars": 20, "lines": 1, "kind": "line", "id": "x"})
-    assert word["recorded"] and line["recorded"]
+    draft_id, text = first["command"]["arguments"][0], first["insertText"]
+    # a word of the draft, then the rest of it with Tab: counted once in total
+    word = lsp.command_(
+        "superpose.accepted", {"chars": 1, "lines": 0, "kind": "word", "id": draft_id}
+    )
+    assert word["recorded"]
+    assert lsp.command_("superpose.accept", draft_id) == {"accepted": True}
+    # a client that inserted something else than the draft as served says how much
+    line = lsp.command_("superpose.accepted", {"chars": 20, "lines": 1, "kind": "line"})
+    assert line["recorded"]
     after = lsp.status()["feedback"]
-    text = first["insertText"]
     assert after["accepts"] == before["accepts"] + 1
     assert after["partialAccepts"] == before["partialAccepts"] + 2
-    assert after["chars"] == before["chars"] + len(text) + 29
-    assert after["lines"] == before["lines"] + text.count("\n") + 1 + 2
+    assert after["chars"] == before["chars"] + len(text) + 20
+    assert after["lines"] == before["lines"] + text.count("\n") + 1 + 1
     assert after["byKind"]["word"] == before["byKind"].get("word", 0) + 1
-    for bad in ([], [{"chars": -1, "lines": 0}], [{"chars": 1, "lines": 0, "kind": "all"}]):
+    if len(items) > 1:
+        other = items[1]["command"]["arguments"][0]
+        lsp.command_("superpose.accept", other, {"chars": 7, "lines": 1})
+        assert lsp.status()["feedback"]["chars"] == after["chars"] + 7
+    for bad in (
+        ["superpose.accepted"],
+        ["superpose.accepted", {"chars": -1, "lines": 0}],
+        ["superpose.accepted", {"chars": 1, "lines": 0, "kind": "all"}],
+        ["superpose.accept", draft_id, {"chars": "many", "lines": 0}],
+    ):
         with pytest.raises(LspError) as info:
-            lsp.command_("superpose.accepted", *bad)
+            lsp.command_(*bad)
         assert info.value.code == -32602
 
 
