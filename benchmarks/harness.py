@@ -53,6 +53,7 @@ class LspHarness:
         self.env = {**os.environ, **(env or {})}
         self._ids = itertools.count(1)
         self._responses: dict[Any, dict[str, Any]] = {}
+        self.arrived: dict[Any, float] = {}  # response id -> time.monotonic() of its arrival
         self._cond = threading.Condition()
         self.notifications: list[dict[str, Any]] = []
         self.proc: subprocess.Popen[bytes] | None = None
@@ -145,6 +146,7 @@ class LspHarness:
                 self.notifications.append(message)
             else:
                 self._responses[message.get("id")] = message
+                self.arrived[message.get("id")] = time.monotonic()
             self._cond.notify_all()
 
     @staticmethod
@@ -173,6 +175,17 @@ class LspHarness:
                     state = "timed out" if self.alive() else "server exited"
                     raise TimeoutError(f"no response to {msg_id!r} ({state})")
                 self._cond.wait(min(remaining, 0.5))
+            return self._responses.pop(msg_id)
+
+    def wait_until(self, msg_id: Any, deadline: float | None) -> dict[str, Any] | None:
+        """Return the response to ``msg_id`` if it arrives before ``deadline`` (monotonic
+        seconds; None waits without limit while the server lives), else None (not consumed)."""
+        with self._cond:
+            while msg_id not in self._responses:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if (remaining is not None and remaining <= 0) or not self.alive():
+                    return None
+                self._cond.wait(0.5 if remaining is None else min(remaining, 0.5))
             return self._responses.pop(msg_id)
 
     def request(self, method: str, params: Any, timeout: float = 120.0) -> Any:

@@ -336,7 +336,8 @@ class Engine:
             offset,
             max_new,
             headers=ctx.enclosing_headers,
-            use_fim=lm.fim_policy != "mid-line" or ctx.mid_line,
+            use_fim=settings.fim and (lm.fim_policy != "mid-line" or ctx.mid_line),
+            heal=settings.healing,
             max_prompt_tokens=AUTOMATIC_PROMPT_TOKENS if job.automatic else None,
         )
         gen_offset = offset - len(prompt.removed_text)

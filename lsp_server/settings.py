@@ -35,6 +35,8 @@ class Settings:
     ngram: bool = True
     verify: bool = True
     multiline: str = "auto"
+    healing: bool = True  # token healing of the prompt's trailing partial token
+    fim: bool = True  # fill-in-the-middle prompts when the model has FIM sentinels
 
     # editor controls: what is served, when (lsp_server/controls.py applies them)
     enable: bool = True  # false: no ghost text and no menu items (commands still answer)
