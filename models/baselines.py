@@ -36,6 +36,7 @@ from models.decoding import (
     forward,
     greedy_decode,
 )
+from models.hf_compat import select_rows
 from models.loader import LoadedModel
 from models.superposed import (
     DraftPool,
@@ -94,7 +95,7 @@ def beam_decode(lm: LoadedModel, req: DecodeRequest) -> DecodeResult:
         if not live or pool.settled(live) or steps >= req.max_new_tokens:
             break
         # 5. reorder the batched cache by parent beam; one forward for all beams
-        past.reorder_cache(torch.tensor([row for row, _ in chosen], device=lm.device))
+        select_rows(past, torch.tensor([row for row, _ in chosen], device=lm.device))
         newest = torch.tensor([[h.ids[-1]] for h in live], dtype=torch.long)  # (rows, 1)
         t0 = time.perf_counter()
         logits, past = forward(lm, past, input_ids=newest)  # (rows, V)
@@ -173,7 +174,7 @@ def sampling_decode(lm: LoadedModel, req: DecodeRequest) -> DecodeResult:
             break
         # 5. keep the cache rows of the continuing drafts (first: copies of the prefill row)
         keep = [0] * len(continuing) if steps == 1 else continuing
-        past.reorder_cache(torch.tensor(keep, device=lm.device))
+        select_rows(past, torch.tensor(keep, device=lm.device))
         newest = torch.tensor([[h.ids[-1]] for h in live], dtype=torch.long)  # (rows, 1)
         t0 = time.perf_counter()
         logits, past = forward(lm, past, input_ids=newest)  # (rows, V)

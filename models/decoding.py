@@ -20,6 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from models.hf_compat import cache_length as cache_length  # re-exported for the decoders
+from models.hf_compat import model_forward
 from models.loader import LoadedModel
 
 
@@ -85,6 +87,21 @@ class Draft:
     finish: str  # "eos" | "stop" | "length" | "cancelled"
     logprob: float | None = None  # exact model log-probability (verification)
     stats: dict[str, Any] = field(default_factory=dict)
+    # the decoder's own ranking score: mean step score per token (None: score / tokens)
+    mean_score: float | None = None
+    # per kept token: the model's log-probability of it under the distribution it was
+    # chosen from (after constraints), and the n-gram table's (None without n-grams)
+    token_logprobs: list[float] = field(default_factory=list)
+    token_ngram_logprobs: list[float] | None = None
+
+    @property
+    def ranking_score(self) -> float:
+        """Mean log-probability per token as ranked: exact when verified, else the decoder's."""
+        if self.logprob is not None:
+            return self.logprob / max(1, len(self.token_ids) + (self.finish == "eos"))
+        if self.mean_score is not None:
+            return self.mean_score
+        return self.score / max(1, len(self.token_ids))
 
 
 @dataclass
@@ -144,21 +161,17 @@ def forward(
     input_ids: torch.Tensor | None = None,
     inputs_embeds: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, Any]:
-    """Run one forward pass; return (last-position logits (rows, V) float32, cache)."""
-    out = lm.model(
+    """Run one forward pass; return (last-position logits (rows, V) float32, cache).
+
+    The cache keyword and output field are spelled by :mod:`models.hf_compat`.
+    """
+    logits, cache = model_forward(
+        lm.model,
         input_ids=None if input_ids is None else input_ids.to(lm.device),
         inputs_embeds=inputs_embeds,
-        past_key_values=past,
-        use_cache=True,
+        cache=past,
     )
-    return out.logits[:, -1, :].float(), out.past_key_values
-
-
-def cache_length(past: Any) -> int:
-    """Return the number of positions held in a KV cache."""
-    if hasattr(past, "get_seq_length"):
-        return int(past.get_seq_length())
-    return int(past[0][0].shape[-2])
+    return logits[:, -1, :].float(), cache  # (rows, V)
 
 
 class DraftText:
@@ -190,6 +203,7 @@ def greedy_decode(lm: LoadedModel, req: DecodeRequest) -> DecodeResult:
     logits, past = forward(lm, None, input_ids=torch.tensor([prompt]))  # (1, V)
     calls = 1
     tokens: list[int] = []
+    logprobs: list[float] = []  # of each kept token
     text = DraftText(lm.table)
     score, finish, cut = 0.0, "length", None
     for step in range(req.max_new_tokens):
@@ -206,6 +220,7 @@ def greedy_decode(lm: LoadedModel, req: DecodeRequest) -> DecodeResult:
             finish = "eos"
             break
         tokens.append(tok)
+        logprobs.append(float(logp[0, tok]))
         score += float(logp[0, tok])
         text = text.extended(tok)
         # 4. stop rules on the text (end of block, single line, ...)
@@ -226,6 +241,7 @@ def greedy_decode(lm: LoadedModel, req: DecodeRequest) -> DecodeResult:
         score=score,
         finish=finish,
         stats=constraint_stats(req.constraints, tuple(tokens)),
+        token_logprobs=logprobs,
     )
     return DecodeResult(
         drafts=[draft],

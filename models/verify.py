@@ -28,7 +28,8 @@ from typing import Any
 
 import torch
 
-from models.decoding import Draft, cache_length, forward
+from models.decoding import Draft, forward
+from models.hf_compat import cache_length, crop_cache, model_forward, select_rows
 from models.loader import LoadedModel
 
 DEFAULT_CUT_MARGIN = 2.0  # nats per token below the best draft's mean
@@ -37,16 +38,11 @@ DEFAULT_CUT_MARGIN = 2.0  # nats per token below the best draft's mean
 def prompt_cache(past: Any, length: int) -> Any:
     """Return ``past`` cropped to its first ``length`` positions, or None if it cannot be.
 
-    The cache object is modified (the decoder no longer needs its later positions).
+    The cache object is modified (the decoder no longer needs its later positions);
+    ``None`` also when a sliding-window layer already dropped keys (see
+    :func:`models.hf_compat.crop_cache`): the prompt is then prefilled again.
     """
-    if past is None or length < 1 or not hasattr(past, "crop"):
-        return None
-    held = cache_length(past)
-    if held < length:
-        return None
-    if held > length:
-        past.crop(-(held - length))  # negative: remove that many positions (all HF versions)
-    return past if cache_length(past) == length else None
+    return crop_cache(past, length)
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -97,14 +93,15 @@ def token_logprobs(
         mask[i, held : held + len(seq)] = 1
     # 3. the prompt cache, one copy per row (index_select makes the batch)
     if past is not None:
-        past.reorder_cache(torch.zeros(n_rows, dtype=torch.long, device=lm.device))
-    out = lm.model(
+        select_rows(past, torch.zeros(n_rows, dtype=torch.long, device=lm.device))
+    logits, _ = model_forward(
+        lm.model,
         input_ids=ids.to(lm.device),
         attention_mask=mask.to(lm.device),
-        past_key_values=past,
-        use_cache=True,
+        cache=past,
+        use_cache=past is not None,
     )
-    logits = out.logits.float()  # (rows, T, V)
+    logits = logits.float()  # (rows, T, V)
     # 4. log p(token j | everything before it): logits at j-1 minus their logsumexp
     targets = ids[:, 1:].to(logits.device)  # (rows, T-1)
     picked = logits[:, :-1].gather(-1, targets[..., None])[..., 0]  # (rows, T-1)
