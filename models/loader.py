@@ -3,6 +3,14 @@
 Loading never reaches the network (``local_files_only=True``), reads weights from
 safetensors only (``use_safetensors=True``; a directory holding only pickled
 ``.bin`` weights is refused), and runs no remote code unless the caller opts in.
+
+Fill-in-the-middle sentinels are detected per model family from the tokenizer
+(Bavarian et al. 2022, "Efficient Training of Language Models to Fill in the
+Middle", for the PSM/SPM layouts; the spellings are those of StarCoder,
+Qwen2.5-Coder, Code Llama and DeepSeek-Coder). On CPU the weights can be kept in
+bfloat16 or their linear layers quantised to int8 with dynamic activation
+quantisation (Jacob et al. 2018, "Quantization and Training of Neural Networks for
+Efficient Integer-Arithmetic-Only Inference"; torch's ``quantize_dynamic``).
 """
 
 from __future__ import annotations
@@ -23,13 +31,46 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
 
-# Sentinel spellings of fill-in-the-middle tokens used by common code models
-# (StarCoder/SantaCoder and ours; Qwen2.5-Coder/DeepSeek style with bars).
-FIM_SPELLINGS: tuple[tuple[str, str, str], ...] = (
-    ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
-    ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
-    ("<PRE>", "<SUF>", "<MID>"),
+
+@dataclass(frozen=True)
+class FimFamily:
+    """How one model family spells fill-in-the-middle, and which layouts it was trained on."""
+
+    name: str
+    prefix: str
+    suffix: str
+    middle: str
+    end: str | None = None  # token closing the middle, when it is not EOS (Code Llama <EOT>)
+    modes: tuple[str, ...] = ("psm",)
+
+
+# Tokenizers are matched in this order; the first family whose three sentinels are all
+# in the vocabulary wins. SPM is listed only where the family was trained on it.
+FIM_FAMILIES: tuple[FimFamily, ...] = (
+    FimFamily("starcoder", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", None, ("psm", "spm")),
+    FimFamily("qwen2.5-coder", "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
+    FimFamily(
+        "deepseek-coder",
+        "<\uff5cfim\u2581begin\uff5c>",
+        "<\uff5cfim\u2581hole\uff5c>",
+        "<\uff5cfim\u2581end\uff5c>",
+    ),
+    # Code Llama's sentinels are SentencePiece pieces with a word-start mark
+    FimFamily(
+        "codellama", "\u2581<PRE>", "\u2581<SUF>", "\u2581<MID>", "\u2581<EOT>", ("psm", "spm")
+    ),
+    FimFamily("codellama", "<PRE>", "<SUF>", "<MID>", "<EOT>", ("psm", "spm")),
 )
+# (prefix, suffix, middle) spellings, in detection order
+FIM_SPELLINGS: tuple[tuple[str, str, str], ...] = tuple(
+    (f.prefix, f.suffix, f.middle) for f in FIM_FAMILIES
+)
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+QUANTIZE = ("none", "int8")
 
 
 class ModelLoadError(Exception):
@@ -43,6 +84,16 @@ class FimTokens:
     prefix: int
     suffix: int
     middle: int
+    family: str = "starcoder"
+    end: int | None = None  # closes the middle besides EOS (Code Llama's <EOT>)
+    modes: tuple[str, ...] = ("psm", "spm")
+
+    @property
+    def ids(self) -> frozenset[int]:
+        """Every sentinel id (never spelled by a draft)."""
+        return frozenset(
+            i for i in (self.prefix, self.suffix, self.middle, self.end) if i is not None
+        )
 
 
 @dataclass
@@ -62,6 +113,7 @@ class LoadedModel:
     table: TokenTable = field(repr=False)
     fim_policy: str = "always"  # "always" | "mid-line": FIM only with code after the cursor
     fim_mode: str = "psm"  # prompt layout: "psm" (prefix, suffix, middle) or "spm"
+    quantize: str = "none"  # "none" | "int8" (dynamic int8 linear layers, CPU)
 
     @property
     def vocab_size(self) -> int:
@@ -156,20 +208,118 @@ def fim_policy(options: dict[str, Any]) -> str:
 
 
 def fim_tokens(tokenizer: Any) -> FimTokens | None:
-    """Return the FIM sentinel ids when the tokenizer defines them, else None."""
+    """Return the FIM sentinel ids of the first family the tokenizer spells, else None."""
     vocab = tokenizer.get_vocab()
-    for pre, suf, mid in FIM_SPELLINGS:
-        if pre in vocab and suf in vocab and mid in vocab:
-            return FimTokens(vocab[pre], vocab[suf], vocab[mid])
+    for family in FIM_FAMILIES:
+        if family.prefix in vocab and family.suffix in vocab and family.middle in vocab:
+            end = vocab.get(family.end) if family.end is not None else None
+            return FimTokens(
+                vocab[family.prefix],
+                vocab[family.suffix],
+                vocab[family.middle],
+                family=family.name,
+                end=end,
+                modes=family.modes,
+            )
     return None
+
+
+def fim_mode(options: dict[str, Any], fim: FimTokens | None) -> str:
+    """Return the prompt layout: ``superpose.json``'s ``fim_mode`` if the family was trained on it."""
+    wanted = "spm" if options.get("fim_mode") == "spm" else "psm"
+    if fim is not None and wanted not in fim.modes:
+        log.warning("%s models were not trained on %s FIM prompts; using PSM", fim.family, wanted)
+        return "psm"
+    return wanted
+
+
+def eos_ids_of(model: Any, tokenizer: Any, fim: FimTokens | None = None) -> frozenset[int]:
+    """Return every id that ends a draft: config and tokenizer EOS, and the FIM end token.
+
+    Ids outside the model's vocabulary (a config default nobody set) are left out.
+    """
+    eos: set[int] = set()
+    for source in (getattr(model.config, "eos_token_id", None), tokenizer.eos_token_id):
+        if isinstance(source, int):
+            eos.add(source)
+        elif isinstance(source, (list, tuple)):
+            eos.update(int(x) for x in source)
+    if fim is not None and fim.end is not None:
+        eos.add(fim.end)
+    vocab_size = model.get_input_embeddings().weight.shape[0]
+    return frozenset(i for i in eos if 0 <= i < vocab_size)
+
+
+def context_length_of(model: Any) -> int:
+    """Return the context length a model's config declares (2048 when it declares none)."""
+    config = model.config
+    for name in ("n_positions", "max_position_embeddings", "n_ctx", "seq_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 2048
+
+
+def resolve_dtype(dtype: str, dev: torch.device) -> torch.dtype:
+    """Return the weights' dtype for a ``dtype`` setting (``auto``: fp32 on CPU, fp16 on GPU)."""
+    if dtype == "auto":
+        return torch.float32 if dev.type == "cpu" else torch.float16
+    if dtype not in DTYPES:
+        raise ModelLoadError(f"unknown dtype {dtype!r} (use auto, {', '.join(DTYPES)})")
+    return DTYPES[dtype]
+
+
+def _conv1d_as_linear(model: torch.nn.Module) -> None:
+    """Replace GPT-2's ``Conv1D`` projections (weights stored (in, out)) by ``nn.Linear``."""
+    for name, module in list(model.named_modules()):
+        if type(module).__name__ != "Conv1D" or not hasattr(module, "nf"):
+            continue
+        weight = module.weight.detach()  # (in, out)
+        linear = torch.nn.Linear(weight.shape[0], weight.shape[1], dtype=weight.dtype)
+        linear.weight = torch.nn.Parameter(weight.t().contiguous())  # (out, in)
+        linear.bias = torch.nn.Parameter(module.bias.detach().clone())
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, linear)
+
+
+def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """Return ``model`` with its linear layers quantised to int8 (dynamic activations, CPU).
+
+    Weights are quantised per tensor once; activations are quantised per call from their
+    observed range (torch's ``quantize_dynamic``, fbgemm/x86 kernels). Embeddings, norms
+    and attention arithmetic stay in float32. GPT-2 style ``Conv1D`` layers are turned
+    into ``nn.Linear`` first so they are quantised too.
+    """
+    import warnings
+
+    try:
+        from torch.ao.quantization import quantize_dynamic
+    except ImportError as exc:  # pragma: no cover - a torch without eager quantisation
+        raise ModelLoadError(f"int8 quantisation is not available in this torch: {exc}") from exc
+    if next(model.parameters()).dtype != torch.float32:
+        raise ModelLoadError("int8 quantisation needs float32 weights (dtype auto or float32)")
+    _conv1d_as_linear(model)
+    with warnings.catch_warnings():
+        # torch marks its eager quantisation API deprecated in favour of the separate torchao
+        # package but ships no replacement; these two messages are torch's own, by text
+        warnings.filterwarnings("ignore", "torch.ao.quantization is deprecated", DeprecationWarning)
+        warnings.filterwarnings("ignore", "torch.quantize_per_tensor", UserWarning)
+        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
 
 
 def load_model(
     spec: str | Path = "default",
     device: str = "auto",
     trust_remote_code: bool = False,
+    dtype: str = "auto",
+    quantize: str = "none",
 ) -> LoadedModel:
-    """Load a causal LM from the shipped default or a local HF directory."""
+    """Load a causal LM from the shipped default or a local HF directory.
+
+    ``dtype``: ``auto`` (float32 on CPU, float16 on GPU), ``float32``, ``bfloat16`` or
+    ``float16``; ``quantize``: ``none`` or ``int8`` (dynamic int8 linear layers, CPU only).
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -179,7 +329,11 @@ def load_model(
     dev = resolve_device(device)
     if not (path / "config.json").is_file():
         raise ModelLoadError(f"model directory {str(path)!r} has no config.json")
-    dtype = torch.float32 if dev.type == "cpu" else torch.float16
+    if quantize not in QUANTIZE:
+        raise ModelLoadError(f"unknown quantize {quantize!r} (use {', '.join(QUANTIZE)})")
+    if quantize == "int8" and dev.type != "cpu":
+        raise ModelLoadError("quantize int8 runs on CPU only (device cpu)")
+    weights_dtype = torch.float32 if quantize == "int8" else resolve_dtype(dtype, dev)
     try:
         local = {"local_files_only": True, "trust_remote_code": trust_remote_code}
         tokenizer = AutoTokenizer.from_pretrained(str(path), **local)  # local_files_only=True
@@ -187,40 +341,35 @@ def load_model(
             str(path),
             **local,
             use_safetensors=True,
-            dtype=dtype,
+            dtype=weights_dtype,
         )
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load model from {str(path)!r}: {exc}") from exc
     model.to(dev).eval()
+    if quantize == "int8":
+        model = quantize_int8(model)
     if dev.type == "cpu":
         torch.set_num_threads(cpu_threads(sum(p.numel() for p in model.parameters())))
-    eos: set[int] = set()
-    for source in (model.config.eos_token_id, tokenizer.eos_token_id):
-        if isinstance(source, int):
-            eos.add(source)
-        elif isinstance(source, (list, tuple)):
-            eos.update(int(x) for x in source)
-    ctx = getattr(model.config, "n_positions", None) or getattr(
-        model.config, "max_position_embeddings", 2048
-    )
     vocab_size = model.get_input_embeddings().weight.shape[0]
     options = model_options(path)
     policy = fim_policy(options)
-    mode = "spm" if options.get("fim_mode") == "spm" else "psm"
+    fim = fim_tokens(tokenizer)
+    served_fim = fim if policy != "never" else None
     loaded = LoadedModel(
         model=model,
         tokenizer=tokenizer,
         name="default" if path == DEFAULT_MODEL_DIR else path.name,
         path=path,
         device=dev,
-        dtype=dtype,
-        eos_ids=frozenset(eos),
-        fim=fim_tokens(tokenizer) if policy != "never" else None,
-        context_length=int(ctx),
+        dtype=weights_dtype,
+        eos_ids=eos_ids_of(model, tokenizer, served_fim),
+        fim=served_fim,
+        context_length=context_length_of(model),
         load_seconds=0.0,
-        table=TokenTable.from_tokenizer(tokenizer, vocab_size),
+        table=TokenTable.from_tokenizer(tokenizer, vocab_size, fim.ids if fim else ()),
         fim_policy=policy,
-        fim_mode=mode,
+        fim_mode=fim_mode(options, fim),
+        quantize=quantize,
     )
     loaded.load_seconds = time.perf_counter() - started
     log.info("loaded model %s on %s in %.2fs", loaded.name, dev, loaded.load_seconds)
@@ -231,11 +380,9 @@ def wrap_model(model: Any, tokenizer: Any, name: str = "in-memory") -> LoadedMod
     """Return a LoadedModel for an already built model (tests build tiny ones)."""
     model.eval()
     vocab_size = model.get_input_embeddings().weight.shape[0]
-    eos = tokenizer.eos_token_id
-    ctx = getattr(model.config, "n_positions", None) or getattr(
-        model.config, "max_position_embeddings", 2048
-    )
     param = next(model.parameters())
+    fim = fim_tokens(tokenizer)
+    quantized = any("Quantized" in type(m).__name__ for m in model.modules())
     return LoadedModel(
         model=model,
         tokenizer=tokenizer,
@@ -243,9 +390,10 @@ def wrap_model(model: Any, tokenizer: Any, name: str = "in-memory") -> LoadedMod
         path=Path("."),
         device=param.device,
         dtype=param.dtype,
-        eos_ids=frozenset({eos} if eos is not None else ()),
-        fim=fim_tokens(tokenizer),
-        context_length=int(ctx),
+        eos_ids=eos_ids_of(model, tokenizer, fim),
+        fim=fim,
+        context_length=context_length_of(model),
         load_seconds=0.0,
-        table=TokenTable.from_tokenizer(tokenizer, vocab_size),
+        table=TokenTable.from_tokenizer(tokenizer, vocab_size, fim.ids if fim else ()),
+        quantize="int8" if quantized else "none",
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -99,13 +100,25 @@ class TokenTable:
         )
 
     @classmethod
-    def from_tokenizer(cls, tokenizer: Any, vocab_size: int | None = None) -> TokenTable:
-        """Build the table of a HF tokenizer; ids past its vocabulary spell nothing."""
+    def from_tokenizer(
+        cls, tokenizer: Any, vocab_size: int | None = None, extra_special: Iterable[int] = ()
+    ) -> TokenTable:
+        """Build the table of a HF tokenizer; ids past its vocabulary spell nothing.
+
+        ``extra_special`` ids (FIM sentinels that a vocabulary lists as ordinary pieces,
+        e.g. Code Llama's ``▁<PRE>``) spell nothing either. Added tokens that are not
+        special (CodeGen's runs of spaces, DeepSeek's sentinels) spell their literal
+        content: they are matched in the raw text, never byte-level mapped.
+        """
         n = vocab_size or len(tokenizer)
         kind = _tokenizer_kind(tokenizer)
         special_ids = set(getattr(tokenizer, "all_special_ids", []) or [])
         added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
         special_ids |= {i for i, t in added.items() if getattr(t, "special", False)}
+        special_ids |= {int(i) for i in extra_special}
+        literal = {
+            i: str(getattr(t, "content", t)) for i, t in added.items() if i not in special_ids
+        }
         pieces = tokenizer.convert_ids_to_tokens(list(range(min(n, len(tokenizer)))))
         surfaces: list[bytes] = []
         decoder = _byte_decoder()
@@ -114,6 +127,11 @@ class TokenTable:
             if piece is None or i in special_ids:
                 surfaces.append(b"")
                 special_ids.add(i)
+            elif i in literal:
+                text = literal[i]
+                if kind == "sentencepiece":
+                    text = text.replace("\u2581", " ")
+                surfaces.append(text.encode("utf-8"))
             elif kind == "bytelevel":
                 try:
                     surfaces.append(bytes(decoder[c] for c in piece))
