@@ -158,7 +158,12 @@ class Engine:
         spec = self.settings.model
         try:
             progress(f"loading model {spec}", 10)
-            lm = load_model(spec, self.settings.device)
+            lm = load_model(
+                spec,
+                self.settings.device,
+                dtype=self.settings.dtype,
+                quantize=self.settings.quantize,
+            )
         except Exception as exc:  # noqa: BLE001 - any unusable model falls back
             if spec == "default":
                 self.state, self.error = "error", str(exc)

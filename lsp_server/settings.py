@@ -13,6 +13,8 @@ from typing import Any
 
 DECODERS = ("superposed", "greedy", "beam", "sampling")
 DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+QUANTIZE = ("none", "int8")
 MULTILINE = ("auto", "never", "always")
 COMPLETION_MENU = ("always", "invoked", "off")
 MODES = ("automatic", "manual")
@@ -27,6 +29,8 @@ class Settings:
 
     model: str = "default"
     device: str = "auto"
+    dtype: str = "auto"  # weights: auto (fp32 on CPU, fp16 on GPU), float32, bfloat16, float16
+    quantize: str = "none"  # none, int8 (dynamic int8 linear layers, CPU)
     drafts: int = 4
     decoder: str = "superposed"
     maxNewTokens: int = 48
@@ -53,6 +57,8 @@ class Settings:
 _CHOICES: dict[str, tuple[str, ...]] = {
     "decoder": DECODERS,
     "device": DEVICES,
+    "dtype": DTYPES,
+    "quantize": QUANTIZE,
     "multiline": MULTILINE,
     "completionMenu": COMPLETION_MENU,
     "mode": MODES,
