@@ -17,6 +17,12 @@ vim.notify = function(message, level)
   table.insert(out.messages, { message = tostring(message), level = level })
 end
 
+-- Record what the server shows (window/showMessage), e.g. settings warnings.
+out.server_messages = {}
+vim.lsp.handlers['window/showMessage'] = function(_, result)
+  table.insert(out.server_messages, result.message)
+end
+
 if env.SUPERPOSE_NVIM_DEBUG then
   vim.lsp.set_log_level('debug') -- writes the LSP traffic to stdpath('log')/lsp.log
 end
@@ -157,67 +163,160 @@ local function run()
   out.inline_error = inline_err
   out.inline = inline_result and (inline_result.items or inline_result) or vim.NIL
 
-  -- 5. Neovim >= 0.12: ghost text in insert mode, cycled and accepted with the plugin's keys.
+  -- 5. Ghost text drawn by the plugin (extmarks, any Neovim >= 0.7): shown while typing,
+  -- cycled, accepted word by word, line by line and whole; typed through; switched off.
   out.before = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
-  if vim.lsp.inline_completion and vim.lsp.inline_completion.enable then
-    started = now_ms()
-    local ns = vim.api.nvim_get_namespaces()['nvim.lsp.inline_completion']
-    local function ghost()
-      ns = ns or vim.api.nvim_get_namespaces()['nvim.lsp.inline_completion']
-      if ns == nil then
-        return nil
-      end
-      local marks = vim.api.nvim_buf_get_extmarks(bufnr, ns, 0, -1, { details = true })
-      if #marks == 0 then
-        return nil
-      end
-      local parts = {}
-      for _, chunk in ipairs(marks[1][4].virt_text or {}) do
-        table.insert(parts, chunk[1])
-      end
-      -- After cycling, Neovim appends " (i/n)" to the last line: split it off.
-      local text = table.concat(parts)
-      local shown, count = text:match('^(.-) %(%d+/(%d+)%)$')
-      return shown or text, tonumber(count)
+  started = now_ms()
+  local ghost = superpose.ghost
+  local keys = function(lhs)
+    vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(lhs, true, false, true), 'm', false)
+  end
+  --- What the ghost extmark displays: the ghost text and the "(i/n)" annotation.
+  local function shown()
+    local marks = vim.api.nvim_buf_get_extmarks(bufnr, ghost.ns, 0, -1, { details = true })
+    if #marks == 0 then
+      return nil
     end
-    local keys = function(lhs)
-      vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(lhs, true, false, true), 'm', false)
+    local mark = marks[1]
+    local parts, annotation = {}, nil
+    local function take(chunks)
+      for _, chunk in ipairs(chunks) do
+        if chunk[2] == ghost.hl then
+          table.insert(parts, chunk[1])
+        elseif chunk[2] == ghost.hl_annotation then
+          annotation = chunk[1]
+        end
+      end
     end
-    keys('A') -- insert mode at the end of the cursor line: the client asks for drafts
-    local first = wait_for(60000, ghost)
-    keys('<M-n>') -- next draft: the ghost text changes and shows " (2/n)"
-    local second, count
-    wait_for(5000, function()
-      second, count = ghost()
-      return count ~= nil
-    end)
-    keys('<M-l>') -- accept
-    wait_for(5000, function()
-      return table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), '\n')
-        ~= table.concat(out.before, '\n')
-    end)
-    out.ghost = { first = first or vim.NIL, second = second or vim.NIL, count = count or vim.NIL }
-    out.ghost_after = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
+    take(mark[4].virt_text or {})
+    for _, line in ipairs(mark[4].virt_lines or {}) do
+      table.insert(parts, '\n')
+      take(line)
+    end
+    return { text = table.concat(parts), annotation = annotation or vim.NIL, row = mark[2], col = mark[3] }
+  end
+  local function lines()
+    return vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
+  end
+  local function reset()
     keys('<Esc>')
     wait_for(5000, function()
       return vim.api.nvim_get_mode().mode == 'n'
     end)
-    -- Let the debounced automatic inline request (fired by the cursor moves) go out and come
-    -- back, so that it does not supersede the next step's request on the server.
-    sleep(500)
-    wait_for(60000, function()
-      for _, request in pairs(client.requests or {}) do
-        if request.type == 'pending' then
-          return false
-        end
-      end
-      return true
-    end)
-    -- Back to the original text for the next step.
     vim.api.nvim_buf_set_lines(bufnr, 0, -1, false, out.before)
     vim.api.nvim_win_set_cursor(0, { line + 1, character })
-    step('ghost_text', started)
   end
+  local function insert_at_end_and_wait()
+    keys('A') -- insert mode at the end of the `    counter.` line: the plugin asks for drafts
+    return wait_for(60000, shown)
+  end
+  local function feedback()
+    return superpose.execute_sync('superpose.status', {}, 5000, bufnr).feedback
+  end
+  out.feedback_before = feedback()
+  out.ghost = {}
+  local g = out.ghost
+  -- 5a. shown after entering insert mode, cycled with <M-n> / <M-p>
+  g.first = insert_at_end_and_wait() or vim.NIL
+  g.items = ghost.current(bufnr) and ghost.current(bufnr).items or vim.NIL
+  g.statusline_ready = superpose.statusline()
+  if g.first ~= vim.NIL and g.first.annotation ~= vim.NIL then
+    keys('<M-n>')
+    g.second = wait_for(5000, function()
+      local s = shown()
+      return s and s.annotation ~= g.first.annotation and s
+    end) or vim.NIL
+    keys('<M-p>')
+    g.back = wait_for(5000, function()
+      local s = shown()
+      return s and s.annotation == g.first.annotation and s
+    end) or vim.NIL
+  end
+  -- 5b. accept the next word, then the next line
+  local word_tick = vim.api.nvim_buf_get_changedtick(bufnr)
+  keys('<M-Right>')
+  wait_for(5000, function()
+    return vim.api.nvim_buf_get_changedtick(bufnr) ~= word_tick
+  end)
+  sleep(100) -- let the mapping's redraw settle
+  g.after_word = lines()
+  g.shown_after_word = shown() or vim.NIL
+  local line_tick = vim.api.nvim_buf_get_changedtick(bufnr)
+  keys('<M-C-Right>')
+  wait_for(5000, function()
+    return vim.api.nvim_buf_get_changedtick(bufnr) ~= line_tick
+  end)
+  g.after_line = lines()
+  g.cursor_after_line = vim.api.nvim_win_get_cursor(0)
+  reset()
+  -- 5c. the whole draft with <M-l>
+  g.full_shown = insert_at_end_and_wait() or vim.NIL
+  local full_tick = vim.api.nvim_buf_get_changedtick(bufnr)
+  keys('<M-l>')
+  wait_for(5000, function()
+    return vim.api.nvim_buf_get_changedtick(bufnr) ~= full_tick
+  end)
+  g.after_full = lines()
+  g.cursor_after_full = vim.api.nvim_win_get_cursor(0)
+  reset()
+  -- 5d. typing: `inc` after `counter.`, ghost text for the rest, typed through, accepted
+  keys('A')
+  wait_for(5000, function()
+    return vim.api.nvim_get_mode().mode == 'i'
+  end)
+  keys('inc')
+  g.typed_shown = wait_for(60000, function()
+    local s = shown()
+    return s and s.col == character + 3 and s
+  end) or vim.NIL
+  if g.typed_shown ~= vim.NIL then
+    local requests = ghost.stats.requests
+    local next_char = g.typed_shown.text:sub(1, 1)
+    keys(next_char == '<' and '<lt>' or next_char)
+    g.through_shown = wait_for(5000, function()
+      local s = shown()
+      return s and s.col == character + 4 and s
+    end) or vim.NIL
+    g.through_requests = ghost.stats.requests - requests
+    keys('<M-l>')
+    wait_for(5000, function()
+      return shown() == nil
+    end)
+  end
+  g.after_typing = lines()
+  -- 5e. switched off: typing sends nothing and shows nothing
+  superpose.toggle('off')
+  wait_for(10000, function()
+    return superpose.state.controls.state == 'off'
+  end)
+  g.statusline_off = superpose.statusline()
+  local requests_off = ghost.stats.requests
+  local changes_off = ghost.stats.changes
+  keys(' x')
+  wait_for(5000, function()
+    return ghost.stats.changes > changes_off
+  end)
+  sleep(50)
+  g.requests_while_off = ghost.stats.requests - requests_off
+  g.shown_while_off = shown() or vim.NIL
+  superpose.toggle('on')
+  wait_for(10000, function()
+    return superpose.state.controls.state == 'on'
+  end)
+  reset()
+  g.stats = ghost.stats
+  out.feedback_after = feedback()
+  -- Let any automatic request go out and come back, so that it does not supersede the
+  -- next step's request on the server.
+  wait_for(60000, function()
+    for _, request in pairs(client.requests or {}) do
+      if request.type == 'pending' then
+        return false
+      end
+    end
+    return true
+  end)
+  step('ghost_text', started)
 
   -- 6. :SuperposeDrafts with vim.ui.select picking the first draft.
   out.cursor_before = vim.api.nvim_win_get_cursor(0)

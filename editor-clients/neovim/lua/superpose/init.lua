@@ -1,20 +1,29 @@
 --- superpose.nvim: Neovim client for the superpose-ls language server.
 ---
 --- Registers `superpose-ls` with Neovim's built-in LSP client (vim.lsp.start on 0.8+,
---- vim.lsp.start_client + buf_attach_client on 0.7), enables completion
---- (vim.lsp.completion on 0.11+, omnifunc otherwise) and inline ghost-text completion on
---- Neovim >= 0.12 (vim.lsp.inline_completion), and adds :SuperposeDrafts,
+--- vim.lsp.start_client + buf_attach_client on 0.7), draws ghost text while you type
+--- (superpose.ghost: extmarks, Neovim 0.7+) with accept / accept-word / accept-line / cycle /
+--- dismiss keys, enables completion (vim.lsp.completion on 0.11+, omnifunc otherwise), and
+--- adds :SuperposeToggle, :SuperposeSnooze, :SuperposeSuggest, :SuperposeDrafts,
 --- :SuperposeToggleMonitor, :SuperposeToggleRepetitionPenalty, :SuperposeSetDrafts,
---- :SuperposeStatus and :SuperposeReindex. The command shapes follow DESIGN.md section 2.
+--- :SuperposeStatus, :SuperposeReindex and a statusline component. The command shapes
+--- follow DESIGN.md section 2.
 local M = {}
 
 local NAME = 'superpose'
+local ghost = require('superpose.ghost')
+M.ghost = ghost
 
----@class superpose.Keymaps
----@field accept string|false  insert-mode key accepting the inline draft (Neovim >= 0.12)
----@field next string|false    next inline draft
----@field prev string|false    previous inline draft
----@field drafts string|false  normal/insert-mode key for :SuperposeDrafts
+---@class superpose.Keymaps  insert-mode keys (false disables one); they act only while
+---ghost text is shown and otherwise do what the key did before
+---@field accept string|false       accept the whole draft
+---@field accept_word string|false  accept the next word
+---@field accept_line string|false  accept the next line
+---@field next string|false         next draft
+---@field prev string|false         previous draft
+---@field dismiss string|false      hide the ghost text
+---@field suggest string|false      ask for ghost text now (also in manual mode)
+---@field drafts string|false       normal/insert-mode key for :SuperposeDrafts
 
 ---@class superpose.Config
 ---@field cmd string[]|fun(...): table  server command (or an RPC factory such as vim.lsp.rpc.connect)
@@ -24,20 +33,32 @@ local NAME = 'superpose'
 ---@field settings table  server settings (DESIGN.md section 2), sent as initializationOptions
 ---@field completion boolean  enable LSP completion (vim.lsp.completion or omnifunc)
 ---@field autotrigger boolean  vim.lsp.completion autotrigger (Neovim >= 0.11)
----@field inline boolean  enable inline completion when Neovim supports it (>= 0.12)
+---@field ghost_text boolean  draw ghost text while typing (superpose.ghost)
 ---@field keymaps superpose.Keymaps
+---@field slow_ms integer  the statusline says "slow" when ghost text took longer than this
 ---@field request_timeout_ms integer  warn when :SuperposeDrafts gets no answer in this time
 ---@field on_attach fun(client: table, bufnr: integer)|nil
 M.defaults = {
   cmd = { 'superpose-ls' },
   tcp = nil,
-  filetypes = { 'python', 'javascript', 'typescript', 'javascriptreact', 'typescriptreact' },
+  -- the shipped model is trained on Python; add javascript/typescript with a bigger model
+  filetypes = { 'python' },
   root_markers = { '.git', 'pyproject.toml', 'setup.py', 'package.json', 'tsconfig.json' },
   settings = {},
   completion = true,
   autotrigger = false,
-  inline = true,
-  keymaps = { accept = '<M-l>', next = '<M-n>', prev = '<M-p>', drafts = '<M-d>' },
+  ghost_text = true,
+  keymaps = {
+    accept = '<M-l>',
+    accept_word = '<M-Right>',
+    accept_line = '<M-C-Right>',
+    next = '<M-n>',
+    prev = '<M-p>',
+    dismiss = '<C-]>',
+    suggest = '<M-\\>',
+    drafts = '<M-d>',
+  },
+  slow_ms = 1000,
   request_timeout_ms = 30000,
   on_attach = nil,
 }
@@ -122,6 +143,14 @@ local function server_settings()
   return settings
 end
 
+--- An empty Lua table is encoded as a JSON list ([]): send an empty object instead.
+local function json_object(tbl)
+  if next(tbl) == nil then
+    return vim.empty_dict()
+  end
+  return tbl
+end
+
 local function server_cmd()
   local tcp = M.config.tcp
   if tcp ~= nil then
@@ -141,7 +170,43 @@ local function map(bufnr, mode, lhs, rhs, desc)
   end
 end
 
---- Enables completion and inline completion for a buffer the client attached to.
+--- An insert-mode key that acts on the ghost text when one is shown and otherwise does
+--- what it did before (the mapping is an expression returning <Cmd>… or the key itself).
+local function ghost_map(bufnr, lhs, action, desc)
+  if not lhs or lhs == '' then
+    return
+  end
+  -- key notation, translated by replace_keycodes (pre-translated codes would be escaped)
+  local rhs = string.format('<Cmd>lua require("superpose").ghost_action(%q)<CR>', action)
+  vim.keymap.set('i', lhs, function()
+    if action == 'suggest' or ghost.visible(bufnr) then
+      return rhs
+    end
+    return lhs
+  end, { buffer = bufnr, expr = true, silent = true, desc = desc, replace_keycodes = true })
+end
+
+--- Runs a ghost-text key's action (called from the insert-mode mappings).
+function M.ghost_action(action)
+  local bufnr = vim.api.nvim_get_current_buf()
+  if action == 'accept' then
+    ghost.accept(bufnr, 'full')
+  elseif action == 'accept_word' then
+    ghost.accept(bufnr, 'word')
+  elseif action == 'accept_line' then
+    ghost.accept(bufnr, 'line')
+  elseif action == 'next' then
+    ghost.cycle(bufnr, 1)
+  elseif action == 'prev' then
+    ghost.cycle(bufnr, -1)
+  elseif action == 'dismiss' then
+    ghost.dismiss(bufnr)
+  elseif action == 'suggest' then
+    ghost.request(bufnr, 'invoked')
+  end
+end
+
+--- Enables completion and ghost text for a buffer the client attached to.
 local function on_attach(client, bufnr)
   if M.config.completion then
     if vim.lsp.completion and vim.lsp.completion.enable then
@@ -150,26 +215,21 @@ local function on_attach(client, bufnr)
       vim.bo[bufnr].omnifunc = 'v:lua.vim.lsp.omnifunc'
     end
   end
-  local inline = vim.lsp.inline_completion
-  if M.config.inline and inline and inline.enable then
-    inline.enable(true, { bufnr = bufnr })
+  if M.config.ghost_text then
+    ghost.attach(bufnr)
     local keys = M.config.keymaps
-    local cycle = inline.select or inline.jump
-    map(bufnr, 'i', keys.accept, function()
-      inline.get({ bufnr = bufnr })
-    end, 'Superpose: accept inline draft')
-    if cycle then
-      map(bufnr, 'i', keys.next, function()
-        cycle({ bufnr = bufnr, count = 1 })
-      end, 'Superpose: next inline draft')
-      map(bufnr, 'i', keys.prev, function()
-        cycle({ bufnr = bufnr, count = -1 })
-      end, 'Superpose: previous inline draft')
-    end
+    ghost_map(bufnr, keys.accept, 'accept', 'Superpose: accept the draft')
+    ghost_map(bufnr, keys.accept_word, 'accept_word', 'Superpose: accept the next word')
+    ghost_map(bufnr, keys.accept_line, 'accept_line', 'Superpose: accept the next line')
+    ghost_map(bufnr, keys.next, 'next', 'Superpose: next draft')
+    ghost_map(bufnr, keys.prev, 'prev', 'Superpose: previous draft')
+    ghost_map(bufnr, keys.dismiss, 'dismiss', 'Superpose: hide the ghost text')
+    ghost_map(bufnr, keys.suggest, 'suggest', 'Superpose: ghost text now')
   end
   map(bufnr, { 'n', 'i' }, M.config.keymaps.drafts, function()
     M.drafts()
   end, 'Superpose: pick a draft')
+  M.watch_status(client, bufnr)
   if M.config.on_attach then
     M.config.on_attach(client, bufnr)
   end
@@ -182,8 +242,8 @@ function M.client_config(bufnr)
     name = NAME,
     cmd = server_cmd(),
     root_dir = root_dir_of(bufnr or vim.api.nvim_get_current_buf()),
-    init_options = settings,
-    settings = { superpose = settings },
+    init_options = json_object(settings),
+    settings = { superpose = json_object(settings) },
     on_attach = on_attach,
   }
 end
@@ -436,7 +496,7 @@ end
 --- Changes server settings at run time (sent as workspace/didChangeConfiguration).
 function M.update_settings(settings)
   M.config.settings = vim.tbl_deep_extend('force', server_settings(), settings or {})
-  local payload = { settings = { superpose = M.config.settings } }
+  local payload = { settings = { superpose = json_object(M.config.settings) } }
   local seen = {}
   for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
     for _, client in ipairs(M.clients(bufnr)) do
@@ -447,6 +507,167 @@ function M.update_settings(settings)
       end
     end
   end
+end
+
+-- On/off, snooze, status --------------------------------------------------------------------
+
+--- What the plugin knows of the server: model state, controls, activity, last latency.
+M.state = {
+  server = 'stopped', -- stopped | starting | loading | ready | error
+  controls = { state = 'on' }, -- superpose.toggle / superpose.snooze answer
+  inflight = 0,
+  last_ms = nil,
+}
+
+local function changed_state()
+  pcall(vim.cmd, 'redrawstatus')
+  pcall(vim.api.nvim_exec_autocmds, 'User', { pattern = 'SuperposeStatusChanged', modeline = false })
+end
+
+--- Whether automatic ghost-text requests may leave for `bufnr` (the server decides too).
+function M.automatic_allowed(bufnr)
+  if vim.b[bufnr].superpose_enabled == false or vim.g.superpose_enabled == false then
+    return false
+  end
+  if M.state.controls.state ~= 'on' then
+    return false
+  end
+  local disabled = server_settings().disabledLanguages or {}
+  return not vim.tbl_contains(disabled, vim.bo[bufnr].filetype)
+end
+
+function M.on_activity(event, data)
+  if event == 'start' then
+    M.state.inflight = M.state.inflight + 1
+  else
+    M.state.inflight = math.max(0, M.state.inflight - 1)
+    if data.ms and not data.err then
+      M.state.last_ms = data.ms
+    end
+  end
+  changed_state()
+end
+
+local function take_status(status)
+  if type(status) ~= 'table' then
+    return
+  end
+  if type(status.state) == 'string' then
+    M.state.server = status.state
+  end
+  if type(status.controls) == 'table' then
+    M.state.controls = status.controls
+  end
+  changed_state()
+end
+
+local watching = {}
+
+--- Polls superpose.status after attaching until the model is ready (or failed).
+function M.watch_status(client, bufnr)
+  if watching[client.id] then
+    return
+  end
+  watching[client.id] = true
+  M.state.server = 'loading'
+  local timer = (vim.uv or vim.loop).new_timer()
+  local busy = false
+  timer:start(0, 500, vim.schedule_wrap(function()
+    if busy then
+      return
+    end
+    local stopped = vim.fn.has('nvim-0.11') == 1 and client:is_stopped() or
+      vim.fn.has('nvim-0.11') == 0 and client.is_stopped()
+    if stopped then
+      timer:stop()
+      timer:close()
+      watching[client.id] = nil
+      M.state.server = 'stopped'
+      changed_state()
+      return
+    end
+    busy = true
+    client_request(client, 'workspace/executeCommand', { command = 'superpose.status', arguments = {} }, function(err, status)
+      busy = false
+      if err == nil then
+        take_status(status)
+      end
+      if M.state.server == 'ready' or M.state.server == 'error' then
+        if not timer:is_closing() then
+          timer:stop()
+          timer:close()
+        end
+      end
+    end, bufnr)
+  end))
+end
+
+--- The statusline component: `%{v:lua.require'superpose'.statusline()}` (empty when no
+--- superpose client is attached to the current buffer).
+function M.statusline()
+  if #M.clients(0) == 0 then
+    return ''
+  end
+  local st = M.state
+  if st.server ~= 'ready' then
+    return 'superpose: ' .. st.server
+  end
+  local controls = st.controls.state or 'on'
+  if controls ~= 'on' then
+    return 'superpose: ' .. controls
+  end
+  if vim.b.superpose_enabled == false then
+    return 'superpose: off (buffer)'
+  end
+  if st.inflight > 0 then
+    return 'superpose: …'
+  end
+  if st.last_ms then
+    local ms = math.floor(st.last_ms + 0.5)
+    if ms > M.config.slow_ms then
+      return string.format('superpose: slow %d ms', ms)
+    end
+    return string.format('superpose %d ms', ms)
+  end
+  return 'superpose'
+end
+
+local function report_controls(err, result, what)
+  if err then
+    notify(what .. ' failed: ' .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
+    return
+  end
+  if type(result) == 'table' then
+    M.state.controls = result
+    changed_state()
+    local extra = ''
+    if result.state == 'snoozed' then
+      extra = string.format(' for %d min', math.ceil((result.snoozedSeconds or 0) / 60))
+    end
+    notify('ghost text: ' .. tostring(result.state) .. extra)
+  end
+end
+
+--- :SuperposeToggle [on|off|manual|automatic] — no argument flips on/off. `manual`: ghost
+--- text only when asked for (the suggest key). Applies to every buffer of the server.
+function M.toggle(target)
+  if target == '' then
+    target = nil
+  end
+  local arguments = target and { target } or {}
+  M.execute('superpose.toggle', arguments, function(err, result)
+    report_controls(err, result, 'superpose.toggle')
+    ghost.dismiss(0)
+  end)
+end
+
+--- :SuperposeSnooze [minutes] — no automatic ghost text for a while (0 resumes; default 15).
+function M.snooze(minutes)
+  local n = tonumber(minutes ~= '' and minutes or nil) or 15
+  M.execute('superpose.snooze', { n }, function(err, result)
+    report_controls(err, result, 'superpose.snooze')
+    ghost.dismiss(0)
+  end)
 end
 
 -- Setup ----------------------------------------------------------------------------------
@@ -471,6 +692,21 @@ local function create_commands()
   command('SuperposeReindex', function()
     M.reindex()
   end, { desc = 'Rebuild the workspace index' })
+  command('SuperposeToggle', function(opts)
+    M.toggle(opts.args)
+  end, {
+    nargs = '?',
+    complete = function()
+      return { 'on', 'off', 'manual', 'automatic' }
+    end,
+    desc = 'Ghost text on/off (or manual: only when asked for)',
+  })
+  command('SuperposeSnooze', function(opts)
+    M.snooze(opts.args)
+  end, { nargs = '?', desc = 'No automatic ghost text for N minutes (default 15; 0 resumes)' })
+  command('SuperposeSuggest', function()
+    ghost.request(0, 'invoked')
+  end, { desc = 'Ask for ghost text at the cursor now' })
 end
 
 --- Configures the plugin: `setup({cmd = {...}, settings = {drafts = 4, ...}, ...})`.
@@ -486,8 +722,18 @@ function M.setup(opts)
   if opts and opts.filetypes then
     M.config.filetypes = opts.filetypes
   end
+  if opts and opts.keymaps then
+    M.config.keymaps = vim.tbl_extend('force', vim.deepcopy(M.defaults.keymaps), opts.keymaps)
+  end
+  ghost.client_for = function(bufnr)
+    return M.clients(bufnr)[1]
+  end
+  ghost.automatic_allowed = M.automatic_allowed
+  ghost.on_activity = M.on_activity
+  ghost.define_highlights()
   create_commands()
   local group = vim.api.nvim_create_augroup('superpose', { clear = true })
+  vim.api.nvim_create_autocmd('ColorScheme', { group = group, callback = ghost.define_highlights })
   vim.api.nvim_create_autocmd('FileType', {
     group = group,
     pattern = M.config.filetypes,
