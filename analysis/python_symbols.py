@@ -28,9 +28,24 @@ from analysis.languages import tree_sitter_language
 
 Node = tree_sitter.Node
 
-# A binding with kind "other" binds a name whose value we do not model (loop targets, tuple
-# unpacking, augmented assignment, with/except targets, walrus, match captures, ...).
-BINDING_KINDS = ("def", "class", "import", "from", "assign", "param", "other")
+# A binding with kind "other" binds a name whose value we do not model (augmented
+# assignment, ``except*`` targets, walrus, match captures, async for/with targets, ...). "loop",
+# "with" and "unpack" bind a name inside a target pattern to an element of a value: the
+# iterable of a ``for`` (or comprehension clause), the context manager of a ``with``, the
+# value of a tuple assignment; "except" binds ``e`` of ``except T as e`` (``node`` is T).
+BINDING_KINDS = (
+    "def",
+    "class",
+    "import",
+    "from",
+    "assign",
+    "param",
+    "loop",
+    "with",
+    "unpack",
+    "except",
+    "other",
+)
 
 
 @dataclass(frozen=True)
@@ -41,7 +56,10 @@ class Binding:
     expression for "assign" (None for a bare annotation). ``annotation``: the annotation
     expression of an annotated assignment or parameter. ``module``/``level``/``name``: the
     imported module (dotted, relative ``level``) and, for "from", the imported name.
-    ``decorators``: decorator expressions of a def/class.
+    ``decorators``: decorator expressions of a def/class. For "loop"/"with"/"unpack",
+    ``node`` is the iterable / context manager / assigned value, ``pattern`` the whole
+    target and ``target`` the bound identifier (or attribute) inside it. ``param_kind`` of
+    a "param": "plain", "*" or "**".
     """
 
     kind: str
@@ -51,6 +69,9 @@ class Binding:
     level: int = 0
     name: str | None = None
     decorators: tuple[Node, ...] = ()
+    target: Node | None = None
+    pattern: Node | None = None
+    param_kind: str = "plain"
 
 
 @dataclass
@@ -98,15 +119,7 @@ def _query(source: str) -> tree_sitter.Query:
     return tree_sitter.Query(tree_sitter_language("python"), source)
 
 
-_WALRUS_QUERY = None
 _ATTRIBUTE_QUERY = None
-
-
-def walrus_query() -> tree_sitter.Query:
-    global _WALRUS_QUERY
-    if _WALRUS_QUERY is None:
-        _WALRUS_QUERY = _query("(named_expression name: (identifier) @name)")
-    return _WALRUS_QUERY
 
 
 _STORED_ATTRIBUTE_QUERY = None
@@ -235,14 +248,16 @@ class PyModule:
     def dynamic(self) -> bool:
         """True when the namespace may hold names we cannot see (module ``__getattr__``, ...).
 
-        Textual signs (over-approximate): any ``globals()`` call, ``vars()`` writes,
-        ``sys.modules[__name__]``, enum ``_convert_`` and a module-level ``exec(``.
+        Textual signs (over-approximate): a ``globals()`` that is not only read (see
+        :func:`writes_globals`), ``vars()`` writes, ``sys.modules[__name__]``, enum
+        ``_convert_``, a module-level ``exec(`` and a module ``__getattr__`` that is not a
+        plain table of names (:attr:`getattr_names`).
         """
-        if "__getattr__" in self.namespace.names:
+        if "__getattr__" in self.namespace.names and self.getattr_names is None:
             return True
         data = self.data
         if (
-            b"globals()" in data
+            writes_globals(data)
             or b"._convert_(" in data
             or data.startswith(b"exec(")
             or b"\nexec(" in data
@@ -251,6 +266,50 @@ class PyModule:
         if b"vars()" in data and re.search(rb"vars\(\)\s*(\[|\.update)", data):
             return True
         return b"sys.modules[" in data and bool(re.search(rb"sys\.modules\[\s*__name__\s*\]", data))
+
+    @cached_property
+    def getattr_names(self) -> frozenset[str] | None:
+        """The names a module ``__getattr__`` (PEP 562) serves, if it is a plain table.
+
+        A table: the body (after a docstring) is ``if name == "x":``/``if name in ("x",
+        "y"):`` statements (``elif`` too, no ``else``; ``global`` statements allowed) and ends
+        with ``raise AttributeError(...)``, so every other name raises. Else None.
+        """
+        bindings = self.namespace.names.get("__getattr__", [])
+        if len(bindings) != 1 or bindings[0].kind != "def" or bindings[0].node is None:
+            return None
+        scope = self.function_at(bindings[0].node)
+        if len(scope.parameters) != 1:
+            return None
+        parameter = scope.parameters[0].name
+        body = scope.node.child_by_field_name("body")
+        statements = [c for c in body.named_children if c.type != "comment"] if body else []
+        if statements and statements[0].type == "expression_statement":
+            first = statements[0].named_children
+            if first and first[0].type == "string":
+                statements = statements[1:]
+        if not statements or statements[-1].type != "raise_statement":
+            return None
+        raised = statements[-1].named_children
+        if not raised or not self.text(raised[0]).startswith("AttributeError"):
+            return None
+        names: set[str] = set()
+        for statement in statements[:-1]:
+            if statement.type == "global_statement":
+                continue
+            if statement.type != "if_statement":
+                return None
+            clauses = [statement] + [
+                c for c in statement.named_children if c.type in ("elif_clause", "else_clause")
+            ]
+            for clause in clauses:
+                if clause.type == "else_clause":
+                    return None
+                found = _compared_names(self, clause.child_by_field_name("condition"), parameter)
+                if found is None:
+                    return None
+                names |= found
+        return frozenset(names)
 
     def class_at(self, node: Node, decorators: tuple[Node, ...] | None = None) -> PyClass:
         """The (cached) class facts for a class_definition node."""
@@ -297,6 +356,72 @@ class PyModule:
         return names
 
 
+def _compared_names(module: PyModule, condition: Node | None, parameter: str) -> set[str] | None:
+    """The literals of ``name == "x"`` / ``name in ("x", "y")`` (``or``-joined), else None."""
+    if condition is None:
+        return None
+    if condition.type == "boolean_operator" and module.text(
+        condition.child_by_field_name("operator")
+    ) == "or":
+        left = _compared_names(module, condition.child_by_field_name("left"), parameter)
+        right = _compared_names(module, condition.child_by_field_name("right"), parameter)
+        return None if left is None or right is None else left | right
+    if condition.type != "comparison_operator" or len(condition.named_children) != 2:
+        return None
+    subject, other = condition.named_children
+    operators = [c.type for c in condition.children if not c.is_named]
+    if module.text(subject) != parameter or operators not in (["=="], ["in"]):
+        return None
+    values = [other] if operators == ["=="] else None
+    if operators == ["in"] and other.type in ("tuple", "list", "set"):
+        values = other.named_children
+    if values is None:
+        return None
+    names = set()
+    for value in values:
+        text = string_value(module, value)
+        if text is None:
+            return None
+        names.add(text)
+    return names
+
+
+_READ_ONLY_GLOBALS = (
+    rb"\bin\s+{g}(?![\w.\[(])",
+    rb"{g}\s*\.\s*(?:get|keys|items|values|copy|__contains__)\s*\(",
+    rb"{g}\s*\[[^\]\n]*\](?!\s*(?:=(?!=)|[-+*/%&|^@]=|//=|\*\*=|>>=|<<=))",
+)
+
+
+def _count(pattern: bytes, subject: bytes, data: bytes) -> int:
+    return len(re.findall(pattern.replace(b"{g}", subject), data))
+
+
+def writes_globals(data: bytes) -> bool:
+    """True unless every ``globals()`` in ``data`` is only read.
+
+    Read: ``x in globals()``, ``globals().get(...)``/``.keys()``..., ``globals()[k]`` not
+    assigned to, and ``alias = globals()`` whose alias is only read the same ways (or
+    deleted).
+    Anything else (``exec(code, globals())``, ``globals().update(...)``, ...) may write.
+    """
+    if b"globals()" not in data:
+        return False
+    call = re.escape(b"globals()")
+    total = len(re.findall(call, data))
+    reads = sum(_count(p, call, data) for p in _READ_ONLY_GLOBALS)
+    aliases = re.findall(rb"(?m)^[ \t]*([A-Za-z_]\w*)[ \t]*=[ \t]*globals\(\)[ \t]*$", data)
+    for alias in set(aliases):
+        name = rb"(?<![\w.])" + re.escape(alias) + rb"\b"
+        uses = len(re.findall(name, data))
+        alias_reads = sum(_count(p, name, data) for p in _READ_ONLY_GLOBALS)
+        assignments = len(re.findall(rb"(?m)^[ \t]*" + name + rb"[ \t]*=[ \t]*globals\(\)", data))
+        deletions = len(re.findall(rb"\bdel[ \t]+" + name, data))
+        if uses != alias_reads + assignments + deletions:
+            return True
+    return reads + len(aliases) < total
+
+
 def string_value(module: PyModule, node: Node) -> str | None:
     """The value of a plain (non-f, non-concatenated) string literal node, else None."""
     if node.type != "string":
@@ -317,6 +442,29 @@ def _target_names(module: PyModule, node: Node, out: list[str]) -> None:
     elif node.type in _PATTERNS or node.type in ("list_splat_pattern", "as_pattern_target"):
         for child in node.named_children:
             _target_names(module, child, out)
+
+
+def target_identifiers(node: Node) -> list[Node]:
+    """Identifier nodes bound by an assignment target pattern (attributes/subscripts bind none)."""
+    if node.type == "identifier":
+        return [node]
+    found: list[Node] = []
+    if node.type in _PATTERNS or node.type in ("list_splat_pattern", "as_pattern_target"):
+        for child in node.named_children:
+            found.extend(target_identifiers(child))
+    return found
+
+
+def bind_pattern(
+    module: PyModule, kind: str, value: Node | None, pattern: Node | None, bindings: Bindings
+) -> None:
+    """Bind every name of a target ``pattern`` to (an element of) ``value`` by ``kind``."""
+    if pattern is None:
+        return
+    for identifier in target_identifiers(pattern):
+        bindings.add(
+            module.text(identifier), Binding(kind, value, target=identifier, pattern=pattern)
+        )
 
 
 def _bind_targets(module: PyModule, target: Node | None, bindings: Bindings) -> None:
@@ -350,7 +498,7 @@ def _collect_assignment(module: PyModule, node: Node, bindings: Bindings) -> Non
             kind_annotation = annotation if len(targets) == 1 else None
             bindings.add(module.text(target), Binding("assign", value, kind_annotation))
         else:
-            _bind_targets(module, target, bindings)
+            bind_pattern(module, "unpack", value, target, bindings)
 
 
 def _collect_import(module: PyModule, node: Node, bindings: Bindings) -> None:
@@ -430,7 +578,16 @@ def _collect_statement(module: PyModule, node: Node, bindings: Bindings) -> None
             )
         return
     if kind in ("for_statement", "for_in_clause"):
-        _bind_targets(module, node.child_by_field_name("left"), bindings)
+        if is_async(node):
+            _bind_targets(module, node.child_by_field_name("left"), bindings)
+        else:
+            bind_pattern(
+                module,
+                "loop",
+                node.child_by_field_name("right"),
+                node.child_by_field_name("left"),
+                bindings,
+            )
     elif kind == "with_statement":
         for clause in node.named_children:
             if clause.type != "with_clause":
@@ -438,11 +595,20 @@ def _collect_statement(module: PyModule, node: Node, bindings: Bindings) -> None
             for item in clause.named_children:
                 value = item.child_by_field_name("value")
                 if value is not None and value.type == "as_pattern":
-                    _bind_targets(module, value.child_by_field_name("alias"), bindings)
+                    alias = value.child_by_field_name("alias")
+                    if is_async(node) or not value.named_children:
+                        _bind_targets(module, alias, bindings)
+                    else:
+                        bind_pattern(module, "with", value.named_children[0], alias, bindings)
     elif kind in ("except_clause", "except_group_clause"):
+        group = kind == "except_group_clause" or any(c.type == "*" for c in node.children)
         for child in node.named_children:
             if child.type == "as_pattern":
-                _bind_targets(module, child.child_by_field_name("alias"), bindings)
+                alias = child.child_by_field_name("alias")
+                if group or not child.named_children:  # ``except*`` binds an ExceptionGroup
+                    _bind_targets(module, alias, bindings)
+                else:
+                    bind_pattern(module, "except", child.named_children[0], alias, bindings)
             elif child.type == "identifier" and child.prev_sibling is not None:
                 if child.prev_sibling.type == "as":
                     bindings.add(module.text(child), Binding("other"))
@@ -457,6 +623,11 @@ def _collect_statement(module: PyModule, node: Node, bindings: Bindings) -> None
                 _collect_error_identifier(module, child, bindings)
             else:
                 _collect_statement(module, child, bindings)
+
+
+def is_async(node: Node) -> bool:
+    """True for ``async def``/``async for``/``async with`` nodes."""
+    return any(child.type == "async" for child in node.children[:2])
 
 
 def _collect_error_identifier(module: PyModule, node: Node, bindings: Bindings) -> None:
@@ -486,14 +657,33 @@ def collect_bindings(module: PyModule, block: Node) -> Bindings:
     try:
         for child in block.named_children:
             _collect_statement(module, child, bindings)
-        # Walrus targets bind in the enclosing (non-comprehension) scope.
-        if b":=" in module.data[block.start_byte : block.end_byte]:
-            for node in captures(walrus_query(), block).get("name", []):
-                if enclosing_scope_node(node) == enclosing_scope_node_of_block(block):
+        # Walrus targets bind in the enclosing (non-comprehension) scope: look at each
+        # ``:=`` of the block's text (a query over the whole block costs milliseconds).
+        data = module.data
+        position = data.find(b":=", block.start_byte, block.end_byte)
+        if position >= 0:
+            scope = enclosing_scope_node_of_block(block)
+            while position >= 0:
+                node = _walrus_name_at(block, position)
+                if node is not None and enclosing_scope_node(node) == scope:
                     bindings.add(module.text(node), Binding("other"))
+                position = data.find(b":=", position + 2, block.end_byte)
     except Exception:  # defensive: never raise on odd trees
         pass
     return bindings
+
+
+def _walrus_name_at(block: Node, position: int) -> Node | None:
+    """The target identifier of the ``named_expression`` whose ``:=`` is at ``position``."""
+    node = block.descendant_for_byte_range(position, position + 2)
+    while node is not None and node.type != "named_expression":
+        if node == block:
+            return None
+        node = node.parent
+    if node is None:
+        return None
+    name = node.child_by_field_name("name")
+    return name if name is not None and name.type == "identifier" else None
 
 
 def enclosing_scope_node(node: Node) -> tuple[int, int] | None:
@@ -637,9 +827,45 @@ class FunctionScope:
         for param in self.parameters:
             if param.name:
                 bindings.names.setdefault(param.name, []).insert(
-                    0, Binding("param", annotation=param.annotation)
+                    0, Binding("param", annotation=param.annotation, param_kind=param.kind)
                 )
         return bindings
+
+    @cached_property
+    def is_async(self) -> bool:
+        return is_async(self.node)
+
+    @cached_property
+    def body_facts(self) -> tuple[list[Node], list[Node], bool]:
+        """(return statements, yield expressions, may end without ``return``) of the body.
+
+        Nested functions, classes and lambdas are not part of this function's body. The
+        function may end without a return statement unless the body's last statement is a
+        ``return`` or ``raise``.
+        """
+        returns: list[Node] = []
+        yields: list[Node] = []
+        body = self.node.child_by_field_name("body")
+        if body is None:
+            return returns, yields, True
+        stack = list(body.named_children)
+        while stack:
+            node = stack.pop()
+            kind = node.type
+            if kind in ("function_definition", "class_definition", "lambda"):
+                continue
+            if kind == "decorated_definition":
+                continue
+            if kind == "return_statement":
+                returns.append(node)
+            elif kind == "yield":
+                yields.append(node)
+            stack.extend(node.named_children)
+        statements = [c for c in body.named_children if c.type != "comment"]
+        last = statements[-1] if statements else None
+        open_end = last is None or last.type not in ("return_statement", "raise_statement")
+        returns.sort(key=lambda n: n.start_byte)
+        return returns, yields, open_end
 
 
 # Decorators on classes whose effect we model (by last dotted component).
@@ -848,12 +1074,30 @@ def _attribute_store(module: PyModule, attribute: Node) -> Binding | None:
         return Binding("assign", value, annotation)
     if parent.type == "augmented_assignment" and parent.child_by_field_name("left") == attribute:
         return Binding("other")
-    if parent.type in _PATTERNS or parent.type in ("as_pattern_target", "list_splat_pattern"):
-        return Binding("other")
     if (
         parent.type in ("for_statement", "for_in_clause")
         and parent.child_by_field_name("left") == attribute
     ):
+        if parent.type == "for_statement" and not is_async(parent):
+            value = parent.child_by_field_name("right")
+            return Binding("loop", value, target=attribute, pattern=attribute)
+        return Binding("other")
+    if parent.type in _PATTERNS or parent.type in ("as_pattern_target", "list_splat_pattern"):
+        pattern = parent
+        while pattern.parent is not None and (
+            pattern.parent.type in _PATTERNS or pattern.parent.type == "list_splat_pattern"
+        ):
+            pattern = pattern.parent
+        owner = pattern.parent
+        if owner is not None and owner.child_by_field_name("left") == pattern:
+            if owner.type == "assignment" and owner.child_by_field_name("type") is None:
+                value = owner.child_by_field_name("right")
+                while value is not None and value.type == "assignment":
+                    value = value.child_by_field_name("right")
+                return Binding("unpack", value, target=attribute, pattern=pattern)
+            if owner.type == "for_statement" and not is_async(owner):
+                value = owner.child_by_field_name("right")
+                return Binding("loop", value, target=attribute, pattern=pattern)
         return Binding("other")
     return None
 

@@ -3,40 +3,113 @@
 Implements the static side of monitor-guided decoding (Agrawal et al. 2023, "Guiding
 Language Models of Code with Global Context using Monitors"): given the expression before a
 ``.``, which identifiers may follow? The answer is a set of names when the receiver's type
-is certain, and None ("open", no constraint) whenever anything is uncertain: unresolved
-bases, ``__getattr__``/``__getattribute__``, unknown metaclasses or class decorators, star
-imports from unknown modules, modules with ``__getattr__``, unannotated parameters, loop
-variables, several conflicting bindings, C-extension modules without source. Never
+is certain, and None ("open", no constraint) whenever anything is uncertain. Never
 over-constrain: a name set, when given, contains every attribute the object can have.
 
-Types are small frozen objects: :class:`ModuleType`, :class:`InstanceType`,
-:class:`ClassObjectType`, :class:`FunctionType`. Modules come from a :class:`ModuleLoader`
-(the workspace index and/or the standard library read from source, never imported).
+Resolved (the facts come from :mod:`analysis.python_symbols`; modules from a
+:class:`ModuleLoader`: the workspace index and/or the standard library, read from source,
+never imported; C types and modules from :mod:`analysis.builtin_types`):
+
+- names bound by ``def``/``class``/imports, assignments (also tuple unpacking), annotated
+  assignments and parameters, ``for`` and comprehension variables (the element type of
+  the iterable), ``with ... as x`` (``__enter__``'s declared or inferred result; the
+  ``io`` classes return themselves), ``except T as e`` (a T);
+- literals (``"abc"``, ``b""``, ``[]``, ``{}``, sets, tuples, numbers, f-strings,
+  comprehensions) and the certain results of builtin methods and functions (``str.split``
+  is ``list[str]``, ``dict.items`` gives ``(K, V)`` pairs, ``open(p)`` is a text file);
+- annotations: classes, ``list[T]``/``dict[K, V]``/``tuple[...]`` and their ``typing``
+  spellings, ``Optional[T]``/``T | None``/``Union`` of one class, ``type[T]``,
+  ``Literal``, ``Annotated``/``Final``/``ClassVar``, string (forward) annotations, type
+  aliases, ``Self``; ``*args: T`` is a ``tuple[T, ...]``, ``**kw: T`` a ``dict[str, T]``;
+- calls: classes (``__new__`` and unknown metaclasses stay open), functions and methods by
+  their return annotation, or else by their ``return`` statements when all of them agree
+  (``return self`` is the receiver's class), generators (``types.GeneratorType``),
+  ``await`` of ``async def`` results, ``super()`` (the class attributes of the classes
+  after the current one in the MRO);
+- subscripts of typed containers (``xs[0]`` of a ``list[Foo]`` is a ``Foo``);
+- dataclass, ``NamedTuple``/``namedtuple()`` and attrs classes, properties (declared or
+  inferred getter result), enum members, ``cls`` in classmethods;
+- C modules of the interpreter (``sys``, ``math``, ``posix`` behind ``os``, ...).
+
+Open (None): unresolved bases, ``__getattr__``/``__getattribute__``, unknown metaclasses or
+class decorators, star imports from unknown modules, modules with a dynamic namespace,
+unannotated parameters, names with conflicting bindings, descriptors other than
+functions and properties, abstract collection annotations (``Iterable[T]``,
+``Sequence[T]``, ``Mapping[K, V]``: the object may be any class with those methods, so
+only its *elements* are known), ``Any``, ``Callable``.
+
+Two deliberate readings, shared with type checkers: a declared or inferred class is the
+object's class (``p: Foo``, and ``self`` in a method of Foo, are taken as Foo, not a
+subclass that could add members), and ``Optional[T]``/``T | None`` receivers mean T: after
+``x.`` the code is only valid when x is not None, so the set is T's members plus NoneType's
+own (only ``__bool__`` beyond object's) -- the union stays a superset, and the ``x = None``
+placeholder beside real bindings is read the same way.
 """
 
 from __future__ import annotations
 
-import builtins
+import collections
 import os
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 import tree_sitter
 
+from analysis.builtin_types import (
+    CONSTRUCTOR_RESULTS,
+    ELEMENTS,
+    FUNCTION_RESULTS,
+    ITEMS,
+    METHOD_RESULTS,
+    NAMEDTUPLE_NAMES,
+    NONE_NAMES,
+    SUPER_NAMES,
+    TYPE_TYPE,
+    BuiltinClass,
+    CModule,
+    builtin_class,
+    builtin_type,
+    c_module,
+    parse_spec,
+    spec_class,
+)
+from analysis.languages import parser_for
 from analysis.python_symbols import (
     DATACLASS_MEMBERS,
+    KNOWN_CLASS_DECORATORS,
     Binding,
     FunctionScope,
     PyClass,
     PyModule,
     attribute_query,
     captures,
+    decorator_name,
     string_value,
+    target_identifiers,
 )
 
 Node = tree_sitter.Node
+
+__all__ = [
+    "AbstractType",
+    "BuiltinClass",
+    "BuiltinFunctionType",
+    "ClassObjectType",
+    "FunctionType",
+    "InstanceType",
+    "ModuleLoader",
+    "ModuleType",
+    "PythonResolver",
+    "SuperType",
+    "builtin_class",
+    "join",
+    "same_type",
+    "scope_chain",
+]
+
 
 MAX_DEPTH = 24
 MAX_STEPS = 4000  # expressions evaluated per top-level resolution
@@ -145,6 +218,82 @@ TRANSPARENT_FUNCTION_DECORATORS = frozenset(
 )
 
 
+ATTRS_DECORATORS = frozenset({"s", "attrs", "define", "frozen", "mutable", "dataclass"})
+# What attrs class decorators may add (a superset over attrs versions).
+ATTRS_MEMBERS = DATACLASS_MEMBERS | {
+    "__attrs_attrs__",
+    "__attrs_own_setattr__",
+    "__attrs_init__",
+    "__attrs_pre_init__",
+    "__attrs_post_init__",
+    "__attrs_props__",
+    "__attrs_resolve_types__",
+    "__ne__",
+}
+# Modules whose names annotations use: "typing" spellings or the "abc" collection ABCs.
+TYPING_MODULES = {
+    "typing": "typing",
+    "typing_extensions": "typing",
+    "collections.abc": "abc",
+    "_collections_abc": "abc",
+}
+# typing names for concrete classes (``List[int]`` is a ``list``).
+TYPING_CONCRETE = {
+    "List": "list",
+    "Dict": "dict",
+    "Set": "set",
+    "FrozenSet": "frozenset",
+    "Tuple": "tuple",
+    "Text": "str",
+    "LiteralString": "str",
+    "Deque": "deque",
+    "DefaultDict": "defaultdict",
+    "Counter": "Counter",
+    "ChainMap": "ChainMap",
+}
+# Abstract collection annotations: members open, elements known (see the module docstring).
+ABSTRACT_KINDS = {
+    "Iterable": "iterable",
+    "Collection": "iterable",
+    "Reversible": "iterable",
+    "AbstractSet": "iterable",
+    "MutableSet": "iterable",
+    "KeysView": "iterable",
+    "ValuesView": "iterable",
+    "Iterator": "iterator",
+    "Generator": "iterator",
+    "Sequence": "sequence",
+    "MutableSequence": "sequence",
+    "Mapping": "mapping",
+    "MutableMapping": "mapping",
+    "ItemsView": "items",
+}
+# Methods every object of an abstract collection kind has, with their results.
+ABSTRACT_METHODS = {
+    "mapping": {
+        "keys": "iter[K]",
+        "values": "iter[V]",
+        "items": "iter[tuple[K,V]]",
+        "get": "?V@1",
+        "__getitem__": "V",
+        "__len__": "int",
+    },
+    "sequence": {"index": "int", "count": "int", "__getitem__": "T", "__len__": "int"},
+    "iterator": {"__next__": "T"},
+}
+_COLLECTION_CLASSES = {
+    "deque": collections.deque,
+    "defaultdict": collections.defaultdict,
+}
+NAMEDTUPLE_BASE = BuiltinClass("NamedTuple", NAMEDTUPLE_NAMES, (builtin_type(tuple),))
+_COMPREHENSIONS = frozenset(
+    {"list_comprehension", "set_comprehension", "dictionary_comprehension", "generator_expression"}
+)
+_SEQUENCE_PATTERNS = frozenset(
+    {"pattern_list", "tuple_pattern", "list_pattern", "tuple", "list", "expression_list"}
+)
+
+
 class ModuleLoader(Protocol):
     """Finds Python modules (parsed, never imported)."""
 
@@ -161,44 +310,22 @@ class ModuleLoader(Protocol):
         ...
 
 
-class BuiltinClass:
-    """A class from the running interpreter's ``builtins`` (members from ``dir``, C-level)."""
-
-    def __init__(self, name: str, cls: type):
-        self.name = name
-        self.names: frozenset[str] = frozenset(dir(cls))
-        self.mro: list[PyClass | BuiltinClass] = [self]
-        for base in cls.__mro__[1:]:
-            if base is not object:
-                self.mro.append(builtin_class(base.__name__) or self)
-
-
-_BUILTIN_CLASSES: dict[str, BuiltinClass | None] = {}
-
-
-def builtin_class(name: str) -> BuiltinClass | None:
-    """The builtin class ``name`` (e.g. ``Exception``, ``dict``), or None."""
-    if name in _BUILTIN_CLASSES:
-        return _BUILTIN_CLASSES[name]
-    value = getattr(builtins, name, None)
-    result = None
-    if isinstance(value, type) and value is not object and value.__module__ == "builtins":
-        result = BuiltinClass(name, value)
-    _BUILTIN_CLASSES[name] = result
-    return result
-
-
-BUILTIN_TYPE = BuiltinClass("type", type)
-
-
 @dataclass(frozen=True, eq=False)
 class ModuleType:
-    module: PyModule
+    module: PyModule | CModule
 
 
 @dataclass(frozen=True, eq=False)
 class InstanceType:
+    """An instance of ``cls``; ``args`` the known type arguments of a builtin generic
+    (``list[T]``: one, ``dict[K, V]``: two, a fixed ``tuple``: one per element, None for
+    an unknown one; empty when unknown), ``variadic`` for ``tuple[T, ...]``, ``optional``
+    when the value may also be None."""
+
     cls: PyClass | BuiltinClass
+    args: tuple[Type | None, ...] = ()
+    optional: bool = False
+    variadic: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -209,25 +336,189 @@ class ClassObjectType:
 @dataclass(frozen=True, eq=False)
 class FunctionType:
     scope: FunctionScope
-    owner: PyClass | None = None  # the class it was looked up on (for ``Self``)
+    owner: PyClass | BuiltinClass | None = None  # the class it was looked up on (``Self``)
 
 
-Type = ModuleType | InstanceType | ClassObjectType | FunctionType
+@dataclass(frozen=True, eq=False)
+class BuiltinFunctionType:
+    """A builtin function (``receiver`` None) or a method bound to a builtin instance or an
+    abstract collection; ``spec`` its result (:mod:`analysis.builtin_types`)."""
+
+    name: str
+    receiver: InstanceType | AbstractType | None = None
+    spec: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class AbstractType:
+    """An object declared by an abstract collection annotation: members open, elements
+    known. ``kind``: "iterable", "iterator", "sequence", "mapping" or "items"."""
+
+    kind: str
+    args: tuple[Type | None, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class SuperType:
+    """``super()``: class attributes of ``classes`` (the MRO after ``current``)."""
+
+    current: PyClass | BuiltinClass
+    classes: tuple[PyClass | BuiltinClass, ...]
+    owner: PyClass | BuiltinClass  # the class of the object super() is bound to
+    instance: bool
+
+
+Type = (
+    ModuleType
+    | InstanceType
+    | ClassObjectType
+    | FunctionType
+    | BuiltinFunctionType
+    | AbstractType
+    | SuperType
+)
+
+
+def join(a: Type | None, b: Type | None) -> Type | None:
+    """The one type covering ``a`` and ``b`` when they are the same class/module/function
+    (type arguments that differ become unknown), else None."""
+    if a is None or b is None or type(a) is not type(b):
+        return None
+    if a is b:
+        return a
+    if isinstance(a, InstanceType):
+        if a.cls is not b.cls:
+            return None
+        args: tuple[Type | None, ...] = ()
+        if len(a.args) == len(b.args) and a.variadic == b.variadic:
+            args = tuple(join(x, y) for x, y in zip(a.args, b.args, strict=True))
+        variadic = a.variadic and b.variadic and bool(args)
+        return InstanceType(a.cls, args, a.optional or b.optional, variadic)
+    if isinstance(a, ClassObjectType):
+        return a if a.cls is b.cls else None
+    if isinstance(a, ModuleType):
+        return a if a.module is b.module else None
+    if isinstance(a, FunctionType):
+        if a.scope is not b.scope:
+            return None
+        return a if a.owner is b.owner else FunctionType(a.scope)
+    if isinstance(a, AbstractType):
+        if a.kind != b.kind:
+            return None
+        if len(a.args) != len(b.args):
+            return AbstractType(a.kind)
+        return AbstractType(a.kind, tuple(join(x, y) for x, y in zip(a.args, b.args, strict=True)))
+    return None
 
 
 def same_type(a: Type | None, b: Type | None) -> bool:
-    """Identity of the underlying module/class/function."""
-    if a is None or b is None or type(a) is not type(b):
-        return False
-    if isinstance(a, ModuleType):
-        return a.module is b.module
-    if isinstance(a, InstanceType | ClassObjectType):
-        return a.cls is b.cls
-    return a.scope is b.scope
+    """True when ``a`` and ``b`` are the same class/module/function."""
+    return join(a, b) is not None
+
+
+def _optional(typ: Type | None) -> Type | None:
+    """``typ`` that may also be None (see the module docstring)."""
+    return replace(typ, optional=True) if isinstance(typ, InstanceType) else typ
+
+
+def _instance(name: str, *args: Type | None, variadic: bool = False) -> InstanceType | None:
+    cls = spec_class(name)
+    return InstanceType(cls, tuple(args), variadic=variadic) if cls is not None else None
+
+
+def _join_all(types: list[Type | None]) -> Type | None:
+    if not types:
+        return None
+    result = types[0]
+    for typ in types[1:]:
+        result = join(result, typ)
+    return result
+
+
+def _within(node: Node, outer: Node) -> bool:
+    return outer.start_byte <= node.start_byte and node.end_byte <= outer.end_byte
+
+
+def _same_node(a: Node, b: Node) -> bool:
+    return a.start_byte == b.start_byte and a.end_byte == b.end_byte and a.type == b.type
 
 
 class _Open(Exception):
     """Raised internally when a resolution hits something uncertain."""
+
+
+@dataclass
+class _Arguments:
+    """The arguments of one call: positional and keyword nodes (``splat``: ``*``/``**``)."""
+
+    module: PyModule
+    positional: list[Node]
+    keywords: dict[str, Node]
+    splat: bool
+
+    @classmethod
+    def of(cls, module: PyModule, node: Node | None) -> _Arguments | None:
+        if node is None:
+            return None
+        if node.type == "generator_expression":
+            return cls(module, [node], {}, False)
+        positional: list[Node] = []
+        keywords: dict[str, Node] = {}
+        splat = False
+        for child in node.named_children:
+            if child.type == "keyword_argument":
+                name = child.child_by_field_name("name")
+                value = child.child_by_field_name("value")
+                if name is not None and value is not None:
+                    keywords[module.text(name)] = value
+            elif child.type in ("list_splat", "dictionary_splat"):
+                splat = True
+            elif child.type != "comment":
+                positional.append(child)
+        return cls(module, positional, keywords, splat)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where annotation nodes come from: the module's own bytes, or a string annotation
+    parsed on its own (``at``: the string node, whose scope names are looked up in)."""
+
+    module: PyModule
+    data: bytes
+    at: Node | None = None
+
+    def text(self, node: Node | None) -> str:
+        if node is None:
+            return ""
+        return self.data[node.start_byte : node.end_byte].decode("utf-8", "replace")
+
+
+_SNIPPETS: dict[str, tuple[bytes, tree_sitter.Tree, Node] | None] = {}
+_SNIPPET_LOCK = threading.Lock()
+
+
+def _parse_snippet(text: str) -> tuple[bytes, Node] | None:
+    """A string annotation parsed as one expression (cached), or None."""
+    with _SNIPPET_LOCK:
+        if text in _SNIPPETS:
+            found = _SNIPPETS[text]
+            return (found[0], found[2]) if found is not None else None
+    data = text.strip().encode("utf-8")
+    tree = parser_for("python").parse(data)
+    statements = tree.root_node.named_children
+    result = None
+    if (
+        len(statements) == 1
+        and statements[0].type == "expression_statement"
+        and len(statements[0].named_children) == 1
+        and not tree.root_node.has_error
+    ):
+        result = (data, tree, statements[0].named_children[0])
+    with _SNIPPET_LOCK:
+        if len(_SNIPPETS) > 4096:
+            _SNIPPETS.clear()
+        _SNIPPETS[text] = result
+    return (result[0], result[2]) if result is not None else None
 
 
 def scope_chain(module: PyModule, node: Node) -> list[FunctionScope | PyClass]:
@@ -251,7 +542,13 @@ def scope_chain(module: PyModule, node: Node) -> list[FunctionScope | PyClass]:
 
 
 class PythonResolver:
-    """Resolves Python expressions to types and types to member sets, with caches."""
+    """Resolves Python expressions to types and types to member sets, with caches.
+
+    The entry points: :meth:`name_type`, :meth:`attribute_type`, :meth:`call_type` and
+    :meth:`members` (a receiver read as a chain of names and calls), and
+    :meth:`receiver_members`/:meth:`expression_type` (a receiver given as a tree node:
+    literals, subscripts, ``super()``, comprehension variables, ... as well).
+    """
 
     def __init__(self, loader: ModuleLoader):
         self.loader = loader
@@ -260,16 +557,50 @@ class PythonResolver:
         self._depth = 0
         self._memo: dict[tuple[int, int, int, str], Type | None] = {}
         self._steps = 0
+        self._returns: dict[tuple[int, int], Type | None] = {}
+
+    # -- entry points for a receiver node ---------------------------------------------------
+
+    def receiver_members(self, module: PyModule, node: Node) -> frozenset[str] | None:
+        """The members after ``node.`` where ``node`` is the receiver expression."""
+        return self.members(self.expression_type(module, node))
+
+    def chain_members(
+        self, module: PyModule, at: Node, parts: tuple[tuple[str, int], ...]
+    ) -> frozenset[str] | None:
+        """The members after a receiver chain ``a.b().c`` (``((name, calls), ...)``) read at
+        node ``at``; like resolving its parts one by one, with ``super()`` as the head."""
+        if not parts:
+            return None
+        head, calls = parts[0]
+        if head == "super" and calls == 1 and self._is_builtin_name(module, "super", at):
+            typ: Type | None = self._super_type(module, at, None)
+            calls = 0
+        else:
+            typ = self.name_type(module, head, at)
+        for index, (name, call_count) in enumerate(parts):
+            if index > 0:
+                if typ is None:
+                    return None
+                typ = self.attribute_type(typ, name)
+            else:
+                call_count = calls
+            for _ in range(call_count):
+                typ = self.call_type(typ)
+        return self.members(typ)
 
     # -- modules ---------------------------------------------------------------------------
 
-    def import_module(self, module: PyModule, dotted: str, level: int) -> PyModule | None:
+    def import_module(self, module: PyModule, dotted: str, level: int) -> PyModule | CModule | None:
         try:
-            return self.loader.python_module(dotted, module.path, level)
+            found = self.loader.python_module(dotted, module.path, level)
         except Exception:
-            return None
+            found = None
+        if found is None and level == 0 and dotted:
+            return c_module(dotted)
+        return found
 
-    def star_modules(self, module: PyModule) -> list[PyModule] | None:
+    def star_modules(self, module: PyModule) -> list[PyModule | CModule] | None:
         """Modules star-imported by ``module``; None if any is unknown."""
         found = []
         for dotted, level in module.namespace.stars:
@@ -280,9 +611,11 @@ class PythonResolver:
         return found
 
     def exported_names(
-        self, module: PyModule, seen: frozenset[int] = frozenset()
+        self, module: PyModule | CModule, seen: frozenset[int] = frozenset()
     ) -> frozenset[str] | None:
         """Names a ``from module import *`` binds; None if unknown."""
+        if isinstance(module, CModule):
+            return module.exported
         if id(module) in seen or module.dynamic:
             return None
         literal = module.all_names
@@ -294,12 +627,14 @@ class PythonResolver:
         return frozenset(n for n in names if not n.startswith("_"))
 
     def namespace_names(
-        self, module: PyModule, seen: frozenset[int] = frozenset()
+        self, module: PyModule | CModule, seen: frozenset[int] = frozenset()
     ) -> frozenset[str] | None:
         """All names bound at module level (incl. star imports); None if unknown."""
+        if isinstance(module, CModule):
+            return module.names
         if module.dynamic:
             return None
-        names = set(module.namespace.names)
+        names = set(module.namespace.names) | (module.getattr_names or frozenset())
         for dotted, level in module.namespace.stars:
             target = self.import_module(module, dotted, level)
             if target is None:
@@ -314,16 +649,25 @@ class PythonResolver:
 
     def members(self, typ: Type | None) -> frozenset[str] | None:
         """The attribute names an object of type ``typ`` certainly may have; None if open."""
-        if typ is None or isinstance(typ, FunctionType):
+        if typ is None:
             return None
         try:
             if isinstance(typ, ModuleType):
+                if isinstance(typ.module, CModule):
+                    return typ.module.names | MODULE_MEMBERS
                 return self._module_members(typ.module)
             if isinstance(typ, InstanceType):
-                return self._class_members(typ.cls, instance=True)
-            return self._class_members(typ.cls, instance=False)
+                names = self._class_members(typ.cls, instance=True)
+                if names is not None and typ.optional:
+                    names = names | NONE_NAMES
+                return names
+            if isinstance(typ, ClassObjectType):
+                return self._class_members(typ.cls, instance=False)
+            if isinstance(typ, SuperType):
+                return self._super_members(typ)
         except (_Open, RecursionError):
             return None
+        return None  # functions (they take attributes), abstract collections
 
     def _module_members(self, module: PyModule) -> frozenset[str] | None:
         key = ("module", module)
@@ -340,6 +684,12 @@ class PythonResolver:
         self._members[key] = result
         return result
 
+    def _super_members(self, typ: SuperType) -> frozenset[str]:
+        names = set(SUPER_NAMES) | OBJECT_MEMBERS
+        for klass in typ.classes:
+            names |= self._own_members(klass, instance=False)
+        return frozenset(names)
+
     def mro(self, cls: PyClass | BuiltinClass) -> list[PyClass | BuiltinClass] | None:
         """C3 linearisation of ``cls`` over bases resolved with certainty (object implied)."""
         if isinstance(cls, BuiltinClass):
@@ -348,9 +698,9 @@ class PythonResolver:
         if key in self._mro:
             return self._mro[key]
         self._mro[key] = None  # cycle guard
-        linearisations: list[list[PyClass]] = []
-        direct: list[PyClass] = []
-        result: list[PyClass] | None = None
+        linearisations: list[list[PyClass | BuiltinClass]] = []
+        direct: list[PyClass | BuiltinClass] = []
+        result: list[PyClass | BuiltinClass] | None = None
         try:
             for base in cls.bases:
                 node = base
@@ -358,16 +708,24 @@ class PythonResolver:
                     node = node.child_by_field_name("value") or node
                 if node.type == "identifier" and cls.module.text(node) in ("object", "type"):
                     if cls.module.text(node) == "type":
-                        direct.append(BUILTIN_TYPE)
-                        linearisations.append([BUILTIN_TYPE])
+                        direct.append(TYPE_TYPE)
+                        linearisations.append(list(TYPE_TYPE.mro))
                     continue
                 typ = self.expression_type(cls.module, node)
-                if not isinstance(typ, ClassObjectType):
+                base_class: PyClass | BuiltinClass | None = None
+                if isinstance(typ, ClassObjectType):
+                    base_class = typ.cls
+                elif self._typing_origin(_Source(cls.module, cls.module.data), node) == (
+                    "typing",
+                    "NamedTuple",
+                ):
+                    base_class = NAMEDTUPLE_BASE
+                if base_class is None:
                     raise _Open
-                base_mro = self.mro(typ.cls)
+                base_mro = self.mro(base_class)
                 if base_mro is None:
                     raise _Open
-                direct.append(typ.cls)
+                direct.append(base_class)
                 linearisations.append(list(base_mro))
             result = [cls] + _c3_merge(linearisations + [direct])
         except (_Open, RecursionError):
@@ -382,7 +740,7 @@ class PythonResolver:
         name = cls.module.text(cls.metaclass).rsplit(".", 1)[-1]
         return name in KNOWN_METACLASSES, name
 
-    def _class_members(self, cls: PyClass, instance: bool) -> frozenset[str] | None:
+    def _class_members(self, cls: PyClass | BuiltinClass, instance: bool) -> frozenset[str] | None:
         key = ("instance" if instance else "class", cls)
         if key in self._members:
             return self._members[key]
@@ -400,19 +758,35 @@ class PythonResolver:
         self._members[key] = result
         return result
 
+    def _decorator_names(self, cls: PyClass) -> set[str]:
+        """Names the class decorators add (attrs); raises _Open for an unknown decorator."""
+        names: set[str] = set()
+        for decorator in cls.decorators:
+            dotted = decorator_name(cls.module, decorator)
+            if dotted.rsplit(".", 1)[-1] in KNOWN_CLASS_DECORATORS:
+                continue
+            if _is_attrs_decorator(cls.module, dotted) and "these" not in cls.module.text(
+                decorator
+            ):
+                names |= ATTRS_MEMBERS
+                continue
+            raise _Open
+        return names
+
     def _own_members(self, cls: PyClass | BuiltinClass, instance: bool) -> set[str]:
         """Names one class contributes (raises _Open when it makes the set uncertain)."""
         if isinstance(cls, BuiltinClass):
             return set(cls.names)
-        if cls.unknown_decorators or cls.dynamic_attributes or cls.has_class_keywords:
+        if cls.dynamic_attributes or cls.has_class_keywords:
             raise _Open
+        decorated = self._decorator_names(cls)
         known, meta = self._metaclass(cls)
         if not known:
             raise _Open
         slots = cls.slots
         if slots is None:
             raise _Open
-        names = set(cls.body.names) | slots | cls.error_names
+        names = set(cls.body.names) | slots | cls.error_names | decorated
         names |= _external_class_attributes(cls.module, cls.name)
         for dotted, level in cls.body.stars:
             target = self.import_module(cls.module, dotted, level)
@@ -423,6 +797,8 @@ class PythonResolver:
         for attribute, assignments in cls.first_parameter_attributes.items():
             if instance or any(scope.first_parameter_role == "class" for _, scope in assignments):
                 names.add(attribute)
+        if instance:  # ``obj.x = ...`` anywhere in the class's module may add x to instances
+            names |= _stored_attribute_names(cls.module)
         if cls.is_dataclass:
             names |= DATACLASS_MEMBERS
         if any(base.type == "subscript" for base in cls.bases):
@@ -499,139 +875,783 @@ class PythonResolver:
                 return None
             return self.attribute_type(obj, module.text(attr))
         if kind == "call":
-            callee = self.expression_type(module, node.child_by_field_name("function"))
-            return self.call_type(callee)
+            return self._call_expression(module, node)
         if kind == "parenthesized_expression" and len(node.named_children) == 1:
             return self.expression_type(module, node.named_children[0])
+        literal = self._literal_type(module, node)
+        if literal is not None:
+            return literal
+        if kind == "subscript":
+            value = self.expression_type(module, node.child_by_field_name("value"))
+            return self.item_type(value, node.children_by_field_name("subscript"), module)
+        if kind == "await" and node.named_children:
+            return self._await_type(module, node.named_children[0])
+        if kind == "conditional_expression" and len(node.named_children) == 3:
+            first, _, second = node.named_children
+            return join(self.expression_type(module, first), self.expression_type(module, second))
+        if kind == "boolean_operator":
+            return join(
+                self.expression_type(module, node.child_by_field_name("left")),
+                self.expression_type(module, node.child_by_field_name("right")),
+            )
+        if kind == "binary_operator":
+            return self._binary_type(module, node)
+        if kind == "not_operator":
+            return _instance("bool")
+        if kind == "named_expression":
+            return self.expression_type(module, node.child_by_field_name("value"))
         return None
 
-    def call_type(self, callee: Type | None) -> Type | None:
-        """The type of calling an object of type ``callee``."""
+    def _literal_type(self, module: PyModule, node: Node) -> Type | None:
+        """The type of a literal, display or comprehension node, else None."""
+        kind = node.type
+        if kind in ("string", "concatenated_string"):
+            first = node.named_children[0] if kind == "concatenated_string" else node
+            start = first.named_children[0] if first.named_children else None
+            prefix = module.text(start).lower() if start is not None else ""
+            return _instance("bytes" if "b" in prefix else "str")
+        if kind in ("integer", "float"):
+            text = module.text(node)
+            if text[-1:] in ("j", "J"):
+                return _instance("complex")
+            return _instance("int" if kind == "integer" else "float")
+        if kind in ("true", "false"):
+            return _instance("bool")
+        if kind in ("list", "set", "tuple", "expression_list"):
+            elements = [c for c in node.named_children if c.type != "comment"]
+            name = "tuple" if kind == "expression_list" else kind
+            if any(c.type in ("list_splat", "parenthesized_list_splat") for c in elements):
+                return _instance(name)
+            types = [self.expression_type(module, c) for c in elements]
+            if name == "tuple":
+                return _instance("tuple", *types)
+            return _instance(name, _join_all(types))
+        if kind == "dictionary":
+            pairs = [c for c in node.named_children if c.type != "comment"]
+            if any(c.type != "pair" for c in pairs):
+                return _instance("dict")
+            keys = [self.expression_type(module, p.child_by_field_name("key")) for p in pairs]
+            values = [self.expression_type(module, p.child_by_field_name("value")) for p in pairs]
+            return _instance("dict", _join_all(keys), _join_all(values))
+        if kind in _COMPREHENSIONS:
+            body = node.child_by_field_name("body")
+            if kind == "dictionary_comprehension":
+                if body is None or body.type != "pair":
+                    return _instance("dict")
+                return _instance(
+                    "dict",
+                    self.expression_type(module, body.child_by_field_name("key")),
+                    self.expression_type(module, body.child_by_field_name("value")),
+                )
+            name = {"list_comprehension": "list", "set_comprehension": "set"}.get(kind)
+            element = self.expression_type(module, body)
+            return _instance(name or "generator", element)
+        return None
+
+    def _binary_type(self, module: PyModule, node: Node) -> Type | None:
+        """``a + b`` of two str/bytes/list/tuple values, ``"..." % x``; else None."""
+        operator = module.text(node.child_by_field_name("operator"))
+        left = self.expression_type(module, node.child_by_field_name("left"))
+        if not isinstance(left, InstanceType) or not isinstance(left.cls, BuiltinClass):
+            return None
+        name = left.cls.name
+        if operator == "%" and name in ("str", "bytes") and left.cls is spec_class(name):
+            right = node.child_by_field_name("right")
+            if right is not None and right.type in ("tuple", "string", "dictionary"):
+                return _instance(name)
+            return None
+        if operator != "+" or name not in ("str", "bytes", "list", "tuple"):
+            return None
+        right = self.expression_type(module, node.child_by_field_name("right"))
+        if not isinstance(right, InstanceType) or right.cls is not left.cls:
+            return None
+        if name == "tuple" and not left.variadic and not right.variadic:
+            return _instance("tuple", *left.args, *right.args)
+        return join(replace(left, optional=False), replace(right, optional=False))
+
+    def _call_expression(self, module: PyModule, node: Node) -> Type | None:
+        function = node.child_by_field_name("function")
+        arguments = _Arguments.of(module, node.child_by_field_name("arguments"))
+        callee = self.expression_type(module, function)
+        if isinstance(callee, ClassObjectType) and callee.cls is builtin_class("super"):
+            return self._super_type(module, node, arguments)
+        if isinstance(callee, FunctionType) and callee.scope.module.is_stdlib:
+            special = self._stdlib_call(callee.scope, node, arguments)
+            if special is not None:
+                return special
+        return self.call_type(callee, arguments)
+
+    def _stdlib_call(
+        self, scope: FunctionScope, node: Node, arguments: _Arguments | None
+    ) -> Type | None:
+        """``namedtuple(...)``/``NamedTuple(...)`` classes and ``typing.cast``."""
+        where = (scope.module.name, scope.name)
+        if arguments is None:
+            return None
+        if where == ("typing", "cast") and len(arguments.positional) == 2:
+            return self.annotation_type(arguments.module, arguments.positional[0])
+        if where not in (("collections", "namedtuple"), ("typing", "NamedTuple")):
+            return None
+        module = arguments.module
+        if arguments.splat or "rename" in arguments.keywords or not arguments.positional:
+            return None
+        name = string_value(module, arguments.positional[0])
+        fields_node = (
+            arguments.positional[1]
+            if len(arguments.positional) > 1
+            else arguments.keywords.get("field_names" if where[1] == "namedtuple" else "fields")
+        )
+        if name is None:
+            return None
+        fields = _namedtuple_fields(module, fields_node, where[1] == "NamedTuple")
+        if fields is None and not (where[1] == "NamedTuple" and fields_node is None):
+            return None
+        cache = module.__dict__.setdefault("_namedtuple_classes", {})
+        key = (node.start_byte, node.end_byte)
+        cls = cache.get(key)
+        if cls is None:
+            names = frozenset(fields or ()) | frozenset(arguments.keywords) | NAMEDTUPLE_NAMES
+            cls = cache[key] = BuiltinClass(name, names, (builtin_type(tuple),))
+        return ClassObjectType(cls)
+
+    def call_type(self, callee: Type | None, arguments: _Arguments | None = None) -> Type | None:
+        """The type of calling an object of type ``callee`` (``arguments`` None: unknown)."""
         if isinstance(callee, ClassObjectType):
-            mro = self.mro(callee.cls)
-            if mro is None:
-                return None
-            if isinstance(callee.cls, BuiltinClass):
-                return InstanceType(callee.cls)
-            for klass in mro:
-                if isinstance(klass, BuiltinClass):
-                    continue
-                if "__new__" in klass.body.names:
-                    return None
-                known, meta = self._metaclass(klass)
-                if not known or meta in ("EnumMeta", "EnumType"):
-                    return None
-            return InstanceType(callee.cls)
+            return self._instantiate(callee.cls, arguments)
         if isinstance(callee, FunctionType):
             scope = callee.scope
             if any(name not in TRANSPARENT_FUNCTION_DECORATORS for name in scope.decorator_names):
                 return None
-            if scope.return_annotation is None:
-                return None
-            self_class = callee.owner
-            if self_class is None and scope.class_node is not None:
-                self_class = scope.module.class_at(scope.class_node)
-            return self.annotation_type(scope.module, scope.return_annotation, self_class)
+            if scope.is_async:
+                return None  # a coroutine: see _await_type
+            return self._function_result(scope, callee.owner)
+        if isinstance(callee, BuiltinFunctionType):
+            if callee.receiver is None:
+                return self._builtin_function_result(callee.name, arguments)
+            if callee.spec is not None:
+                return self._spec_type(callee.spec, callee.receiver, arguments)
         return None
 
-    def annotation_type(
-        self, module: PyModule, node: Node | None, self_class: PyClass | None = None
+    def _instantiate(
+        self, cls: PyClass | BuiltinClass, arguments: _Arguments | None
     ) -> Type | None:
-        """The instance type an annotation declares (``Optional[T]``/``T | None`` -> T)."""
-        if node is None or self._depth > MAX_DEPTH:
+        mro = self.mro(cls)
+        if mro is None:
+            return None
+        if isinstance(cls, BuiltinClass):
+            if cls is TYPE_TYPE:
+                return None  # type(x) is x's class, maybe a subclass; type(n, b, d) a new one
+            spec = CONSTRUCTOR_RESULTS.get(cls.name)
+            if spec is not None and arguments is not None and spec_class(cls.name) is cls:
+                typ = self._spec_type(spec, None, arguments)
+                if typ is not None:
+                    return typ
+            return InstanceType(cls)
+        for klass in mro:
+            if isinstance(klass, BuiltinClass):
+                continue
+            if "__new__" in klass.body.names:
+                return None
+            known, meta = self._metaclass(klass)
+            if not known or meta in ("EnumMeta", "EnumType"):
+                return None
+        return InstanceType(cls)
+
+    def _function_result(self, scope: FunctionScope, owner: PyClass | BuiltinClass | None):
+        """What calling ``scope`` returns: its return annotation, else the inferred result."""
+        self_class = owner
+        if self_class is None and scope.class_node is not None:
+            self_class = scope.module.class_at(scope.class_node)
+        if scope.return_annotation is not None:
+            pyclass = self_class if isinstance(self_class, PyClass) else None
+            return self.annotation_type(scope.module, scope.return_annotation, pyclass)
+        key = (id(scope), id(owner))
+        if key in self._returns:
+            return self._returns[key]
+        self._returns[key] = None  # in progress: recursion reads as unknown
+        self._depth += 1
+        try:
+            result = self._inferred_result(scope, self_class)
+        except (_Open, RecursionError):
+            result = None
+        finally:
+            self._depth -= 1
+        self._returns[key] = result
+        return result
+
+    def _inferred_result(
+        self, scope: FunctionScope, self_class: PyClass | BuiltinClass | None
+    ) -> Type | None:
+        """The result of an unannotated function: all ``return`` values agree, or a
+        generator of its ``yield`` values; None (no result) when it only returns None."""
+        returns, yields, open_end = scope.body_facts
+        module = scope.module
+        if yields:
+            elements = []
+            for node in yields:
+                value = node.named_children[0] if node.named_children else None
+                if value is None:
+                    return _instance("generator")
+                if any(c.type == "from" for c in node.children):
+                    elements.append(self.element_type(self.expression_type(module, value)))
+                else:
+                    elements.append(self.expression_type(module, value))
+            return _instance("generator", _join_all(elements))
+        optional = open_end
+        result: Type | None = None
+        for statement in returns:
+            value = statement.named_children[0] if statement.named_children else None
+            if value is None or value.type == "none":
+                optional = True
+                continue
+            typ = self._returned_type(scope, self_class, value)
+            result = typ if result is None else join(result, typ)
+            if result is None:
+                return None
+        return _optional(result) if optional else result
+
+    def _returned_type(
+        self, scope: FunctionScope, self_class: PyClass | BuiltinClass | None, value: Node
+    ) -> Type | None:
+        """A returned value; ``self``/``cls(...)``/``type(self)(...)`` are the receiver's class."""
+        module = scope.module
+        receiver = scope.first_parameter
+        role = scope.first_parameter_role
+        if receiver is not None and role is not None and self_class is not None:
+            if len(scope.bindings.names.get(receiver, [])) == 1:
+                text = module.text(value)
+                if role == "instance" and text == receiver:
+                    return InstanceType(self_class)
+                if value.type == "call":
+                    function = module.text(value.child_by_field_name("function"))
+                    if (role == "class" and function == receiver) or function in (
+                        f"type({receiver})",
+                        f"{receiver}.__class__",
+                    ):
+                        return InstanceType(self_class)
+        return self.expression_type(module, value)
+
+    def _await_type(self, module: PyModule, awaited: Node) -> Type | None:
+        """``await f()`` for an ``async def f``: its declared or inferred result."""
+        if awaited.type != "call":
+            return None
+        callee = self.expression_type(module, awaited.child_by_field_name("function"))
+        if not isinstance(callee, FunctionType) or not callee.scope.is_async:
+            return None
+        scope = callee.scope
+        if any(name not in TRANSPARENT_FUNCTION_DECORATORS for name in scope.decorator_names):
+            return None
+        return self._function_result(scope, callee.owner)
+
+    def _builtin_function_result(self, name: str, arguments: _Arguments | None) -> Type | None:
+        if arguments is not None and arguments.splat:
+            return None
+        count = len(arguments.positional) if arguments is not None else None
+        if name == "open":
+            return self._open_type(arguments)
+        if name in ("iter", "next", "min", "max") and count == 1 and arguments is not None:
+            if arguments.keywords:
+                return None
+            element = self.element_type(
+                self.expression_type(arguments.module, arguments.positional[0])
+            )
+            return AbstractType("iterator", (element,)) if name == "iter" else element
+        spec = FUNCTION_RESULTS.get(name)
+        return self._spec_type(spec, None, arguments) if spec is not None else None
+
+    def _open_type(self, arguments: _Arguments | None) -> Type | None:
+        """``open(file, mode)``: a text file, or a buffered binary file by mode."""
+        if arguments is None:
+            return None
+        module = arguments.module
+        mode_node = (
+            arguments.positional[1]
+            if len(arguments.positional) > 1
+            else arguments.keywords.get("mode")
+        )
+        mode = "r" if mode_node is None else string_value(module, mode_node)
+        if mode is None:
+            return None
+        if "b" not in mode:
+            return _instance("TextIOWrapper")
+        if len(arguments.positional) > 2 or "buffering" in arguments.keywords:
+            return None
+        if "+" in mode:
+            return _instance("BufferedRandom")
+        return _instance("BufferedReader" if "r" in mode else "BufferedWriter")
+
+    def _spec_type(
+        self,
+        spec: str,
+        receiver: InstanceType | AbstractType | None,
+        arguments: _Arguments | None,
+    ) -> Type | None:
+        """The type a result spec of :mod:`analysis.builtin_types` names for this call."""
+        head, args, optional, positional = parse_spec(spec)
+        if positional is not None:
+            if arguments is None or arguments.splat or arguments.keywords:
+                return None
+            if len(arguments.positional) != positional:
+                return None
+        typ = self._spec_node(head, args, receiver, arguments)
+        return _optional(typ) if optional else typ
+
+    def _spec_node(
+        self,
+        head: str,
+        args: tuple,
+        receiver: InstanceType | AbstractType | None,
+        arguments: _Arguments | None,
+    ) -> Type | None:
+        if head in ("T", "K", "V"):
+            index = 1 if head == "V" else 0
+            known = receiver.args if receiver is not None else ()
+            return known[index] if index < len(known) else None
+        if head.startswith("E") and head[1:].isdigit():
+            index = int(head[1:])
+            if arguments is None or arguments.splat or index >= len(arguments.positional):
+                return None
+            value = self.expression_type(arguments.module, arguments.positional[index])
+            return self.element_type(value)
+        if head == "?":
+            return None
+        if head == "iter":
+            element = self._spec_node(*args[0], receiver, arguments) if args else None
+            return AbstractType("iterable", (element,))
+        if head == "tuple" and args and args[-1][0] == "...":
+            element = self._spec_node(*args[0], receiver, arguments)
+            return _instance("tuple", element, variadic=True)
+        cls = spec_class(head)
+        if cls is None:
+            return None
+        return InstanceType(cls, tuple(self._spec_node(*a, receiver, arguments) for a in args))
+
+    def _super_type(
+        self, module: PyModule, node: Node, arguments: _Arguments | None
+    ) -> SuperType | None:
+        """``super()`` in a method (zero arguments) or ``super(C, obj)``."""
+        if arguments is not None and (arguments.splat or arguments.keywords):
+            return None
+        if arguments is None or not arguments.positional:
+            chain = scope_chain(module, node)
+            scope = chain[0] if chain else None
+            if not isinstance(scope, FunctionScope) or scope.class_node is None:
+                return None
+            role, receiver = scope.first_parameter_role, scope.first_parameter
+            if role is None or receiver is None:
+                return None
+            if len(scope.bindings.names.get(receiver, [])) != 1:
+                return None  # the receiver parameter is rebound
+            cls = module.class_at(scope.class_node)
+            mro = self.mro(cls)
+            if mro is None:
+                return None
+            return SuperType(cls, tuple(mro[1:]), cls, role == "instance")
+        if len(arguments.positional) != 2:
+            return None
+        first = self.expression_type(module, arguments.positional[0])
+        second = self.expression_type(module, arguments.positional[1])
+        if not isinstance(first, ClassObjectType) or not isinstance(
+            second, InstanceType | ClassObjectType
+        ):
+            return None
+        mro = self.mro(second.cls)
+        if mro is None or first.cls not in mro:
+            return None
+        index = mro.index(first.cls)
+        return SuperType(
+            first.cls, tuple(mro[index + 1 :]), second.cls, isinstance(second, InstanceType)
+        )
+
+    # -- elements, items, context managers --------------------------------------------------
+
+    def element_type(self, typ: Type | None) -> Type | None:
+        """The type of the elements iterating over an object of type ``typ`` gives."""
+        if typ is None or self._depth > MAX_DEPTH:
             return None
         self._depth += 1
         try:
-            return self._annotation_type(module, node, self_class)
+            return self._element_type(typ)
         except (_Open, RecursionError):
             return None
         finally:
             self._depth -= 1
 
-    def _annotation_type(
-        self, module: PyModule, node: Node, self_class: PyClass | None
+    def _element_type(self, typ: Type) -> Type | None:
+        if isinstance(typ, AbstractType):
+            if typ.kind == "items":
+                key, value = (typ.args + (None, None))[:2]
+                return _instance("tuple", key, value)
+            return typ.args[0] if typ.args else None
+        if isinstance(typ, ClassObjectType):
+            if isinstance(typ.cls, PyClass) and self._is_enum(typ.cls):
+                return InstanceType(typ.cls)
+            return None
+        if not isinstance(typ, InstanceType):
+            return None
+        if isinstance(typ.cls, BuiltinClass):
+            return self._builtin_element(typ)
+        mro = self.mro(typ.cls)
+        if mro is None:
+            return None
+        for klass in mro:
+            if isinstance(klass, BuiltinClass):
+                if "__iter__" in klass.names:
+                    return self._builtin_element(InstanceType(klass))
+                continue
+            if "__iter__" not in klass.body.names:
+                continue
+            iterator = self.call_type(self.attribute_type(typ, "__iter__"))
+            if isinstance(iterator, InstanceType) and iterator.cls is typ.cls:
+                return self.call_type(self.attribute_type(typ, "__next__"))
+            return self.element_type(iterator)
+        return None
+
+    def _builtin_element(self, typ: InstanceType) -> Type | None:
+        assert isinstance(typ.cls, BuiltinClass)
+        for klass in typ.cls.mro:
+            if klass.name == "tuple" and klass is spec_class("tuple"):
+                if typ.variadic:
+                    return typ.args[0] if typ.args else None
+                return _join_all(list(typ.args))
+            rule = ELEMENTS.get(klass.name)
+            if rule is not None and spec_class(klass.name) in (klass, None):
+                receiver = typ if klass is typ.cls else InstanceType(klass)
+                return self._spec_type(rule, receiver, None)
+        return None
+
+    def item_type(self, typ: Type | None, subscripts: list[Node], module: PyModule) -> Type | None:
+        """The type of ``obj[index]`` for ``obj`` of type ``typ`` (one index)."""
+        if typ is None or len(subscripts) != 1:
+            return None
+        index = subscripts[0]
+        is_slice = index.type == "slice"
+        if isinstance(typ, AbstractType):
+            if is_slice:
+                return None
+            methods = ABSTRACT_METHODS.get(typ.kind, {})
+            spec = methods.get("__getitem__")
+            return self._spec_type(spec, typ, None) if spec is not None else None
+        if isinstance(typ, ClassObjectType):
+            if isinstance(typ.cls, PyClass) and self._is_enum(typ.cls) and not is_slice:
+                return InstanceType(typ.cls)  # Color["RED"]
+            return None
+        if not isinstance(typ, InstanceType):
+            return None
+        if isinstance(typ.cls, PyClass):
+            mro = self.mro(typ.cls) or []
+            for klass in mro:
+                if isinstance(klass, BuiltinClass):
+                    if "__getitem__" in klass.names:
+                        return self.item_type(InstanceType(klass), subscripts, module)
+                    continue
+                if "__getitem__" in klass.body.names:
+                    return self.call_type(self.attribute_type(typ, "__getitem__"))
+            return None
+        for klass in typ.cls.mro:
+            name = klass.name
+            if klass is not spec_class(name):
+                continue
+            if name == "tuple":
+                if is_slice:
+                    element = typ.args[0] if typ.variadic else _join_all(list(typ.args))
+                    return _instance("tuple", element, variadic=True)
+                if typ.variadic:
+                    return typ.args[0] if typ.args else None
+                position = _integer_index(module, index)
+                if position is not None and -len(typ.args) <= position < len(typ.args):
+                    return typ.args[position]
+                return _join_all(list(typ.args))
+            if is_slice and name in ("list", "str", "bytes", "bytearray"):
+                return InstanceType(klass, typ.args if klass is typ.cls else ())
+            rule = ITEMS.get(name)
+            if rule is not None and not is_slice:
+                receiver = typ if klass is typ.cls else InstanceType(klass)
+                return self._spec_type(rule, receiver, None)
+        return None
+
+    def enter_type(self, typ: Type | None) -> Type | None:
+        """What ``with obj as x`` binds to ``x``: ``obj.__enter__()``."""
+        if not isinstance(typ, InstanceType):
+            return None
+        for klass in self.mro(typ.cls) or []:
+            if isinstance(klass, BuiltinClass):
+                if "__enter__" in klass.names:
+                    return replace(typ, optional=False) if klass.enter_self else None
+                continue
+            if "__enter__" in klass.body.names:
+                return self.call_type(self.attribute_type(typ, "__enter__"))
+        return None
+
+    # -- annotations ---------------------------------------------------------------------------
+
+    def annotation_type(
+        self, module: PyModule, node: Node | None, self_class: PyClass | None = None
+    ) -> Type | None:
+        """The type an annotation declares (``Optional[T]``/``T | None`` -> T, see the
+        module docstring), or None."""
+        return self._annotation(_Source(module, module.data), node, self_class)
+
+    def _annotation(self, src: _Source, node: Node | None, self_class: PyClass | None):
+        if node is None or self._depth > MAX_DEPTH:
+            return None
+        self._depth += 1
+        try:
+            return self._annotation_inner(src, node, self_class)
+        except (_Open, RecursionError):
+            return None
+        finally:
+            self._depth -= 1
+
+    def _annotation_inner(
+        self, src: _Source, node: Node, self_class: PyClass | None
     ) -> Type | None:
         kind = node.type
         if kind == "type" and node.named_children:
-            return self.annotation_type(module, node.named_children[0], self_class)
+            return self._annotation(src, node.named_children[0], self_class)
         if kind == "string":
-            text = string_value(module, node)
-            if text is None:
+            if src.at is not None:
+                return None  # a string inside a string annotation
+            text = string_value(src.module, node)
+            parsed = _parse_snippet(text) if text is not None else None
+            if parsed is None:
                 return None
-            return self._string_annotation(module, node, text.strip(), self_class)
-        if kind == "binary_operator":  # T | None
-            left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
-            operator = node.child_by_field_name("operator")
-            if operator is None or module.text(operator) != "|":
-                return None
-            if right is not None and module.text(right) == "None":
-                return self.annotation_type(module, left, self_class)
-            if left is not None and module.text(left) == "None":
-                return self.annotation_type(module, right, self_class)
-            return None
+            data, expression = parsed
+            return self._annotation(_Source(src.module, data, node), expression, self_class)
+        if kind == "binary_operator":
+            return self._union(src, _union_operands(src, node), self_class)
         if kind in ("subscript", "generic_type"):
             if kind == "subscript":
-                value = node.child_by_field_name("value")
+                head = node.child_by_field_name("value")
                 args = node.children_by_field_name("subscript")
             else:
-                value = node.named_children[0] if node.named_children else None
+                head = node.named_children[0] if node.named_children else None
                 args = []
                 for child in node.named_children[1:]:
                     args.extend(child.named_children if child.type == "type_parameter" else [child])
-            head = module.text(value).rsplit(".", 1)[-1] if value is not None else ""
-            if head == "Optional" and len(args) == 1:
-                return self.annotation_type(module, args[0], self_class)
-            if head == "Union":
-                rest = [a for a in args if module.text(a) != "None"]
-                if len(rest) == 1:
-                    return self.annotation_type(module, rest[0], self_class)
+            if head is None:
                 return None
-            if head in ("type", "Type") and len(args) == 1:
-                inner = self.annotation_type(module, args[0], self_class)
-                return ClassObjectType(inner.cls) if isinstance(inner, InstanceType) else None
-            if head in ("Annotated", "Final", "ClassVar") and args:
-                return self.annotation_type(module, args[0], self_class)
-            typ = self.expression_type(module, value)
-            return InstanceType(typ.cls) if isinstance(typ, ClassObjectType) else None
+            return self._generic_annotation(src, head, args, self_class)
         if kind in ("identifier", "attribute"):
-            text = module.text(node)
-            if text.rsplit(".", 1)[-1] == "Self" and self_class is not None:
-                return InstanceType(self_class)
-            typ = self.expression_type(module, node)
-            if isinstance(typ, ClassObjectType):
-                return InstanceType(typ.cls)
-            return None
+            return self._named_annotation(src, node, self_class)
         return None
 
-    def _string_annotation(
-        self, module: PyModule, node: Node, text: str, self_class: PyClass | None
+    def _union(self, src: _Source, operands: list[Node], self_class: PyClass | None):
+        """``A | B | None`` and ``Union[...]``: one class (optional when None is a part)."""
+        optional = False
+        types: list[Type | None] = []
+        for operand in operands:
+            if _unwrap_type(operand).type == "none" or src.text(operand) == "None":
+                optional = True
+            else:
+                types.append(self._annotation(src, operand, self_class))
+        result = _join_all(types)
+        return _optional(result) if optional else result
+
+    def _generic_annotation(
+        self, src: _Source, head: Node, args: list[Node], self_class: PyClass | None
     ) -> Type | None:
-        """A forward reference ``"Foo"`` / ``"pkg.Foo"`` / ``"Optional[Foo]"``."""
-        if text.startswith("Optional[") and text.endswith("]"):
-            text = text[len("Optional[") : -1].strip()
-        for suffix in ("| None", "|None"):
-            if text.endswith(suffix):
-                text = text[: -len(suffix)].strip()
-        parts = text.split(".")
-        if not parts or not all(p.isidentifier() for p in parts):
+        origin = self._typing_origin(src, head)
+        name = origin[1] if origin is not None else None
+        if name == "Optional" and len(args) == 1:
+            return _optional(self._annotation(src, args[0], self_class))
+        if name == "Union":
+            return self._union(src, args, self_class)
+        if name in ("Annotated", "Final", "ClassVar", "Required", "NotRequired", "ReadOnly"):
+            return self._annotation(src, args[0], self_class) if args else None
+        if name == "Literal":
+            return self._literal_annotation(src, args)
+        if origin is not None and name in ABSTRACT_KINDS and (name != "Set" or origin[0] == "abc"):
+            kind = ABSTRACT_KINDS[name]
+            return AbstractType(kind, tuple(self._annotation(src, a, self_class) for a in args))
+        if origin is not None and origin[0] == "abc" and name == "Set":
+            return AbstractType(
+                "iterable", tuple(self._annotation(src, a, self_class) for a in args)
+            )
+        cls: PyClass | BuiltinClass | None = None
+        if name == "Type":
+            cls = TYPE_TYPE
+        elif origin is not None and origin[0] == "typing" and name in TYPING_CONCRETE:
+            cls = self._concrete_class(TYPING_CONCRETE[name])
+        elif origin is None:
+            typ = self._dotted(src, head)
+            cls = typ.cls if isinstance(typ, ClassObjectType) else None
+        if cls is None:
             return None
-        if parts == ["Self"] and self_class is not None:
+        if cls is TYPE_TYPE:
+            inner = self._annotation(src, args[0], self_class) if len(args) == 1 else None
+            return ClassObjectType(inner.cls) if isinstance(inner, InstanceType) else None
+        if isinstance(cls, PyClass):
+            return InstanceType(cls)  # a user generic: its type arguments are not tracked
+        if cls is spec_class("tuple"):
+            values = [_unwrap_type(a) for a in args]
+            if len(values) == 2 and values[1].type == "ellipsis":
+                return _instance(
+                    "tuple", self._annotation(src, values[0], self_class), variadic=True
+                )
+            if len(values) == 1 and values[0].type == "tuple" and not values[0].named_children:
+                return _instance("tuple")  # tuple[()]
+            return InstanceType(cls, tuple(self._annotation(src, a, self_class) for a in args))
+        return InstanceType(cls, tuple(self._annotation(src, a, self_class) for a in args))
+
+    def _literal_annotation(self, src: _Source, args: list[Node]) -> Type | None:
+        optional = False
+        types: list[Type | None] = []
+        for arg in args:
+            value = _unwrap_type(arg)
+            kind = value.type
+            if kind == "unary_operator" and value.named_children:
+                value = value.named_children[-1]
+                kind = value.type
+            if kind == "none":
+                optional = True
+            elif kind in ("string", "concatenated_string", "integer", "true", "false"):
+                if src.at is not None and kind in ("string", "concatenated_string"):
+                    types.append(_instance("str"))
+                else:
+                    types.append(self._literal_type(src.module, value))
+            else:
+                typ = self._dotted(src, value)
+                types.append(typ if isinstance(typ, InstanceType) else None)
+        result = _join_all(types)
+        return _optional(result) if optional else result
+
+    def _named_annotation(
+        self, src: _Source, node: Node, self_class: PyClass | None
+    ) -> Type | None:
+        origin = self._typing_origin(src, node)
+        if origin is not None:
+            kind, name = origin
+            if name == "Self":
+                return InstanceType(self_class) if self_class is not None else None
+            if kind == "typing" and name in TYPING_CONCRETE:
+                cls = self._concrete_class(TYPING_CONCRETE[name])
+                return InstanceType(cls) if cls is not None else None
+            if name in ABSTRACT_KINDS or (kind == "abc" and name == "Set"):
+                return AbstractType(ABSTRACT_KINDS.get(name, "iterable"))
+            return None  # Any, Callable, ...: not a class
+        text = src.text(node)
+        if text.rsplit(".", 1)[-1] == "Self" and self_class is not None:
             return InstanceType(self_class)
-        typ = self.name_type(module, parts[0], node)
-        for part in parts[1:]:
-            if typ is None:
+        typ = self._dotted(src, node)
+        if isinstance(typ, ClassObjectType):
+            return InstanceType(typ.cls)
+        if node.type == "identifier":
+            return self._alias_annotation(src, text, node, self_class)
+        return None
+
+    def _alias_annotation(
+        self, src: _Source, name: str, node: Node, self_class: PyClass | None
+    ) -> Type | None:
+        """A type alias: ``Vector = list[float]`` / ``Vector: TypeAlias = ...``."""
+        found = self._lookup(src.module, name, src.at or node)
+        if found is None:
+            return None
+        bindings, _owner = found
+        if len(bindings) != 1 or bindings[0].kind != "assign" or bindings[0].node is None:
+            return None
+        binding = bindings[0]
+        if binding.annotation is not None and not src.module.text(binding.annotation).endswith(
+            "TypeAlias"
+        ):
+            return None
+        if binding.node.type not in ("subscript", "binary_operator", "string", "attribute"):
+            return None
+        return self.annotation_type(src.module, binding.node, self_class)
+
+    def _concrete_class(self, name: str) -> PyClass | BuiltinClass | None:
+        if name in _COLLECTION_CLASSES:
+            return builtin_type(_COLLECTION_CLASSES[name])
+        found = spec_class(name)
+        if found is not None:
+            return found
+        module = self.loader.python_module("collections", None, 0)
+        typ = self.module_attribute_type(module, name) if module is not None else None
+        return typ.cls if isinstance(typ, ClassObjectType) else None
+
+    def _dotted(self, src: _Source, node: Node | None) -> Type | None:
+        """The type of a dotted name in an annotation (looked up where ``src`` says)."""
+        if node is None:
+            return None
+        if src.at is None:
+            return self.expression_type(src.module, node)
+        if node.type == "identifier":
+            return self.name_type(src.module, src.text(node), src.at)
+        if node.type == "attribute":
+            obj = self._dotted(src, node.child_by_field_name("object"))
+            if obj is None:
                 return None
-            typ = self.attribute_type(typ, part)
-        return InstanceType(typ.cls) if isinstance(typ, ClassObjectType) else None
+            return self.attribute_type(obj, src.text(node.child_by_field_name("attribute")))
+        return None
+
+    def _typing_origin(self, src: _Source, node: Node) -> tuple[str, str] | None:
+        """("typing"|"abc", name) when ``node`` names something from ``typing`` or
+        ``collections.abc`` (``List``, ``t.Optional``, ``abc.Sequence``), else None."""
+        if node.type == "identifier":
+            found = self._lookup(src.module, src.text(node), src.at or node)
+            if found is None or len(found[0]) != 1:
+                return None
+            binding = found[0][0]
+            if binding.kind == "from" and binding.level == 0 and binding.name:
+                kind = TYPING_MODULES.get(binding.module or "")
+                if kind is not None:
+                    return kind, binding.name
+            return None
+        if node.type == "attribute":
+            obj = node.child_by_field_name("object")
+            if obj is None or obj.type not in ("identifier", "attribute"):
+                return None
+            typ = self._dotted(src, obj)
+            if isinstance(typ, ModuleType) and isinstance(typ.module, PyModule):
+                kind = TYPING_MODULES.get(typ.module.name or "")
+                if kind is not None and typ.module.is_stdlib:
+                    return kind, src.text(node.child_by_field_name("attribute"))
+        return None
 
     # -- names ---------------------------------------------------------------------------------
 
-    def name_type(self, module: PyModule, name: str, at: Node) -> Type | None:
-        """The certain type of ``name`` as seen from node ``at`` in ``module``."""
+    def _lookup(
+        self, module: PyModule, name: str, at: Node
+    ) -> tuple[list[Binding], PyClass | FunctionScope | None] | None:
+        """The bindings of ``name`` in the innermost function/class/module scope binding it,
+        seen from ``at`` (None when only builtins or star imports may bind it)."""
         chain = scope_chain(module, at)
         for index, scope in enumerate(chain):
             if isinstance(scope, PyClass):
                 if index > 0:
+                    continue
+                if name in scope.body.names:
+                    return scope.body.names[name], scope
+                continue
+            if name in scope.bindings.globals:
+                break
+            if name in scope.bindings.nonlocals:
+                continue
+            if name in scope.bindings.names:
+                return scope.bindings.names[name], scope
+        bindings = module.namespace.names.get(name)
+        return (bindings, None) if bindings else None
+
+    def _is_builtin_name(self, module: PyModule, name: str, at: Node) -> bool:
+        return (
+            self._lookup(module, name, at) is None
+            and not module.namespace.stars
+            and not module.dynamic
+        )
+
+    def name_type(self, module: PyModule, name: str, at: Node) -> Type | None:
+        """The certain type of ``name`` as seen from node ``at`` in ``module``."""
+        inner = self._comprehension_name(module, name, at)
+        if inner is not None:
+            found, crossed = inner
+            if found is not _NOT_BOUND:
+                return found
+        else:
+            crossed = False
+        chain = scope_chain(module, at)
+        for index, scope in enumerate(chain):
+            if isinstance(scope, PyClass):
+                if index > 0 or crossed:
                     continue  # class scopes are not visible from nested functions
                 bindings = scope.body
                 if name in bindings.names:
@@ -645,6 +1665,49 @@ class PythonResolver:
             if name in bindings.names:
                 return self._function_name_type(scope, name, bindings.names[name])
         return self.module_attribute_type(module, name, builtins=True)
+
+    def _comprehension_name(self, module: PyModule, name: str, at: Node):
+        """(type or _NOT_BOUND, crossed a comprehension) for a name bound by a comprehension
+        clause or lambda parameter around ``at``; None when there is none."""
+        current = at.parent
+        crossed = False
+        while current is not None and current.type not in (
+            "function_definition",
+            "class_definition",
+            "module",
+        ):
+            if current.type == "lambda":
+                body = current.child_by_field_name("body")
+                parameters = current.child_by_field_name("parameters")
+                if body is not None and _within(at, body) and parameters is not None:
+                    if name in _lambda_parameter_names(module, parameters):
+                        return None, crossed  # a lambda parameter: no type
+                    crossed = True
+            elif current.type in _COMPREHENSIONS:
+                clauses = [c for c in current.named_children if c.type == "for_in_clause"]
+                first = clauses[0].child_by_field_name("right") if clauses else None
+                if first is None or not _within(at, first):
+                    crossed = True
+                    bound = [
+                        (clause, identifier)
+                        for clause in clauses
+                        if clause.child_by_field_name("left") is not None
+                        for identifier in target_identifiers(clause.child_by_field_name("left"))
+                        if module.text(identifier) == name
+                    ]
+                    if len(bound) > 1:
+                        return None, crossed
+                    if bound:
+                        clause, identifier = bound[0]
+                        binding = Binding(
+                            "loop",
+                            clause.child_by_field_name("right"),
+                            target=identifier,
+                            pattern=clause.child_by_field_name("left"),
+                        )
+                        return self.binding_type(module, binding), crossed
+            current = current.parent
+        return (_NOT_BOUND, crossed) if crossed else None
 
     def _function_name_type(
         self, scope: FunctionScope, name: str, bindings: list[Binding]
@@ -663,7 +1726,7 @@ class PythonResolver:
         """The single certain type of a name with these bindings, else None."""
         bindings = [b for b in bindings if not _is_property_accessor(module, b)]
         # ``x = None`` placeholders next to real bindings do not make the type uncertain
-        # (attribute access on None fails anyway).
+        # (attribute access on None fails anyway; see the module docstring).
         real = [
             b
             for b in bindings
@@ -674,22 +1737,37 @@ class PythonResolver:
                 and b.node.type == "none"
             )
         ]
+        optional = bool(real) and len(real) < len(bindings)
         if real:
             bindings = real
         if not bindings or any(b.kind == "other" for b in bindings):
             return None
         declared = [b for b in bindings if b.annotation is not None]
-        first: Type | None = None
+        result: Type | None = None
         for i, b in enumerate(declared or bindings):  # stop at the first disagreement
             typ = (
-                self.annotation_type(module, b.annotation, owner)
+                self._declared_type(module, b, owner)
                 if declared
                 else self.binding_type(module, b, owner)
             )
-            if typ is None or (i > 0 and not same_type(first, typ)):
+            result = typ if i == 0 else join(result, typ)
+            if result is None:
                 return None
-            first = typ if i == 0 else first
-        return first
+        return _optional(result) if optional else result
+
+    def _declared_type(self, module: PyModule, binding: Binding, owner: PyClass | None):
+        typ = self.annotation_type(module, binding.annotation, owner)
+        if binding.kind == "param" and binding.param_kind == "*":
+            return _instance("tuple", typ, variadic=True)
+        if binding.kind == "param" and binding.param_kind == "**":
+            return _instance("dict", _instance("str"), typ)
+        if (
+            typ is None
+            and binding.kind == "assign"
+            and module.text(binding.annotation).rsplit(".", 1)[-1] == "TypeAlias"
+        ):
+            return None
+        return typ
 
     def binding_type(
         self, module: PyModule, binding: Binding, owner: PyClass | None = None
@@ -704,19 +1782,77 @@ class PythonResolver:
             return ModuleType(target) if target is not None else None
         if kind == "from" and binding.name:
             source = self.import_module(module, binding.module or "", binding.level)
-            if source is None:
-                return None
-            if source is module:
+            if source is None or source is module:
                 return None
             return self.module_attribute_type(source, binding.name)
         if kind == "assign":
             return self.expression_type(module, binding.node)
+        if kind == "param":
+            if binding.param_kind == "*":
+                return _instance("tuple", None, variadic=True)
+            if binding.param_kind == "**":
+                return _instance("dict", _instance("str"), None)
+            return None
+        if kind in ("loop", "with", "unpack") and binding.pattern is not None:
+            value = self.expression_type(module, binding.node)
+            if kind == "loop":
+                value = self.element_type(value)
+            elif kind == "with":
+                value = self.enter_type(value)
+            target = binding.target
+            return self._unpack(value, binding.pattern, target) if target is not None else None
+        if kind == "except":
+            return self._exception_type(module, binding.node)
         return None
 
+    def _unpack(self, typ: Type | None, pattern: Node, target: Node) -> Type | None:
+        """The part of a value of type ``typ`` that ``target`` gets in ``pattern = value``."""
+        node = pattern
+        while typ is not None and not _same_node(node, target):
+            children = [c for c in node.named_children if c.type != "comment"]
+            if node.type in ("as_pattern_target", "parenthesized_expression"):
+                if len(children) != 1:
+                    return None
+                node = children[0]
+                continue
+            if node.type not in _SEQUENCE_PATTERNS:
+                return None
+            if any(c.type in ("list_splat_pattern", "list_splat") for c in children):
+                return None
+            index = next((i for i, c in enumerate(children) if _within(target, c)), None)
+            if index is None:
+                return None
+            if (
+                isinstance(typ, InstanceType)
+                and typ.cls is spec_class("tuple")
+                and not typ.variadic
+                and typ.args
+            ):
+                typ = typ.args[index] if len(typ.args) == len(children) else None
+            else:
+                typ = self.element_type(typ)
+            node = children[index]
+        return typ
+
+    def _exception_type(self, module: PyModule, node: Node | None) -> Type | None:
+        """``except T as e``: an instance of T (of the one class a tuple of classes names)."""
+        if node is None:
+            return None
+        parts = node.named_children if node.type == "tuple" else [node]
+        types = []
+        for part in parts:
+            typ = self.expression_type(module, part)
+            types.append(InstanceType(typ.cls) if isinstance(typ, ClassObjectType) else None)
+        return _join_all(types)
+
+    # -- attributes ----------------------------------------------------------------------------
+
     def module_attribute_type(
-        self, module: PyModule, name: str, builtins: bool = False
+        self, module: PyModule | CModule, name: str, builtins: bool = False
     ) -> Type | None:
         """The certain type of ``module.name`` (of a global ``name`` when ``builtins``)."""
+        if isinstance(module, CModule):
+            return self._c_module_attribute_type(module, name)
         if module.is_stdlib and (module.name, name) in STDLIB_ATTRIBUTE_MODULES:
             target = self.loader.python_module(
                 STDLIB_ATTRIBUTE_MODULES[(module.name, name)], None, 0
@@ -734,7 +1870,6 @@ class PythonResolver:
                     return None
         if bindings:
             return self.bindings_type(module, bindings)
-        builtin = builtin_class(name) if builtins else None
         for dotted, level in module.namespace.stars:
             target = self.import_module(module, dotted, level)
             if target is None:
@@ -744,72 +1879,135 @@ class PythonResolver:
                 return None
             if name in exported:
                 return self.module_attribute_type(target, name)
+        if module.getattr_names and name in module.getattr_names:
+            return None
         if module.is_package:
             sub = self.loader.python_submodule(module, name)
             if sub is not None:
                 return ModuleType(sub)
-        if builtin is not None and not module.namespace.stars:
-            return ClassObjectType(builtin)
+        if builtins and not module.namespace.stars:
+            builtin = builtin_class(name)
+            if builtin is not None:
+                return ClassObjectType(builtin)
+            if name in BUILTIN_FUNCTIONS:
+                return BuiltinFunctionType(name)
+        return None
+
+    def _c_module_attribute_type(self, module: CModule, name: str) -> Type | None:
+        kind, value = module.attribute_kind(name)
+        if kind == "class" and isinstance(value, BuiltinClass):
+            return ClassObjectType(value)
+        if kind == "constant" and isinstance(value, BuiltinClass):
+            return InstanceType(value)
+        if kind == "module" and isinstance(value, str):
+            found = self.loader.python_module(value, None, 0) or c_module(value)
+            return ModuleType(found) if found is not None else None
         return None
 
     def attribute_type(self, typ: Type, name: str) -> Type | None:
         """The certain type of ``obj.name`` for ``obj`` of type ``typ``."""
         if isinstance(typ, ModuleType):
             return self.module_attribute_type(typ.module, name)
-        if isinstance(typ, InstanceType | ClassObjectType):
-            instance = isinstance(typ, InstanceType)
-            members = self.members(typ)
-            if members is None or name not in members:
-                return None
-            mro = self.mro(typ.cls) or []
-            bindings: list[Binding] = []
-            owner_module: PyModule | None = None
+        if isinstance(typ, SuperType):
+            return self._super_attribute(typ, name)
+        if isinstance(typ, AbstractType):
+            spec = ABSTRACT_METHODS.get(typ.kind, {}).get(name)
+            return BuiltinFunctionType(name, typ, spec) if spec is not None else None
+        if not isinstance(typ, InstanceType | ClassObjectType):
+            return None
+        instance = isinstance(typ, InstanceType)
+        members = self.members(typ)
+        if members is None or name not in members:
+            return None
+        if isinstance(typ.cls, BuiltinClass):
+            return self._builtin_attribute(typ, typ.cls, name)
+        mro = self.mro(typ.cls) or []
+        bindings: list[Binding] = []
+        owner_module: PyModule | None = None
+        for klass in mro:
+            if isinstance(klass, BuiltinClass):
+                if name in klass.names:
+                    return self._builtin_attribute(typ, klass, name)
+                continue
+            found = klass.body.names.get(name)
+            if found:
+                bindings = list(found)
+                owner_module = klass.module
+                if any(b.kind == "def" for b in found):
+                    return self._method_attribute(typ.cls, klass, found, instance)
+                if (
+                    not instance
+                    and self._is_enum(typ.cls)
+                    and all(b.kind == "assign" for b in found)
+                ):
+                    return InstanceType(typ.cls)  # an Enum member
+                class_level = self.bindings_type(klass.module, found, owner=typ.cls)
+                if _is_descriptor(self, class_level):
+                    return None
+                break
+        if instance:
             for klass in mro:
                 if isinstance(klass, BuiltinClass):
-                    if name in klass.names:
-                        return None
                     continue
-                found = klass.body.names.get(name)
-                if found:
-                    bindings = list(found)
-                    owner_module = klass.module
-                    if any(b.kind == "def" for b in found):
-                        function = next(b for b in found if b.kind == "def")
-                        scope = klass.module.function_at(function.node)
-                        if (
-                            "property" in scope.decorator_names
-                            or "cached_property" in scope.decorator_names
-                        ):
-                            if not instance or scope.return_annotation is None:
-                                return None
-                            return self.annotation_type(
-                                scope.module, scope.return_annotation, typ.cls
-                            )
-                        if len(found) == 1 or all(
-                            _is_property_accessor(klass.module, b) for b in found[1:]
-                        ):
-                            return FunctionType(scope, typ.cls)
+                for binding, _scope in klass.first_parameter_attributes.get(name, []):
+                    if owner_module is None:
+                        owner_module = klass.module
+                    if klass.module is not owner_module:
                         return None
-                    if (
-                        not instance
-                        and self._is_enum(typ.cls)
-                        and all(b.kind == "assign" for b in found)
-                    ):
-                        return InstanceType(typ.cls)  # an Enum member
-                    break
-            if instance:
-                for klass in mro:
-                    if isinstance(klass, BuiltinClass):
-                        continue
-                    for binding, _scope in klass.first_parameter_attributes.get(name, []):
-                        if owner_module is None:
-                            owner_module = klass.module
-                        if klass.module is not owner_module:
-                            return None
-                        bindings.append(binding)
-            if not bindings or owner_module is None:
+                    bindings.append(binding)
+        if not bindings or owner_module is None:
+            return None
+        return self.bindings_type(owner_module, bindings, owner=typ.cls)
+
+    def _method_attribute(
+        self,
+        receiver: PyClass | BuiltinClass,
+        klass: PyClass,
+        found: list[Binding],
+        instance: bool,
+    ) -> Type | None:
+        """A def in a class body looked up on an instance or the class: a method (bound to
+        ``receiver`` for ``Self``) or a property's result."""
+        function = next(b for b in found if b.kind == "def")
+        scope = klass.module.function_at(function.node)
+        if "property" in scope.decorator_names or "cached_property" in scope.decorator_names:
+            if not instance:
                 return None
-            return self.bindings_type(owner_module, bindings, owner=typ.cls)
+            return self._function_result(scope, receiver)
+        if len(found) == 1 or all(_is_property_accessor(klass.module, b) for b in found[1:]):
+            return FunctionType(scope, receiver)
+        return None
+
+    def _builtin_attribute(
+        self, typ: InstanceType | ClassObjectType, klass: BuiltinClass, name: str
+    ) -> Type | None:
+        """A method of a builtin class with a known result, bound to an instance."""
+        if not isinstance(typ, InstanceType):
+            return None
+        receiver = typ if typ.cls is klass else InstanceType(klass)
+        for base in klass.mro:
+            spec = METHOD_RESULTS.get(base.name, {}).get(name)
+            if spec is not None and spec_class(base.name) in (base, None):
+                return BuiltinFunctionType(name, replace(receiver, optional=False), spec)
+        return None
+
+    def _super_attribute(self, typ: SuperType, name: str) -> Type | None:
+        if name not in (self.members(typ) or ()):
+            return None
+        for klass in typ.classes:
+            if isinstance(klass, BuiltinClass):
+                if name in klass.names and typ.instance:
+                    return self._builtin_attribute(InstanceType(klass), klass, name)
+                if name in klass.names:
+                    return None
+                continue
+            found = klass.body.names.get(name)
+            if not found:
+                continue
+            if any(b.kind == "def" for b in found):
+                return self._method_attribute(typ.owner, klass, found, typ.instance)
+            class_level = self.bindings_type(klass.module, found, owner=klass)
+            return None if _is_descriptor(self, class_level) else class_level
         return None
 
     def _is_enum(self, cls: PyClass) -> bool:
@@ -822,6 +2020,110 @@ class PythonResolver:
                 if klass.name in ("Enum", "Flag", "IntEnum", "StrEnum", "IntFlag", "ReprEnum"):
                     return True
         return False
+
+
+class _NotBound:
+    """Marker: the name is not bound by a comprehension or lambda around the node."""
+
+
+_NOT_BOUND = _NotBound()
+BUILTIN_FUNCTIONS = frozenset(FUNCTION_RESULTS) | {"open", "iter", "next", "min", "max"}
+
+
+def _is_descriptor(resolver: PythonResolver, typ: Type | None) -> bool:
+    """True for a class attribute whose value defines ``__get__`` (instance access calls it)."""
+    if not isinstance(typ, InstanceType):
+        return False
+    members = resolver.members(typ)
+    return members is None or "__get__" in members
+
+
+def _unwrap_type(node: Node) -> Node:
+    while node.type == "type" and node.named_children:
+        node = node.named_children[0]
+    return node
+
+
+def _union_operands(src: _Source, node: Node) -> list[Node]:
+    """The operands of ``A | B | C`` (nested ``|`` flattened)."""
+    node = _unwrap_type(node)
+    if node.type == "binary_operator" and src.text(node.child_by_field_name("operator")) == "|":
+        left = node.child_by_field_name("left")
+        right = node.child_by_field_name("right")
+        found: list[Node] = []
+        for side in (left, right):
+            if side is not None:
+                found.extend(_union_operands(src, side))
+        return found
+    if node.type == "parenthesized_expression" and len(node.named_children) == 1:
+        return _union_operands(src, node.named_children[0])
+    return [node]
+
+
+def _integer_index(module: PyModule, node: Node) -> int | None:
+    text = module.text(node).replace("_", "")
+    try:
+        return int(text, 0)
+    except ValueError:
+        return None
+
+
+def _lambda_parameter_names(module: PyModule, parameters: Node) -> set[str]:
+    names = set()
+    for child in parameters.named_children:
+        node = child
+        if node.type in ("default_parameter", "typed_default_parameter"):
+            node = node.child_by_field_name("name") or node
+        elif node.type in ("list_splat_pattern", "dictionary_splat_pattern"):
+            node = node.named_children[0] if node.named_children else node
+        if node.type == "identifier":
+            names.add(module.text(node))
+    return names
+
+
+def _namedtuple_fields(module: PyModule, node: Node | None, typed: bool) -> list[str] | None:
+    """Field names of ``namedtuple(name, "a b")``/``["a", "b"]`` or, ``typed``,
+    ``NamedTuple(name, [("a", int), ...])``; None when they are not literal."""
+    if node is None:
+        return None
+    if not typed:
+        text = string_value(module, node)
+        if text is not None:
+            fields = text.replace(",", " ").split()
+            return fields if all(f.isidentifier() for f in fields) else None
+    if node.type not in ("list", "tuple"):
+        return None
+    fields = []
+    for element in node.named_children:
+        if typed:
+            if element.type != "tuple" or not element.named_children:
+                return None
+            element = element.named_children[0]
+        text = string_value(module, element)
+        if text is None or not text.isidentifier():
+            return None
+        fields.append(text)
+    return fields
+
+
+def _is_attrs_decorator(module: PyModule, dotted: str) -> bool:
+    """True for ``@attr.s``/``@attrs.define``/``@define`` (imported from attr/attrs)."""
+    parts = dotted.split(".")
+    bindings = module.namespace.names.get(parts[0], [])
+    if len(bindings) != 1 or len(parts) > 2:
+        return False
+    binding = bindings[0]
+    if len(parts) == 1:
+        return (
+            binding.kind == "from"
+            and binding.module in ("attr", "attrs")
+            and binding.name in ATTRS_DECORATORS
+        )
+    return (
+        binding.kind == "import"
+        and binding.module in ("attr", "attrs")
+        and parts[1] in ATTRS_DECORATORS
+    )
 
 
 def _is_property_accessor(module: PyModule, binding: Binding) -> bool:
@@ -868,6 +2170,26 @@ def _external_class_attributes(module: PyModule, class_name: str) -> set[str]:
                 found.add(match.group(1).decode("utf-8", "replace"))
         cache[class_name] = found
     return found
+
+
+_STORED_ATTRIBUTE = re.compile(rb"\.[ \t]*([^\W\d]\w*)[ \t]*(?:[-+*/%&|^@<>]{1,3})?=(?!=)")
+
+
+def _stored_attribute_names(module: PyModule) -> frozenset[str]:
+    """Names stored as ``<expr>.name = ...`` (or ``+=``, ...) anywhere in ``module``.
+
+    A textual scan (over-approximates: strings and comments count too), cached per module:
+    an instance may get such an attribute from code outside its class (``te.x = ...`` on a
+    local alias, ``self.__map = ...`` in ``__new__``).
+    """
+    cached = module.__dict__.get("_stored_attribute_names")
+    if cached is None:
+        text = module.data
+        cached = frozenset(
+            match.group(1).decode("utf-8", "replace") for match in _STORED_ATTRIBUTE.finditer(text)
+        )
+        module.__dict__["_stored_attribute_names"] = cached
+    return cached
 
 
 def _assigned_attribute_names(module: PyModule) -> set[str]:
