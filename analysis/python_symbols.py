@@ -360,9 +360,10 @@ def _compared_names(module: PyModule, condition: Node | None, parameter: str) ->
     """The literals of ``name == "x"`` / ``name in ("x", "y")`` (``or``-joined), else None."""
     if condition is None:
         return None
-    if condition.type == "boolean_operator" and module.text(
-        condition.child_by_field_name("operator")
-    ) == "or":
+    if (
+        condition.type == "boolean_operator"
+        and module.text(condition.child_by_field_name("operator")) == "or"
+    ):
         left = _compared_names(module, condition.child_by_field_name("left"), parameter)
         right = _compared_names(module, condition.child_by_field_name("right"), parameter)
         return None if left is None or right is None else left | right
