@@ -344,7 +344,7 @@ class PyModule:
         for binding in bindings:
             if binding.kind != "assign" or binding.node is None:
                 return None
-            if binding.node.type not in ("list", "tuple"):
+            if binding.node.type not in ("list", "tuple", "expression_list"):
                 return None
             for element in binding.node.named_children:
                 if element.type != "string":

@@ -558,6 +558,7 @@ class PythonResolver:
         self._memo: dict[tuple[int, int, int, str], Type | None] = {}
         self._steps = 0
         self._returns: dict[tuple[int, int], Type | None] = {}
+        self._attribute_stack: set[tuple[int, str]] = set()
 
     # -- entry points for a receiver node ---------------------------------------------------
 
@@ -1853,12 +1854,30 @@ class PythonResolver:
         """The certain type of ``module.name`` (of a global ``name`` when ``builtins``)."""
         if isinstance(module, CModule):
             return self._c_module_attribute_type(module, name)
+        key = (id(module), name)
+        if key in self._attribute_stack:
+            return None  # imports in a cycle (``from . import x`` through star imports)
+        self._attribute_stack.add(key)
+        try:
+            return self._module_attribute_type(module, name, builtins)
+        finally:
+            self._attribute_stack.discard(key)
+
+    def _module_attribute_type(self, module: PyModule, name: str, builtins: bool) -> Type | None:
         if module.is_stdlib and (module.name, name) in STDLIB_ATTRIBUTE_MODULES:
             target = self.loader.python_module(
                 STDLIB_ATTRIBUTE_MODULES[(module.name, name)], None, 0
             )
             return ModuleType(target) if target is not None else None
         bindings = module.namespace.names.get(name)
+        if not bindings and module.is_package and not (module.getattr_names or ()):
+            # ``from pkg import sub``: the submodule, unless a known star export binds it
+            sub = self.loader.python_submodule(module, name)
+            if sub is not None and not any(
+                name in (self.exported_names(target) or ())
+                for target in filter(None, self.star_modules(module) or [])
+            ):
+                return ModuleType(sub)
         if module.dynamic:
             return None
         if bindings and module.namespace.stars:
