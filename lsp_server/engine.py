@@ -26,30 +26,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analysis.context import cursor_context, member_oracle
 from analysis.document import Document
 from analysis.languages import language_for
-from analysis.statements import StatementRepetition
 from analysis.workspace import WorkspaceIndex
-from lsp_server.drafts import clean_drafts, draft_context, stop_index, wants_multiline
-from lsp_server.prompt import build_prompt
+from lsp_server.pipeline import (
+    AUTOMATIC_DRAFTS,
+    AUTOMATIC_MAX_TOKENS,
+    AUTOMATIC_PROMPT_TOKENS,
+    MAX_DOCUMENT_CHARS,
+    PROMPT_TAIL_CHARS,
+    CompletionPipeline,
+    PipelineOptions,
+)
 from lsp_server.settings import Settings
-from models.decoders import get_decoder
-from models.decoding import DecodeRequest, LogitsConstraint
-from models.healing import HealingConstraint
 from models.loader import LoadedModel, load_model
-from models.monitor import MemberMonitor
 from models.ngram import NgramModel, WorkspaceNgrams, background_for
 from models.repetition import RepetitionPenalty
 from models.vocab_index import vocab_index
 
 log = logging.getLogger(__name__)
 
-MAX_DOCUMENT_CHARS = 2_000_000  # larger documents are served with plain drafts
-AUTOMATIC_DRAFTS = 2
-AUTOMATIC_MAX_TOKENS = 16
-AUTOMATIC_PROMPT_TOKENS = 256  # ghost text: half the default context, half the prefill
-PROMPT_TAIL_CHARS = 256
+__all__ = [  # re-exported for the tools that read them from here
+    "AUTOMATIC_DRAFTS",
+    "AUTOMATIC_MAX_TOKENS",
+    "AUTOMATIC_PROMPT_TOKENS",
+    "MAX_DOCUMENT_CHARS",
+    "PROMPT_TAIL_CHARS",
+    "CompletionJob",
+    "Engine",
+    "EngineDraft",
+    "EngineResult",
+]
 CACHE_ENTRIES = 64
 MAX_TYPED_THROUGH = 200
 
@@ -319,103 +326,26 @@ class Engine:
     def _generate(
         self, lm: LoadedModel, doc: Document, text: str, offset: int, job: CompletionJob
     ) -> EngineResult:
-        settings = self.settings
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        language = doc.language if len(text) <= MAX_DOCUMENT_CHARS else None
-        analysed = doc if language is not None else Document(doc.uri, text, None)
-        # 1. what surrounds the cursor decides single/multi-line and the stop rule
-        ctx = cursor_context(analysed, offset)
-        dctx = draft_context(text, offset, language, settings.multiline)
-        multiline = wants_multiline(dctx) and not job.automatic
-        if not multiline and dctx.multiline != "never":
-            dctx = draft_context(text, offset, language, "never")
-        k = 1 if settings.decoder == "greedy" else (job.drafts or settings.drafts)
-        max_new = settings.maxNewTokens
-        if job.automatic:
-            k, max_new = min(k, AUTOMATIC_DRAFTS), min(max_new, AUTOMATIC_MAX_TOKENS)
-        # 2. the prompt: token-budgeted windows, FIM when the model has it, healing
-        prompt = build_prompt(
-            lm,
-            text,
-            offset,
-            max_new,
-            headers=ctx.enclosing_headers,
-            use_fim=settings.fim and (lm.fim_policy != "mid-line" or ctx.mid_line),
-            heal=settings.healing,
-            max_prompt_tokens=AUTOMATIC_PROMPT_TOKENS if job.automatic else None,
-        )
-        gen_offset = offset - len(prompt.removed_text)
-        timings["prompt_ms"] = _ms(t0)
-        # 3. constraints as plain-data objects
-        constraints = self._constraints(lm, analysed, gen_offset, prompt, language)
-        removed = prompt.removed_text
-
-        def stop(draft: str) -> int | None:
-            if removed and len(draft) <= len(removed):
-                return None
-            cut = stop_index(draft[len(removed) :], dctx)
-            return None if cut is None else cut + len(removed)
-
-        request = DecodeRequest(
-            prompt_ids=prompt.ids,
-            max_new_tokens=max_new + len(prompt.removed_text),
-            k=k,
-            constraints=constraints,
-            stop=stop,
-            cancel=job.cancel,
-            ngram=self.ngrams if settings.ngram else None,
-            verify=settings.verify and not job.automatic,  # ghost text: latency first
-        )
-        # 4. one decoding pass
-        t1 = time.perf_counter()
-        result = get_decoder(settings.decoder)(lm, request)
-        timings["decode_ms"] = _ms(t1)
-        timings.update({k2: round(v, 2) for k2, v in result.timings.items()})
-        timings["forward_calls"] = result.forward_calls
-        timings["generated_tokens"] = result.generated_tokens
+        options = PipelineOptions.for_request(self.settings, job.automatic, job.drafts)
+        pipeline = CompletionPipeline(lm, self.ngrams, self.workspace)
+        result = pipeline.run(doc, offset, options, job.cancel)
         if result.cancelled:
-            return EngineResult([], timings, cancelled=True, reason="cancelled")
-        # 5. clean: strip the healed prefix, trim overlaps, normalise, dedupe
-        raw = [
-            d.text[len(removed) :] if d.text.startswith(removed) else d.text for d in result.drafts
-        ]
-        drafts: list[EngineDraft] = []
-        for rank, (index, clean) in enumerate(clean_drafts(raw, dctx)):
-            source = result.drafts[index]
-            draft = EngineDraft(
+            return EngineResult([], result.timings, cancelled=True, reason="cancelled")
+        drafts = [
+            EngineDraft(
                 id=f"c{next(self._ids)}",
-                rank=rank,
-                text=clean.text,
-                score=round(ranking_score(source), 4),
-                start=offset,
-                end=clean.replace_end,
-                finish=source.finish,
-                stats=dict(source.stats),
+                rank=d.rank,
+                text=d.text,
+                score=d.score,
+                start=d.start,
+                end=d.end,
+                finish=d.finish,
+                stats=d.stats,
             )
-            drafts.append(draft)
-        timings["ms_per_token"] = round(timings["decode_ms"] / max(1, result.generated_tokens), 3)
+            for d in result.drafts
+        ]
         self._remember_shown(drafts)
-        return EngineResult(drafts, timings)
-
-    def _constraints(
-        self, lm: LoadedModel, doc: Document, gen_offset: int, prompt: Any, language: str | None
-    ) -> list[LogitsConstraint]:
-        constraints: list[LogitsConstraint] = []
-        if prompt.removed_text:
-            constraints.append(HealingConstraint(lm.table, prompt.removed_text))
-        if self.settings.monitor and language is not None:
-            oracle = member_oracle(doc, gen_offset, self.workspace)
-            tail = prompt.prefix_text[-PROMPT_TAIL_CHARS:]
-            constraints.append(MemberMonitor(lm.table, oracle, tail, lm.eos_ids))
-        if self.settings.repetitionPenalty:
-            oracle = (
-                StatementRepetition(language, doc.text[:gen_offset])
-                if language is not None
-                else None
-            )
-            constraints.append(RepetitionPenalty(lm.table, oracle, lm.eos_ids))
-        return constraints
+        return EngineResult(drafts, result.timings)
 
     # ------------------------------------------------------------ caches
 
@@ -510,18 +440,6 @@ class Engine:
             "cache": {"entries": len(self._cache), "limit": CACHE_ENTRIES},
             "accepted": {"total": self.accepted, "byRank": self.accepted_ranks},
         }
-
-
-def ranking_score(draft: Any) -> float:
-    """Return a draft's score as ranked: mean log-probability per token (higher is better).
-
-    Exact (verified) when verification ran, else the decoder's own mean score.
-    """
-    stats = draft.stats
-    for key in ("verified_mean_logprob", "mean_score"):
-        if isinstance(stats.get(key), (int, float)):
-            return float(stats[key])
-    return draft.score / max(1, len(draft.token_ids))
 
 
 def uri_to_path(uri: str) -> str:

@@ -92,21 +92,36 @@ class SuperposedRequest(DecodeRequest):
 
 @dataclass(frozen=True)
 class Hypothesis:
-    """One draft under construction: ids, incremental text, cumulative score."""
+    """One draft under construction: ids, incremental text, cumulative score.
+
+    ``lm`` and ``ngram`` keep each kept token's model and n-gram log-probability (the
+    evidence a confidence estimate reads); ``score`` sums the interpolated step scores.
+    """
 
     ids: tuple[int, ...]
     text: DraftText
     score: float = 0.0
     steps: int = 0  # scored steps (an EOS step counts, its token is not kept)
+    lm: tuple[float, ...] = ()
+    ngram: tuple[float, ...] = ()
 
-    def extended(self, token: int, step_score: float) -> Hypothesis:
+    def extended(
+        self, token: int, step_score: float, lm: float = 0.0, ngram: float = 0.0
+    ) -> Hypothesis:
         return Hypothesis(
-            self.ids + (token,), self.text.extended(token), self.score + step_score, self.steps + 1
+            self.ids + (token,),
+            self.text.extended(token),
+            self.score + step_score,
+            self.steps + 1,
+            self.lm + (lm,),
+            self.ngram + (ngram,),
         )
 
     def ended(self, step_score: float) -> Hypothesis:
         """Return this draft finished by EOS (scored, EOS not kept)."""
-        return Hypothesis(self.ids, self.text, self.score + step_score, self.steps + 1)
+        return Hypothesis(
+            self.ids, self.text, self.score + step_score, self.steps + 1, self.lm, self.ngram
+        )
 
     @property
     def mean(self) -> float:
@@ -152,11 +167,13 @@ def next_hypotheses(
     pool: DraftPool,
     eos_ids: frozenset[int],
     stop: StopCondition | None,
+    evidence: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> list[tuple[int, Hypothesis]]:
     """Return up to k best (parent row, child) pairs; EOS/stop candidates go to ``pool``.
 
     ``candidates`` and ``step_scores`` are (rows, N). Pairs are visited by cumulative score
     (ties: lower row, then better candidate first); -inf pairs are never chosen.
+    ``evidence`` holds the (rows, N) LM and n-gram log-probabilities kept per token.
     """
     rows, n = candidates.shape
     base = torch.tensor([h.score for h in live], dtype=torch.float64)[:, None]  # (rows, 1)
@@ -165,6 +182,10 @@ def next_hypotheses(
     flat_total = totals.reshape(-1).tolist()
     flat_tok = candidates.reshape(-1).tolist()
     flat_step = step_scores.reshape(-1).tolist()
+    flat_lm = flat_ng = flat_step
+    if evidence is not None:
+        flat_lm = evidence[0].reshape(-1).tolist()
+        flat_ng = evidence[1].reshape(-1).tolist()
     chosen: list[tuple[int, Hypothesis]] = []
     for idx in order:
         if flat_total[idx] == -math.inf:
@@ -173,7 +194,7 @@ def next_hypotheses(
         if token in eos_ids:
             pool.add(live[row].ended(step), "eos")
             continue
-        child = live[row].extended(token, step)
+        child = live[row].extended(token, step, flat_lm[idx], flat_ng[idx])
         cut = stop(child.text.text) if stop is not None else None
         if cut is not None:
             pool.add(child, "stop", cut)
@@ -210,6 +231,9 @@ def ranked_drafts(
                 score=item.hyp.score,
                 finish=item.finish,
                 stats=stats,
+                mean_score=item.hyp.mean,
+                token_logprobs=list(item.hyp.lm),
+                token_ngram_logprobs=list(item.hyp.ngram) if req.ngram is not None else None,
             )
         )
         if len(drafts) == req.k:
@@ -274,8 +298,8 @@ def _candidate_scores(
     prompt: Sequence[int],
     n_cand: int,
     timer: StepTimer,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (candidate tokens (rows, N), step scores (rows, N)) for the live drafts."""
+) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """Return (candidate tokens (rows, N), step scores (rows, N), (LM, n-gram) log-probs)."""
     rows = len(live)
     scaled = torch.nan_to_num(logits / req.temperature, nan=-math.inf)  # (1, V)
     base_lp = torch.log_softmax(scaled, dim=-1)  # (1, V)
@@ -302,7 +326,7 @@ def _candidate_scores(
         scores = (1.0 - a) * lm_lp + a * ng
         timer.add("ngram_ms", started)
     else:
-        scores = lm_lp
+        scores = ng = lm_lp
     # a draft whose every candidate is vetoed/non-finite falls back to penalised LM scores
     finite = torch.isfinite(scores)  # (rows, N)
     dead = ~finite.any(dim=-1, keepdim=True)  # (rows, 1)
@@ -310,7 +334,7 @@ def _candidate_scores(
         fallback = (1.0 - a) * base_lp[0, tokens] - VETO_PENALTY  # (rows, N)
         fallback = torch.nan_to_num(fallback, nan=-VETO_PENALTY, neginf=-VETO_PENALTY)
         scores = torch.where(dead, fallback, scores)
-    return tokens, scores
+    return tokens, scores, (lm_lp, ng)
 
 
 @torch.no_grad()
@@ -339,9 +363,9 @@ def superposed_decode(lm: LoadedModel, req: DecodeRequest) -> DecodeResult:
             break
         # 3. top-N candidates of the one distribution, scored per draft (LM + n-gram)
         t0 = time.perf_counter()
-        tokens, scores = _candidate_scores(lm, req, logits, live, prompt, n_cand, timer)
+        tokens, scores, evidence = _candidate_scores(lm, req, logits, live, prompt, n_cand, timer)
         # 4. best k (draft, token) pairs live on; EOS / stop candidates are finished
-        chosen = next_hypotheses(live, tokens, scores, req.k, pool, lm.eos_ids, req.stop)
+        chosen = next_hypotheses(live, tokens, scores, req.k, pool, lm.eos_ids, req.stop, evidence)
         live = [child for _, child in chosen]
         timer.add("select_ms", t0)  # includes the constraint and n-gram time
         steps += 1

@@ -106,16 +106,16 @@ def test_edits_reach_the_workspace_ngrams_lazily(engine):
 def test_fim_policy_decides_the_prompt_layout(tiny_lm, monkeypatch, policy, end_of_line, mid_line):
     import dataclasses
 
-    from lsp_server import engine as engine_module
+    from lsp_server import pipeline as pipeline_module
 
     seen: list[bool] = []
-    real = engine_module.build_prompt
+    real = pipeline_module.build_prompt
 
     def recording(*args, **kwargs):
         seen.append(kwargs["use_fim"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(engine_module, "build_prompt", recording)
+    monkeypatch.setattr(pipeline_module, "build_prompt", recording)
     eng = Engine(Settings(drafts=2, maxNewTokens=4))
     text = TEXT + "print()\n"
     eng.open_document(URI, text, "python")

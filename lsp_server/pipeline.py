@@ -1,0 +1,277 @@
+"""The completion pipeline: one path from a document snapshot and a cursor to ranked drafts.
+
+Every completion the server gives, and every benchmark that measures one, runs
+:meth:`CompletionPipeline.run` (benchmarks flip :class:`PipelineOptions` flags instead
+of re-implementing steps). The steps, top to bottom:
+
+1. **cursor facts**: what surrounds the cursor (analysis, once per request) decides
+   single or multi-line and the stop rule;
+2. **prompt**: token-budgeted prefix/suffix windows, FIM when the model has it, token
+   healing (``lsp_server.prompt``);
+3. **constraints** as plain-data objects: healing, the member monitor (Agrawal et al.
+   2023) over the analysis' member oracle, the grammar-based repetition penalty (RPG,
+   Dong et al. 2025) over statement signatures;
+4. **decoding**: one pass of the chosen decoder (superposed decoding, Shen et al. 2024,
+   by default), with the corpus + workspace n-grams;
+5. **cleaning**: the healed prefix stripped, drafts fitted to the code after the cursor
+   (``lsp_server.drafts``);
+6. **ranking**: :func:`rank_drafts`, the one place drafts are ordered, by the typed
+   ranking score of :class:`models.decoding.Draft`.
+
+See docs/architecture.md for the picture.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from analysis.context import cursor_context, member_oracle
+from analysis.document import Document
+from analysis.statements import StatementRepetition
+from analysis.workspace import WorkspaceIndex
+from lsp_server.drafts import DraftContext, clean_drafts, draft_context, stop_index, wants_multiline
+from lsp_server.prompt import Prompt, build_prompt
+from lsp_server.settings import Settings
+from models.decoders import get_decoder
+from models.decoding import DecodeRequest, DecodeResult, Draft, LogitsConstraint
+from models.healing import HealingConstraint
+from models.loader import LoadedModel
+from models.monitor import MemberMonitor
+from models.repetition import RepetitionPenalty
+
+MAX_DOCUMENT_CHARS = 2_000_000  # larger documents are served with plain drafts
+AUTOMATIC_DRAFTS = 2
+AUTOMATIC_MAX_TOKENS = 16
+AUTOMATIC_PROMPT_TOKENS = 256  # ghost text: half the default context, half the prefill
+PROMPT_TAIL_CHARS = 256  # prompt text the monitor looks back over
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """What one request asks of the pipeline (the settings, resolved for its kind)."""
+
+    k: int = 4
+    max_new_tokens: int = 48
+    decoder: str = "superposed"
+    monitor: bool = True
+    repetition_penalty: bool = True
+    ngram: bool = True
+    verify: bool = True
+    multiline: str = "auto"  # auto | never | always
+    healing: bool = True
+    fim: bool = True
+    automatic: bool = False  # ghost text while typing: fewer, shorter drafts, one line
+    max_prompt_tokens: int | None = None
+
+    @classmethod
+    def for_request(
+        cls, settings: Settings, automatic: bool = False, drafts: int | None = None
+    ) -> PipelineOptions:
+        """Return the options of a request of ``settings`` (automatic ones are cheaper)."""
+        k = 1 if settings.decoder == "greedy" else (drafts or settings.drafts)
+        max_new = settings.maxNewTokens
+        if automatic:
+            k, max_new = min(k, AUTOMATIC_DRAFTS), min(max_new, AUTOMATIC_MAX_TOKENS)
+        return cls(
+            k=k,
+            max_new_tokens=max_new,
+            decoder=settings.decoder,
+            monitor=settings.monitor,
+            repetition_penalty=settings.repetitionPenalty,
+            ngram=settings.ngram,
+            verify=settings.verify and not automatic,  # ghost text: latency first
+            multiline=settings.multiline,
+            healing=settings.healing,
+            fim=settings.fim,
+            automatic=automatic,
+            max_prompt_tokens=AUTOMATIC_PROMPT_TOKENS if automatic else None,
+        )
+
+
+@dataclass
+class RankedDraft:
+    """A cleaned draft in rank order: insert ``text`` replacing ``document[start:end]``."""
+
+    rank: int
+    text: str
+    score: float  # the ranking score (mean log-probability per token; higher is better)
+    start: int
+    end: int
+    finish: str
+    source: Draft  # the decoder's draft it was cleaned from
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PipelineResult:
+    """Ranked drafts plus what produced them (prompt, timings, the raw decoding result)."""
+
+    drafts: list[RankedDraft]
+    timings: dict[str, float]
+    prompt: Prompt | None = None
+    decoded: DecodeResult | None = None
+    cancelled: bool = False
+
+
+def rank_drafts(cleaned: list[tuple[Draft, str, int]], start: int) -> list[RankedDraft]:
+    """Return cleaned drafts ``(source, text, replace_end)`` ordered by their ranking score.
+
+    The one place drafts are ranked: by :attr:`models.decoding.Draft.ranking_score`
+    (exact mean log-probability when verified, else the decoder's mean score), ties in
+    the decoder's order. The shown score is the ranked score.
+    """
+    order = sorted(range(len(cleaned)), key=lambda i: -cleaned[i][0].ranking_score)
+    return [
+        RankedDraft(
+            rank=rank,
+            text=cleaned[i][1],
+            score=round(cleaned[i][0].ranking_score, 4),
+            start=start,
+            end=cleaned[i][2],
+            finish=cleaned[i][0].finish,
+            source=cleaned[i][0],
+            stats=dict(cleaned[i][0].stats),
+        )
+        for rank, i in enumerate(order)
+    ]
+
+
+class CompletionPipeline:
+    """Model + n-grams + workspace knowledge: ``run(document, offset, options)`` -> drafts."""
+
+    def __init__(
+        self,
+        lm: LoadedModel,
+        ngrams: Any = None,
+        workspace: WorkspaceIndex | None = None,
+    ) -> None:
+        self.lm = lm
+        self.ngrams = ngrams
+        self.workspace = workspace
+
+    def run(
+        self,
+        doc: Document,
+        offset: int,
+        options: PipelineOptions,
+        cancel: threading.Event | None = None,
+    ) -> PipelineResult:
+        """Return ranked, cleaned drafts for the cursor at code-point ``offset`` of ``doc``."""
+        lm = self.lm
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        text = doc.text
+        offset = max(0, min(offset, len(text)))
+        language = doc.language if len(text) <= MAX_DOCUMENT_CHARS else None
+        analysed = doc if language is not None else Document(doc.uri, text, None)
+        # 1. what surrounds the cursor decides single/multi-line and the stop rule
+        ctx = cursor_context(analysed, offset)
+        dctx = self.draft_shape(text, offset, language, options)
+        # 2. the prompt: token-budgeted windows, FIM when the model has it, healing
+        prompt = build_prompt(
+            lm,
+            text,
+            offset,
+            options.max_new_tokens,
+            headers=ctx.enclosing_headers,
+            use_fim=options.fim and (lm.fim_policy != "mid-line" or ctx.mid_line),
+            heal=options.healing,
+            max_prompt_tokens=options.max_prompt_tokens,
+        )
+        timings["prompt_ms"] = _ms(t0)
+        # 3. constraints as plain-data objects
+        gen_offset = offset - len(prompt.removed_text)
+        constraints = self.constraints(analysed, gen_offset, prompt, language, options)
+        # 4. one decoding pass
+        request = DecodeRequest(
+            prompt_ids=prompt.ids,
+            max_new_tokens=options.max_new_tokens + len(prompt.removed_text),
+            k=options.k,
+            constraints=constraints,
+            stop=healed_stop(prompt.removed_text, dctx),
+            cancel=cancel,
+            ngram=self.ngrams if options.ngram else None,
+            verify=options.verify,
+        )
+        t1 = time.perf_counter()
+        decoded = get_decoder(options.decoder)(lm, request)
+        timings["decode_ms"] = _ms(t1)
+        timings.update({name: round(v, 2) for name, v in decoded.timings.items()})
+        timings["forward_calls"] = decoded.forward_calls
+        timings["generated_tokens"] = decoded.generated_tokens
+        timings["ms_per_token"] = round(timings["decode_ms"] / max(1, decoded.generated_tokens), 3)
+        if decoded.cancelled:
+            return PipelineResult([], timings, prompt, decoded, cancelled=True)
+        # 5. clean: strip the healed prefix, fit the code after the cursor, dedupe
+        removed = prompt.removed_text
+        raw = [
+            d.text[len(removed) :] if d.text.startswith(removed) else d.text for d in decoded.drafts
+        ]
+        cleaned = [
+            (decoded.drafts[index], clean.text, clean.replace_end)
+            for index, clean in clean_drafts(raw, dctx)
+        ]
+        # 6. rank
+        return PipelineResult(rank_drafts(cleaned, offset), timings, prompt, decoded)
+
+    # ------------------------------------------------------------ steps
+
+    @staticmethod
+    def draft_shape(
+        text: str, offset: int, language: str | None, options: PipelineOptions
+    ) -> DraftContext:
+        """Return the draft context: multi-line only where the cursor asks for a block."""
+        dctx = draft_context(text, offset, language, options.multiline)
+        multiline = wants_multiline(dctx) and not options.automatic
+        if not multiline and dctx.multiline != "never":
+            dctx = draft_context(text, offset, language, "never")
+        return dctx
+
+    def member_oracle(self, doc: Document, gen_offset: int) -> Any:
+        """Return the analysis' member oracle for the generation point (benchmarks wrap it)."""
+        return member_oracle(doc, gen_offset, self.workspace)
+
+    def constraints(
+        self,
+        doc: Document,
+        gen_offset: int,
+        prompt: Prompt,
+        language: str | None,
+        options: PipelineOptions,
+    ) -> list[LogitsConstraint]:
+        """Return the request's constraints: healing, member monitor, repetition penalty."""
+        lm = self.lm
+        constraints: list[LogitsConstraint] = []
+        if prompt.removed_text:
+            constraints.append(HealingConstraint(lm.table, prompt.removed_text))
+        if options.monitor and language is not None:
+            oracle = self.member_oracle(doc, gen_offset)
+            tail = prompt.prefix_text[-PROMPT_TAIL_CHARS:]
+            constraints.append(MemberMonitor(lm.table, oracle, tail, lm.eos_ids))
+        if options.repetition_penalty:
+            oracle = (
+                StatementRepetition(language, doc.text[:gen_offset])
+                if language is not None
+                else None
+            )
+            constraints.append(RepetitionPenalty(lm.table, oracle, lm.eos_ids))
+        return constraints
+
+
+def healed_stop(removed: str, dctx: DraftContext):
+    """Return the stop rule for drafts that first re-spell the healed text ``removed``."""
+
+    def stop(draft: str) -> int | None:
+        if removed and len(draft) <= len(removed):
+            return None
+        cut = stop_index(draft[len(removed) :], dctx)
+        return None if cut is None else cut + len(removed)
+
+    return stop
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 2)

@@ -1,0 +1,83 @@
+"""The completion pipeline: options per request kind, one ranking, flags that change the path."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis.document import Document
+from lsp_server.pipeline import (
+    AUTOMATIC_MAX_TOKENS,
+    AUTOMATIC_PROMPT_TOKENS,
+    CompletionPipeline,
+    PipelineOptions,
+    rank_drafts,
+)
+from lsp_server.settings import Settings
+from models.decoding import Draft
+
+TEXT = (
+    "class Foo:\n    def __init__(self):\n        self.alpha = 1\n\n    def go(self):\n        re"
+)
+
+
+def test_options_of_automatic_requests_are_cheaper():
+    settings = Settings(drafts=6, maxNewTokens=40)
+    invoked = PipelineOptions.for_request(settings)
+    assert (invoked.k, invoked.max_new_tokens, invoked.verify) == (6, 40, True)
+    assert invoked.max_prompt_tokens is None and not invoked.automatic
+    ghost = PipelineOptions.for_request(settings, automatic=True)
+    assert ghost.k == 2 and ghost.max_new_tokens == AUTOMATIC_MAX_TOKENS
+    assert not ghost.verify and ghost.max_prompt_tokens == AUTOMATIC_PROMPT_TOKENS
+    assert PipelineOptions.for_request(settings, drafts=3).k == 3
+    assert PipelineOptions.for_request(Settings(decoder="greedy")).k == 1
+    flags = PipelineOptions.for_request(Settings(healing=False, fim=False, monitor=False))
+    assert (flags.healing, flags.fim, flags.monitor) == (False, False, False)
+
+
+def draft(text: str, mean: float, logprob: float | None = None) -> Draft:
+    return Draft(text, [1, 2], score=2 * mean, finish="length", mean_score=mean, logprob=logprob)
+
+
+def test_drafts_are_ranked_in_one_place_by_their_typed_score():
+    cleaned = [(draft("a", -2.0), "a", 5), (draft("b", -0.5), "b", 5), (draft("c", -1.0), "c", 6)]
+    ranked = rank_drafts(cleaned, 5)
+    assert [d.text for d in ranked] == ["b", "c", "a"]
+    assert [d.rank for d in ranked] == [0, 1, 2]
+    assert [d.score for d in ranked] == [-0.5, -1.0, -2.0]  # shown score == ranked score
+    assert ranked[1].end == 6
+    # an exact (verified) log-probability outranks the decoder's own estimate
+    verified = rank_drafts(
+        [(draft("x", -0.1, logprob=-8.0), "x", 5), (draft("y", -1.0), "y", 5)], 5
+    )
+    assert [d.text for d in verified] == ["y", "x"] and verified[1].score == -4.0
+
+
+@pytest.fixture
+def pipeline(tiny_lm):
+    return CompletionPipeline(tiny_lm)
+
+
+def test_healing_and_fim_flags_change_the_prompt(pipeline):
+    doc = Document("file:///t.py", TEXT + "\n\nx = 1\n", "python")
+    offset = len(TEXT)
+    base = PipelineOptions(k=2, max_new_tokens=4)
+    healed = pipeline.run(doc, offset, base)
+    assert healed.prompt is not None and healed.prompt.removed_text  # "re" backed off
+    plain = pipeline.run(doc, offset, PipelineOptions(k=2, max_new_tokens=4, healing=False))
+    assert plain.prompt is not None and plain.prompt.removed_text == ""
+    assert healed.prompt.fim  # the tiny tokenizer has FIM sentinels
+    no_fim = pipeline.run(doc, offset, PipelineOptions(k=2, max_new_tokens=4, fim=False))
+    assert no_fim.prompt is not None and not no_fim.prompt.fim
+
+
+def test_drafts_carry_per_token_evidence_and_stay_ranked(pipeline):
+    doc = Document("file:///t.py", TEXT, "python")
+    result = pipeline.run(doc, len(TEXT), PipelineOptions(k=3, max_new_tokens=6, verify=False))
+    assert result.drafts and result.decoded is not None
+    scores = [d.score for d in result.drafts]
+    assert scores == sorted(scores, reverse=True)
+    for d in result.drafts:
+        source = d.source
+        assert len(source.token_logprobs) == len(source.token_ids)
+        assert all(lp <= 0.0 for lp in source.token_logprobs)
+        assert d.start == len(TEXT) and d.text
