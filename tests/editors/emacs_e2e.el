@@ -53,7 +53,7 @@
   (setq superpose-settings
         (let ((json-object-type 'plist) (json-false :json-false))
           (json-read-from-string (getenv "SUPERPOSE_SETTINGS"))))
-  (superpose-eglot-setup)
+  (superpose-eglot-setup t)   ; superpose-ls replaces eglot's Python server here
   (advice-add 'message :before
               (lambda (format-string &rest args)
                 (when format-string

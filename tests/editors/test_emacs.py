@@ -5,8 +5,15 @@
 - its pure helpers (draft formatting, UTF-16 <-> point conversion, draft insertion, status
   lines) behave, run inside Emacs;
 - end to end with eglot: Emacs in batch mode opens a Python file, eglot connects to the real
-  superpose-ls through `superpose-eglot-setup`, `eglot-completion-at-point` returns the drafts
-  and `superpose-drafts` inserts the chosen one (driver: emacs_e2e.el).
+  superpose-ls through `(superpose-eglot-setup t)`, `eglot-completion-at-point` returns the
+  drafts and `superpose-drafts` inserts the chosen one (driver: emacs_e2e.el);
+- ghost text end to end (driver: emacs_ghost_e2e.el), once per way `superpose-mode` reaches
+  the real superpose-ls: its own connection while eglot runs the user's Python server
+  (jedi-language-server when installed) in the same buffer, eglot with superpose-ls as the
+  server, and lsp-mode with superpose-ls as an add-on client. Typing shows the server's
+  drafts as an overlay; M-n/M-p cycle, M-f / C-e / TAB accept a word, a line, the draft (the
+  buffer is checked after each), typing the shown text keeps it without a new request,
+  `superpose-toggle` off stops requests, and the server's accept counters move.
 Skips (with the reason) when emacs, eglot or lsp-mode is not installed:
 editor-clients/install-test-deps.sh installs them.
 """
@@ -15,8 +22,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +41,7 @@ from editor_testing import (
 
 SUPERPOSE_EL = ROOT / "editor-clients" / "emacs" / "superpose.el"
 DRIVER = Path(__file__).with_name("emacs_e2e.el")
+GHOST_DRIVER = Path(__file__).with_name("emacs_ghost_e2e.el")
 EMACS = shutil.which("emacs")
 
 pytestmark = pytest.mark.skipif(
@@ -89,7 +99,7 @@ def test_recipes_register_with_eglot_and_lsp_mode() -> None:
 (progn
   (load "{SUPERPOSE_EL}" nil t)
   (setq superpose-settings '(:drafts 2))
-  (superpose-eglot-setup)
+  (superpose-eglot-setup t)
   (require 'lsp-mode)
   (superpose-lsp-mode-setup)
   (let ((entry (car eglot-server-programs))
@@ -220,3 +230,164 @@ def test_eglot_end_to_end_with_the_real_server(tmp_path: Path) -> None:
     assert "superpose: monitor-guided decoding off" in messages
     assert "superpose: monitor-guided decoding on" in messages
     assert any(m.startswith("superpose: model: ") and "state: ready" in m for m in messages)
+
+
+def test_eglot_setup_keeps_the_users_python_server() -> None:
+    """Without REPLACE, superpose-eglot-setup never takes a mode eglot already serves."""
+    if not has_library("eglot"):
+        pytest.skip("eglot not installed (install-test-deps.sh)")
+    script = f"""
+(progn
+  (load "{SUPERPOSE_EL}" nil t)
+  (require 'eglot)
+  (let* ((before (superpose--eglot-entry-for 'python-mode))
+         (messages nil))
+    (advice-add 'message :before
+                (lambda (fmt &rest args) (push (apply #'format fmt args) messages)))
+    (superpose-eglot-setup)
+    (princ (json-encode
+            (list (cons 'unchanged (if (eq before (superpose--eglot-entry-for 'python-mode))
+                                       t
+                                     :json-false))
+                  (cons 'python_served_before
+                        (if (superpose--eglot-entry-for 'python-mode) t :json-false))
+                  (cons 'messages (vconcat messages)))))))
+"""
+    proc = emacs("--eval", "(require 'json)", "--eval", script, bare=False)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["python_served_before"] is True  # eglot's own default Python server
+    assert out["unchanged"] is True
+    assert any("kept them" in m for m in out["messages"])
+
+
+def ghost_run(backend: str, tmp_path: Path) -> dict:
+    """Runs emacs_ghost_e2e.el with `backend`; returns its JSON report."""
+    source = tmp_path / "demo.py"
+    source.write_text(SOURCE)
+    (tmp_path / ".git").mkdir()  # a project root for eglot and lsp-mode
+    result_path = tmp_path / "result.json"
+    other = shutil.which("jedi-language-server", path=str(Path(sys.executable).parent))
+    env = dict(
+        os.environ,
+        SUPERPOSE_EL=str(SUPERPOSE_EL),
+        SUPERPOSE_CMD=json.dumps(server_command()),
+        SUPERPOSE_SETTINGS=json.dumps(SETTINGS),
+        SUPERPOSE_FILE=str(source),
+        SUPERPOSE_LINE=str(CURSOR_LINE),
+        SUPERPOSE_RESULT=str(result_path),
+        SUPERPOSE_TIMEOUT=str(MODEL_READY_TIMEOUT_S),
+        SUPERPOSE_BACKEND=backend,
+        SUPERPOSE_OTHER_SERVER=json.dumps([other]) if other and backend == "own" else "",
+        HOME=str(tmp_path),
+    )
+    proc = subprocess.run(
+        [EMACS, "--batch", "-l", str(GHOST_DRIVER)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=MODEL_READY_TIMEOUT_S + 120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result_path.exists(), f"no result (exit {proc.returncode}): {proc.stderr[-3000:]}"
+    out = json.loads(result_path.read_text())
+    assert out["ok"] is True, f"{out.get('error')}\n{out.get('messages')}\n{proc.stderr[-3000:]}"
+    out["other_server"] = other if backend == "own" else None
+    return out
+
+
+@pytest.fixture(scope="module", params=["own", "eglot", "lsp-mode"])
+def ghost(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    backend = request.param
+    needs = {"eglot": ["eglot"], "lsp-mode": ["lsp-mode"], "own": []}[backend]
+    missing = [name for name in needs if not has_library(name)]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed (editor-clients/install-test-deps.sh)")
+    out = ghost_run(backend, tmp_path_factory.mktemp(f"emacs-ghost-{backend}"))
+    out["backend"] = backend
+    return out
+
+
+def word_part(text: str) -> str:
+    """superpose-word-part: blanks, punctuation, then an identifier."""
+    part = re.match(r"[ \t\n]*[^\w \t\n]*\w*", text).group(0)
+    if part.strip() == "":
+        part = re.match(r"[ \t\n]*.?", text, re.DOTALL).group(0)
+    return part or text
+
+
+def line_part(text: str) -> str:
+    """superpose-line-part: up to the first line break (or a break and the next line)."""
+    first = text.split("\n", 1)[0]
+    if first:
+        return first
+    return "\n" + text[1:].split("\n", 1)[0] if text.startswith("\n") else text
+
+
+def test_ghost_text_overlay_shows_the_servers_drafts(ghost: dict) -> None:
+    typed = ghost["line_before"] + "i"
+    first = ghost["first"]
+    assert first, "no ghost text after typing"
+    assert first["start"] == SOURCE.index(ghost["line_before"]) + len(typed)
+    assert first["text"] == ghost["items"][0]
+    assert ghost["mode_line_ready"].startswith(" SP")
+    if ghost["backend"] == "own":
+        assert ghost["own_connection"] is True
+        if ghost["other_server"]:
+            # eglot still runs the user's Python server in that buffer
+            assert ghost["other_server"] in ghost["eglot_server"]
+            assert ghost["eglot_server_after"] == ghost["eglot_server"]
+
+
+def test_ghost_text_cycles(ghost: dict) -> None:
+    items = ghost["items"]
+    if len(items) < 2:
+        pytest.skip("the server sent one distinct draft here: nothing to cycle")
+    assert ghost["first"]["annotation"] == f" (1/{len(items)})"
+    assert ghost["second"]["text"] == items[1]
+    assert ghost["second"]["annotation"] == f" (2/{len(items)})"
+    assert ghost["back"]["text"] == items[0]
+
+
+def test_accept_word_and_line(ghost: dict) -> None:
+    typed = ghost["line_before"] + "i"
+    text = ghost["first"]["text"]
+    word = word_part(text)
+    assert ghost["after_word"] == typed + word
+    rest = text[len(word) :]
+    if rest:
+        assert ghost["shown_after_word"]["text"] == rest
+        assert ghost["after_line"] == typed + word + line_part(rest)
+    else:
+        assert ghost["shown_after_word"] is None
+
+
+def test_typing_through_then_tab_accepts(ghost: dict) -> None:
+    shown = ghost["typed_shown"]
+    assert shown, "no ghost text after typing"
+    assert ghost["through_shown"]["text"] == shown["text"][1:]
+    assert ghost["through_requests"] == 0
+    assert ghost["after_full"] == ghost["line_before"] + "i" + shown["text"]
+    assert ghost["shown_after_full"] is None
+
+
+def test_toggle_off_stops_ghost_text(ghost: dict) -> None:
+    assert ghost["mode_line_off"] == " SP:off"
+    assert ghost["requests_while_off"] == 0
+    assert ghost["shown_while_off"] is None
+
+
+def test_accepts_reach_the_server(ghost: dict) -> None:
+    before, after = ghost["feedback_before"], ghost["feedback_after"]
+    text = ghost["first"]["text"]
+    word = word_part(text)
+    rest = text[len(word) :]
+    line = line_part(rest) if rest else ""
+    ends = not rest or line == rest  # a piece that reaches the end counts as the accept
+    assert after["accepts"] - before["accepts"] == 1 + (1 if ends else 0)
+    assert after["partialAccepts"] - before["partialAccepts"] == (1 if rest else 0) + (
+        1 if rest and not ends else 0
+    )
+    accepted = word + line + ghost["typed_shown"]["text"][1:]
+    assert after["chars"] - before["chars"] == len(accepted)
