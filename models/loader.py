@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from models.token_table import TokenTable
+from models.vocab_index import cached_vocab_index
 
 log = logging.getLogger(__name__)
 
@@ -355,6 +356,9 @@ def load_model(
     policy = fim_policy(options)
     fim = fim_tokens(tokenizer)
     served_fim = fim if policy != "never" else None
+    # per-tokenizer tables: read from the on-disk cache (built once per tokenizer)
+    table = TokenTable.cached(tokenizer, vocab_size, fim.ids if fim else ())
+    cached_vocab_index(table)
     loaded = LoadedModel(
         model=model,
         tokenizer=tokenizer,
@@ -366,7 +370,7 @@ def load_model(
         fim=served_fim,
         context_length=context_length_of(model),
         load_seconds=0.0,
-        table=TokenTable.from_tokenizer(tokenizer, vocab_size, fim.ids if fim else ()),
+        table=table,
         fim_policy=policy,
         fim_mode=fim_mode(options, fim),
         quantize=quantize,

@@ -9,16 +9,26 @@ that decodes tokens one at a time. Special tokens spell nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 _BYTE_FALLBACK = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
+
+
+def default_cache_dir() -> Path:
+    """Return where per-tokenizer tables are cached (``SUPERPOSE_CACHE_DIR`` overrides)."""
+    env = os.environ.get("SUPERPOSE_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "superpose-ls"
 
 
 @lru_cache(maxsize=1)
@@ -77,6 +87,77 @@ class TokenTable:
 
     def decode_bytes(self, ids: list[int] | tuple[int, ...]) -> bytes:
         return b"".join(self.surfaces[i] for i in ids)
+
+    def digest(self) -> str:
+        """Return a hash of every surface and special flag (keys on-disk caches)."""
+        cached = self.__dict__.get("_digest")
+        if cached is None:
+            h = hashlib.sha256()
+            h.update(np.array([len(s) for s in self.surfaces], dtype=np.int64).tobytes())
+            h.update(b"".join(self.surfaces))
+            h.update(self.special.numpy().tobytes())
+            cached = self.__dict__["_digest"] = h.hexdigest()[:24]
+        return cached
+
+    def save(self, path: Path) -> None:
+        """Write the surfaces and special flags (``.npz``, no pickle; atomic)."""
+        lengths = np.array([len(s) for s in self.surfaces], dtype=np.int64)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                lengths=lengths,
+                data=np.frombuffer(b"".join(self.surfaces), dtype=np.uint8),
+                special=self.special.numpy(),
+            )
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> TokenTable:
+        """Read a table written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as data:
+            lengths, blob = data["lengths"], data["data"].tobytes()
+            special = np.flatnonzero(data["special"]).tolist()
+        ends = np.cumsum(lengths).tolist()
+        starts = [0, *ends[:-1]]
+        surfaces = [blob[a:b] for a, b in zip(starts, ends, strict=True)]
+        return cls.from_surfaces(surfaces, set(special))
+
+    @classmethod
+    def cached(
+        cls,
+        tokenizer: Any,
+        vocab_size: int | None = None,
+        extra_special: Iterable[int] = (),
+        cache_dir: Path | None = None,
+    ) -> TokenTable:
+        """Return :meth:`from_tokenizer`'s table, read from ``cache_dir`` when built before.
+
+        Keyed by a hash of the whole tokenizer (its serialised backend: vocabulary,
+        merges, added tokens, normalisation), the vocabulary size and the extra special
+        ids. A 151k vocabulary takes seconds to tabulate; a cached one a fraction of that.
+        """
+        extra = sorted(int(i) for i in extra_special)
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        spec = (
+            backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))
+        )
+        key = hashlib.sha256(
+            f"{spec}|{vocab_size}|{extra}|{type(tokenizer).__name__}".encode()
+        ).hexdigest()[:24]
+        path = (cache_dir or default_cache_dir()) / f"token-table-{key}.npz"
+        if path.is_file():
+            try:
+                return cls.load(path)
+            except (OSError, ValueError, KeyError):
+                pass  # rebuilt below
+        table = cls.from_tokenizer(tokenizer, vocab_size, extra)
+        try:
+            table.save(path)
+        except OSError:
+            pass  # a read-only cache still serves
+        return table
 
     @classmethod
     def from_surfaces(cls, surfaces: list[bytes], special: set[int] | None = None) -> TokenTable:

@@ -25,16 +25,23 @@ tokens that are special, empty or partial UTF-8 never take part in them.
 from __future__ import annotations
 
 import bisect
+import json
+import logging
+import os
 import string
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from models.token_table import TokenTable
+from models.token_table import TokenTable, default_cache_dir
+
+log = logging.getLogger(__name__)
 
 _ASCII_IDENT = frozenset(string.ascii_letters + string.digits + "_")
 _ASCII_START = frozenset(string.ascii_letters + "_")
@@ -107,7 +114,6 @@ class VocabIndex:
     dot_tail: torch.Tensor  # (V,) bool: "." + non-empty run + a non-identifier char
     usable: torch.Tensor  # (V,) bool: non-special, non-empty, valid UTF-8 text
     max_lead: int
-    tokens_by_lead: dict[str, torch.Tensor] = field(repr=False)
     # byte-prefix queries: non-special non-empty surfaces, sorted
     sorted_surfaces: list[bytes] = field(repr=False, default_factory=list)
     sorted_ids: torch.Tensor = field(repr=False, default_factory=lambda: torch.empty(0))
@@ -138,6 +144,13 @@ class VocabIndex:
     @property
     def lead_count(self) -> int:
         return len(self.lead_ids)
+
+    def tokens_with_lead(self, run: str) -> torch.Tensor:
+        """Return ids (long) of the usable tokens whose leading identifier run is ``run``."""
+        lid = self.lead_ids.get(run)
+        if lid is None:
+            return torch.zeros(0, dtype=torch.long)
+        return torch.nonzero((self.token_lead == lid) & self.usable)[:, 0]
 
     # ------------------------------------------------------------ identifiers
 
@@ -287,7 +300,6 @@ def build_vocab_index(table: TokenTable) -> VocabIndex:
     pure_ident_start = [False] * n
     operator_others = [False] * n
     operator_ids: list[int] = []
-    by_lead: dict[str, list[int]] = {}
     max_lead = 0
 
     def lead_id(run: str) -> int:
@@ -302,7 +314,6 @@ def build_vocab_index(table: TokenTable) -> VocabIndex:
         usable[i] = True
         run = leading_ident_run(text)
         token_lead[i] = lead_id(run)
-        by_lead.setdefault(run, []).append(i)
         max_lead = max(max_lead, len(run))
         if len(run) == len(text):
             token_pure[i] = True
@@ -363,7 +374,6 @@ def build_vocab_index(table: TokenTable) -> VocabIndex:
         dot_other=bools(dot_other),
         usable=bools(usable),
         max_lead=max_lead,
-        tokens_by_lead={k: torch.tensor(v, dtype=torch.long) for k, v in by_lead.items()},
         sorted_surfaces=[s for s, _ in surfaces],
         sorted_ids=torch.tensor([i for _, i in surfaces], dtype=torch.long),
         ids_by_surface=ids_by_surface,
@@ -391,4 +401,122 @@ def vocab_index(table: TokenTable) -> VocabIndex:
         if index is None or index.vocab_size != table.vocab_size:
             index = build_vocab_index(table)
             table.__dict__[_CACHE_ATTR] = index
+    return index
+
+
+# ------------------------------------------------------------- on-disk cache
+
+_INDEX_FORMAT = 1
+_TENSOR_FIELDS = (
+    "token_lead",
+    "token_pure",
+    "token_tail",
+    "starts_nonident",
+    "starts_dot",
+    "dot_ident",
+    "dot_lead",
+    "dot_pure",
+    "dot_tail",
+    "usable",
+    "sorted_ids",
+    "dot_ident_ids",
+    "dot_other",
+    "pure_ident_start",
+    "operator_others",
+)
+
+
+def _groups(ids: np.ndarray, keys: np.ndarray) -> dict[int, tuple[int, ...]]:
+    """Return ``{key: ascending ids with that key}`` for parallel arrays ``ids``/``keys``."""
+    if ids.size == 0:
+        return {}
+    order = np.lexsort((ids, keys))
+    ids, keys = ids[order], keys[order]
+    bounds = [0, *(np.flatnonzero(np.diff(keys)) + 1).tolist(), int(ids.size)]
+    flat, key_list = ids.tolist(), keys.tolist()
+    return {key_list[a]: tuple(flat[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)}
+
+
+def save_vocab_index(index: VocabIndex, path: Path) -> None:
+    """Write the per-token facts of ``index`` (``.npz``, no pickle); groupings are derived."""
+    leads = sorted(index.lead_ids, key=index.lead_ids.get)
+    arrays = {name: getattr(index, name).numpy() for name in _TENSOR_FIELDS}
+    arrays["meta"] = np.array(
+        [_INDEX_FORMAT, index.vocab_size, index.max_lead, index.max_surface], dtype=np.int64
+    )
+    arrays["leads"] = np.frombuffer(json.dumps(leads).encode("utf-8"), dtype=np.uint8)
+    arrays["operator_ids"] = np.array(index.operator_ids, dtype=np.int64)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    os.replace(tmp, path)  # readers never see a half-written file
+
+
+def load_vocab_index(path: Path, table: TokenTable) -> VocabIndex:
+    """Read an index written by :func:`save_vocab_index` for ``table``; rebuild the groupings."""
+    with np.load(path, allow_pickle=False) as data:
+        meta = data["meta"].tolist()
+        if meta[0] != _INDEX_FORMAT or meta[1] != table.vocab_size:
+            raise ValueError(f"{path} does not hold an index of this vocabulary")
+        tensors = {name: torch.from_numpy(data[name].copy()) for name in _TENSOR_FIELDS}
+        leads = json.loads(data["leads"].tobytes().decode("utf-8"))
+        operator_ids = tuple(data["operator_ids"].tolist())
+    lead_ids = {lead: i for i, lead in enumerate(leads)}
+    lead = tensors["token_lead"].numpy()
+    dot_lead = tensors["dot_lead"].numpy()
+    pure = tensors["token_pure"].numpy()
+    tail = tensors["token_tail"].numpy() & ~pure & (lead != 0)
+    dot_pure = tensors["dot_pure"].numpy()
+    dot_tail = tensors["dot_tail"].numpy() & ~dot_pure
+    every = np.arange(table.vocab_size, dtype=np.int64)
+    pure_by, tail_by = _groups(every[pure], lead[pure]), _groups(every[tail], lead[tail])
+    sorted_ids = tensors["sorted_ids"].tolist()
+    sorted_surfaces = [table.surfaces[i] for i in sorted_ids]
+    ids_by_surface: dict[bytes, list[int]] = {}
+    for s, i in zip(sorted_surfaces, sorted_ids, strict=True):
+        ids_by_surface.setdefault(s, []).append(i)
+    return VocabIndex(
+        vocab_size=table.vocab_size,
+        lead_ids=lead_ids,
+        max_lead=meta[2],
+        max_surface=meta[3],
+        sorted_surfaces=sorted_surfaces,
+        ids_by_surface=ids_by_surface,
+        lead_keys=frozenset(lead_ids),
+        pure_tokens=[pure_by.get(k, ()) for k in range(len(leads))],
+        tail_tokens=[tail_by.get(k, ()) for k in range(len(leads))],
+        dot_pure_tokens=_groups(every[dot_pure], dot_lead[dot_pure]),
+        dot_tail_tokens=_groups(every[dot_tail], dot_lead[dot_tail]),
+        operator_ids=operator_ids,
+        operator_texts=tuple(table.texts[i] for i in operator_ids),
+        **tensors,
+    )
+
+
+def cached_vocab_index(table: TokenTable, cache_dir: Path | None = None) -> VocabIndex:
+    """Return the index of ``table``: attached, else read from disk, else built and written.
+
+    The file is keyed by :meth:`TokenTable.digest` (the tokenizer's surfaces and special
+    tokens), so a 151k vocabulary is indexed once per machine, at load time, never on
+    the request path. An unreadable file is rebuilt.
+    """
+    index = table.__dict__.get(_CACHE_ATTR)
+    if index is not None and index.vocab_size == table.vocab_size:
+        return index
+    path = (cache_dir or default_cache_dir()) / f"vocab-index-{table.digest()}.npz"
+    with _BUILD_LOCK:
+        index = None
+        if path.is_file():
+            try:
+                index = load_vocab_index(path, table)
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("rebuilding vocabulary index (%s)", exc)
+        if index is None:
+            index = build_vocab_index(table)
+            try:
+                save_vocab_index(index, path)
+            except OSError as exc:  # a read-only home still serves
+                log.warning("cannot cache the vocabulary index at %s: %s", path, exc)
+        table.__dict__[_CACHE_ATTR] = index
     return index

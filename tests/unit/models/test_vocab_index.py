@@ -69,7 +69,7 @@ def test_per_token_facts(table):
     assert ids_of(index.dot_other) == {7, 8}  # "." itself stays allowed
     assert lead[int(index.dot_lead[6])] == "get"
     assert bool(index.token_pure[10]) and bool(index.token_pure[14])
-    assert set(index.tokens_by_lead["get"].tolist()) == {1, 2}
+    assert set(index.tokens_with_lead("get").tolist()) == {1, 2}
 
 
 def test_index_is_cached_on_the_table(table):
