@@ -4,10 +4,18 @@
  * from settings.ts, executeCommand arguments from drafts.ts) and parses the answers with the
  * extension's own parsers. Prints a JSON report on stdout; exits non-zero on failure.
  *
- * Usage: node out/integration/server.integration.js '<server command as JSON list>' FILE LINE CHARACTER
+ * The server is found the way the extension finds it (launch.ts: the workspace's
+ * `.venv/bin/superpose-ls`, then the PATH, then `python -m lsp_server`) with WORKSPACE as the
+ * workspace folder; the extension's default settings go out as initializationOptions, and the
+ * ghost-text path is walked as the extension does: automatic inline items, accept-word
+ * feedback (`partialAccept` -> superpose.accepted), the status bar from superpose.status, the
+ * switches (settings change, snooze) and the completion menu left off.
+ *
+ * Usage: node out/integration/server.integration.js WORKSPACE FILE LINE CHARACTER
  * (run by tests/editors/test_vscode_extension.py).
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import {
@@ -26,18 +34,40 @@ import {
   setDraftsArguments,
   toggleMessage,
 } from '../src/drafts';
-import { didChangeConfigurationParams, serverSettingsFrom } from '../src/settings';
+import { resolveServer } from '../src/launch';
+import { clientSettingsFrom, didChangeConfigurationParams, serverSettingsFrom } from '../src/settings';
+import { controlsFrom, partialAccept, statusBarView } from '../src/status';
 
 const READY_TIMEOUT_MS = 120_000;
 
 async function main(): Promise<void> {
-  const [commandJson, file, lineText, characterText] = process.argv.slice(2);
-  const command = JSON.parse(commandJson) as string[];
+  const [workspace, file, lineText, characterText] = process.argv.slice(2);
   const position = { line: Number(lineText), character: Number(characterText) };
   const uri = pathToFileURL(file).toString();
   const report: Record<string, unknown> = {};
 
-  const server = spawn(command[0], command.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
+  // 0. find the server as the extension does, with default client settings
+  const resolved = resolveServer(clientSettingsFrom(() => undefined), {
+    workspaceFolders: [workspace],
+    pathEnv: process.env.PATH ?? '',
+    platform: process.platform,
+    isExecutable: (candidate) => {
+      try {
+        fs.accessSync(candidate, fs.constants.X_OK);
+        return fs.statSync(candidate).isFile();
+      } catch {
+        return false;
+      }
+    },
+    importError: (python) =>
+      spawnSync(python, ['-c', 'import lsp_server']).status === 0 ? undefined : 'not importable',
+  });
+  report.resolved = resolved;
+  if (!resolved.ok || resolved.launch.kind !== 'stdio') {
+    process.stdout.write(`${JSON.stringify({ ...report, ok: false, error: 'server not found' })}\n`);
+    process.exit(1);
+  }
+  const server = spawn(resolved.launch.command, resolved.launch.args, { stdio: ['pipe', 'pipe', 'inherit'] });
   const connection = createMessageConnection(
     new StreamMessageReader(server.stdout),
     new StreamMessageWriter(server.stdin),
@@ -51,7 +81,8 @@ async function main(): Promise<void> {
 
   try {
     // 1. initialize with the settings the extension derives from `superpose.*`.
-    const settings = serverSettingsFrom((key) => ({ drafts: 3, maxNewTokens: 16 })[key]);
+    const userSettings: Record<string, unknown> = { drafts: 3, maxNewTokens: 16 };
+    const settings = serverSettingsFrom((key) => userSettings[key]);
     const init = (await connection.sendRequest('initialize', {
       processId: process.pid,
       rootUri: pathToFileURL(process.cwd()).toString(),
@@ -75,6 +106,69 @@ async function main(): Promise<void> {
       status = serverStatusFrom(await execute(SERVER_COMMANDS.status));
     }
     report.status = { state: status.state, model: status.model, settings: status.settings };
+    const bar = async () => {
+      const raw = (await execute(SERVER_COMMANDS.status)) as Record<string, unknown>;
+      const parsed = serverStatusFrom(raw);
+      return statusBarView({
+        server: parsed.state,
+        controls: controlsFrom(raw.controls),
+        languageOff: undefined,
+        inflight: 0,
+        lastLatencyMs: 120,
+        slowMs: 1000,
+        model: parsed.model,
+        error: undefined,
+      }).text;
+    };
+    report.statusBarReady = await bar();
+
+    // 1b. the completion menu stays off (the extension's default), whatever VS Code asks
+    report.completionWithMenuOff = await connection.sendRequest('textDocument/completion', {
+      textDocument: { uri },
+      position,
+      context: { triggerKind: 1 },
+    });
+
+    // 1c. ghost text while typing: automatic inline items, then accept-word feedback
+    const ghost = (await connection.sendRequest('textDocument/inlineCompletion', {
+      textDocument: { uri },
+      position,
+      context: { triggerKind: 2 },
+    })) as { items: { insertText: string; command: { arguments: string[] } }[] };
+    report.ghost = ghost.items;
+    const shown = ghost.items.map((item) => ({ id: item.command.arguments[0], text: item.insertText }));
+    const word = /^\s*[^\w\s]*\w*/.exec(shown[0]?.text ?? '')?.[0] ?? '';
+    const match = partialAccept(shown, new Map(), word);
+    report.partialMatch = match ?? null;
+    if (match !== undefined) {
+      await execute(SERVER_COMMANDS.accepted, [
+        { id: match.id, chars: match.chars, lines: match.lines, kind: 'word' },
+      ]);
+    }
+    report.feedback = ((await execute(SERVER_COMMANDS.status)) as Record<string, unknown>).feedback;
+
+    // 1d. the switches as the status-bar menu sets them: settings, then snooze
+    const change = async (values: Record<string, unknown>) => {
+      Object.assign(userSettings, values);
+      await connection.sendNotification(
+        'workspace/didChangeConfiguration',
+        didChangeConfigurationParams(serverSettingsFrom((key) => userSettings[key])),
+      );
+    };
+    await change({ enable: false });
+    report.ghostWhileOff = await connection.sendRequest('textDocument/inlineCompletion', {
+      textDocument: { uri },
+      position,
+      context: { triggerKind: 2 },
+    });
+    report.statusBarOff = await bar();
+    await change({ enable: true, mode: 'manual' });
+    report.statusBarManual = await bar();
+    await change({ mode: 'automatic' });
+    report.snooze = controlsFrom(await execute(SERVER_COMMANDS.snooze, [15]));
+    report.statusBarSnoozed = await bar();
+    await execute(SERVER_COMMANDS.snooze, [0]);
+    report.statusBarResumed = await bar();
 
     // 3. "Show Drafts": the quick-pick items the extension would show.
     const drafts = draftsResultFrom(

@@ -51,6 +51,9 @@ export const SERVER_COMMANDS = Object.freeze({
   status: 'superpose.status',
   reindex: 'superpose.reindex',
   accept: 'superpose.accept',
+  accepted: 'superpose.accepted',
+  toggle: 'superpose.toggle',
+  snooze: 'superpose.snooze',
 });
 
 /** Returns the `superpose.drafts` arguments for a document and a 0-based UTF-16 position. */
@@ -233,34 +236,6 @@ export function serverStatusFrom(raw: unknown): ServerStatus {
 /** Returns milliseconds as a short text ("87 ms", "1.4 s"). */
 export function formatMs(ms: number): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
-}
-
-/** Returns the status-bar text and tooltip for a server state and the last completion latency. */
-export function statusBarView(
-  state: ServerStatus['state'] | 'starting' | 'stopped',
-  lastLatencyMs: number | undefined,
-  model?: string,
-): { text: string; tooltip: string } {
-  const icon: Record<string, string> = {
-    starting: '$(sync~spin)',
-    loading: '$(sync~spin)',
-    ready: '$(check)',
-    error: '$(error)',
-    stopped: '$(circle-slash)',
-    unknown: '$(question)',
-  };
-  const latency = lastLatencyMs === undefined ? '' : ` ${formatMs(lastLatencyMs)}`;
-  const text =
-    state === 'ready' ? `${icon.ready} Superpose${latency}` : `${icon[state]} Superpose: ${state}`;
-  const tooltipParts = [`Superpose language server: ${state}`];
-  if (model !== undefined) {
-    tooltipParts.push(`model: ${model}`);
-  }
-  if (lastLatencyMs !== undefined) {
-    tooltipParts.push(`last completion: ${formatMs(lastLatencyMs)}`);
-  }
-  tooltipParts.push('Click for status');
-  return { text, tooltip: tooltipParts.join('\n') };
 }
 
 /** Returns the lines shown by "Superpose: Show Status". */

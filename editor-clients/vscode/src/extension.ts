@@ -1,10 +1,14 @@
 /**
  * Superpose VS Code extension: starts (or connects to) `superpose-ls` through
- * vscode-languageclient 11, which registers completion and LSP 3.18 inline completion
- * (ghost text, cycled with the editor's next/previous inline suggestion commands), and
- * adds the command-palette actions and a status-bar item. Pure logic lives in
- * `settings.ts` and `drafts.ts`, which are unit-tested under Node.
+ * vscode-languageclient 11, which registers LSP 3.18 inline completion (ghost text, cycled
+ * with the editor's next/previous inline suggestion commands) and completion (menu items,
+ * off by default: `superpose.completionMenu`), and adds the command-palette actions, accept
+ * word / accept line with feedback to the server, and a status-bar item with a menu. Pure
+ * logic lives in `settings.ts`, `launch.ts`, `status.ts` and `drafts.ts`, which are
+ * unit-tested under Node.
  */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as vscode from 'vscode';
 import {
@@ -23,47 +27,89 @@ import {
   executeCommandParams,
   type LspRange,
   SERVER_COMMANDS,
-  type ServerStatus,
   serverStatusFrom,
   setDraftsArguments,
-  statusBarView,
   statusReport,
   toggleMessage,
 } from './drafts';
+import { type LaunchEnvironment, resolveServer } from './launch';
 import {
   type ClientSettings,
   clientSettingsFrom,
+  completionMenuWanted,
   configurationResponse,
   didChangeConfigurationParams,
+  ghostTextBlocked,
   needsRestart,
+  type ServerLaunch,
   type ServerSettings,
-  serverLaunchFor,
   serverSettingsChanged,
   serverSettingsFrom,
 } from './settings';
+import {
+  type Controls,
+  controlsFrom,
+  type MenuEntry,
+  partialAccept,
+  type ShownDraft,
+  type StatusView,
+  statusBarView,
+  statusMenu,
+} from './status';
 
-const LANGUAGES = ['python', 'javascript', 'typescript', 'javascriptreact', 'typescriptreact'];
-const STATUS_POLL_LOADING_MS = 2000;
+const STATUS_POLL_LOADING_MS = 1000;
 const STATUS_POLL_READY_MS = 30000;
+const SLOW_MS = 1000;
 
 let client: LanguageClient | undefined;
 let clientSettings: ClientSettings;
 let serverSettings: ServerSettings;
 let statusItem: vscode.StatusBarItem;
 let output: vscode.LogOutputChannel;
-let serverState: ServerStatus['state'] | 'starting' | 'stopped' = 'stopped';
+let server: StatusView['server'] = 'stopped';
+let controls: Controls = { state: 'on', snoozedSeconds: 0 };
 let modelName: string | undefined;
+let lastError: string | undefined;
 let lastLatencyMs: number | undefined;
+let inflight = 0;
 let pollTimer: ReturnType<typeof setTimeout> | undefined;
 let forwarded: vscode.Disposable[] = [];
+let starting: Promise<void> | undefined;
+/** The inline drafts last shown per document, and how much of each was accepted. */
+const shownDrafts = new Map<string, ShownDraft[]>();
+const acceptedById = new Map<string, string>();
 
-function readSection(): (key: string) => unknown {
-  const config = vscode.workspace.getConfiguration('superpose');
+function readSection(scope?: vscode.ConfigurationScope): (key: string) => unknown {
+  const config = vscode.workspace.getConfiguration('superpose', scope);
   return (key: string) => config.get(key);
 }
 
-function serverOptionsFor(settings: ClientSettings): ServerOptions {
-  const launch = serverLaunchFor(settings);
+function launchEnvironment(): LaunchEnvironment {
+  return {
+    workspaceFolders: (vscode.workspace.workspaceFolders ?? [])
+      .filter((folder) => folder.uri.scheme === 'file')
+      .map((folder) => folder.uri.fsPath),
+    pathEnv: process.env.PATH ?? '',
+    platform: process.platform,
+    isExecutable: (file) => {
+      try {
+        fs.accessSync(file, fs.constants.X_OK);
+        return fs.statSync(file).isFile();
+      } catch {
+        return false;
+      }
+    },
+    importError: (python) => {
+      const run = spawnSync(python, ['-c', 'import lsp_server'], { timeout: 20000, encoding: 'utf8' });
+      if (run.error !== undefined) {
+        return String(run.error.message);
+      }
+      return run.status === 0 ? undefined : (run.stderr.trim().split('\n').pop() ?? `exit ${run.status}`);
+    },
+  };
+}
+
+function serverOptionsFor(launch: ServerLaunch): ServerOptions {
   if (launch.kind === 'tcp') {
     return () =>
       new Promise<StreamInfo>((resolve, reject) => {
@@ -75,43 +121,118 @@ function serverOptionsFor(settings: ClientSettings): ServerOptions {
   return { command: launch.command, args: launch.args };
 }
 
-function refreshStatusBar(): void {
-  const view = statusBarView(serverState, lastLatencyMs, modelName);
-  statusItem.text = view.text;
-  statusItem.tooltip = view.tooltip;
+function languageOff(document: vscode.TextDocument | undefined): string | undefined {
+  if (document === undefined || !clientSettings.languages.includes(document.languageId)) {
+    return undefined;
+  }
+  const enabled = readSection({ languageId: document.languageId, uri: document.uri })('enable');
+  const blocked = ghostTextBlocked(
+    serverSettings,
+    { languageId: document.languageId, enabledForLanguage: enabled !== false },
+    false,
+  );
+  return blocked !== undefined && serverSettings.enable ? document.languageId : undefined;
 }
 
-/** Times a provider call and records the latency when it produced something. */
-async function timed<T>(run: () => vscode.ProviderResult<T>): Promise<T | null | undefined> {
-  const started = Date.now();
-  const result = await run();
-  const empty =
+function view(): StatusView {
+  return {
+    server,
+    controls,
+    languageOff: languageOff(vscode.window.activeTextEditor?.document),
+    inflight,
+    lastLatencyMs,
+    slowMs: SLOW_MS,
+    model: modelName,
+    error: lastError,
+  };
+}
+
+function refreshStatusBar(): void {
+  const shown = statusBarView(view());
+  statusItem.text = shown.text;
+  statusItem.tooltip = shown.tooltip;
+  statusItem.backgroundColor = shown.warning
+    ? new vscode.ThemeColor('statusBarItem.warningBackground')
+    : undefined;
+}
+
+function isEmpty(result: unknown): boolean {
+  return (
     result === null ||
     result === undefined ||
     (Array.isArray(result) && result.length === 0) ||
-    (typeof result === 'object' && 'items' in result && (result.items as unknown[]).length === 0);
-  if (!empty) {
-    lastLatencyMs = Date.now() - started;
+    (typeof result === 'object' && 'items' in result && (result.items as unknown[]).length === 0)
+  );
+}
+
+/** Counts a provider call as in flight (spinner) and records its latency when it answered. */
+async function tracked<T>(run: () => vscode.ProviderResult<T>): Promise<T | null | undefined> {
+  const started = Date.now();
+  inflight += 1;
+  refreshStatusBar();
+  try {
+    const result = await run();
+    if (!isEmpty(result)) {
+      lastLatencyMs = Date.now() - started;
+    }
+    return result;
+  } finally {
+    inflight -= 1;
     refreshStatusBar();
   }
-  return result;
+}
+
+function rememberShown(document: vscode.TextDocument, result: unknown): void {
+  const items = Array.isArray(result)
+    ? result
+    : result !== null && typeof result === 'object' && 'items' in result
+      ? (result as { items: unknown[] }).items
+      : [];
+  const drafts: ShownDraft[] = [];
+  for (const item of items as vscode.InlineCompletionItem[]) {
+    const id = item.command?.arguments?.[0];
+    const text = typeof item.insertText === 'string' ? item.insertText : item.insertText?.value;
+    if (typeof id === 'string' && typeof text === 'string') {
+      drafts.push({ id, text });
+    }
+  }
+  shownDrafts.set(document.uri.toString(), drafts);
 }
 
 function clientOptions(): LanguageClientOptions {
   return {
-    documentSelector: LANGUAGES.flatMap((language) => [
+    documentSelector: clientSettings.languages.flatMap((language) => [
       { scheme: 'file', language },
       { scheme: 'untitled', language },
     ]),
     initializationOptions: serverSettings,
     outputChannel: output,
     middleware: {
-      provideCompletionItem: (document, position, context, token, next) =>
-        timed(() => next(document, position, context, token)),
-      provideInlineCompletionItems: (document, position, context, token, next) =>
-        clientSettings.inlineCompletion
-          ? timed(() => next(document, position, context, token))
-          : null,
+      provideCompletionItem: (document, position, context, token, next) => {
+        const invoked = context.triggerKind === vscode.CompletionTriggerKind.Invoke;
+        if (!completionMenuWanted(serverSettings, invoked) || languageOff(document) !== undefined) {
+          return null; // no round trip: the drafts are ghost text
+        }
+        return next(document, position, context, token);
+      },
+      provideInlineCompletionItems: async (document, position, context, token, next) => {
+        if (!clientSettings.inlineCompletion) {
+          return null;
+        }
+        const automatic = context.triggerKind === vscode.InlineCompletionTriggerKind.Automatic;
+        const enabled = readSection({ languageId: document.languageId, uri: document.uri })('enable');
+        const blocked = ghostTextBlocked(
+          serverSettings,
+          { languageId: document.languageId, enabledForLanguage: enabled !== false },
+          automatic,
+        );
+        if (blocked !== undefined) {
+          return null;
+        }
+        const result = await tracked(() => next(document, position, context, token));
+        rememberShown(document, result);
+        return result;
+      },
       workspace: {
         // Answer `workspace/configuration` for `superpose` with server keys only.
         configuration: (params, token, next) => {
@@ -148,25 +269,31 @@ async function executeServerCommand<T = unknown>(
 }
 
 async function pollStatus(): Promise<void> {
-  pollTimer = undefined;
+  if (pollTimer !== undefined) {
+    clearTimeout(pollTimer);
+    pollTimer = undefined;
+  }
   if (client === undefined || client.state !== State.Running) {
     return;
   }
   try {
-    const status = serverStatusFrom(
-      await client.sendRequest('workspace/executeCommand', executeCommandParams(SERVER_COMMANDS.status)),
+    const raw = await client.sendRequest(
+      'workspace/executeCommand',
+      executeCommandParams(SERVER_COMMANDS.status),
     );
-    serverState = status.state;
+    const status = serverStatusFrom(raw);
+    server = status.state === 'unknown' ? 'unknown' : status.state;
     modelName = status.model;
-    lastLatencyMs ??= status.lastLatencyMs;
+    controls = controlsFrom((raw as Record<string, unknown> | null)?.controls);
+    lastError = typeof status.raw.error === 'string' ? status.raw.error : undefined;
   } catch (error) {
     output.warn(`superpose.status failed: ${String(error)}`);
-    serverState = 'unknown';
+    server = 'unknown';
   }
   refreshStatusBar();
   pollTimer = setTimeout(
     () => void pollStatus(),
-    serverState === 'ready' ? STATUS_POLL_READY_MS : STATUS_POLL_LOADING_MS,
+    server === 'ready' && controls.state !== 'snoozed' ? STATUS_POLL_READY_MS : STATUS_POLL_LOADING_MS,
   );
 }
 
@@ -186,32 +313,63 @@ function registerForwardedCommands(): void {
 async function startClient(): Promise<void> {
   clientSettings = clientSettingsFrom(readSection());
   serverSettings = serverSettingsFrom(readSection());
+  const resolved = resolveServer(clientSettings, launchEnvironment());
+  for (const line of resolved.tried) {
+    output.info(`[server] ${line}`);
+  }
+  if (!resolved.ok) {
+    server = 'error';
+    lastError = resolved.message;
+    refreshStatusBar();
+    output.error(resolved.message);
+    const choice = await vscode.window.showErrorMessage(resolved.message, 'Open Settings', 'Show Log');
+    if (choice === 'Open Settings') {
+      void vscode.commands.executeCommand('workbench.action.openSettings', 'superpose.serverPath');
+    } else if (choice === 'Show Log') {
+      output.show(true);
+    }
+    return;
+  }
   client = new LanguageClient(
     'superpose',
     'Superpose',
-    serverOptionsFor(clientSettings),
+    serverOptionsFor(resolved.launch),
     clientOptions(),
   );
   client.onDidChangeState((event) => {
     if (event.newState === State.Stopped) {
-      serverState = 'stopped';
+      server = 'stopped';
       refreshStatusBar();
     }
   });
-  serverState = 'starting';
+  server = 'starting';
   refreshStatusBar();
   try {
     await client.start();
   } catch (error) {
-    serverState = 'error';
+    server = 'error';
+    lastError = String(error);
     refreshStatusBar();
     void vscode.window.showErrorMessage(`Superpose: could not start the server: ${String(error)}`);
     return;
   }
   registerForwardedCommands();
-  serverState = 'loading';
+  server = 'loading';
   refreshStatusBar();
   void pollStatus();
+}
+
+/** Starts the client once a document of a served language is open (lazily). */
+function ensureStarted(): Promise<void> {
+  if (starting === undefined) {
+    starting = startClient();
+  }
+  return starting;
+}
+
+function servesOpenDocument(): boolean {
+  const languages = clientSettingsFrom(readSection()).languages;
+  return vscode.workspace.textDocuments.some((document) => languages.includes(document.languageId));
 }
 
 async function stopClient(): Promise<void> {
@@ -225,9 +383,15 @@ async function stopClient(): Promise<void> {
   forwarded = [];
   const running = client;
   client = undefined;
+  starting = undefined;
   if (running !== undefined) {
     await running.stop();
   }
+}
+
+async function restartClient(): Promise<void> {
+  await stopClient();
+  await ensureStarted();
 }
 
 async function onConfigurationChanged(event: vscode.ConfigurationChangeEvent): Promise<void> {
@@ -236,19 +400,20 @@ async function onConfigurationChanged(event: vscode.ConfigurationChangeEvent): P
   }
   const nextClient = clientSettingsFrom(readSection());
   const nextServer = serverSettingsFrom(readSection());
-  if (needsRestart(clientSettings, nextClient)) {
-    await stopClient();
-    await startClient();
+  if (clientSettings !== undefined && needsRestart(clientSettings, nextClient)) {
+    await restartClient();
     return;
   }
   clientSettings = nextClient;
-  if (serverSettingsChanged(serverSettings, nextServer)) {
+  if (serverSettings === undefined || serverSettingsChanged(serverSettings, nextServer)) {
     serverSettings = nextServer;
     await client?.sendNotification(
       'workspace/didChangeConfiguration',
       didChangeConfigurationParams(serverSettings),
     );
+    void pollStatus();
   }
+  refreshStatusBar();
 }
 
 function toVsRange(range: LspRange): vscode.Range {
@@ -280,9 +445,9 @@ async function showDrafts(): Promise<void> {
   const result = draftsResultFrom(raw);
   if (result.drafts.length === 0) {
     void vscode.window.showInformationMessage(
-      serverState === 'ready'
+      server === 'ready'
         ? 'Superpose: no drafts at this position.'
-        : `Superpose: no drafts yet (server ${serverState}).`,
+        : `Superpose: no drafts yet (server ${server}).`,
     );
     return;
   }
@@ -303,6 +468,42 @@ async function showDrafts(): Promise<void> {
   if (applied && picked.draft.id !== undefined) {
     void executeServerCommand(SERVER_COMMANDS.accept, [picked.draft.id]);
   }
+}
+
+/**
+ * Accepts the next word or line of the ghost text with VS Code's own commands and reports
+ * what was inserted to the server (`superpose.accepted`) when it came from our drafts.
+ */
+async function acceptPart(kind: 'word' | 'line'): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  if (editor === undefined) {
+    return;
+  }
+  const document = editor.document;
+  const inserted: string[] = [];
+  const listener = vscode.workspace.onDidChangeTextDocument((event) => {
+    if (event.document === document) {
+      inserted.push(...event.contentChanges.map((change) => change.text));
+    }
+  });
+  try {
+    await vscode.commands.executeCommand(
+      kind === 'word'
+        ? 'editor.action.inlineSuggest.acceptNextWord'
+        : 'editor.action.inlineSuggest.acceptNextLine',
+    );
+  } finally {
+    listener.dispose();
+  }
+  const piece = inserted.join('');
+  const match = partialAccept(shownDrafts.get(document.uri.toString()) ?? [], acceptedById, piece);
+  if (match === undefined || client === undefined) {
+    return;
+  }
+  acceptedById.set(match.id, match.prefix);
+  void executeServerCommand(SERVER_COMMANDS.accepted, [
+    { id: match.id, chars: match.chars, lines: match.lines, kind },
+  ]).catch((error) => output.warn(`superpose.accepted failed: ${String(error)}`));
 }
 
 async function toggle(key: 'monitor' | 'repetitionPenalty'): Promise<void> {
@@ -330,16 +531,18 @@ async function setDrafts(): Promise<void> {
   if (!parsed.ok) {
     return;
   }
-  const result = await executeServerCommand<{ drafts?: number }>(SERVER_COMMANDS.setDrafts, parsed.args);
-  if (result !== undefined) {
-    void vscode.window.showInformationMessage(`Superpose: drafts = ${result.drafts ?? parsed.args[0]}`);
-  }
+  await vscode.workspace
+    .getConfiguration('superpose')
+    .update('drafts', parsed.args[0], vscode.ConfigurationTarget.Global);
+  void vscode.window.showInformationMessage(`Superpose: drafts = ${parsed.args[0]}`);
 }
 
 async function showStatus(): Promise<void> {
-  const status = serverStatusFrom(await executeServerCommand(SERVER_COMMANDS.status));
-  serverState = status.state;
+  const raw = await executeServerCommand(SERVER_COMMANDS.status);
+  const status = serverStatusFrom(raw);
+  server = status.state === 'unknown' ? 'unknown' : status.state;
   modelName = status.model;
+  controls = controlsFrom((raw as Record<string, unknown> | null | undefined)?.controls);
   refreshStatusBar();
   const lines = statusReport(status);
   output.info(`[status] ${lines.join(' | ')}`);
@@ -363,6 +566,54 @@ async function reindex(): Promise<void> {
   }
 }
 
+async function updateSetting(key: string, value: unknown): Promise<void> {
+  await vscode.workspace.getConfiguration('superpose').update(key, value, vscode.ConfigurationTarget.Global);
+}
+
+async function snooze(minutes: number): Promise<void> {
+  const result = await executeServerCommand(SERVER_COMMANDS.snooze, [minutes]);
+  if (result !== undefined) {
+    controls = controlsFrom(result);
+    refreshStatusBar();
+    void pollStatus();
+  }
+}
+
+async function runMenuEntry(entry: MenuEntry): Promise<void> {
+  const action = entry.action;
+  if (action.kind === 'setting') {
+    await updateSetting(action.key, action.value);
+  } else if (action.kind === 'snooze') {
+    await snooze(action.minutes);
+  } else if (action.kind === 'toggleLanguage') {
+    const disabled = new Set(serverSettings.disabledLanguages);
+    if (action.disable) {
+      disabled.add(action.languageId);
+    } else {
+      disabled.delete(action.languageId);
+    }
+    await updateSetting('disabledLanguages', [...disabled]);
+  } else {
+    await vscode.commands.executeCommand(action.command);
+  }
+}
+
+async function showMenu(): Promise<void> {
+  const document = vscode.window.activeTextEditor?.document;
+  const languageId =
+    document !== undefined && clientSettings.languages.includes(document.languageId)
+      ? document.languageId
+      : undefined;
+  const entries = statusMenu(view(), serverSettings, languageId);
+  const picked = await vscode.window.showQuickPick(
+    entries.map((entry) => ({ label: entry.label, description: entry.description, entry })),
+    { title: `Superpose: ${statusBarView(view()).text.replace(/\$\([^)]*\)\s*/g, '')}` },
+  );
+  if (picked !== undefined) {
+    await runMenuEntry(picked.entry);
+  }
+}
+
 /** Wraps a command so that a failing server request shows an error instead of failing silently. */
 function guarded(run: () => Promise<void>): () => Promise<void> {
   return async () => {
@@ -377,12 +628,30 @@ function guarded(run: () => Promise<void>): () => Promise<void> {
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel('Superpose', { log: true });
   statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
-  statusItem.command = 'superpose.client.showStatus';
+  statusItem.command = 'superpose.client.menu';
+  clientSettings = clientSettingsFrom(readSection());
+  serverSettings = serverSettingsFrom(readSection());
+  refreshStatusBar();
   statusItem.show();
   context.subscriptions.push(
     output,
     statusItem,
+    vscode.commands.registerCommand('superpose.client.menu', guarded(showMenu)),
     vscode.commands.registerCommand('superpose.client.showDrafts', guarded(showDrafts)),
+    vscode.commands.registerCommand('superpose.client.acceptWord', guarded(() => acceptPart('word'))),
+    vscode.commands.registerCommand('superpose.client.acceptLine', guarded(() => acceptPart('line'))),
+    vscode.commands.registerCommand(
+      'superpose.client.toggle',
+      guarded(() => updateSetting('enable', !serverSettings.enable)),
+    ),
+    vscode.commands.registerCommand(
+      'superpose.client.toggleMode',
+      guarded(() => updateSetting('mode', serverSettings.mode === 'manual' ? 'automatic' : 'manual')),
+    ),
+    vscode.commands.registerCommand(
+      'superpose.client.snooze',
+      guarded(() => snooze(controls.state === 'snoozed' ? 0 : 15)),
+    ),
     vscode.commands.registerCommand('superpose.client.toggleMonitor', guarded(() => toggle('monitor'))),
     vscode.commands.registerCommand(
       'superpose.client.toggleRepetitionPenalty',
@@ -391,16 +660,20 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('superpose.client.setDrafts', guarded(setDrafts)),
     vscode.commands.registerCommand('superpose.client.showStatus', guarded(showStatus)),
     vscode.commands.registerCommand('superpose.client.reindex', guarded(reindex)),
-    vscode.commands.registerCommand(
-      'superpose.client.restartServer',
-      guarded(async () => {
-        await stopClient();
-        await startClient();
-      }),
-    ),
+    vscode.commands.registerCommand('superpose.client.openLog', () => output.show(true)),
+    vscode.commands.registerCommand('superpose.client.restartServer', guarded(restartClient)),
     vscode.workspace.onDidChangeConfiguration((event) => void onConfigurationChanged(event)),
+    vscode.window.onDidChangeActiveTextEditor(() => refreshStatusBar()),
+    vscode.workspace.onDidOpenTextDocument(() => {
+      if (servesOpenDocument()) {
+        void ensureStarted();
+      }
+    }),
+    vscode.workspace.onDidCloseTextDocument((document) => shownDrafts.delete(document.uri.toString())),
   );
-  await startClient();
+  if (servesOpenDocument()) {
+    await ensureStarted();
+  }
 }
 
 export async function deactivate(): Promise<void> {

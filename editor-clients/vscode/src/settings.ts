@@ -20,6 +20,12 @@ export interface ServerSettings {
   ngram: boolean;
   verify: boolean;
   multiline: 'auto' | 'never' | 'always';
+  enable: boolean;
+  mode: 'automatic' | 'manual';
+  completionMenu: 'always' | 'invoked' | 'off';
+  disabledLanguages: string[];
+  disabledGlobs: string[];
+  debounceMs: number;
 }
 
 /** Options that only the client reads. */
@@ -29,9 +35,15 @@ export interface ClientSettings {
   tcpPort: number | undefined;
   tcpHost: string;
   inlineCompletion: boolean;
+  languages: string[];
 }
 
-/** Defaults of DESIGN.md section 2 (the server applies the same ones). */
+/**
+ * Defaults sent to the server: those of DESIGN.md section 2, except `completionMenu`, which
+ * is `off` here (the server's own default is `always`): VS Code asks for completion items on
+ * nearly every keystroke (quick suggestions arrive as invoked requests), and the drafts are
+ * already shown as ghost text.
+ */
 export const SERVER_DEFAULTS: Readonly<ServerSettings> = Object.freeze({
   model: 'default',
   device: 'auto',
@@ -43,14 +55,23 @@ export const SERVER_DEFAULTS: Readonly<ServerSettings> = Object.freeze({
   ngram: true,
   verify: true,
   multiline: 'auto',
+  enable: true,
+  mode: 'automatic',
+  completionMenu: 'off',
+  disabledLanguages: [] as string[],
+  disabledGlobs: [] as string[],
+  debounceMs: 0,
 });
 
+/** serverPath '' = find it: workspace .venv, then PATH, then `python -m lsp_server`. */
 export const CLIENT_DEFAULTS: Readonly<ClientSettings> = Object.freeze({
-  serverPath: 'superpose-ls',
+  serverPath: '',
   pythonPath: '',
   tcpPort: undefined,
   tcpHost: '127.0.0.1',
   inlineCompletion: true,
+  // the shipped model is trained on Python; add languages when you use a bigger model
+  languages: ['python'],
 });
 
 export const SERVER_KEYS = Object.keys(SERVER_DEFAULTS) as (keyof ServerSettings)[];
@@ -60,14 +81,28 @@ const ENUMS: Partial<Record<keyof ServerSettings, readonly string[]>> = {
   device: ['auto', 'cpu', 'cuda'],
   decoder: ['superposed', 'greedy', 'beam', 'sampling'],
   multiline: ['auto', 'never', 'always'],
+  mode: ['automatic', 'manual'],
+  completionMenu: ['always', 'invoked', 'off'],
 };
+
+/** Inclusive ranges of the numeric settings (the server checks the same ones). */
+const RANGES: Partial<Record<keyof ServerSettings, readonly [number, number]>> = {
+  drafts: [1, 16],
+  maxNewTokens: [1, 512],
+  debounceMs: [0, 2000],
+};
+
+function stringList(value: unknown): string[] | undefined {
+  if (typeof value === 'string' && value.length > 0) {
+    return [value];
+  }
+  return Array.isArray(value) && value.every((item) => typeof item === 'string' && item.length > 0)
+    ? [...(value as string[])]
+    : undefined;
+}
 
 /** Reads one key of the `superpose` section; undefined when unset. */
 export type SettingGetter = (key: string) => unknown;
-
-function isPositiveInteger(value: unknown): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 1;
-}
 
 /** Returns the value when it fits the default's type (and enum), otherwise the default. */
 function validServerValue<K extends keyof ServerSettings>(
@@ -76,10 +111,15 @@ function validServerValue<K extends keyof ServerSettings>(
 ): ServerSettings[K] {
   const fallback = SERVER_DEFAULTS[key];
   if (value === undefined || value === null) {
-    return fallback;
+    return (Array.isArray(fallback) ? [...fallback] : fallback) as ServerSettings[K];
+  }
+  if (Array.isArray(fallback)) {
+    return (stringList(value) ?? [...fallback]) as ServerSettings[K];
   }
   if (typeof fallback === 'number') {
-    return (isPositiveInteger(value) ? value : fallback) as ServerSettings[K];
+    const [lo, hi] = RANGES[key] ?? [1, Number.MAX_SAFE_INTEGER];
+    const ok = typeof value === 'number' && Number.isInteger(value) && value >= lo && value <= hi;
+    return (ok ? value : fallback) as ServerSettings[K];
   }
   if (typeof fallback === 'boolean') {
     return (typeof value === 'boolean' ? value : fallback) as ServerSettings[K];
@@ -93,7 +133,7 @@ function validServerValue<K extends keyof ServerSettings>(
 
 /** Returns the server settings object (initializationOptions) read through `get`. */
 export function serverSettingsFrom(get: SettingGetter): ServerSettings {
-  const settings = { ...SERVER_DEFAULTS } as ServerSettings;
+  const settings = {} as ServerSettings;
   for (const key of SERVER_KEYS) {
     (settings as unknown as Record<string, unknown>)[key] = validServerValue(key, get(key));
   }
@@ -117,6 +157,7 @@ export function clientSettingsFrom(get: SettingGetter): ClientSettings {
         : undefined,
     tcpHost: str('tcpHost', CLIENT_DEFAULTS.tcpHost),
     inlineCompletion: typeof inline === 'boolean' ? inline : CLIENT_DEFAULTS.inlineCompletion,
+    languages: stringList(get('languages')) ?? [...CLIENT_DEFAULTS.languages],
   };
 }
 
@@ -125,15 +166,21 @@ export type ServerLaunch =
   | { kind: 'stdio'; command: string; args: string[] }
   | { kind: 'tcp'; host: string; port: number };
 
-/** Returns the launch plan for the client settings (TCP wins, then pythonPath, then serverPath). */
-export function serverLaunchFor(client: ClientSettings): ServerLaunch {
+/**
+ * Returns the launch plan the settings fix on their own (TCP wins, then pythonPath, then an
+ * explicit serverPath), or undefined when the server must be found (see launch.ts).
+ */
+export function serverLaunchFor(client: ClientSettings): ServerLaunch | undefined {
   if (client.tcpPort !== undefined) {
     return { kind: 'tcp', host: client.tcpHost, port: client.tcpPort };
   }
   if (client.pythonPath.length > 0) {
     return { kind: 'stdio', command: client.pythonPath, args: ['-m', 'lsp_server'] };
   }
-  return { kind: 'stdio', command: client.serverPath, args: [] };
+  if (client.serverPath.length > 0) {
+    return { kind: 'stdio', command: client.serverPath, args: [] };
+  }
+  return undefined;
 }
 
 /** Returns the `workspace/didChangeConfiguration` params carrying only server settings. */
@@ -173,11 +220,46 @@ export function needsRestart(before: ClientSettings, after: ClientSettings): boo
     before.serverPath !== after.serverPath ||
     before.pythonPath !== after.pythonPath ||
     before.tcpPort !== after.tcpPort ||
-    before.tcpHost !== after.tcpHost
+    before.tcpHost !== after.tcpHost ||
+    before.languages.join('\n') !== after.languages.join('\n')
   );
 }
 
 /** Returns true when two server settings objects differ in any key. */
 export function serverSettingsChanged(before: ServerSettings, after: ServerSettings): boolean {
-  return SERVER_KEYS.some((key) => before[key] !== after[key]);
+  return SERVER_KEYS.some((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]));
+}
+
+/** What the client knows of a document when it decides whether to ask for ghost text. */
+export interface DocumentFacts {
+  languageId: string;
+  /** `superpose.enable` read for this document's language (language-overridable). */
+  enabledForLanguage: boolean;
+}
+
+/**
+ * Returns why the client does not ask the server for ghost text here (undefined: ask). The
+ * server applies the same switches (and `disabledGlobs`); checking them here saves the
+ * round trip. `automatic` is false when the user asked for it (Alt+\\).
+ */
+export function ghostTextBlocked(
+  settings: ServerSettings,
+  document: DocumentFacts,
+  automatic: boolean,
+): string | undefined {
+  if (!settings.enable || !document.enabledForLanguage) {
+    return 'disabled';
+  }
+  if (settings.disabledLanguages.includes(document.languageId)) {
+    return `disabled for ${document.languageId}`;
+  }
+  if (automatic && settings.mode === 'manual') {
+    return 'manual mode';
+  }
+  return undefined;
+}
+
+/** Returns whether a completion-menu request goes to the server under `completionMenu`. */
+export function completionMenuWanted(settings: ServerSettings, invoked: boolean): boolean {
+  return settings.completionMenu === 'always' || (settings.completionMenu === 'invoked' && invoked);
 }

@@ -4,6 +4,8 @@ import { describe, it } from 'node:test';
 import {
   CLIENT_KEYS,
   clientSettingsFrom,
+  completionMenuWanted,
+  ghostTextBlocked,
   configurationResponse,
   didChangeConfigurationParams,
   needsRestart,
@@ -32,7 +34,58 @@ describe('serverSettingsFrom', () => {
       ngram: true,
       verify: true,
       multiline: 'auto',
+      enable: true,
+      mode: 'automatic',
+      // the extension's own default: drafts as ghost text only (the server's is `always`)
+      completionMenu: 'off',
+      disabledLanguages: [],
+      disabledGlobs: [],
+      debounceMs: 0,
     });
+  });
+
+  it('checks the controls: enums, string lists, the debounce range', () => {
+    const settings = serverSettingsFrom(
+      getterOf({
+        mode: 'manual',
+        completionMenu: 'invoked',
+        disabledLanguages: ['markdown'],
+        disabledGlobs: '**/gen/**',
+        debounceMs: 150,
+      }),
+    );
+    assert.equal(settings.mode, 'manual');
+    assert.equal(settings.completionMenu, 'invoked');
+    assert.deepEqual(settings.disabledLanguages, ['markdown']);
+    assert.deepEqual(settings.disabledGlobs, ['**/gen/**']);
+    assert.equal(settings.debounceMs, 150);
+    const bad = serverSettingsFrom(
+      getterOf({ mode: 'sometimes', completionMenu: 'never', disabledLanguages: [3], debounceMs: 5000 }),
+    );
+    assert.equal(bad.mode, 'automatic');
+    assert.equal(bad.completionMenu, 'off');
+    assert.deepEqual(bad.disabledLanguages, []);
+    assert.equal(bad.debounceMs, 0);
+    assert.notEqual(
+      serverSettingsFrom(getterOf({})).disabledLanguages,
+      serverSettingsFrom(getterOf({})).disabledLanguages,
+      'each settings object has its own lists',
+    );
+  });
+
+  it('decides when the client asks for ghost text and menu items', () => {
+    const on = serverSettingsFrom(getterOf({}));
+    const python = { languageId: 'python', enabledForLanguage: true };
+    assert.equal(ghostTextBlocked(on, python, true), undefined);
+    assert.equal(ghostTextBlocked({ ...on, enable: false }, python, false), 'disabled');
+    assert.equal(ghostTextBlocked(on, { ...python, enabledForLanguage: false }, true), 'disabled');
+    assert.equal(ghostTextBlocked({ ...on, disabledLanguages: ['python'] }, python, false), 'disabled for python');
+    assert.equal(ghostTextBlocked({ ...on, mode: 'manual' }, python, true), 'manual mode');
+    assert.equal(ghostTextBlocked({ ...on, mode: 'manual' }, python, false), undefined, 'asked for');
+    assert.equal(completionMenuWanted(on, true), false, 'off by default in VS Code');
+    assert.equal(completionMenuWanted({ ...on, completionMenu: 'invoked' }, true), true);
+    assert.equal(completionMenuWanted({ ...on, completionMenu: 'invoked' }, false), false);
+    assert.equal(completionMenuWanted({ ...on, completionMenu: 'always' }, false), true);
   });
 
   it('keeps valid user values', () => {
@@ -70,12 +123,9 @@ describe('serverSettingsFrom', () => {
 });
 
 describe('clientSettingsFrom and serverLaunchFor', () => {
-  it('starts `superpose-ls` over stdio by default', () => {
-    assert.deepEqual(serverLaunchFor(clientSettingsFrom(getterOf({}))), {
-      kind: 'stdio',
-      command: 'superpose-ls',
-      args: [],
-    });
+  it('leaves finding the server to launch.ts by default', () => {
+    assert.equal(serverLaunchFor(clientSettingsFrom(getterOf({}))), undefined);
+    assert.deepEqual(clientSettingsFrom(getterOf({})).languages, ['python']);
   });
 
   it('uses the serverPath when given', () => {
@@ -114,6 +164,7 @@ describe('clientSettingsFrom and serverLaunchFor', () => {
     assert.equal(needsRestart(base, { ...base, serverPath: '/other' }), true);
     assert.equal(needsRestart(base, { ...base, tcpPort: 4000 }), true);
     assert.equal(needsRestart(base, { ...base, pythonPath: 'python3' }), true);
+    assert.equal(needsRestart(base, { ...base, languages: ['python', 'typescript'] }), true);
   });
 });
 
