@@ -111,8 +111,6 @@ FUNCTION_RESULTS: dict[str, str] = {
     "vars": "dict[str,?]",
     "globals": "dict[str,?]",
     "locals": "dict[str,?]",
-    "enumerate": "enumerate[E0]",
-    "reversed": "reversed[E0]",
 }
 
 # Results of calling constructors with arguments: ``list(x)`` is ``list[element of x]``.
@@ -121,7 +119,9 @@ CONSTRUCTOR_RESULTS: dict[str, str] = {
     "set": "set[E0]@1",
     "frozenset": "frozenset[E0]@1",
     "tuple": "tuple[E0,...]@1",
-    "sorted": "list[E0]",
+    "enumerate": "enumerate[E0]@1",
+    "filter": "filter[E1]@2",
+    "reversed": "iter[E0]@1",
 }
 
 _STR_TO_STR = (
@@ -257,10 +257,10 @@ ELEMENTS: dict[str, str] = {
             "frozenset",
             "dict_keys",
             "dict_values",
-            "reversed",
             "list_iterator",
             "generator",
             "deque",
+            "filter",
         ),
         "T",
     ),
@@ -285,21 +285,6 @@ ITEMS: dict[str, str] = {
     "bytearray": "int",
     "range": "int",
     "deque": "T",
-}
-# Builtin classes whose dotted subscription is a generic alias with these parameters.
-TYPE_PARAMETERS: dict[str, str] = {
-    "list": "T",
-    "set": "T",
-    "frozenset": "T",
-    "dict": "K,V",
-    "defaultdict": "K,V",
-    "deque": "T",
-    "enumerate": "T",
-    "reversed": "T",
-    "dict_keys": "K",
-    "dict_values": "V",
-    "dict_items": "K,V",
-    "generator": "T",
 }
 
 
@@ -377,6 +362,58 @@ SAFE_EXTENSION_MODULES = frozenset(
         "_typing",
     }
 )
+# C modules whose names are the same on every platform: only their member sets are given
+# (``sys``, ``posix``/``os``, ``time``, ``errno``, ``signal``, ``select``... differ between
+# Linux, macOS and Windows, and cross-platform code names the others' members).
+PLATFORM_NEUTRAL_MODULES = frozenset(
+    {
+        "math",
+        "cmath",
+        "_struct",
+        "binascii",
+        "zlib",
+        "_json",
+        "_pickle",
+        "_datetime",
+        "_random",
+        "_bisect",
+        "_heapq",
+        "unicodedata",
+        "array",
+        "_csv",
+        "_contextvars",
+        "_queue",
+        "_md5",
+        "_sha1",
+        "_sha256",
+        "_sha512",
+        "_sha3",
+        "_blake2",
+        "_statistics",
+        "_opcode",
+        "itertools",
+        "_collections",
+        "_functools",
+        "_operator",
+        "_codecs",
+        "_weakref",
+        "marshal",
+        "gc",
+        "atexit",
+        "_abc",
+        "_sre",
+        "_string",
+        "_symtable",
+        "_tokenize",
+        "_tracemalloc",
+        "_warnings",
+        "_ast",
+        "_typing",
+        "builtins",
+    }
+)
+# Modules whose classes are the same on every platform although the module is not.
+PLATFORM_NEUTRAL_CLASSES = frozenset({"_io", "_thread"})
 # Attributes a C module gets only at run time (interactive prompts, last exception, ...).
 RUNTIME_MODULE_ATTRIBUTES = {
     "sys": frozenset(
@@ -394,6 +431,9 @@ RUNTIME_MODULE_ATTRIBUTES = {
         }
     )
 }
+# Windows-only modules: a star import of one in a standard-library module is a branch that
+# does not run here (and binds nothing where it would fail).
+WINDOWS_ONLY_MODULES = frozenset({"nt", "winreg", "msvcrt", "_winapi", "_overlapped", "winsound"})
 # Module attributes whose value is commonly replaced at run time (its type is not certain).
 REPLACEABLE_ATTRIBUTES = frozenset(
     {
@@ -405,15 +445,21 @@ REPLACEABLE_ATTRIBUTES = frozenset(
         ("sys", "breakpointhook"),
     }
 )
-_CONSTANT_TYPES = (int, float, str, bytes, bool, complex, tuple, frozenset)
+_CONSTANT_TYPES = (int, float, str, bytes, bool, complex, tuple, frozenset, list, dict)
 
 
 class CModule:
-    """A C module of the interpreter, seen through ``dir`` (never a user's file)."""
+    """A C module of the interpreter, seen through ``dir`` (never a user's file).
+
+    ``complete`` is True when :attr:`names` are all its names on every platform (see
+    :data:`PLATFORM_NEUTRAL_MODULES`); its constants are known either way, its classes only
+    where their members do not depend on the platform either.
+    """
 
     def __init__(self, name: str, module: types.ModuleType):
         self.name = name
         self._module = module
+        self.complete = name in PLATFORM_NEUTRAL_MODULES
         self.names: frozenset[str] = frozenset(dir(module)) | RUNTIME_MODULE_ATTRIBUTES.get(
             name, frozenset()
         )
@@ -429,6 +475,8 @@ class CModule:
             return "", None
         value = getattr(self._module, name, None)
         if isinstance(value, type):
+            if not (self.complete or self.name in PLATFORM_NEUTRAL_CLASSES):
+                return "", None  # e.g. _socket.socket: its methods differ by platform
             return "class", builtin_type(value)
         if isinstance(value, types.ModuleType):
             return "module", value.__name__

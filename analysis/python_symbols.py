@@ -5,8 +5,8 @@ records its top-level bindings (defs, classes, assignments incl. tuple targets a
 annotations, imports and aliases, names bound under top-level if/try/with/for), star imports
 and signs of dynamic namespaces; a class records its body bindings (methods incl.
 property/static/class methods, class attributes, ``__slots__``), the attributes assigned
-through the first parameter of its methods (``self.x = ...``, ``cls.x = ...``), its bases,
-metaclass and decorators. These are the symbols the monitor of Agrawal et al. 2023
+through the first parameter of its methods (``self.x = ...``, ``cls.x = ...``, and through
+the instance ``__new__`` creates), its bases, metaclass and decorators. These are the symbols the monitor of Agrawal et al. 2023
 ("Guiding Language Models of Code with Global Context using Monitors") allows after a dot.
 
 Every name has a list of :class:`Binding` s; a name with several bindings of different
@@ -1004,7 +1004,10 @@ class PyClass:
                 continue
             obj = attribute.child_by_field_name("object")
             attr = attribute.child_by_field_name("attribute")
-            if obj is None or attr is None or self.module.text(obj) != method.first_parameter:
+            if obj is None or attr is None:
+                continue
+            receiver = self.module.text(obj)
+            if receiver != method.first_parameter and receiver not in _new_instances(method):
                 continue
             binding = _attribute_store(self.module, attribute)
             if binding is not None:
@@ -1112,3 +1115,19 @@ def scope_nodes(node: Node) -> list[Node]:
             found.append(current)
         current = current.parent
     return found
+
+
+def _new_instances(method: FunctionScope) -> frozenset[str]:
+    """In ``__new__``: local names bound to the new instance (``self = X.__new__(cls)``)."""
+    if method.name != "__new__":
+        return frozenset()
+    found = set()
+    for name, bindings in method.bindings.names.items():
+        if len(bindings) != 1 or bindings[0].kind != "assign" or bindings[0].node is None:
+            continue
+        value = bindings[0].node
+        if value.type == "call":
+            function = method.module.text(value.child_by_field_name("function"))
+            if function.endswith(".__new__"):
+                found.add(name)
+    return frozenset(found)

@@ -51,6 +51,7 @@ from __future__ import annotations
 import collections
 import os
 import re
+import sys
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -68,6 +69,7 @@ from analysis.builtin_types import (
     NONE_NAMES,
     SUPER_NAMES,
     TYPE_TYPE,
+    WINDOWS_ONLY_MODULES,
     BuiltinClass,
     CModule,
     builtin_class,
@@ -601,11 +603,21 @@ class PythonResolver:
             return c_module(dotted)
         return found
 
+    def _star_targets(self, module: PyModule) -> list[PyModule | CModule | None]:
+        """The modules ``module`` star-imports (None for an unknown one), leaving out
+        Windows-only modules imported by the standard library elsewhere."""
+        found: list[PyModule | CModule | None] = []
+        for dotted, level in module.namespace.stars:
+            target = self.import_module(module, dotted, level)
+            if target is None and _absent_platform_module(module, dotted, level):
+                continue
+            found.append(target)
+        return found
+
     def star_modules(self, module: PyModule) -> list[PyModule | CModule] | None:
         """Modules star-imported by ``module``; None if any is unknown."""
         found = []
-        for dotted, level in module.namespace.stars:
-            target = self.import_module(module, dotted, level)
+        for target in self._star_targets(module):
             if target is None or target is module:
                 return None
             found.append(target)
@@ -616,7 +628,7 @@ class PythonResolver:
     ) -> frozenset[str] | None:
         """Names a ``from module import *`` binds; None if unknown."""
         if isinstance(module, CModule):
-            return module.exported
+            return module.exported if module.complete else None
         if id(module) in seen or module.dynamic:
             return None
         literal = module.all_names
@@ -632,12 +644,11 @@ class PythonResolver:
     ) -> frozenset[str] | None:
         """All names bound at module level (incl. star imports); None if unknown."""
         if isinstance(module, CModule):
-            return module.names
+            return module.names if module.complete else None
         if module.dynamic:
             return None
         names = set(module.namespace.names) | (module.getattr_names or frozenset())
-        for dotted, level in module.namespace.stars:
-            target = self.import_module(module, dotted, level)
+        for target in self._star_targets(module):
             if target is None:
                 return None
             exported = self.exported_names(target, seen | {id(module)})
@@ -655,7 +666,7 @@ class PythonResolver:
         try:
             if isinstance(typ, ModuleType):
                 if isinstance(typ.module, CModule):
-                    return typ.module.names | MODULE_MEMBERS
+                    return typ.module.names | MODULE_MEMBERS if typ.module.complete else None
                 return self._module_members(typ.module)
             if isinstance(typ, InstanceType):
                 names = self._class_members(typ.cls, instance=True)
@@ -1042,6 +1053,12 @@ class PythonResolver:
         if isinstance(cls, BuiltinClass):
             if cls is TYPE_TYPE:
                 return None  # type(x) is x's class, maybe a subclass; type(n, b, d) a new one
+            if cls is spec_class("zip") and arguments is not None and not arguments.splat:
+                elements = [
+                    self.element_type(self.expression_type(arguments.module, node))
+                    for node in arguments.positional
+                ]
+                return InstanceType(cls, tuple(elements))
             spec = CONSTRUCTOR_RESULTS.get(cls.name)
             if spec is not None and arguments is not None and spec_class(cls.name) is cls:
                 typ = self._spec_type(spec, None, arguments)
@@ -1311,6 +1328,8 @@ class PythonResolver:
     def _builtin_element(self, typ: InstanceType) -> Type | None:
         assert isinstance(typ.cls, BuiltinClass)
         for klass in typ.cls.mro:
+            if klass.name == "zip" and klass is spec_class("zip"):
+                return _instance("tuple", *typ.args) if typ.args else None
             if klass.name == "tuple" and klass is spec_class("tuple"):
                 if typ.variadic:
                     return typ.args[0] if typ.args else None
@@ -1882,15 +1901,13 @@ class PythonResolver:
             return None
         if bindings and module.namespace.stars:
             # a star import may rebind the name: certain only if no star module exports it
-            for dotted, level in module.namespace.stars:
-                target = self.import_module(module, dotted, level)
+            for target in self._star_targets(module):
                 exported = self.exported_names(target) if target is not None else None
                 if exported is None or name in exported:
                     return None
         if bindings:
             return self.bindings_type(module, bindings)
-        for dotted, level in module.namespace.stars:
-            target = self.import_module(module, dotted, level)
+        for target in self._star_targets(module):
             if target is None:
                 return None
             exported = self.exported_names(target)
@@ -2145,6 +2162,16 @@ def _is_attrs_decorator(module: PyModule, dotted: str) -> bool:
     )
 
 
+def _absent_platform_module(module: PyModule, dotted: str, level: int) -> bool:
+    """True for a Windows-only module star-imported by a standard-library module elsewhere."""
+    return (
+        module.is_stdlib
+        and level == 0
+        and dotted in WINDOWS_ONLY_MODULES
+        and not sys.platform.startswith("win")
+    )
+
+
 def _is_property_accessor(module: PyModule, binding: Binding) -> bool:
     """True for ``@x.setter``/``@x.deleter``/``@overload`` defs (they do not rebind a type)."""
     if binding.kind != "def" or not binding.decorators:
@@ -2192,22 +2219,47 @@ def _external_class_attributes(module: PyModule, class_name: str) -> set[str]:
 
 
 _STORED_ATTRIBUTE = re.compile(rb"\.[ \t]*([^\W\d]\w*)[ \t]*(?:[-+*/%&|^@<>]{1,3})?=(?!=)")
+_OWN_RECEIVER = re.compile(rb"(?<![\w.])(?:self|cls)[ \t]*$")
+
+
+_STORED_CHUNKS: collections.OrderedDict[bytes, frozenset[str]] = collections.OrderedDict()
+_STORED_LOCK = threading.Lock()
 
 
 def _stored_attribute_names(module: PyModule) -> frozenset[str]:
     """Names stored as ``<expr>.name = ...`` (or ``+=``, ...) anywhere in ``module``.
 
-    A textual scan (over-approximates: strings and comments count too), cached per module:
+    A textual scan (over-approximates: strings count too), cached per module and per
+    top-level statement text (an edited document rescans only the statement that changed):
     an instance may get such an attribute from code outside its class (``te.x = ...`` on a
-    local alias, ``self.__map = ...`` in ``__new__``).
+    local alias). Stores through a plain ``self``/``cls`` are left to each class's own
+    :attr:`~analysis.python_symbols.PyClass.first_parameter_attributes`.
     """
     cached = module.__dict__.get("_stored_attribute_names")
-    if cached is None:
-        text = module.data
-        cached = frozenset(
-            match.group(1).decode("utf-8", "replace") for match in _STORED_ATTRIBUTE.finditer(text)
-        )
-        module.__dict__["_stored_attribute_names"] = cached
+    if cached is not None:
+        return cached
+    names: set[str] = set()
+    data = module.data
+    for child in module.root.children:
+        chunk = data[child.start_byte : child.end_byte]
+        if b"=" not in chunk:
+            continue
+        with _STORED_LOCK:
+            found = _STORED_CHUNKS.get(chunk)
+        if found is None:
+            found = frozenset(
+                match.group(1).decode("utf-8", "replace")
+                for match in _STORED_ATTRIBUTE.finditer(chunk)
+                # a method's own ``self.x = ...``: see PyClass.first_parameter_attributes
+                if not _OWN_RECEIVER.search(chunk, max(0, match.start() - 8), match.start())
+            )
+            with _STORED_LOCK:
+                _STORED_CHUNKS[chunk] = found
+                if len(_STORED_CHUNKS) > 8192:
+                    _STORED_CHUNKS.popitem(last=False)
+        names |= found
+    cached = frozenset(names)
+    module.__dict__["_stored_attribute_names"] = cached
     return cached
 
 

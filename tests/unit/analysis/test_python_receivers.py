@@ -1,0 +1,699 @@
+"""Receivers resolved with certainty (issue 14, item 2), each with its uncertain neighbours.
+
+Two ways in: the oracle (``oracle_for(...).members(extra)``: the receiver read back from the
+code as a chain of names and calls, as the decoding monitor asks today), and the resolver on
+a tree node (``node_members``: the receiver expression ending at ``<|>`` followed by a
+``.``, for receivers the chain reader does not produce: literals, subscripts, ``super()``,
+comprehension variables, ``await``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from analysis_testing import oracle_for, strict_analysis, write_files  # noqa: F401
+
+from analysis.languages import parser_for
+from analysis.python_symbols import PyModule, writes_globals
+from analysis.resolution import PythonResolver
+from analysis.workspace import WorkspaceIndex, default_stdlib
+
+LIST = {"append", "extend", "pop", "sort", "copy", "index"}
+NOT_STR = {"append", "decode", "keys"}
+DICT = {"items", "keys", "values", "get", "setdefault", "popitem"}
+STR = {"upper", "split", "join", "startswith", "encode", "format"}
+TUPLE = {"count", "index"}
+
+SHAPES = """
+import collections
+import typing
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Callable, Iterable, Literal, NamedTuple, Optional, Union
+
+
+@dataclass
+class Circle:
+    radius: float
+
+    def area(self) -> float:
+        return 3.14 * self.radius**2
+
+    def perimeter(self) -> float:
+        return 2 * 3.14 * self.radius
+
+
+class Square:
+    def __init__(self, side: int):
+        self.side = side
+
+    def scaled(self):
+        return self
+
+    def corners(self):
+        return [Circle(0.0), Circle(1.0)]
+
+
+class Color(Enum):
+    RED = 1
+    GREEN = 2
+"""
+CIRCLE = {"radius", "area", "perimeter", "__dataclass_fields__"}
+SQUARE = {"side", "scaled", "corners"}
+
+
+def members_at(body: str, extra: str, source: str = SHAPES) -> frozenset[str] | None:
+    return oracle_for(source + body).members(extra)
+
+
+def node_members(
+    source: str, path: Path | None = None, workspace: WorkspaceIndex | None = None
+) -> frozenset[str] | None:
+    """Members of the receiver expression that ends at ``<|>`` (a ``.`` follows it)."""
+    offset = source.index("<|>")
+    text = source[:offset] + source[offset + 3 :]
+    data = text.encode()
+    end = len(text[:offset].encode())
+    tree = parser_for("python").parse(data)
+    node = tree.root_node.descendant_for_byte_range(end - 1, end)
+    while not (
+        node.parent is not None
+        and node.parent.type == "attribute"
+        and node.parent.child_by_field_name("object") == node
+    ):
+        node = node.parent
+        assert node is not None and node.end_byte == end, "no receiver ends at <|>"
+    module = PyModule(data, tree, path)
+    resolver = PythonResolver(workspace if workspace is not None else default_stdlib())
+    return resolver.receiver_members(module, node)
+
+
+def names(members: frozenset[str] | None) -> set[str]:
+    assert members is not None, "expected the receiver to be resolved"
+    return set(members)
+
+
+# ------------------------------------------------------------------ parameters, annotations
+
+
+@pytest.mark.parametrize(
+    ("signature", "expected", "absent"),
+    [
+        ("p: list[Circle]", LIST, CIRCLE),
+        ("p: typing.List[Circle]", LIST, CIRCLE),
+        ("p: dict[str, Circle]", DICT, CIRCLE),
+        ("p: typing.Dict[str, Circle]", DICT, CIRCLE),
+        ("p: tuple[int, Circle]", TUPLE, {"append"}),
+        ("p: Optional[Circle]", CIRCLE | {"__bool__"}, SQUARE),
+        ("p: Circle | None", CIRCLE | {"__bool__"}, SQUARE),
+        ("p: None | Circle", CIRCLE, SQUARE),
+        ("p: Union[Circle, None]", CIRCLE, SQUARE),
+        ("p: 'Optional[Circle]'", CIRCLE, SQUARE),
+        ("p: 'list[Circle]'", LIST, CIRCLE),
+        ("p: typing.Optional['Circle']", CIRCLE, SQUARE),
+        ("p: typing.Annotated[Circle, 'unit: m']", CIRCLE, SQUARE),
+        ("p: Literal['a', 'b']", STR, NOT_STR),
+        ("p: type[Circle]", {"area", "mro", "__name__"}, {"append"}),
+        ("*p: Circle", TUPLE, CIRCLE),  # a tuple of Circles, not a Circle
+        ("*p", TUPLE, CIRCLE),
+        ("**p: Circle", DICT, CIRCLE),
+        ("**p", DICT, CIRCLE),
+    ],
+)
+def test_annotated_parameters(signature, expected, absent):
+    members = names(members_at(f"\ndef f({signature}):\n    <|>", "p"))
+    assert expected <= members
+    assert not absent & members
+    assert "nonexistent" not in members
+
+
+def test_optional_means_the_class_plus_none_own_members():
+    # after `p.` the code only runs when p is not None: T's members and NoneType's own
+    optional = names(members_at("\ndef f(p: Optional[Square]):\n    <|>", "p"))
+    plain = names(members_at("\ndef f(p: Square):\n    <|>", "p"))
+    assert optional == plain | {"__bool__"}
+
+
+def test_type_aliases_resolve_like_their_value():
+    body = "\nShapes = list[Circle]\nMaybe: typing.TypeAlias = 'Circle | None'\n"
+    assert LIST <= names(members_at(body + "def f(p: Shapes):\n    <|>", "p"))
+    assert CIRCLE <= names(members_at(body + "def f(p: Maybe):\n    <|>", "p"))
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "p",  # unannotated
+        "p=None",
+        "p: Any",
+        "p: Callable[..., Circle]",
+        "p: Union[Circle, Square]",  # two classes: either member set alone could be wrong
+        "p: Circle | Square",
+        "p: Iterable[Circle]",  # any iterable: only its elements are known
+        "p: typing.Sequence[Circle]",
+        "p: typing.Mapping[str, Circle]",
+        "p: 'Undefined'",
+        "p: 'not valid ['",
+        "p: Literal[1, 'a']",
+    ],
+)
+def test_uncertain_parameters_stay_open(signature):
+    assert members_at(f"\ndef f({signature}):\n    <|>", "p") is None
+
+
+# ------------------------------------------------------------------ loops and comprehensions
+
+
+def test_readme_demo_loop_variable_over_an_annotated_list():
+    source = SHAPES + "\ndef total_area(shapes: list[Circle]) -> float:\n    total = 0.0\n"
+    oracle = oracle_for(source + "    for shape in shapes:\n        total += shape<|>")
+    members = names(oracle.members(""))
+    assert {"area", "perimeter", "radius"} <= members and "size" not in members
+
+
+@pytest.mark.parametrize(
+    ("loop", "receiver", "expected"),
+    [
+        ("for k, v in d.items():", "v", CIRCLE),
+        ("for k, v in d.items():", "k", STR),
+        ("for k in d:", "k", STR),
+        ("for k in d.keys():", "k", STR),
+        ("for v in d.values():", "v", CIRCLE),
+        ("for i, c in enumerate(xs):", "c", CIRCLE),
+        ("for i, c in enumerate(xs):", "i", {"bit_length"}),
+        ("for c, s in zip(xs, squares):", "s", SQUARE),
+        ("for c in sorted(xs):", "c", CIRCLE),
+        ("for c in reversed(xs):", "c", CIRCLE),
+        ("for c in list(xs):", "c", CIRCLE),
+        ("for c in [Circle(1.0), Circle(2.0)]:", "c", CIRCLE),
+        ("for n, c in [(1, Circle(1.0))]:", "c", CIRCLE),
+        ("for ch in 'abc':", "ch", STR),
+        ("for b in b'abc':", "b", {"bit_length"}),
+        ("for line in open('f'):", "line", STR),
+        ("for c in Color:", "c", {"name", "value"}),
+        ("for c in star:", "c", CIRCLE),
+        ("for c in it:", "c", CIRCLE),
+        ("for c in Square(1).corners():", "c", CIRCLE),
+        ("for c in gen():", "c", CIRCLE),
+        ("for s in (Square(i) for i in range(3)):", "s", SQUARE),
+    ],
+)
+def test_loop_variables(loop, receiver, expected):
+    body = (
+        "\ndef gen():\n    yield Circle(1.0)\n"
+        "\ndef f(d: dict[str, Circle], xs: list[Circle], squares: list[Square],"
+        " it: Iterable[Circle], *star: Circle):\n"
+        f"    {loop}\n        <|>"
+    )
+    assert expected <= names(members_at(body, receiver))
+
+
+@pytest.mark.parametrize(
+    ("loop", "receiver"),
+    [
+        ("for c in items:", "c"),  # unknown iterable
+        ("for c in xs:\n        c = 1\n    for c in xs:", "c"),  # rebound to an int
+        ("for c in mixed:", "c"),  # tuple of two classes
+        ("for c, rest in xs:", "c"),  # a Circle does not unpack
+        ("for c, *rest in pairs:", "c"),  # starred targets are not modelled
+        ("async for c in xs:", "c"),
+        ("for k, v in d:", "v"),  # the keys are ints: they do not unpack
+    ],
+)
+def test_uncertain_loop_variables_stay_open(loop, receiver):
+    body = (
+        "\nasync def f(items, xs: list[Circle], mixed: tuple[Circle, Square],"
+        " pairs: list[tuple[Circle, Square]], d: dict[int, Circle]):\n"
+        f"    {loop}\n        <|>"
+    )
+    assert members_at(body, receiver) is None
+
+
+def test_comprehension_variables_are_resolved_on_the_node():
+    head = SHAPES + "\ndef f(shapes: list[Circle], grid: list[list[Square]]):\n    s = 1\n"
+    assert CIRCLE <= names(node_members(head + "    return [s<|>.area() for s in shapes]\n"))
+    assert SQUARE <= names(
+        node_members(head + "    return [q<|>.side for row in grid for q in row]\n")
+    )
+    assert CIRCLE <= names(node_members(head + "    return {s<|>.radius: s for s in shapes}\n"))
+    # the first iterable is evaluated outside: there `s` is the function's int
+    assert {"bit_length"} <= names(node_members(head + "    return [x for x in s<|>.real]\n"))
+    # a lambda parameter shadows everything outside, and has no type
+    assert node_members(head + "    g = lambda shapes: shapes<|>.pop()\n") is None
+
+
+# ------------------------------------------------------------------ calls and returns
+
+
+@pytest.mark.parametrize(
+    ("body", "extra", "expected"),
+    [
+        ("\n<|>", "Square(1).scaled()", SQUARE),  # return self
+        ("\n<|>", "Square(1).scaled().scaled()", SQUARE),
+        (
+            "\nclass Big(Square):\n    def grow(self):\n        pass\n<|>",
+            "Big(1).scaled()",
+            {"grow"},
+        ),
+        ("\ndef make():\n    return Circle(1.0)\n<|>", "make()", CIRCLE),
+        (
+            "\ndef pick(flag):\n    if flag:\n        return Circle(1.0)\n    return Circle(2.0)\n<|>",
+            "pick(True)",
+            CIRCLE,
+        ),
+        (
+            "\ndef find(xs: list[Circle]):\n    for x in xs:\n        if x.radius:\n            return x\n<|>",
+            "find([])",
+            CIRCLE | {"__bool__"},  # may end without a return: Optional
+        ),
+        ("\ndef gen():\n    yield 1\n<|>", "gen()", {"send", "throw", "close"}),
+        ("\nc = Circle(1.0)\n<|>", "c.area()", {"is_integer", "hex"}),  # -> float
+        ("\nimport shlex\n<|>", "shlex.split('a b')", LIST),  # stdlib, inferred
+    ],
+)
+def test_call_results(body, extra, expected):
+    assert expected <= names(members_at(body, extra))
+
+
+@pytest.mark.parametrize(
+    ("body", "extra"),
+    [
+        (
+            "\ndef pick(flag):\n    if flag:\n        return Circle(1.0)\n    return Square(2)\n<|>",
+            "pick(True)",
+        ),
+        ("\ndef loop():\n    return loop()\n<|>", "loop()"),  # recursion: unknown, no hang
+        ("\n@unknown\ndef wrapped():\n    return Circle(1.0)\n<|>", "wrapped()"),
+        ("\nasync def coro() -> Circle:\n    pass\n<|>", "coro()"),  # a coroutine
+        ("\ndef nothing():\n    pass\n<|>", "nothing()"),
+        ("\ndef param(x):\n    return x\n<|>", "param(1)"),
+    ],
+)
+def test_uncertain_call_results_stay_open(body, extra):
+    assert members_at(body, extra) is None
+
+
+def test_await_of_an_async_function_is_its_result():
+    source = SHAPES + "\nasync def load() -> Circle:\n    pass\n\nasync def f():\n"
+    assert CIRCLE <= names(node_members(source + "    (await load())<|>.area()\n"))
+    assert CIRCLE <= names(node_members(source + "    x = await load()\n    x<|>.area()\n"))
+
+
+def test_workspace_function_results_are_inferred(tmp_path):
+    write_files(
+        tmp_path,
+        {
+            "lib.py": "class Engine:\n    def start(self):\n        pass\n\n"
+            "def build():\n    return Engine()\n\ndef annotated() -> 'Engine':\n    ...\n",
+            "app.py": "",
+        },
+    )
+    workspace = WorkspaceIndex(tmp_path)
+    workspace.build()
+    oracle = oracle_for(
+        "from lib import build, annotated\n<|>", (tmp_path / "app.py").as_uri(), workspace
+    )
+    assert "start" in names(oracle.members("build()"))
+    assert "start" in names(oracle.members("annotated()"))
+
+
+# ------------------------------------------------------------------ with, except, unpacking
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected", "absent"),
+    [
+        ("with open('f') as fh:", {"read", "readline", "write", "encoding"}, {"peek"}),
+        ("with open('f', mode='w') as fh:", {"write", "encoding"}, {"peek"}),
+        ("with open('f', 'rb') as fh:", {"read", "peek", "read1"}, {"encoding"}),
+        ("with open('f', 'wb') as fh:", {"write", "flush"}, {"peek"}),
+        ("with open('f') as fh, Square(1) as sq:", {"read"}, set()),
+        ("with Managed() as fh:", {"managed", "__enter__"}, set()),
+        ("with Declared() as fh:", CIRCLE, set()),
+    ],
+)
+def test_with_targets(statement, expected, absent):
+    body = (
+        "\nclass Managed:\n    managed = 1\n    def __enter__(self):\n        return self\n"
+        "    def __exit__(self, *exc):\n        pass\n"
+        "\nclass Declared:\n    def __enter__(self) -> Circle:\n        ...\n"
+        "    def __exit__(self, *exc):\n        pass\n"
+        f"\ndef f(mode):\n    {statement}\n        <|>"
+    )
+    members = names(members_at(body, "fh"))
+    assert expected <= members and not absent & members
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "with open('f', mode) as fh:",  # mode unknown
+        "with open('f', 'rb', 0) as fh:",  # unbuffered: a FileIO
+        "with Other() as fh:",  # __enter__ returns something unknown
+        "async with Managed() as fh:",
+        "with Square(1) as fh:",  # no __enter__ at all
+    ],
+)
+def test_uncertain_with_targets_stay_open(statement):
+    body = (
+        "\nclass Managed:\n    def __enter__(self):\n        return self\n"
+        "\nclass Other:\n    def __enter__(self):\n        return make_it()\n"
+        f"\nasync def f(mode):\n    {statement}\n        <|>"
+    )
+    assert members_at(body, "fh") is None
+
+
+def test_except_targets():
+    body = "\ntry:\n    pass\nexcept {} as e:\n    <|>"
+    assert {"args", "with_traceback"} <= names(members_at(body.format("ValueError"), "e"))
+    assert {"args", "errno"} <= names(members_at(body.format("(OSError, OSError)"), "e"))
+    assert members_at(body.format("(KeyError, IndexError)"), "e") is None
+    assert members_at(body.format("unknown_error"), "e") is None
+    group = "\ntry:\n    pass\nexcept* ValueError as e:\n    <|>"
+    assert members_at(group, "e") is None  # an ExceptionGroup, not a ValueError
+
+
+@pytest.mark.parametrize(
+    ("assignment", "receiver", "expected"),
+    [
+        ("a, b = Circle(1.0), Square(2)", "b", SQUARE),
+        ("a, b = Circle(1.0), Square(2)", "a", CIRCLE),
+        ("(a, b), c = (Circle(1.0), Square(2)), 3", "b", SQUARE),
+        ("a, b = [Circle(1.0), Circle(2.0)]", "b", CIRCLE),
+        ("a, b = 'xy'", "a", STR),
+    ],
+)
+def test_tuple_unpacking(assignment, receiver, expected):
+    assert expected <= names(members_at(f"\n{assignment}\n<|>", receiver))
+
+
+@pytest.mark.parametrize(
+    "assignment",
+    ["a, *rest = Circle(1.0), Square(2)", "a, b = Circle(1.0), Square(2), 3", "a, b = unknown"],
+)
+def test_uncertain_unpacking_stays_open(assignment):
+    assert members_at(f"\n{assignment}\n<|>", "a") is None
+
+
+# ------------------------------------------------------------------ literals and builtins
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected", "absent"),
+    [
+        ('"abc"<|>', STR, {"decode", "append"}),
+        ("'a' 'b'<|>", STR, {"decode"}),
+        ('f"{x}"<|>', STR, {"decode"}),
+        ('b"abc"<|>', {"decode", "hex", "split"}, {"encode"}),
+        ("rb'x'<|>", {"decode"}, {"encode"}),
+        ("[]<|>", LIST, STR),
+        ("[1, 2]<|>", LIST, STR),
+        ("{}<|>", DICT, {"append"}),
+        ("{'a': 1}<|>", DICT, {"append"}),
+        ("{1, 2}<|>", {"add", "union", "discard"}, DICT),
+        ("(1, 2)<|>", TUPLE, {"append"}),
+        ("(1)<|>", {"bit_length", "to_bytes"}, STR),
+        ("(1.5)<|>", {"is_integer", "hex"}, STR),
+        ("(1j)<|>", {"conjugate", "imag"}, {"is_integer"}),
+        ("[x for x in 'ab']<|>", LIST, STR),
+        ("{x: 1 for x in 'ab'}<|>", DICT, STR),
+        ("(x for x in 'ab')<|>", {"send", "throw"}, LIST),
+        ('"a,b".split(",")<|>', LIST, STR),
+        ('"a,b".split(",")[0]<|>', STR, NOT_STR),
+        ('", ".join(["a"])<|>', STR, NOT_STR),
+        ('"abc".encode()<|>', {"decode"}, {"encode"}),
+        ('"abc".upper().strip()<|>', STR, NOT_STR),
+        ('("%s" % (1,))<|>', STR, NOT_STR),
+        ('("a" + "b")<|>', STR, NOT_STR),
+        ("([1] + [2])<|>", LIST, STR),
+        ("len([])<|>", {"bit_length"}, STR),
+        ("repr(1)<|>", STR, NOT_STR),
+        ("sorted('ba')<|>", LIST, STR),
+        ("sorted('ba')[0]<|>", STR, NOT_STR),
+        ("dict(a=1)<|>", DICT, {"append"}),
+        ("open('f')<|>", {"read", "encoding"}, {"peek"}),
+        ("(1 if x else 2)<|>", {"bit_length"}, STR),
+        ("(x or [])<|>", {"append"}, STR),
+    ],
+)
+def test_literal_and_builtin_receivers(expression, expected, absent):
+    members = names(node_members(f"x = []\ny = {expression}.z\n"))
+    assert expected <= members and not absent & members
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "(1 if x else 'a')<|>",  # int or str
+        "(x or 'a')<|>",  # list or str
+        "open('f', mode)<|>",
+        "iter([1])<|>",  # an iterator: which class is not certain
+        "type(x)<|>",  # x's class, maybe a subclass
+        "x.__class__<|>",
+        "(lambda: 1)<|>",  # functions take attributes
+        "x[0]<|>",  # x = []: the element type is unknown
+    ],
+)
+def test_uncertain_expressions_stay_open(expression):
+    assert node_members(f"x = []\nmode = input()\ny = {expression}.z\n") is None
+
+
+def test_builtin_names_are_the_builtins_only_when_not_shadowed():
+    assert {"bit_length"} <= names(node_members("y = len('a')<|>.z\n"))
+    assert STR <= names(node_members("def len(x):\n    return 'n'\ny = len('a')<|>.z\n"))
+    assert node_members("from somewhere_unknown import *\ny = len('a')<|>.z\n") is None
+
+
+@pytest.mark.parametrize(
+    ("body", "receiver", "expected"),
+    [
+        ("x = 'abc'", "x", STR),
+        ("x = []", "x", LIST),
+        ("x = {}", "x", DICT),
+        ("x = None\nx = 'abc'", "x", STR | {"__bool__"}),
+        ("line = 'a b'\nparts = line.split()", "parts", LIST),
+        ("d: dict[str, Circle] = {}\nc = d.get('k')", "c", CIRCLE | {"__bool__"}),
+        ("d: dict[str, list[Circle]] = {}\nc = d.setdefault('k', [])", "c", LIST),
+        ("d: dict[str, Circle] = {}\nc = d.pop('k')", "c", CIRCLE),
+        ("xs: list[Circle] = []\nc = xs.pop()", "c", CIRCLE),
+        ("xs: list[Circle] = []\nc = xs[0]", "c", CIRCLE),
+        ("xs: list[Circle] = []\nc = xs[-1]", "c", CIRCLE),
+        ("xs: list[Circle] = []\nc = xs[1:]", "c", LIST),
+        ("t: tuple[int, Circle] = (1, Circle(1.0))\nc = t[1]", "c", CIRCLE),
+        ("t: tuple[Circle, ...] = ()\nc = t[5]", "c", CIRCLE),
+        ("c = Color['RED']", "c", {"name", "value"}),
+        ("c = next(iter([Circle(1.0)]))", "c", CIRCLE),
+        ("c = max([Circle(1.0)])", "c", CIRCLE),
+        ("c = typing.cast(Circle, object())", "c", CIRCLE),
+    ],
+)
+def test_assigned_values(body, receiver, expected):
+    assert expected <= names(members_at("\n" + body + "\n<|>", receiver))
+
+
+@pytest.mark.parametrize(
+    ("body", "receiver"),
+    [
+        ("x = 'abc'\nx = 1", "x"),
+        ("x = []\nx += other", "x"),
+        ("d: dict[str, Circle] = {}\nc = d.get('k', 0)", "c"),  # Circle or int
+        ("d: dict[str, Circle] = {}\nc = d.pop('k', None)\nc = d.pop('k', 1)", "c"),
+        ("t: tuple[int, Circle] = (1, Circle(1.0))\nc = t[i]", "c"),
+        ("xs = []\nc = xs[0]", "c"),  # element type unknown
+        ("c = max(Circle(1.0), Square(1))", "c"),
+    ],
+)
+def test_uncertain_assigned_values_stay_open(body, receiver):
+    assert members_at("\n" + body + "\n<|>", receiver) is None
+
+
+# ------------------------------------------------------------------ classes
+
+
+def test_named_tuples_class_and_functional_forms():
+    body = (
+        "\nclass Pair(NamedTuple):\n    left: int\n    right: str\n"
+        "\nP = collections.namedtuple('P', 'x y')\nQ = collections.namedtuple('Q', ['a', 'b'])\n"
+        "T = typing.NamedTuple('T', [('k', int)])\n"
+        "\nclass Sub(collections.namedtuple('Base', 'u v')):\n    def m(self):\n        <|>"
+    )
+    pair = names(members_at(body, "Pair(1, 'a')"))
+    assert {"left", "right", "_asdict", "_replace", "_fields", "count", "index"} <= pair
+    assert STR <= names(members_at(body, "Pair(1, 'a').right"))
+    assert {"x", "y", "_make", "count"} <= names(members_at(body, "P(1, 2)"))
+    assert {"a", "b"} <= names(members_at(body, "Q(1, 2)"))
+    assert {"k", "_asdict"} <= names(members_at(body, "T(1)"))
+    assert {"u", "v", "m", "_replace"} <= names(members_at(body, "self"))
+    renamed = "\nR = collections.namedtuple('R', 'x def', rename=True)\n<|>"
+    assert members_at(renamed, "R(1, 2)") is None
+
+
+def test_attrs_classes():
+    source = (
+        "import attr\nfrom attrs import define\n"
+        "\n@attr.s\nclass A:\n    x = attr.ib()\n"
+        "\n@define\nclass B:\n    y: int\n"
+        "\n@attr.s(these={'z': attr.ib()})\nclass C:\n    pass\n<|>"
+    )
+    oracle = oracle_for(source)
+    assert {"x", "__attrs_attrs__"} <= names(oracle.members("A()"))
+    assert {"y", "__attrs_attrs__"} <= names(oracle.members("B()"))
+    assert oracle.members("C()") is None  # fields given as data
+    fake = "def define(cls):\n    return cls\n\n@define\nclass D:\n    pass\n<|>"
+    assert oracle_for(fake).members("D()") is None  # not attrs: an unknown decorator
+
+
+def test_dataclass_fields_have_their_annotated_types():
+    body = "\n@dataclass\nclass Box:\n    items: list[Circle]\n    label: str = ''\n<|>"
+    assert LIST <= names(members_at(body, "Box([]).items"))
+    assert STR <= names(members_at(body, "Box([]).label"))
+
+
+def test_properties_declared_inferred_and_descriptors():
+    body = (
+        "\nclass Holder:\n    def __init__(self):\n        self._items = []\n"
+        "    @property\n    def items(self):\n        return self._items\n"
+        "    @property\n    def first(self) -> Circle:\n        ...\n"
+        "    def _get(self):\n        return 1\n    other = property(_get)\n<|>"
+    )
+    assert LIST <= names(members_at(body, "Holder().items"))
+    assert CIRCLE <= names(members_at(body, "Holder().first"))
+    assert members_at(body, "Holder().other") is None  # a descriptor: not the property object
+
+
+def test_cls_in_classmethods_and_its_instances():
+    body = (
+        "\nclass Maker:\n    kind = 'm'\n    def __init__(self):\n        self.made = True\n"
+        "    @classmethod\n    def create(cls):\n        <|>"
+    )
+    by_class = names(members_at(body, "cls"))
+    assert {"kind", "create", "mro"} <= by_class and "made" not in by_class
+    assert {"made", "kind"} <= names(members_at(body, "cls()"))
+
+
+SUPER = """
+class Base:
+    base_attr = 1
+
+    def base_method(self):
+        self.from_base = 2
+
+
+class Sub(Base):
+    def own(self):
+        pass
+
+    def method(self):
+        return super()<|>.base_method()
+"""
+
+
+def test_super_gives_class_attributes_of_the_following_classes():
+    members = names(node_members(SUPER))
+    assert {"base_attr", "base_method", "__init__", "__thisclass__"} <= members
+    assert "from_base" not in members  # an instance attribute: super() does not see it
+    assert "own" not in members  # Sub's own names are skipped
+    two = SUPER.replace("super()<|>", "super(Sub, self)<|>")
+    assert {"base_attr", "base_method"} <= names(node_members(two))
+
+
+def test_super_through_the_chain_entry_point():
+    source = SUPER.replace("return super()<|>.base_method()", "pass")
+    data = source.encode()
+    tree = parser_for("python").parse(data)
+    module = PyModule(data, tree)
+    at = tree.root_node.descendant_for_byte_range(data.rindex(b"pass"), data.rindex(b"pass") + 4)
+    resolver = PythonResolver(default_stdlib())
+    members = names(resolver.chain_members(module, at, (("super", 1),)))
+    assert {"base_method", "base_attr"} <= members and "own" not in members
+    assert resolver.chain_members(module, at, (("super", 1), ("base_method", 1))) is None
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "class A(Unknown):\n    def m(self):\n        super()<|>.x\n",  # unresolved base
+        "class A:\n    @staticmethod\n    def m():\n        super()<|>.x\n",
+        "def f(self):\n    super()<|>.x\n",  # not in a class
+        "class A:\n    def m(self):\n        self = 1\n        super()<|>.x\n",
+        "class A:\n    def m(self):\n        super(Unknown, self)<|>.x\n",
+        "class A:\n    def m(self):\n        super = lambda: 1\n        super()<|>.x\n",
+    ],
+)
+def test_uncertain_super_stays_open(source):
+    assert node_members(source) is None
+
+
+def test_attributes_stored_from_outside_the_class_are_members():
+    source = (
+        "class Node:\n    def __init__(self):\n        self.kids = []\n"
+        "\ndef link(a: Node, b: Node):\n    a.parent = b\n    b.__weird = 1\n<|>"
+    )
+    assert {"kids", "parent"} <= names(oracle_for(source).members("Node()"))
+
+
+# ------------------------------------------------------------------ modules
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        ("math", {"pi", "sqrt", "floor"}),
+        ("itertools", {"chain", "islice", "groupby"}),
+        ("io", {"TextIOWrapper", "StringIO", "OpenWrapper"}),  # __getattr__ name table
+        ("concurrent.futures", {"ThreadPoolExecutor", "wait", "Future"}),
+        ("struct", {"pack", "unpack", "calcsize"}),
+    ],
+)
+def test_modules_with_c_parts(module, expected):
+    assert expected <= names(oracle_for(f"import {module}\n<|>").members(module))
+
+
+@pytest.mark.parametrize("module", ["sys", "os", "posix", "time", "errno", "signal", "select"])
+def test_modules_whose_names_depend_on_the_platform_stay_open(module):
+    # cross-platform code names other platforms' members (os.O_BINARY, sys.getwindowsversion)
+    assert oracle_for(f"import {module}\n<|>").members(module) is None
+
+
+def test_c_module_attribute_types():
+    oracle = oracle_for("import sys\nimport math\n<|>")
+    assert LIST <= names(oracle.members("sys.argv"))
+    assert {"is_integer"} <= names(oracle.members("math.pi"))
+    assert oracle.members("sys.stdout") is None  # commonly replaced at run time
+    assert oracle.members("math.sqrt(2)") is None  # C function results are unknown
+
+
+def test_workspace_module_shadows_a_c_module(tmp_path):
+    write_files(tmp_path, {"math.py": "def mine():\n    pass\n", "app.py": ""})
+    workspace = WorkspaceIndex(tmp_path)
+    workspace.build()
+    oracle = oracle_for("import math\n<|>", (tmp_path / "app.py").as_uri(), workspace)
+    members = names(oracle.members("math"))
+    assert "mine" in members and "sqrt" not in members
+
+
+def test_only_reads_of_globals_keep_a_module_namespace_static():
+    assert not writes_globals(b"def f(n):\n    return n in globals()\n")
+    assert not writes_globals(b"g = globals()\nx = g['a'] if 'a' in g else 1\ndel g\n")
+    assert not writes_globals(b"names = [n for n in globals() if n[0] != '_']\n")
+    assert writes_globals(b"globals()['x'] = 1\n")
+    assert writes_globals(b"globals().update(d)\n")
+    assert writes_globals(b"exec(code, globals())\n")
+    assert writes_globals(b"g = globals()\ng['x'] = 1\n")
+
+
+def test_a_module_that_may_write_its_globals_is_open(tmp_path):
+    write_files(
+        tmp_path,
+        {
+            "reads.py": "X = 1\ndef has(n):\n    return n in globals()\n",
+            "writes.py": "X = 1\ndef load(code):\n    exec(code, globals())\n",
+            "app.py": "",
+        },
+    )
+    workspace = WorkspaceIndex(tmp_path)
+    workspace.build()
+    oracle = oracle_for("import reads, writes\n<|>", (tmp_path / "app.py").as_uri(), workspace)
+    assert {"X", "has"} <= names(oracle.members("reads"))
+    assert oracle.members("writes") is None
