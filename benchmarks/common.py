@@ -101,6 +101,21 @@ def heldout_files(model_dir: Path | None = None) -> list[CorpusFile]:
     return split_files()[1]
 
 
+def heldout_halves(files: Sequence[CorpusFile]) -> tuple[list[CorpusFile], list[CorpusFile]]:
+    """Return (calibration, evaluation) halves of held-out files, by a hash of their path.
+
+    Ghost-text confidence is calibrated on the first half (``benchmarks.calibration``);
+    the typing benchmark measures on the second, so it never scores its own fit.
+    """
+    import hashlib
+
+    calibration, evaluation = [], []
+    for f in files:
+        digest = hashlib.sha1(("calibration:" + f.relpath).encode()).digest()
+        (calibration if digest[0] % 2 == 0 else evaluation).append(f)
+    return calibration, evaluation
+
+
 KINDS = ("eol", "mid", "next_line")
 # what an editor auto-closes after the cursor: brackets and quotes, maybe a block colon
 _CLOSERS = re.compile(r"[)\]}'\"]+:?$")

@@ -64,7 +64,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import heldout_files, machine_info, markdown_table, percentiles
+from benchmarks.common import (
+    heldout_files,
+    heldout_halves,
+    machine_info,
+    markdown_table,
+    percentiles,
+)
 from benchmarks.harness import LspHarness, server_command
 from lsp_server.positions import offset_to_position, position_to_offset
 
@@ -753,7 +759,7 @@ def run(
 
     size = SIZES[mode]
     pace = pace or Pace()
-    files = heldout_files(resolve_model_dir(model))
+    files = heldout_halves(heldout_files(resolve_model_dir(model)))[1]  # never calibrated on
     texts = [(f.relpath, f.read()) for f in files]
     segments = sample_segments(texts, size.segments, seed)
     jedi = jedi_command() is not None

@@ -39,6 +39,7 @@ from lsp_server.pipeline import (
     PipelineOptions,
 )
 from lsp_server.settings import Settings
+from models.confidence import ConfidenceModel, load_confidence
 from models.loader import LoadedModel, load_model
 from models.ngram import NgramModel, WorkspaceNgrams, background_for
 from models.repetition import RepetitionPenalty
@@ -143,6 +144,7 @@ class Engine:
         self.state = "idle"  # idle | loading | ready | error
         self.error: str | None = None
         self.lm: LoadedModel | None = None
+        self.confidence: ConfidenceModel | None = None  # ghost-text calibration of the model
         self.ngrams: NgramModel | None = None
         self.workspace: WorkspaceIndex | None = None
         self.documents: dict[str, Document] = {}
@@ -188,8 +190,10 @@ class Engine:
         """Serve ``lm`` (with an optional background n-gram table) from now on."""
         vocab_index(lm.table)  # built once per tokenizer, off the first request
         RepetitionPenalty(lm.table, None, lm.eos_ids)
+        confidence = load_confidence(lm.path) if lm.path is not None else None
         with self._lock:
             self.lm = lm
+            self.confidence = confidence
             self.ngrams = NgramModel(background, WorkspaceNgrams(lm.vocab_size))
             for uri, doc in self.documents.items():
                 self._update_ngrams(uri, doc.text)
@@ -326,7 +330,9 @@ class Engine:
     def _generate(
         self, lm: LoadedModel, doc: Document, text: str, offset: int, job: CompletionJob
     ) -> EngineResult:
-        options = PipelineOptions.for_request(self.settings, job.automatic, job.drafts)
+        options = PipelineOptions.for_request(
+            self.settings, job.automatic, job.drafts, self.confidence
+        )
         pipeline = CompletionPipeline(lm, self.ngrams, self.workspace)
         result = pipeline.run(doc, offset, options, job.cancel)
         if result.cancelled:

@@ -32,15 +32,24 @@ from analysis.context import cursor_context, member_oracle
 from analysis.document import Document
 from analysis.statements import StatementRepetition
 from analysis.workspace import WorkspaceIndex
-from lsp_server.drafts import DraftContext, clean_drafts, draft_context, stop_index, wants_multiline
+from lsp_server.drafts import (
+    DraftContext,
+    clean_draft,
+    clean_drafts,
+    draft_context,
+    stop_index,
+    wants_multiline,
+)
 from lsp_server.prompt import Prompt, build_prompt
 from lsp_server.settings import Settings
+from models.confidence import ConfidenceModel, CursorEvidence
 from models.decoders import get_decoder
 from models.decoding import DecodeRequest, DecodeResult, Draft, LogitsConstraint
 from models.healing import HealingConstraint
 from models.loader import LoadedModel
 from models.monitor import MemberMonitor
 from models.repetition import RepetitionPenalty
+from models.suppress import SuppressSpecialTokens
 
 MAX_DOCUMENT_CHARS = 2_000_000  # larger documents are served with plain drafts
 AUTOMATIC_DRAFTS = 2
@@ -65,12 +74,20 @@ class PipelineOptions:
     fim: bool = True
     automatic: bool = False  # ghost text while typing: fewer, shorter drafts, one line
     max_prompt_tokens: int | None = None
+    # ghost text: drafts cut where their calibrated confidence falls below the threshold
+    confidence: ConfidenceModel | None = None
+    confidence_threshold: float | None = None  # None: the model's calibrated threshold
 
     @classmethod
     def for_request(
-        cls, settings: Settings, automatic: bool = False, drafts: int | None = None
+        cls,
+        settings: Settings,
+        automatic: bool = False,
+        drafts: int | None = None,
+        confidence: ConfidenceModel | None = None,
     ) -> PipelineOptions:
-        """Return the options of a request of ``settings`` (automatic ones are cheaper)."""
+        """Return the options of a request of ``settings`` (automatic ones are cheaper and
+        cut by ``confidence``, the model's calibration)."""
         k = 1 if settings.decoder == "greedy" else (drafts or settings.drafts)
         max_new = settings.maxNewTokens
         if automatic:
@@ -88,6 +105,8 @@ class PipelineOptions:
             fim=settings.fim,
             automatic=automatic,
             max_prompt_tokens=AUTOMATIC_PROMPT_TOKENS if automatic else None,
+            confidence=confidence if automatic else None,
+            confidence_threshold=settings.ghostConfidence,
         )
 
 
@@ -215,7 +234,12 @@ class CompletionPipeline:
             for index, clean in clean_drafts(raw, dctx)
         ]
         # 6. rank
-        return PipelineResult(rank_drafts(cleaned, offset), timings, prompt, decoded)
+        ranked = rank_drafts(cleaned, offset)
+        # 7. ghost text: show each draft only as far as it is likely to be right
+        if options.confidence is not None:
+            evidence = cursor_evidence(text, offset, ctx.in_string or ctx.in_comment)
+            ranked = confident_drafts(ranked, removed, dctx, options, evidence, lm.table)
+        return PipelineResult(ranked, timings, prompt, decoded)
 
     # ------------------------------------------------------------ steps
 
@@ -242,9 +266,10 @@ class CompletionPipeline:
         language: str | None,
         options: PipelineOptions,
     ) -> list[LogitsConstraint]:
-        """Return the request's constraints: healing, member monitor, repetition penalty."""
+        """Return the request's constraints: no control tokens, healing, member monitor,
+        repetition penalty."""
         lm = self.lm
-        constraints: list[LogitsConstraint] = []
+        constraints: list[LogitsConstraint] = [SuppressSpecialTokens(lm.table, lm.eos_ids)]
         if prompt.removed_text:
             constraints.append(HealingConstraint(lm.table, prompt.removed_text))
         if options.monitor and language is not None:
@@ -259,6 +284,52 @@ class CompletionPipeline:
             )
             constraints.append(RepetitionPenalty(lm.table, oracle, lm.eos_ids))
         return constraints
+
+
+def cursor_evidence(text: str, offset: int, prose: bool) -> CursorEvidence:
+    """Return the cursor facts the confidence model reads."""
+    before = text[offset - 1] if offset > 0 else ""
+    return CursorEvidence(
+        prose=prose, mid_word=before.isalnum() or before == "_", after_dot=before == "."
+    )
+
+
+def confident_drafts(
+    ranked: list[RankedDraft],
+    removed: str,
+    dctx: DraftContext,
+    options: PipelineOptions,
+    evidence: CursorEvidence,
+    table: Any,
+) -> list[RankedDraft]:
+    """Return the drafts cut before their first token below the confidence threshold.
+
+    A draft left with fewer than two visible characters is dropped (accepting it would
+    save nothing); drafts that become equal are merged; the order is kept.
+    """
+    model = options.confidence
+    assert model is not None
+    threshold = options.confidence_threshold
+    out: list[RankedDraft] = []
+    seen: set[tuple[str, int]] = set()
+    for d in ranked:
+        source = d.source
+        keep = model.keep(source.token_logprobs, source.token_ngram_logprobs, evidence, threshold)
+        text, end, finish = d.text, d.end, d.finish
+        if keep < len(source.token_ids):
+            raw = table.decode(source.token_ids[:keep])[: len(source.text)]
+            raw = raw[len(removed) :] if raw.startswith(removed) else ""
+            clean = clean_draft(raw, dctx) if raw.strip() else None
+            if clean is None:
+                continue
+            text, end, finish = clean.text, clean.replace_end, "confidence"
+        if len(text.strip()) < 2 or (text, end) in seen:
+            continue
+        seen.add((text, end))
+        out.append(
+            RankedDraft(len(out), text, d.score, d.start, end, finish, source, dict(d.stats))
+        )
+    return out
 
 
 def healed_stop(removed: str, dctx: DraftContext):

@@ -41,6 +41,9 @@ class Settings:
     multiline: str = "auto"
     healing: bool = True  # token healing of the prompt's trailing partial token
     fim: bool = True  # fill-in-the-middle prompts when the model has FIM sentinels
+    # ghost text shows a draft only as far as its calibrated probability of being exactly
+    # right stays at or above this (0..1; null: the model's calibrated default; 0: whole)
+    ghostConfidence: float | None = None
 
     # editor controls: what is served, when (lsp_server/controls.py applies them)
     enable: bool = True  # false: no ghost text and no menu items (commands still answer)
@@ -78,6 +81,12 @@ def _checked(name: str, value: Any, kind: type) -> tuple[Any, str | None]:
         return None, f"'{name}' must be true or false, got {value!r}"
     if kind is tuple:
         return _checked_strings(name, value)
+    if kind is float:  # a probability, or null for the default
+        if value is None:
+            return None, None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            return None, f"'{name}' must be a number between 0 and 1 or null, got {value!r}"
+        return float(value), None
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
             return None, f"'{name}' must be an integer, got {value!r}"
@@ -118,7 +127,7 @@ def merge_settings(base: Settings, raw: Any) -> tuple[Settings, list[str]]:
     if not isinstance(raw, dict):
         return base, [f"settings must be an object, got {type(raw).__name__}; ignored"]
     kinds = {f.name: f.type for f in fields(Settings)}
-    types = {"str": str, "int": int, "bool": bool, "tuple[str, ...]": tuple}
+    types = {"str": str, "int": int, "bool": bool, "tuple[str, ...]": tuple, "float | None": float}
     changes: dict[str, Any] = {}
     messages: list[str] = []
     for key, value in raw.items():

@@ -81,3 +81,73 @@ def test_drafts_carry_per_token_evidence_and_stay_ranked(pipeline):
         assert len(source.token_logprobs) == len(source.token_ids)
         assert all(lp <= 0.0 for lp in source.token_logprobs)
         assert d.start == len(TEXT) and d.text
+
+
+def test_ghost_text_is_cut_where_its_confidence_falls(pipeline, tiny_lm):
+    from models.confidence import FEATURES, ConfidenceModel, CursorEvidence
+
+    model = ConfidenceModel((1.0,) + (0.0,) * (len(FEATURES) - 1), 8.0, 0.5)
+    base = dict(k=1, max_new_tokens=6, verify=False, automatic=True, healing=False, ngram=False)
+    # a cursor where the random tiny model writes a whole-token draft of 3+ tokens
+    for tail in ("other = ", "x = add(", "y = ", "z = value + ", "w = [", "q = add"):
+        text = "def add(a, b):\n    return a + b\n\nvalue = add(1, 2)\n" + tail
+        doc = Document("file:///c.py", text, "python")
+        whole = pipeline.run(doc, len(text), PipelineOptions(**base))
+        if whole.drafts and len(whole.drafts[0].source.token_ids) >= 3:
+            break
+    else:
+        pytest.fail("no cursor gave a draft of 3 tokens")
+    source = whole.drafts[0].source
+    conf = model.prefix_confidences(source.token_logprobs, None, CursorEvidence())
+    # a threshold between the 2nd and 3rd prefix keeps exactly two tokens
+    tau = (conf[1] + conf[2]) / 2
+    cut = pipeline.run(
+        doc, len(text), PipelineOptions(**base, confidence=model, confidence_threshold=tau)
+    )
+    two = tiny_lm.table.decode(source.token_ids[:2]).rstrip()
+    if len(two.strip()) >= 2:
+        assert [d.text for d in cut.drafts] == [two] and cut.drafts[0].finish == "confidence"
+    else:  # too short to be worth a Tab: not shown
+        assert cut.drafts == []
+    kept = pipeline.run(
+        doc, len(text), PipelineOptions(**base, confidence=model, confidence_threshold=0.0)
+    )
+    assert [d.text for d in kept.drafts] == [d.text for d in whole.drafts]
+    none = pipeline.run(
+        doc, len(text), PipelineOptions(**base, confidence=model, confidence_threshold=1.0)
+    )
+    assert none.drafts == []
+
+
+def test_the_engine_serves_ghost_text_with_the_models_calibration(tiny_lm, tmp_path):
+    import dataclasses
+    import json
+
+    from lsp_server.engine import CompletionJob, Engine
+    from models.confidence import FEATURES, ConfidenceModel
+
+    model = ConfidenceModel((0.0,) * len(FEATURES), -5.0, 0.5)  # p = 0.007: never shown
+    (tmp_path / "superpose.json").write_text(json.dumps({"confidence": model.to_dict()}))
+    eng = Engine(Settings(drafts=2, maxNewTokens=4))
+    eng.open_document("file:///e.py", TEXT, "python")
+    eng.attach_model(dataclasses.replace(tiny_lm, path=tmp_path))
+    assert eng.confidence == model
+    ghost = eng.complete(CompletionJob("file:///e.py", len(TEXT), automatic=True))
+    assert ghost.drafts == []
+    invoked = eng.complete(CompletionJob("file:///e.py", len(TEXT)))  # asked for: never cut
+    assert invoked.drafts
+    eng.apply_settings(Settings(drafts=2, maxNewTokens=4, ghostConfidence=0.0))
+    shown = eng.complete(CompletionJob("file:///e.py", len(TEXT) - 1, automatic=True))
+    assert shown.drafts
+
+
+def test_ghost_confidence_setting_takes_a_probability_or_null():
+    from lsp_server.settings import merge_settings
+
+    settings, messages = merge_settings(Settings(), {"ghostConfidence": 0.3})
+    assert settings.ghostConfidence == 0.3 and messages == []
+    settings, messages = merge_settings(settings, {"ghostConfidence": None})
+    assert settings.ghostConfidence is None and messages == []
+    for bad in (1.5, -0.1, "high", True):
+        kept, messages = merge_settings(Settings(ghostConfidence=0.4), {"ghostConfidence": bad})
+        assert kept.ghostConfidence == 0.4 and "between 0 and 1" in messages[0]
