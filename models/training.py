@@ -367,6 +367,10 @@ def export_model(ckpt: Path, export_dir: Path, metrics: dict) -> None:
     except (OSError, ValueError):
         options = {}
     options["fim_mode"] = metrics.get("config", {}).get("fim_mode", "psm")
+    # a calibration belongs to the weights it was fitted on: new weights need a new one
+    # (superpose-ls calibrate); until then ghost text is shown uncut
+    options.pop("confidence", None)
+    options.pop("calibration", None)
     options_path.write_text(json.dumps(options, indent=1) + "\n")
 
 

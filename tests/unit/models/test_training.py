@@ -151,6 +151,11 @@ def test_export_records_the_fim_layout(tmp_path):
     export_model(tmp_path / "ckpt", tmp_path / "export", final)
     options = json.loads((tmp_path / "export" / "superpose.json").read_text())
     assert options == {"fim_mode": "spm"}
+    # a calibration fitted on older weights does not survive a new export
+    stale = {"fim_mode": "spm", "confidence": {"weights": []}, "calibration": {}}
+    (tmp_path / "export" / "superpose.json").write_text(json.dumps(stale))
+    export_model(tmp_path / "ckpt", tmp_path / "export", final)
+    assert json.loads((tmp_path / "export" / "superpose.json").read_text()) == {"fim_mode": "spm"}
     lm = load_model(tmp_path / "export", "cpu")
     assert lm.fim_mode == "spm" and lm.fim is not None
 
