@@ -386,7 +386,7 @@ def wrap_model(model: Any, tokenizer: Any, name: str = "in-memory") -> LoadedMod
     vocab_size = model.get_input_embeddings().weight.shape[0]
     param = next(model.parameters())
     fim = fim_tokens(tokenizer)
-    quantized = any("Quantized" in type(m).__name__ for m in model.modules())
+    quantized = any(".quantized." in type(m).__module__ for m in model.modules())
     return LoadedModel(
         model=model,
         tokenizer=tokenizer,
