@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,7 +205,8 @@ class CompletionPipeline:
         # 3. constraints as plain-data objects
         gen_offset = offset - len(prompt.removed_text)
         constraints = self.constraints(analysed, gen_offset, prompt, language, options)
-        # 4. one decoding pass
+        # 4. one decoding pass (ghost text: no token past where confidence is lost)
+        evidence = cursor_evidence(text, offset, ctx.in_string or ctx.in_comment)
         request = DecodeRequest(
             prompt_ids=prompt.ids,
             max_new_tokens=options.max_new_tokens + len(prompt.removed_text),
@@ -214,6 +216,7 @@ class CompletionPipeline:
             cancel=cancel,
             ngram=self.ngrams if options.ngram else None,
             verify=options.verify,
+            extend_while=confidence_rule(options, evidence),
         )
         t1 = time.perf_counter()
         decoded = get_decoder(options.decoder)(lm, request)
@@ -237,7 +240,6 @@ class CompletionPipeline:
         ranked = rank_drafts(cleaned, offset)
         # 7. ghost text: show each draft only as far as it is likely to be right
         if options.confidence is not None:
-            evidence = cursor_evidence(text, offset, ctx.in_string or ctx.in_comment)
             ranked = confident_drafts(ranked, removed, dctx, options, evidence, lm.table)
         return PipelineResult(ranked, timings, prompt, decoded)
 
@@ -292,6 +294,22 @@ def cursor_evidence(text: str, offset: int, prose: bool) -> CursorEvidence:
     return CursorEvidence(
         prose=prose, mid_word=before.isalnum() or before == "_", after_dot=before == "."
     )
+
+
+def confidence_rule(options: PipelineOptions, evidence: CursorEvidence):
+    """Return the decoder's rule to stop extending a draft whose newest token is already
+    below the confidence threshold (it would be cut there anyway), or None."""
+    model = options.confidence
+    if model is None:
+        return None
+    threshold = (
+        model.threshold if options.confidence_threshold is None else options.confidence_threshold
+    )
+
+    def worth_extending(lm: Sequence[float], ngram: Sequence[float] | None) -> bool:
+        return not lm or model.prefix_confidences(lm, ngram, evidence)[-1] >= threshold
+
+    return worth_extending
 
 
 def confident_drafts(

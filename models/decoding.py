@@ -62,6 +62,9 @@ class DecodeRequest:
     ngram_weight: float = 0.1
     verify: bool = True
     candidates: int | None = None  # superposed: top-N per step (default 3k)
+    # (per-token LM log-probs, n-gram log-probs or None) -> False when a draft is not worth
+    # extending (e.g. its confidence can no longer grow what is shown): it is finished
+    extend_while: Callable[[Sequence[float], Sequence[float] | None], bool] | None = None
 
     def __post_init__(self) -> None:
         if not self.prompt_ids:
@@ -84,7 +87,7 @@ class Draft:
     text: str
     token_ids: list[int]
     score: float
-    finish: str  # "eos" | "stop" | "length" | "cancelled"
+    finish: str  # "eos" | "stop" | "length" | "cancelled" | "confidence"
     logprob: float | None = None  # exact model log-probability (verification)
     stats: dict[str, Any] = field(default_factory=dict)
     # the decoder's own ranking score: mean step score per token (None: score / tokens)
@@ -223,6 +226,9 @@ def greedy_decode(lm: LoadedModel, req: DecodeRequest) -> DecodeResult:
         logprobs.append(float(logp[0, tok]))
         score += float(logp[0, tok])
         text = text.extended(tok)
+        if req.extend_while is not None and not req.extend_while(logprobs, None):
+            finish = "confidence"
+            break
         # 4. stop rules on the text (end of block, single line, ...)
         if req.stop is not None:
             cut = req.stop(text.text)

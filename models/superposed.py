@@ -367,6 +367,13 @@ def superposed_decode(lm: LoadedModel, req: DecodeRequest) -> DecodeResult:
         # 4. best k (draft, token) pairs live on; EOS / stop candidates are finished
         chosen = next_hypotheses(live, tokens, scores, req.k, pool, lm.eos_ids, req.stop, evidence)
         live = [child for _, child in chosen]
+        if req.extend_while is not None:  # drafts no longer worth extending are finished
+            use_ngram = req.ngram is not None
+            worth = [req.extend_while(h.lm, h.ngram if use_ngram else None) for h in live]
+            for h, keep in zip(live, worth, strict=True):
+                if not keep:
+                    pool.add(h, "confidence")
+            live = [h for h, keep in zip(live, worth, strict=True) if keep]
         timer.add("select_ms", t0)  # includes the constraint and n-gram time
         steps += 1
         if trace is not None:

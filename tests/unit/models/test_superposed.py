@@ -266,3 +266,24 @@ def test_timings_and_stats_are_reported(tiny_lm):
         assert result.timings[key] >= 0
     assert result.timings["ngram_ms"] > 0 and result.timings["verify_ms"] > 0
     assert all("mean_score" in d.stats for d in result.drafts)
+
+
+def test_drafts_not_worth_extending_are_finished_early(tiny_lm, count_forward):
+    def two_tokens(lm, ngram):
+        return len(lm) < 2
+
+    prompt = tiny_lm.encode(PROMPTS[0])
+    req = DecodeRequest(
+        prompt_ids=prompt, max_new_tokens=12, k=3, verify=False, extend_while=two_tokens
+    )
+    result = superposed_decode(tiny_lm, req)
+    assert result.drafts
+    assert all(len(d.token_ids) <= 2 for d in result.drafts)
+    assert {d.finish for d in result.drafts} <= {"confidence", "eos", "stop"}
+    assert result.forward_calls <= 2 and count_forward[0] == result.forward_calls
+    for d in result.drafts:
+        assert len(d.token_logprobs) == len(d.token_ids)
+    greedy = greedy_decode(
+        tiny_lm, DecodeRequest(prompt_ids=prompt, max_new_tokens=12, extend_while=two_tokens)
+    )
+    assert len(greedy.drafts[0].token_ids) == 2 and greedy.drafts[0].finish == "confidence"
