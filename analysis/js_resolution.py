@@ -34,6 +34,8 @@ from analysis.js_symbols import (
     class_node_at,
     has_child,
     js_captures,
+    jsdoc_comment,
+    jsdoc_tags,
     pattern_identifiers,
     string_text,
     this_owner,
@@ -80,12 +82,22 @@ class JsFunction:
     node: Node  # a function declaration/expression or method definition
 
 
-JsType = JsInstance | JsClassObject | JsInterface | JsNamespace | JsFunction
+@dataclass(frozen=True, eq=False)
+class JsArray:
+    """An array (TS ``T[]``/``Array<T>``, JSDoc ``T[]``): members open (``Array.prototype``
+    may be extended anywhere), elements of type ``element``."""
+
+    element: JsType | None
+
+
+JsType = JsInstance | JsClassObject | JsInterface | JsNamespace | JsFunction | JsArray
 
 
 def _same(a: JsType | None, b: JsType | None) -> bool:
     if a is None or b is None or type(a) is not type(b):
         return False
+    if isinstance(a, JsArray):
+        return a.element is None and b.element is None or _same(a.element, b.element)
     if isinstance(a, JsInstance | JsClassObject):
         return a.cls is b.cls
     if isinstance(a, JsNamespace):
@@ -119,7 +131,7 @@ class JsResolver:
             return None
 
     def _members(self, typ: JsType | None, depth: int) -> frozenset[str] | None:
-        if typ is None or depth > MAX_DEPTH or isinstance(typ, JsFunction):
+        if typ is None or depth > MAX_DEPTH or isinstance(typ, JsFunction | JsArray):
             raise _Open
         if isinstance(typ, JsNamespace):
             return self._export_names(typ.module, depth)
@@ -208,8 +220,17 @@ class JsResolver:
         kind = node.type
         if kind in ("type_annotation", "parenthesized_type") and node.named_children:
             return self.type_annotation(module, node.named_children[0])
+        if kind == "array_type" and node.named_children:
+            return JsArray(self.type_annotation(module, node.named_children[0]))
         if kind == "generic_type":
-            return self.type_annotation(module, node.child_by_field_name("name"))
+            name = node.child_by_field_name("name")
+            if module.text(name) in ("Array", "ReadonlyArray") and not _declares(module, name):
+                arguments = node.child_by_field_name("type_arguments")
+                first = (
+                    arguments.named_children[0] if arguments and arguments.named_children else None
+                )
+                return JsArray(self.type_annotation(module, first))
+            return self.type_annotation(module, name)
         if kind == "union_type":
             rest = [
                 c
@@ -314,10 +335,56 @@ class JsResolver:
         return self.call_type(self.expression_type(module, function))
 
     def call_type(self, callee: JsType | None) -> JsType | None:
-        """The declared return type (TS ``): T``) of calling a function/method."""
+        """The declared return type (TS ``): T`` or JSDoc ``@returns``) of a call."""
         if not isinstance(callee, JsFunction):
             return None
-        return self.type_annotation(callee.module, callee.node.child_by_field_name("return_type"))
+        return self._declared_return(callee.module, callee.node)
+
+    def _declared_return(self, module: JsModule, function: Node) -> JsType | None:
+        annotation = function.child_by_field_name("return_type")
+        if annotation is not None:
+            return self.type_annotation(module, annotation)
+        returns = jsdoc_tags(module, jsdoc_comment(module, function)).get("returns")
+        return self.jsdoc_type(module, returns, function) if returns else None
+
+    def jsdoc_type(self, module: JsModule, text: str, at: Node) -> JsType | None:
+        """The type a JSDoc type expression names: ``Foo``, ``ns.Foo``, ``?Foo``/``!Foo``/
+        ``Foo=``, ``Foo|null|undefined``, ``Foo[]``/``Array<Foo>``/``Array.<Foo>``; None
+        for anything else (records, functions, unions of classes, ``*``)."""
+        text = text.strip()
+        if self._depth > MAX_DEPTH or not text:
+            return None
+        while text[:1] in ("?", "!") or text.endswith("="):
+            text = text[1:] if text[:1] in ("?", "!") else text[:-1]
+            text = text.strip()
+        if text.startswith("(") and text.endswith(")"):
+            text = text[1:-1].strip()
+        if "|" in text:
+            parts = [p.strip() for p in text.split("|")]
+            rest = [p for p in parts if p not in ("null", "undefined")]
+            return self.jsdoc_type(module, rest[0], at) if len(rest) == 1 else None
+        self._depth += 1
+        try:
+            if text.endswith("[]"):
+                return JsArray(self.jsdoc_type(module, text[:-2], at))
+            for prefix in ("Array.<", "Array<"):
+                if text.startswith(prefix) and text.endswith(">"):
+                    return JsArray(self.jsdoc_type(module, text[len(prefix) : -1], at))
+            parts = text.split(".")
+            if not all(p.replace("$", "_").isidentifier() for p in parts):
+                return None
+            if len(parts) == 1:
+                return self._named_type(module, parts[0], at)
+            namespace = self.name_type(module, parts[0], at)
+            for part in parts[1:-1]:
+                namespace = self.property_type(namespace, part) if namespace else None
+            if isinstance(namespace, JsNamespace):
+                return self._exported_type(namespace.module, parts[-1])
+            return None
+        except (_Open, RecursionError):
+            return None
+        finally:
+            self._depth -= 1
 
     def _instance_member_nodes(self, cls: JsClass, name: str) -> list[Node] | None:
         seen: set[int] = set()
@@ -356,9 +423,10 @@ class JsResolver:
                         if len(nodes) != 1:
                             return None
                         return JsFunction(module, node)
-                    types.append(
-                        self.type_annotation(module, node.child_by_field_name("return_type"))
-                    )
+                    types.append(self._declared_return(module, node))
+                elif node.type == "comment":  # a field's JSDoc ``@type``
+                    declared = jsdoc_tags(module, node).get("type")
+                    types.append(self.jsdoc_type(module, declared, node) if declared else None)
                 elif node.type == "type_annotation":
                     types.append(self.type_annotation(module, node))
                 else:
@@ -414,6 +482,12 @@ class JsResolver:
                     "parameter"
                 )
                 found = _parameter_binding(module, params, name) if params is not None else None
+                if found == ("param", None, None):
+                    declared = jsdoc_tags(module, jsdoc_comment(module, current)).get(
+                        f"param {name}"
+                    )
+                    if declared is not None:
+                        found = ("jsdoc", current, declared)
                 if found is not None:
                     return [found + (current,)]
                 if (
@@ -429,6 +503,16 @@ class JsResolver:
                 if head is not None and any(
                     module.text(i) == name for i in pattern_identifiers(head)
                 ):
+                    operator = current.child_by_field_name("operator")
+                    declaration = current.child_by_field_name("kind")
+                    if (
+                        head.type == "identifier"
+                        and operator is not None
+                        and operator.type == "of"
+                        and declaration is not None
+                        and not has_child(current, "await")
+                    ):
+                        return [("of", current, module.text(declaration), current)]
                     return [("other", None, None, current)]
             current = current.parent
         return None
@@ -458,12 +542,30 @@ class JsResolver:
             return self._exported_value(target, extra or "default")
         if kind == "param":
             return self.type_annotation(module, node)
+        if kind == "function":  # a function declaration, unless reassigned
+            if scope is not None and name and _reassigned(module, scope, name):
+                return None
+            return JsFunction(module, node)
+        if kind == "jsdoc":  # a JS parameter typed by ``@param {T} name``: not reassigned
+            body = node.child_by_field_name("body")
+            if body is not None and _reassigned(module, body, name):
+                return None
+            return self.jsdoc_type(module, extra, node)
+        if kind == "of":  # for (const x of xs): an element of xs
+            body = node.child_by_field_name("body")
+            if extra != "const" and body is not None and _reassigned(module, body, name):
+                return None
+            iterable = self.expression_type(module, node.child_by_field_name("right"))
+            return iterable.element if isinstance(iterable, JsArray) else None
         if kind in ("const", "let", "var"):
             if kind != "const" and scope is not None and _reassigned(module, scope, name):
                 return None
             annotation = node.child_by_field_name("type")
             if annotation is not None:
                 return self.type_annotation(module, annotation)
+            declared = jsdoc_tags(module, jsdoc_comment(module, node)).get("type")
+            if declared is not None:
+                return self.jsdoc_type(module, declared, node)
             return self.expression_type(module, node.child_by_field_name("value"))
         return None
 
@@ -482,6 +584,11 @@ def _parameter_binding(module: JsModule, params: Node, name: str) -> tuple | Non
         elif any(module.text(i) == name for i in pattern_identifiers(pattern)):
             return ("other", None, None)
     return None
+
+
+def _declares(module: JsModule, name: Node) -> bool:
+    """True when the file declares a type of this name itself (shadowing a global)."""
+    return module.text(name) in module.types
 
 
 def _reassigned(module: JsModule, scope: Node, name: str) -> bool:

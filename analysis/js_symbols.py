@@ -319,7 +319,8 @@ class JsClass:
 
     @cached_property
     def facts(self) -> tuple[set[str], set[str], bool, dict[str, list[Node]]]:
-        """(instance names, static names, open, instance member -> type/value nodes)."""
+        """(instance names, static names, open, instance member -> type nodes: a TS
+        annotation, a value, or the JSDoc comment of a field typed by ``@type``)."""
         instance: set[str] = set()
         static: set[str] = set()
         types: dict[str, list[Node]] = {}
@@ -353,6 +354,10 @@ class JsClass:
                 target.add(text)
                 if not is_static:
                     annotation = member.child_by_field_name("type")
+                    if annotation is None:  # a JSDoc ``@type`` stands in for it
+                        comment = jsdoc_comment(module, member)
+                        if "type" in jsdoc_tags(module, comment):
+                            annotation = comment
                     value = member.child_by_field_name("value")
                     types.setdefault(text, []).append(
                         annotation if annotation is not None else value
@@ -399,6 +404,60 @@ class JsClass:
                 continue
             found.append((self.module.text(prop), assignment))
         return found
+
+
+_JSDOC_OWNERS = frozenset(
+    {"lexical_declaration", "variable_declaration", "export_statement", "expression_statement"}
+)
+_JSDOC_TAG = re.compile(
+    r"@(?P<tag>param|arg|argument|type|returns?)\s*\{(?P<type>[^{}]*)\}"
+    r"(?:\s*\[?\s*(?P<name>[\w$]+))?"
+)
+
+
+def jsdoc_comment(module: JsModule, node: Node) -> Node | None:
+    """The ``/** ... */`` comment written right before a declaration (function, class
+    member, variable declarator, or the statement holding it), else None."""
+    current: Node | None = node
+    while current is not None:
+        previous = current.prev_sibling
+        if previous is not None and previous.type == "comment":
+            return previous if module.text(previous).startswith("/**") else None
+        if previous is not None and previous.type == ",":
+            return None  # a later declarator: the comment belongs to the first
+        parent = current.parent
+        if parent is None or not (
+            parent.type in _JSDOC_OWNERS
+            or (current.type == "variable_declarator" and parent.type in _JSDOC_OWNERS)
+            or (parent.type == "variable_declarator" and current.type in FUNCTION_TYPES)
+            or (parent.type == "variable_declarator" and current.type == "arrow_function")
+        ):
+            return None
+        current = parent
+    return None
+
+
+def jsdoc_tags(module: JsModule, comment: Node | None) -> dict[str, str]:
+    """The type expressions of a JSDoc comment's tags: ``"type"``, ``"returns"`` and
+    ``"param NAME"`` (the text between the braces, e.g. ``"Foo|null"``)."""
+    if comment is None:
+        return {}
+    cache = module.__dict__.setdefault("_jsdoc", {})
+    key = comment.start_byte
+    found = cache.get(key)
+    if found is None:
+        found = {}
+        for match in _JSDOC_TAG.finditer(module.text(comment)):
+            tag = match.group("tag")
+            if tag in ("param", "arg", "argument"):
+                if match.group("name"):
+                    found.setdefault(f"param {match.group('name')}", match.group("type").strip())
+            else:
+                found.setdefault(
+                    "returns" if tag.startswith("return") else tag, match.group("type").strip()
+                )
+        cache[key] = found
+    return found
 
 
 def this_owner(node: Node) -> tuple[int, bool] | None:

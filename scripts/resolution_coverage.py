@@ -160,6 +160,54 @@ def coverage(files: list[tuple[str, Path]], limit: int | None, seed: int) -> dic
     }
 
 
+def node_coverage(files: list[tuple[str, Path]]) -> dict:
+    """Resolved share when the resolver gets each receiver as a tree node of the whole file.
+
+    What a cursor layer that hands over the receiver node (issue 14, item 1) gets: literals,
+    subscripts, ``super()`` and comprehension variables resolve too. The file is complete
+    here (nothing cut after the ``.``).
+    """
+    from analysis.languages import parser_for
+    from analysis.python_symbols import PyModule
+    from analysis.resolution import PythonResolver
+    from analysis.workspace import default_stdlib
+
+    total = resolved = 0
+    violations = []
+    for name, path in files:
+        data = path.read_bytes()
+        tree = parser_for("python").parse(data)
+        module = PyModule(
+            data, tree, path, default_stdlib().name_of(path), path.name == "__init__.py", True
+        )
+        resolver = PythonResolver(default_stdlib())
+        stack = [tree.root_node]
+        while stack:
+            node = stack.pop()
+            stack.extend(node.children)
+            if node.type != "attribute":
+                continue
+            obj, attr = node.child_by_field_name("object"), node.child_by_field_name("attribute")
+            if obj is None or attr is None:
+                continue
+            total += 1
+            members = resolver.receiver_members(module, obj)
+            if members is None:
+                continue
+            resolved += 1
+            actual = module.text(attr)
+            parent = node.parent
+            stored = parent is not None and parent.type in ("assignment", "augmented_assignment")
+            if actual not in members and not stored:
+                violations.append(f"{name}:{node.start_point[0] + 1} {module.text(node)[:60]}")
+    return {
+        "points": total,
+        "resolved": resolved,
+        "share": resolved / max(1, total),
+        "violations": violations,
+    }
+
+
 def cost(path: Path, samples: int, seed: int) -> dict:
     """ms per request (fresh oracle + first query) at sampled dot points of ``path``."""
     from analysis.context import member_oracle
@@ -200,6 +248,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--cost-only", action="store_true", help="skip the coverage pass")
+    parser.add_argument(
+        "--nodes", action="store_true", help="also resolve every receiver as a tree node"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(args.analysis_root or REPO))
     import analysis
@@ -209,6 +260,7 @@ def main() -> None:
         "analysis": str(Path(analysis.__file__).parent),
         "files": len(files),
         "coverage": None if args.cost_only else coverage(files, args.limit, args.seed),
+        "node_coverage": None if args.cost_only or not args.nodes else node_coverage(files),
         "cost": cost(Path(sysconfig.get_paths()["stdlib"]) / COST_FILE, args.cost_samples, 1),
     }
     if args.json:
@@ -228,6 +280,15 @@ def main() -> None:
     for shape, row in cov["by_shape"].items():
         share = 100 * row["resolved"] / max(1, row["points"])
         print(f"  {shape:10s} {row['resolved']:6d} / {row['points']:6d}  ({share:5.1f} %)")
+    nodes = result["node_coverage"]
+    if nodes is not None:
+        print(
+            f"receiver nodes of the complete files: {nodes['points']}; resolved: "
+            f"{nodes['resolved']} ({100 * nodes['share']:.1f} %); not in the set: "
+            f"{len(nodes['violations'])}"
+        )
+        for violation in nodes["violations"][:20]:
+            print(f"  {violation}")
     c = result["cost"]
     print(
         f"cost per request on {COST_FILE} ({c['lines']} lines, {c['requests']} requests): "

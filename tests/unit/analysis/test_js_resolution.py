@@ -172,3 +172,114 @@ def test_extraction_and_resolution_are_separate_modules_with_the_old_names_kept(
     assert symbols.JsInstance is resolution.JsInstance
     assert symbols._class_node_at is symbols.class_node_at
     assert "JsResolver" not in vars(symbols)  # extraction does not define resolution
+
+
+JSDOC = """
+class Shape { area() { return 0; } }
+class Label { text = ''; }
+/**
+ * @param {Shape} shape the shape
+ * @param {?Label} [label]
+ * @param {Shape|Label} either
+ * @param {Shape[]} many
+ * @param {Array.<Shape>} more
+ * @param {Unknown} unknown
+ * @returns {Label}
+ */
+function draw(shape, label, either, many, more, unknown, untyped) {
+  /** @type {Shape} */
+  const declared = make();
+  <|>
+}
+class Canvas {
+  /** @type {Shape} */
+  current = null;
+  /** @returns {Shape} */
+  pick() { return null; }
+  /** @type {Label} */ static title = null;
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("shape", {"area"}),
+        ("label", {"text"}),  # nullable and optional: the class
+        ("declared", {"area"}),
+        ("draw(s)", {"text"}),  # @returns
+        ("new Canvas().current", {"area"}),  # a field's @type
+        ("new Canvas().pick()", {"area"}),
+    ],
+)
+def test_jsdoc_types_in_javascript(extra, expected):
+    members = oracle_for(JSDOC, "file:///tmp/draw.js").members(extra)
+    assert members is not None and expected <= members
+
+
+@pytest.mark.parametrize("extra", ["either", "many", "more", "unknown", "untyped"])
+def test_uncertain_jsdoc_types_stay_open(extra):
+    # a union of two classes, arrays (Array.prototype may be extended), unknown names
+    assert oracle_for(JSDOC, "file:///tmp/draw.js").members(extra) is None
+
+
+def test_a_reassigned_jsdoc_parameter_is_open():
+    source = "class A { a() {} }\n/** @param {A} p */\nfunction f(p) {\n  p = p || {};\n  <|>\n}\n"
+    assert oracle_for(source, "file:///tmp/f.js").members("p") is None
+
+
+FOR_OF = """
+class Item { price = 0; }
+function total(items: Item[], more: Array<Item>, frozen: ReadonlyArray<Item>) {
+  /** @type {Item[]} */
+  const documented = [];
+  <|>
+}
+"""
+
+
+@pytest.mark.parametrize("iterable", ["items", "more", "frozen", "documented"])
+def test_for_of_variables_over_typed_arrays(iterable):
+    oracle = oracle_for(FOR_OF, "file:///tmp/t.ts")
+    members = oracle.members(f"for (const item of {iterable}) {{\n    item")
+    assert members is not None and "price" in members
+    assert oracle.members(iterable) is None  # the array itself: members open
+
+
+@pytest.mark.parametrize(
+    "loop",
+    [
+        "for (const item of untyped) {\n    item",
+        "for (let item of items) {\n    item = other;\n    item",  # reassigned
+        "for (const [a, b] of items) {\n    a",  # destructuring
+        "for (const item in items) {\n    item",  # keys, not elements
+    ],
+)
+def test_uncertain_loop_variables_are_open(loop):
+    source = FOR_OF.replace("frozen: ReadonlyArray<Item>", "frozen: ReadonlyArray<Item>, untyped")
+    assert oracle_for(source, "file:///tmp/t.ts").members(loop) is None
+
+
+def test_a_local_array_class_is_not_the_builtin_array():
+    source = "class Array<T> { mine = 1; }\nclass Item { price = 0; }\n"
+    source += "function f(xs: Array<Item>) {\n  <|>\n}\n"
+    assert "mine" in oracle_for(source, "file:///tmp/t.ts").members("xs")
+
+
+def test_imported_classes_by_name_and_default(tmp_path):
+    write_files(
+        tmp_path,
+        {
+            "src/shape.ts": "export default class Shape { area(): number { return 0; } }\n",
+            "src/label.js": "/** @returns {Label} */\nexport function make() {}\n"
+            "export class Label { text = ''; }\n",
+            "src/app.ts": "",
+        },
+    )
+    workspace = WorkspaceIndex(tmp_path)
+    workspace.build()
+    source = "import Shape from './shape';\nimport { make, Label } from './label';\n<|>\n"
+    oracle = oracle_for(source, (tmp_path / "src" / "app.ts").as_uri(), workspace)
+    assert "area" in oracle.members("new Shape()")
+    assert "text" in oracle.members("make()")
+    assert "text" in oracle.members("new Label()")
