@@ -8,7 +8,8 @@ over-constrain: a name set, when given, contains every attribute the object can 
 
 Resolved (the facts come from :mod:`analysis.python_symbols`; modules from a
 :class:`ModuleLoader`: the workspace index and/or the standard library, read from source,
-never imported; C types and modules from :mod:`analysis.builtin_types`):
+never imported; C types and modules from :mod:`analysis.builtin_types`; the types
+themselves and the name tables are in :mod:`analysis.python_types`):
 
 - names bound by ``def``/``class``/imports, assignments (also tuple unpacking), annotated
   assignments and parameters, ``for`` and comprehension variables (the element type of
@@ -49,13 +50,10 @@ placeholder beside real bindings is read the same way.
 from __future__ import annotations
 
 import collections
-import os
 import re
 import sys
 import threading
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Protocol
 
 import tree_sitter
 
@@ -92,8 +90,46 @@ from analysis.python_symbols import (
     string_value,
     target_identifiers,
 )
+from analysis.python_types import (
+    ABSTRACT_KINDS,
+    ABSTRACT_METHODS,
+    ATTRS_DECORATORS,
+    ATTRS_MEMBERS,
+    COLLECTION_CLASSES,
+    KNOWN_METACLASSES,
+    METACLASS_INJECTED,
+    METACLASS_MODULE,
+    MODULE_MEMBERS,
+    NAMEDTUPLE_BASE,
+    OBJECT_MEMBERS,
+    STDLIB_ATTRIBUTE_MODULES,
+    TRANSPARENT_FUNCTION_DECORATORS,
+    TYPE_MEMBERS,
+    TYPING_CONCRETE,
+    TYPING_MODULES,
+    AbstractType,
+    BuiltinFunctionType,
+    ClassObjectType,
+    FunctionType,
+    InstanceType,
+    ModuleLoader,
+    ModuleType,
+    SuperType,
+    Type,
+    builtin_instance,
+    join,
+    join_all,
+    or_none,
+    same_type,
+)
 
 Node = tree_sitter.Node
+_COMPREHENSIONS = frozenset(
+    {"list_comprehension", "set_comprehension", "dictionary_comprehension", "generator_expression"}
+)
+_SEQUENCE_PATTERNS = frozenset(
+    {"pattern_list", "tuple_pattern", "list_pattern", "tuple", "list", "expression_list"}
+)
 
 __all__ = [
     "AbstractType",
@@ -115,326 +151,6 @@ __all__ = [
 
 MAX_DEPTH = 24
 MAX_STEPS = 4000  # expressions evaluated per top-level resolution
-
-OBJECT_MEMBERS: frozenset[str] = frozenset(dir(object)) | {
-    "__dict__",
-    "__weakref__",
-    "__module__",
-    "__annotations__",
-    "__slots__",
-}
-TYPE_MEMBERS: frozenset[str] = frozenset(dir(type)) | {
-    "__annotations__",
-    "__qualname__",
-    "__name__",
-    "__module__",
-    "__dict__",
-    "__doc__",
-    "__weakref__",
-    "__type_params__",
-    "__static_attributes__",
-    "__firstlineno__",
-    "__orig_bases__",
-    "__parameters__",
-    "__abstractmethods__",
-    "__slots__",
-}
-MODULE_MEMBERS: frozenset[str] = frozenset(
-    {
-        "__name__",
-        "__doc__",
-        "__package__",
-        "__loader__",
-        "__spec__",
-        "__file__",
-        "__cached__",
-        "__builtins__",
-        "__dict__",
-        "__path__",
-        "__all__",
-        "__annotations__",
-        "__getattr__",
-        "__dir__",
-        "__class__",
-        "__repr__",
-        "__str__",
-        "__init__",
-        "__new__",
-        "__eq__",
-        "__hash__",
-        "__reduce__",
-        "__reduce_ex__",
-        "__sizeof__",
-        "__subclasshook__",
-        "__init_subclass__",
-        "__format__",
-        "__setattr__",
-        "__delattr__",
-        "__getattribute__",
-        "__ne__",
-        "__lt__",
-        "__le__",
-        "__gt__",
-        "__ge__",
-        "__getstate__",
-        "__warningregistry__",
-    }
-)
-# Metaclasses whose effect we model (by name): what they add to classes and instances.
-KNOWN_METACLASSES = frozenset({"type", "ABCMeta", "EnumMeta", "EnumType", "_ProtocolMeta"})
-METACLASS_MODULE = {
-    "ABCMeta": "abc",
-    "EnumMeta": "enum",
-    "EnumType": "enum",
-    "_ProtocolMeta": "typing",
-}
-# Attributes implemented in C that these metaclasses put on classes (and so on instances).
-METACLASS_INJECTED = {
-    "ABCMeta": frozenset({"_abc_impl", "__abstractmethods__"}),
-    "_ProtocolMeta": frozenset(
-        {
-            "_abc_impl",
-            "__abstractmethods__",
-            "_is_protocol",
-            "_is_runtime_protocol",
-            "__protocol_attrs__",
-            "__non_callable_proto_members__",
-        }
-    ),
-}
-# A module attribute that is a platform-chosen module (``import posixpath as path``).
-STDLIB_ATTRIBUTE_MODULES = {("os", "path"): os.path.__name__}
-# Decorators on functions that keep a function a function (for return annotations).
-TRANSPARENT_FUNCTION_DECORATORS = frozenset(
-    {
-        "staticmethod",
-        "classmethod",
-        "abstractmethod",
-        "override",
-        "final",
-        "overload",
-        "wraps",
-        "cache",
-        "lru_cache",
-    }
-)
-
-
-ATTRS_DECORATORS = frozenset({"s", "attrs", "define", "frozen", "mutable", "dataclass"})
-# What attrs class decorators may add (a superset over attrs versions).
-ATTRS_MEMBERS = DATACLASS_MEMBERS | {
-    "__attrs_attrs__",
-    "__attrs_own_setattr__",
-    "__attrs_init__",
-    "__attrs_pre_init__",
-    "__attrs_post_init__",
-    "__attrs_props__",
-    "__attrs_resolve_types__",
-    "__ne__",
-}
-# Modules whose names annotations use: "typing" spellings or the "abc" collection ABCs.
-TYPING_MODULES = {
-    "typing": "typing",
-    "typing_extensions": "typing",
-    "collections.abc": "abc",
-    "_collections_abc": "abc",
-}
-# typing names for concrete classes (``List[int]`` is a ``list``).
-TYPING_CONCRETE = {
-    "List": "list",
-    "Dict": "dict",
-    "Set": "set",
-    "FrozenSet": "frozenset",
-    "Tuple": "tuple",
-    "Text": "str",
-    "LiteralString": "str",
-    "Deque": "deque",
-    "DefaultDict": "defaultdict",
-    "Counter": "Counter",
-    "ChainMap": "ChainMap",
-}
-# Abstract collection annotations: members open, elements known (see the module docstring).
-ABSTRACT_KINDS = {
-    "Iterable": "iterable",
-    "Collection": "iterable",
-    "Reversible": "iterable",
-    "AbstractSet": "iterable",
-    "MutableSet": "iterable",
-    "KeysView": "iterable",
-    "ValuesView": "iterable",
-    "Iterator": "iterator",
-    "Generator": "iterator",
-    "Sequence": "sequence",
-    "MutableSequence": "sequence",
-    "Mapping": "mapping",
-    "MutableMapping": "mapping",
-    "ItemsView": "items",
-}
-# Methods every object of an abstract collection kind has, with their results.
-ABSTRACT_METHODS = {
-    "mapping": {
-        "keys": "iter[K]",
-        "values": "iter[V]",
-        "items": "iter[tuple[K,V]]",
-        "get": "?V@1",
-        "__getitem__": "V",
-        "__len__": "int",
-    },
-    "sequence": {"index": "int", "count": "int", "__getitem__": "T", "__len__": "int"},
-    "iterator": {"__next__": "T"},
-}
-_COLLECTION_CLASSES = {
-    "deque": collections.deque,
-    "defaultdict": collections.defaultdict,
-}
-NAMEDTUPLE_BASE = BuiltinClass("NamedTuple", NAMEDTUPLE_NAMES, (builtin_type(tuple),))
-_COMPREHENSIONS = frozenset(
-    {"list_comprehension", "set_comprehension", "dictionary_comprehension", "generator_expression"}
-)
-_SEQUENCE_PATTERNS = frozenset(
-    {"pattern_list", "tuple_pattern", "list_pattern", "tuple", "list", "expression_list"}
-)
-
-
-class ModuleLoader(Protocol):
-    """Finds Python modules (parsed, never imported)."""
-
-    def python_module(self, dotted: str, from_path: Path | None, level: int) -> PyModule | None:
-        """The module ``dotted`` imported from ``from_path`` with relative ``level``."""
-        ...
-
-    def python_submodule(self, package: PyModule, name: str) -> PyModule | None:
-        """The submodule ``name`` of a package module, if it exists."""
-        ...
-
-    def python_submodule_names(self, package: PyModule) -> frozenset[str]:
-        """Names of the submodules/subpackages of a package module."""
-        ...
-
-
-@dataclass(frozen=True, eq=False)
-class ModuleType:
-    module: PyModule | CModule
-
-
-@dataclass(frozen=True, eq=False)
-class InstanceType:
-    """An instance of ``cls``; ``args`` the known type arguments of a builtin generic
-    (``list[T]``: one, ``dict[K, V]``: two, a fixed ``tuple``: one per element, None for
-    an unknown one; empty when unknown), ``variadic`` for ``tuple[T, ...]``, ``optional``
-    when the value may also be None."""
-
-    cls: PyClass | BuiltinClass
-    args: tuple[Type | None, ...] = ()
-    optional: bool = False
-    variadic: bool = False
-
-
-@dataclass(frozen=True, eq=False)
-class ClassObjectType:
-    cls: PyClass | BuiltinClass
-
-
-@dataclass(frozen=True, eq=False)
-class FunctionType:
-    scope: FunctionScope
-    owner: PyClass | BuiltinClass | None = None  # the class it was looked up on (``Self``)
-
-
-@dataclass(frozen=True, eq=False)
-class BuiltinFunctionType:
-    """A builtin function (``receiver`` None) or a method bound to a builtin instance or an
-    abstract collection; ``spec`` its result (:mod:`analysis.builtin_types`)."""
-
-    name: str
-    receiver: InstanceType | AbstractType | None = None
-    spec: str | None = None
-
-
-@dataclass(frozen=True, eq=False)
-class AbstractType:
-    """An object declared by an abstract collection annotation: members open, elements
-    known. ``kind``: "iterable", "iterator", "sequence", "mapping" or "items"."""
-
-    kind: str
-    args: tuple[Type | None, ...] = ()
-
-
-@dataclass(frozen=True, eq=False)
-class SuperType:
-    """``super()``: class attributes of ``classes`` (the MRO after ``current``)."""
-
-    current: PyClass | BuiltinClass
-    classes: tuple[PyClass | BuiltinClass, ...]
-    owner: PyClass | BuiltinClass  # the class of the object super() is bound to
-    instance: bool
-
-
-Type = (
-    ModuleType
-    | InstanceType
-    | ClassObjectType
-    | FunctionType
-    | BuiltinFunctionType
-    | AbstractType
-    | SuperType
-)
-
-
-def join(a: Type | None, b: Type | None) -> Type | None:
-    """The one type covering ``a`` and ``b`` when they are the same class/module/function
-    (type arguments that differ become unknown), else None."""
-    if a is None or b is None or type(a) is not type(b):
-        return None
-    if a is b:
-        return a
-    if isinstance(a, InstanceType):
-        if a.cls is not b.cls:
-            return None
-        args: tuple[Type | None, ...] = ()
-        if len(a.args) == len(b.args) and a.variadic == b.variadic:
-            args = tuple(join(x, y) for x, y in zip(a.args, b.args, strict=True))
-        variadic = a.variadic and b.variadic and bool(args)
-        return InstanceType(a.cls, args, a.optional or b.optional, variadic)
-    if isinstance(a, ClassObjectType):
-        return a if a.cls is b.cls else None
-    if isinstance(a, ModuleType):
-        return a if a.module is b.module else None
-    if isinstance(a, FunctionType):
-        if a.scope is not b.scope:
-            return None
-        return a if a.owner is b.owner else FunctionType(a.scope)
-    if isinstance(a, AbstractType):
-        if a.kind != b.kind:
-            return None
-        if len(a.args) != len(b.args):
-            return AbstractType(a.kind)
-        return AbstractType(a.kind, tuple(join(x, y) for x, y in zip(a.args, b.args, strict=True)))
-    return None
-
-
-def same_type(a: Type | None, b: Type | None) -> bool:
-    """True when ``a`` and ``b`` are the same class/module/function."""
-    return join(a, b) is not None
-
-
-def _optional(typ: Type | None) -> Type | None:
-    """``typ`` that may also be None (see the module docstring)."""
-    return replace(typ, optional=True) if isinstance(typ, InstanceType) else typ
-
-
-def _instance(name: str, *args: Type | None, variadic: bool = False) -> InstanceType | None:
-    cls = spec_class(name)
-    return InstanceType(cls, tuple(args), variadic=variadic) if cls is not None else None
-
-
-def _join_all(types: list[Type | None]) -> Type | None:
-    if not types:
-        return None
-    result = types[0]
-    for typ in types[1:]:
-        result = join(result, typ)
-    return result
 
 
 def _within(node: Node, outer: Node) -> bool:
@@ -909,7 +625,7 @@ class PythonResolver:
         if kind == "binary_operator":
             return self._binary_type(module, node)
         if kind == "not_operator":
-            return _instance("bool")
+            return builtin_instance("bool")
         if kind == "named_expression":
             return self.expression_type(module, node.child_by_field_name("value"))
         return None
@@ -921,43 +637,43 @@ class PythonResolver:
             first = node.named_children[0] if kind == "concatenated_string" else node
             start = first.named_children[0] if first.named_children else None
             prefix = module.text(start).lower() if start is not None else ""
-            return _instance("bytes" if "b" in prefix else "str")
+            return builtin_instance("bytes" if "b" in prefix else "str")
         if kind in ("integer", "float"):
             text = module.text(node)
             if text[-1:] in ("j", "J"):
-                return _instance("complex")
-            return _instance("int" if kind == "integer" else "float")
+                return builtin_instance("complex")
+            return builtin_instance("int" if kind == "integer" else "float")
         if kind in ("true", "false"):
-            return _instance("bool")
+            return builtin_instance("bool")
         if kind in ("list", "set", "tuple", "expression_list"):
             elements = [c for c in node.named_children if c.type != "comment"]
             name = "tuple" if kind == "expression_list" else kind
             if any(c.type in ("list_splat", "parenthesized_list_splat") for c in elements):
-                return _instance(name)
+                return builtin_instance(name)
             types = [self.expression_type(module, c) for c in elements]
             if name == "tuple":
-                return _instance("tuple", *types)
-            return _instance(name, _join_all(types))
+                return builtin_instance("tuple", *types)
+            return builtin_instance(name, join_all(types))
         if kind == "dictionary":
             pairs = [c for c in node.named_children if c.type != "comment"]
             if any(c.type != "pair" for c in pairs):
-                return _instance("dict")
+                return builtin_instance("dict")
             keys = [self.expression_type(module, p.child_by_field_name("key")) for p in pairs]
             values = [self.expression_type(module, p.child_by_field_name("value")) for p in pairs]
-            return _instance("dict", _join_all(keys), _join_all(values))
+            return builtin_instance("dict", join_all(keys), join_all(values))
         if kind in _COMPREHENSIONS:
             body = node.child_by_field_name("body")
             if kind == "dictionary_comprehension":
                 if body is None or body.type != "pair":
-                    return _instance("dict")
-                return _instance(
+                    return builtin_instance("dict")
+                return builtin_instance(
                     "dict",
                     self.expression_type(module, body.child_by_field_name("key")),
                     self.expression_type(module, body.child_by_field_name("value")),
                 )
             name = {"list_comprehension": "list", "set_comprehension": "set"}.get(kind)
             element = self.expression_type(module, body)
-            return _instance(name or "generator", element)
+            return builtin_instance(name or "generator", element)
         return None
 
     def _binary_type(self, module: PyModule, node: Node) -> Type | None:
@@ -970,7 +686,7 @@ class PythonResolver:
         if operator == "%" and name in ("str", "bytes") and left.cls is spec_class(name):
             right = node.child_by_field_name("right")
             if right is not None and right.type in ("tuple", "string", "dictionary"):
-                return _instance(name)
+                return builtin_instance(name)
             return None
         if operator != "+" or name not in ("str", "bytes", "list", "tuple"):
             return None
@@ -978,7 +694,7 @@ class PythonResolver:
         if not isinstance(right, InstanceType) or right.cls is not left.cls:
             return None
         if name == "tuple" and not left.variadic and not right.variadic:
-            return _instance("tuple", *left.args, *right.args)
+            return builtin_instance("tuple", *left.args, *right.args)
         return join(replace(left, optional=False), replace(right, optional=False))
 
     def _call_expression(self, module: PyModule, node: Node) -> Type | None:
@@ -1109,12 +825,12 @@ class PythonResolver:
             for node in yields:
                 value = node.named_children[0] if node.named_children else None
                 if value is None:
-                    return _instance("generator")
+                    return builtin_instance("generator")
                 if any(c.type == "from" for c in node.children):
                     elements.append(self.element_type(self.expression_type(module, value)))
                 else:
                     elements.append(self.expression_type(module, value))
-            return _instance("generator", _join_all(elements))
+            return builtin_instance("generator", join_all(elements))
         optional = open_end
         result: Type | None = None
         for statement in returns:
@@ -1126,7 +842,7 @@ class PythonResolver:
             result = typ if result is None else join(result, typ)
             if result is None:
                 return None
-        return _optional(result) if optional else result
+        return or_none(result) if optional else result
 
     def _returned_type(
         self, scope: FunctionScope, self_class: PyClass | BuiltinClass | None, value: Node
@@ -1191,12 +907,12 @@ class PythonResolver:
         if mode is None:
             return None
         if "b" not in mode:
-            return _instance("TextIOWrapper")
+            return builtin_instance("TextIOWrapper")
         if len(arguments.positional) > 2 or "buffering" in arguments.keywords:
             return None
         if "+" in mode:
-            return _instance("BufferedRandom")
-        return _instance("BufferedReader" if "r" in mode else "BufferedWriter")
+            return builtin_instance("BufferedRandom")
+        return builtin_instance("BufferedReader" if "r" in mode else "BufferedWriter")
 
     def _spec_type(
         self,
@@ -1212,7 +928,7 @@ class PythonResolver:
             if len(arguments.positional) != positional:
                 return None
         typ = self._spec_node(head, args, receiver, arguments)
-        return _optional(typ) if optional else typ
+        return or_none(typ) if optional else typ
 
     def _spec_node(
         self,
@@ -1238,7 +954,7 @@ class PythonResolver:
             return AbstractType("iterable", (element,))
         if head == "tuple" and args and args[-1][0] == "...":
             element = self._spec_node(*args[0], receiver, arguments)
-            return _instance("tuple", element, variadic=True)
+            return builtin_instance("tuple", element, variadic=True)
         cls = spec_class(head)
         if cls is None:
             return None
@@ -1299,7 +1015,7 @@ class PythonResolver:
         if isinstance(typ, AbstractType):
             if typ.kind == "items":
                 key, value = (typ.args + (None, None))[:2]
-                return _instance("tuple", key, value)
+                return builtin_instance("tuple", key, value)
             return typ.args[0] if typ.args else None
         if isinstance(typ, ClassObjectType):
             if isinstance(typ.cls, PyClass) and self._is_enum(typ.cls):
@@ -1329,11 +1045,11 @@ class PythonResolver:
         assert isinstance(typ.cls, BuiltinClass)
         for klass in typ.cls.mro:
             if klass.name == "zip" and klass is spec_class("zip"):
-                return _instance("tuple", *typ.args) if typ.args else None
+                return builtin_instance("tuple", *typ.args) if typ.args else None
             if klass.name == "tuple" and klass is spec_class("tuple"):
                 if typ.variadic:
                     return typ.args[0] if typ.args else None
-                return _join_all(list(typ.args))
+                return join_all(list(typ.args))
             rule = ELEMENTS.get(klass.name)
             if rule is not None and spec_class(klass.name) in (klass, None):
                 receiver = typ if klass is typ.cls else InstanceType(klass)
@@ -1374,14 +1090,14 @@ class PythonResolver:
                 continue
             if name == "tuple":
                 if is_slice:
-                    element = typ.args[0] if typ.variadic else _join_all(list(typ.args))
-                    return _instance("tuple", element, variadic=True)
+                    element = typ.args[0] if typ.variadic else join_all(list(typ.args))
+                    return builtin_instance("tuple", element, variadic=True)
                 if typ.variadic:
                     return typ.args[0] if typ.args else None
                 position = _integer_index(module, index)
                 if position is not None and -len(typ.args) <= position < len(typ.args):
                     return typ.args[position]
-                return _join_all(list(typ.args))
+                return join_all(list(typ.args))
             if is_slice and name in ("list", "str", "bytes", "bytearray"):
                 return InstanceType(klass, typ.args if klass is typ.cls else ())
             rule = ITEMS.get(name)
@@ -1465,8 +1181,8 @@ class PythonResolver:
                 optional = True
             else:
                 types.append(self._annotation(src, operand, self_class))
-        result = _join_all(types)
-        return _optional(result) if optional else result
+        result = join_all(types)
+        return or_none(result) if optional else result
 
     def _generic_annotation(
         self, src: _Source, head: Node, args: list[Node], self_class: PyClass | None
@@ -1474,7 +1190,7 @@ class PythonResolver:
         origin = self._typing_origin(src, head)
         name = origin[1] if origin is not None else None
         if name == "Optional" and len(args) == 1:
-            return _optional(self._annotation(src, args[0], self_class))
+            return or_none(self._annotation(src, args[0], self_class))
         if name == "Union":
             return self._union(src, args, self_class)
         if name in ("Annotated", "Final", "ClassVar", "Required", "NotRequired", "ReadOnly"):
@@ -1506,11 +1222,11 @@ class PythonResolver:
         if cls is spec_class("tuple"):
             values = [_unwrap_type(a) for a in args]
             if len(values) == 2 and values[1].type == "ellipsis":
-                return _instance(
+                return builtin_instance(
                     "tuple", self._annotation(src, values[0], self_class), variadic=True
                 )
             if len(values) == 1 and values[0].type == "tuple" and not values[0].named_children:
-                return _instance("tuple")  # tuple[()]
+                return builtin_instance("tuple")  # tuple[()]
             return InstanceType(cls, tuple(self._annotation(src, a, self_class) for a in args))
         return InstanceType(cls, tuple(self._annotation(src, a, self_class) for a in args))
 
@@ -1527,14 +1243,14 @@ class PythonResolver:
                 optional = True
             elif kind in ("string", "concatenated_string", "integer", "true", "false"):
                 if src.at is not None and kind in ("string", "concatenated_string"):
-                    types.append(_instance("str"))
+                    types.append(builtin_instance("str"))
                 else:
                     types.append(self._literal_type(src.module, value))
             else:
                 typ = self._dotted(src, value)
                 types.append(typ if isinstance(typ, InstanceType) else None)
-        result = _join_all(types)
-        return _optional(result) if optional else result
+        result = join_all(types)
+        return or_none(result) if optional else result
 
     def _named_annotation(
         self, src: _Source, node: Node, self_class: PyClass | None
@@ -1580,8 +1296,8 @@ class PythonResolver:
         return self.annotation_type(src.module, binding.node, self_class)
 
     def _concrete_class(self, name: str) -> PyClass | BuiltinClass | None:
-        if name in _COLLECTION_CLASSES:
-            return builtin_type(_COLLECTION_CLASSES[name])
+        if name in COLLECTION_CLASSES:
+            return builtin_type(COLLECTION_CLASSES[name])
         found = spec_class(name)
         if found is not None:
             return found
@@ -1773,14 +1489,14 @@ class PythonResolver:
             result = typ if i == 0 else join(result, typ)
             if result is None:
                 return None
-        return _optional(result) if optional else result
+        return or_none(result) if optional else result
 
     def _declared_type(self, module: PyModule, binding: Binding, owner: PyClass | None):
         typ = self.annotation_type(module, binding.annotation, owner)
         if binding.kind == "param" and binding.param_kind == "*":
-            return _instance("tuple", typ, variadic=True)
+            return builtin_instance("tuple", typ, variadic=True)
         if binding.kind == "param" and binding.param_kind == "**":
-            return _instance("dict", _instance("str"), typ)
+            return builtin_instance("dict", builtin_instance("str"), typ)
         if (
             typ is None
             and binding.kind == "assign"
@@ -1809,9 +1525,9 @@ class PythonResolver:
             return self.expression_type(module, binding.node)
         if kind == "param":
             if binding.param_kind == "*":
-                return _instance("tuple", None, variadic=True)
+                return builtin_instance("tuple", None, variadic=True)
             if binding.param_kind == "**":
-                return _instance("dict", _instance("str"), None)
+                return builtin_instance("dict", builtin_instance("str"), None)
             return None
         if kind in ("loop", "with", "unpack") and binding.pattern is not None:
             value = self.expression_type(module, binding.node)
@@ -1863,7 +1579,7 @@ class PythonResolver:
         for part in parts:
             typ = self.expression_type(module, part)
             types.append(InstanceType(typ.cls) if isinstance(typ, ClassObjectType) else None)
-        return _join_all(types)
+        return join_all(types)
 
     # -- attributes ----------------------------------------------------------------------------
 
