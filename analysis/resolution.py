@@ -1530,16 +1530,38 @@ class PythonResolver:
                 return builtin_instance("dict", builtin_instance("str"), None)
             return None
         if kind in ("loop", "with", "unpack") and binding.pattern is not None:
-            value = self.expression_type(module, binding.node)
+            managed = self._context_manager_yield(module, binding.node) if kind == "with" else None
+            value = managed or self.expression_type(module, binding.node)
             if kind == "loop":
                 value = self.element_type(value)
-            elif kind == "with":
+            elif kind == "with" and managed is None:
                 value = self.enter_type(value)
             target = binding.target
             return self._unpack(value, binding.pattern, target) if target is not None else None
         if kind == "except":
             return self._exception_type(module, binding.node)
         return None
+
+    def _context_manager_yield(self, module: PyModule, node: Node | None) -> Type | None:
+        """``with f() as x`` for a ``@contextlib.contextmanager`` generator ``f``: what it
+        yields (all its ``yield`` values agree), else None."""
+        if node is None or node.type != "call":
+            return None
+        callee = self.expression_type(module, node.child_by_field_name("function"))
+        if not isinstance(callee, FunctionType):
+            return None
+        scope = callee.scope
+        decorators = scope.decorators
+        if len(decorators) != 1 or not _is_contextmanager(self, scope.module, decorators[0]):
+            return None
+        _returns, yields, _open_end = scope.body_facts
+        types = []
+        for node in yields:
+            value = node.named_children[0] if node.named_children else None
+            if value is None or any(c.type == "from" for c in node.children):
+                return None
+            types.append(self._returned_type(scope, callee.owner, value))
+        return join_all(types)
 
     def _unpack(self, typ: Type | None, pattern: Node, target: Node) -> Type | None:
         """The part of a value of type ``typ`` that ``target`` gets in ``pattern = value``."""
@@ -1782,6 +1804,20 @@ _NOT_BOUND = _NotBound()
 BUILTIN_FUNCTIONS = frozenset(FUNCTION_RESULTS) | {"open", "iter", "next", "min", "max"}
 
 
+def _is_contextmanager(resolver: PythonResolver, module: PyModule, decorator: Node) -> bool:
+    """True when a decorator is ``contextlib.contextmanager`` (by name and import)."""
+    expression = decorator.named_children[0] if decorator.named_children else None
+    if expression is None or expression.type not in ("identifier", "attribute"):
+        return False
+    typ = resolver.expression_type(module, expression)
+    return (
+        isinstance(typ, FunctionType)
+        and typ.scope.name == "contextmanager"
+        and typ.scope.module.is_stdlib
+        and typ.scope.module.name == "contextlib"
+    )
+
+
 def _is_descriptor(resolver: PythonResolver, typ: Type | None) -> bool:
     """True for a class attribute whose value defines ``__get__`` (instance access calls it)."""
     if not isinstance(typ, InstanceType):
@@ -1940,6 +1976,8 @@ _OWN_RECEIVER = re.compile(rb"(?<![\w.])(?:self|cls)[ \t]*$")
 
 _STORED_CHUNKS: collections.OrderedDict[bytes, frozenset[str]] = collections.OrderedDict()
 _STORED_LOCK = threading.Lock()
+_STORED_CHUNK_BYTES = 8_000_000  # bound on the text the chunk cache keeps
+_stored_bytes = 0
 
 
 def _stored_attribute_names(module: PyModule) -> frozenset[str]:
@@ -1969,14 +2007,22 @@ def _stored_attribute_names(module: PyModule) -> frozenset[str]:
                 # a method's own ``self.x = ...``: see PyClass.first_parameter_attributes
                 if not _OWN_RECEIVER.search(chunk, max(0, match.start() - 8), match.start())
             )
-            with _STORED_LOCK:
-                _STORED_CHUNKS[chunk] = found
-                if len(_STORED_CHUNKS) > 8192:
-                    _STORED_CHUNKS.popitem(last=False)
+            _remember_chunk(chunk, found)
         names |= found
     cached = frozenset(names)
     module.__dict__["_stored_attribute_names"] = cached
     return cached
+
+
+def _remember_chunk(chunk: bytes, names: frozenset[str]) -> None:
+    global _stored_bytes
+    with _STORED_LOCK:
+        if chunk not in _STORED_CHUNKS:
+            _STORED_CHUNKS[chunk] = names
+            _stored_bytes += len(chunk)
+        while _stored_bytes > _STORED_CHUNK_BYTES and _STORED_CHUNKS:
+            old, _ = _STORED_CHUNKS.popitem(last=False)
+            _stored_bytes -= len(old)
 
 
 def _assigned_attribute_names(module: PyModule) -> set[str]:

@@ -364,6 +364,22 @@ def test_uncertain_with_targets_stay_open(statement):
     assert members_at(body, "fh") is None
 
 
+def test_with_a_contextmanager_generator_binds_what_it_yields():
+    body = (
+        "\nimport contextlib\nfrom contextlib import contextmanager\n"
+        "\n@contextmanager\ndef opened():\n    c = Circle(1.0)\n    try:\n        yield c\n"
+        "    finally:\n        pass\n"
+        "\n@contextlib.contextmanager\ndef either(flag):\n    if flag:\n        yield Circle(1.0)\n"
+        "    else:\n        yield Square(1)\n"
+        "\ndef contextmanager_lookalike(f):\n    return f\n"
+        "\n@contextmanager_lookalike\ndef plain():\n    yield Circle(1.0)\n"
+        "\nwith opened() as a, either(1) as b, plain() as c:\n    <|>"
+    )
+    assert CIRCLE <= names(members_at(body, "a"))
+    assert members_at(body, "b") is None  # yields two classes
+    assert members_at(body, "c") is None  # not contextlib's decorator
+
+
 def test_except_targets():
     body = "\ntry:\n    pass\nexcept {} as e:\n    <|>"
     assert {"args", "with_traceback"} <= names(members_at(body.format("ValueError"), "e"))
