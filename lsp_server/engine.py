@@ -42,6 +42,7 @@ from lsp_server.settings import Settings
 from models.confidence import ConfidenceModel, load_confidence
 from models.loader import LoadedModel, load_model
 from models.ngram import NgramModel, WorkspaceNgrams, background_for
+from models.prompt_cache import PromptCache
 from models.repetition import RepetitionPenalty
 from models.vocab_index import vocab_index
 
@@ -145,6 +146,7 @@ class Engine:
         self.error: str | None = None
         self.lm: LoadedModel | None = None
         self.confidence: ConfidenceModel | None = None  # ghost-text calibration of the model
+        self.prompt_cache: PromptCache | None = None  # KV caches of each document's last prompt
         self.ngrams: NgramModel | None = None
         self.workspace: WorkspaceIndex | None = None
         self.documents: dict[str, Document] = {}
@@ -194,6 +196,7 @@ class Engine:
         with self._lock:
             self.lm = lm
             self.confidence = confidence
+            self.prompt_cache = PromptCache(lm)
             self.ngrams = NgramModel(background, WorkspaceNgrams(lm.vocab_size))
             for uri, doc in self.documents.items():
                 self._update_ngrams(uri, doc.text)
@@ -285,6 +288,8 @@ class Engine:
             if self.ngrams is not None:
                 self.ngrams.workspace.remove_document(uri)
             self._cache.pop(uri, None)
+            if self.prompt_cache is not None:
+                self.prompt_cache.forget(uri)
         if self.workspace is not None and uri.startswith("file://"):
             path = Path(uri_to_path(uri))
             if path.is_file():  # back to the saved text on disk
@@ -333,7 +338,7 @@ class Engine:
         options = PipelineOptions.for_request(
             self.settings, job.automatic, job.drafts, self.confidence
         )
-        pipeline = CompletionPipeline(lm, self.ngrams, self.workspace)
+        pipeline = CompletionPipeline(lm, self.ngrams, self.workspace, self.prompt_cache)
         result = pipeline.run(doc, offset, options, job.cancel)
         if result.cancelled:
             return EngineResult([], result.timings, cancelled=True, reason="cancelled")
@@ -444,6 +449,7 @@ class Engine:
             "documents": len(self.documents),
             "workspaceFiles": None if self.workspace is None else len(self.workspace.paths()),
             "cache": {"entries": len(self._cache), "limit": CACHE_ENTRIES},
+            "promptCache": None if self.prompt_cache is None else self.prompt_cache.stats(),
             "accepted": {"total": self.accepted, "byRank": self.accepted_ranks},
         }
 

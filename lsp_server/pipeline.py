@@ -49,6 +49,7 @@ from models.decoding import DecodeRequest, DecodeResult, Draft, LogitsConstraint
 from models.healing import HealingConstraint
 from models.loader import LoadedModel
 from models.monitor import MemberMonitor
+from models.prompt_cache import PromptCache
 from models.repetition import RepetitionPenalty
 from models.suppress import SuppressSpecialTokens
 
@@ -167,10 +168,12 @@ class CompletionPipeline:
         lm: LoadedModel,
         ngrams: Any = None,
         workspace: WorkspaceIndex | None = None,
+        prompt_cache: PromptCache | None = None,
     ) -> None:
         self.lm = lm
         self.ngrams = ngrams
         self.workspace = workspace
+        self.prompt_cache = prompt_cache  # KV caches of each document's last prompt
 
     def run(
         self,
@@ -217,6 +220,8 @@ class CompletionPipeline:
             ngram=self.ngrams if options.ngram else None,
             verify=options.verify,
             extend_while=confidence_rule(options, evidence),
+            prompt_cache=self.prompt_cache,
+            cache_key=doc.uri,
         )
         t1 = time.perf_counter()
         decoded = get_decoder(options.decoder)(lm, request)

@@ -65,6 +65,10 @@ class DecodeRequest:
     # (per-token LM log-probs, n-gram log-probs or None) -> False when a draft is not worth
     # extending (e.g. its confidence can no longer grow what is shown): it is finished
     extend_while: Callable[[Sequence[float], Sequence[float] | None], bool] | None = None
+    # models.prompt_cache.PromptCache and the key (document) of this prompt: reuse the KV
+    # cache of the key's previous prompt for the prefill, keep this one for the next
+    prompt_cache: Any = None
+    cache_key: str | None = None
 
     def __post_init__(self) -> None:
         if not self.prompt_ids:
@@ -177,6 +181,21 @@ def forward(
     return logits[:, -1, :].float(), cache  # (rows, V)
 
 
+def prefill(lm: LoadedModel, req: DecodeRequest, prompt: list[int]) -> tuple[torch.Tensor, Any]:
+    """Return (next-token logits (1, V), cache) of ``prompt``, through the request's
+    prompt cache when it has one."""
+    if req.prompt_cache is not None and req.cache_key is not None:
+        done = req.prompt_cache.prefill(req.cache_key, prompt)
+        return done.logits, done.cache
+    return forward(lm, None, input_ids=torch.tensor([prompt]))
+
+
+def keep_prompt_cache(req: DecodeRequest, prompt: list[int], past: Any) -> None:
+    """Hand the cache (holding ``prompt`` first) back to the request's prompt cache."""
+    if req.prompt_cache is not None and req.cache_key is not None:
+        req.prompt_cache.store(req.cache_key, prompt, past)
+
+
 class DraftText:
     """Incrementally decoded text of one draft (bytes kept; UTF-8 decoded on demand)."""
 
@@ -202,8 +221,8 @@ def greedy_decode(lm: LoadedModel, req: DecodeRequest) -> DecodeResult:
     """Greedy decoding with KV cache, constraints, stop rules and cancellation."""
     started = time.perf_counter()
     prompt = fit_prompt(lm, req.prompt_ids, req.max_new_tokens)
-    # 1. prefill the prompt once
-    logits, past = forward(lm, None, input_ids=torch.tensor([prompt]))  # (1, V)
+    # 1. prefill the prompt once (or only its tail after the previous prompt's cache)
+    logits, past = prefill(lm, req, prompt)  # (1, V)
     calls = 1
     tokens: list[int] = []
     logprobs: list[float] = []  # of each kept token
@@ -240,6 +259,7 @@ def greedy_decode(lm: LoadedModel, req: DecodeRequest) -> DecodeResult:
         # 5. one forward pass for the new token; the cache grows by one
         logits, past = forward(lm, past, input_ids=torch.tensor([[tok]]))
         calls += 1
+    keep_prompt_cache(req, prompt, past)
     final_text = text.text if cut is None else text.text[:cut]
     draft = Draft(
         text=final_text,

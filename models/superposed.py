@@ -58,6 +58,8 @@ from models.decoding import (
     constraint_stats,
     fit_prompt,
     forward,
+    keep_prompt_cache,
+    prefill,
 )
 from models.loader import LoadedModel
 from models.ngram import MISSING
@@ -348,7 +350,7 @@ def superposed_decode(lm: LoadedModel, req: DecodeRequest) -> DecodeResult:
     embeddings = lm.model.get_input_embeddings()
     # 1. prefill the prompt once, with token ids
     t0 = time.perf_counter()
-    logits, past = forward(lm, None, input_ids=torch.tensor([prompt]))  # (1, V)
+    logits, past = prefill(lm, req, prompt)  # (1, V), reusing the previous prompt's cache
     timer.add("forward_ms", t0)
     calls, steps = 1, 0
     if trace is not None:
@@ -402,7 +404,10 @@ def superposed_decode(lm: LoadedModel, req: DecodeRequest) -> DecodeResult:
             trace.cache_lengths.append(cache_length(past))
     drafts = ranked_drafts(req, pool, live, "cancelled" if cancelled else "length")
     # 7. optional exact re-rank in one batched pass over [prompt + draft]
-    if req.verify and not cancelled and drafts:
+    verifying = req.verify and not cancelled and bool(drafts)
+    if not verifying:  # (verification turns the cache into one row per draft)
+        keep_prompt_cache(req, prompt, past)
+    if verifying:
         t0 = time.perf_counter()
         cache = prompt_cache(past, len(prompt) - 1)
         drafts = verified_drafts(lm, prompt, drafts, past=cache)

@@ -8,6 +8,16 @@ import torch
 # tiny models run one token at a time: more threads only add contention
 torch.set_num_threads(1)
 
+# property tests assert behaviour, never speed: no per-example deadline (a loaded CI
+# machine must not turn a slow example into a failure)
+try:
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("superpose", deadline=None)
+    _hypothesis_settings.load_profile("superpose")
+except ImportError:  # pragma: no cover - hypothesis is a dev dependency
+    pass
+
 TINY_CORPUS = [
     "def add(a, b):\n    return a + b\n",
     "class Foo:\n    def __init__(self):\n        self.alpha = 1\n        self.beta = 2\n",

@@ -151,3 +151,27 @@ def test_ghost_confidence_setting_takes_a_probability_or_null():
     for bad in (1.5, -0.1, "high", True):
         kept, messages = merge_settings(Settings(ghostConfidence=0.4), {"ghostConfidence": bad})
         assert kept.ghostConfidence == 0.4 and "between 0 and 1" in messages[0]
+
+
+def test_typing_through_the_engine_gives_the_same_drafts_with_cache_reuse(tiny_lm):
+    from lsp_server.engine import CompletionJob, Engine
+
+    def typed(engine: Engine) -> list[list[str]]:
+        uri = "file:///typing.py"
+        engine.open_document(uri, TEXT, "python")
+        shown = []
+        for i, ch in enumerate("turn self.alpha"):
+            offset = len(TEXT) + i
+            engine.change_document(uri, offset, offset, ch)
+            result = engine.complete(CompletionJob(uri, offset + 1, automatic=True))
+            shown.append([d.text for d in result.drafts if not d.stats.get("cached")])
+        return shown
+
+    reusing = Engine(Settings(drafts=2, maxNewTokens=6))
+    reusing.attach_model(tiny_lm)
+    fresh = Engine(Settings(drafts=2, maxNewTokens=6))
+    fresh.attach_model(tiny_lm)
+    fresh.prompt_cache = None
+    assert typed(reusing) == typed(fresh)
+    stats = reusing.status()["promptCache"]
+    assert stats["hits"] > 0 and stats["reusedTokens"] > stats["prefilledTokens"]
