@@ -47,8 +47,8 @@ NAMEDTUPLE_NAMES: frozenset[str] = frozenset(dir(namedtuple("_Probe", ""))) | {
 class BuiltinClass:
     """A class implemented in C: its member names from ``dir`` and its bases.
 
-    ``element`` names the rule of :data:`ELEMENTS` for iterating an instance, ``enter_self``
-    is True when ``__enter__`` returns the object itself (the ``io`` classes).
+    ``enter_self`` is True when ``__enter__`` returns the object itself (the ``io``
+    classes), ``instance_dict`` when instances have a ``__dict__`` for new attributes.
     """
 
     def __init__(self, name: str, names: frozenset[str], bases: tuple[BuiltinClass, ...] = ()):
@@ -56,6 +56,7 @@ class BuiltinClass:
         self.names = names
         self.bases = bases
         self.enter_self = False
+        self.instance_dict = False  # instances take new attributes (exceptions, ...)
 
     @property
     def mro(self) -> list[BuiltinClass]:
@@ -81,8 +82,12 @@ def builtin_type(cls: type) -> BuiltinClass:
     if found is not None:
         return found
     bases = tuple(builtin_type(b) for b in cls.__bases__ if b is not object)
-    result = BuiltinClass(cls.__name__, frozenset(dir(cls)), bases)
+    names = frozenset(dir(cls))
+    if issubclass(cls, BaseException):
+        names |= {"__notes__"}  # added by add_note()
+    result = BuiltinClass(cls.__name__, names, bases)
     result.enter_self = issubclass(cls, io.IOBase) or cls is memoryview
+    result.instance_dict = getattr(cls, "__dictoffset__", 0) != 0
     with _LOCK:
         return _BY_TYPE.setdefault(cls, result)
 
@@ -195,11 +200,12 @@ METHOD_RESULTS: dict[str, dict[str, str]] = {
         (["read", "readline"], "str"), readlines="list[str]", fileno="int", tell="int"
     ),
     "StringIO": _table((["read", "readline", "getvalue"], "str"), readlines="list[str]"),
+    # a non-blocking raw stream may make a buffered read return None
     "BufferedReader": _table(
-        (["read", "readline", "peek", "read1"], "bytes"), readlines="list[bytes]"
+        (["read", "readline", "peek", "read1"], "?bytes"), readlines="list[bytes]"
     ),
     "BufferedRandom": _table(
-        (["read", "readline", "peek", "read1"], "bytes"), readlines="list[bytes]"
+        (["read", "readline", "peek", "read1"], "?bytes"), readlines="list[bytes]"
     ),
     "BytesIO": _table(
         (["read", "readline", "getvalue", "read1"], "bytes"), readlines="list[bytes]"
@@ -213,7 +219,7 @@ METHOD_RESULTS: dict[str, dict[str, str]] = {
         copy="dict[K,V]",
         get="?V@1",
         pop="V@1",
-        setdefault="V@2",
+        setdefault="?V@2",  # V, or the default when it is missing
         popitem="tuple[K,V]",
         __len__="int",
     ),

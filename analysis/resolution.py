@@ -277,11 +277,15 @@ class PythonResolver:
         self._steps = 0
         self._returns: dict[tuple[int, int], Type | None] = {}
         self._attribute_stack: set[tuple[int, str]] = set()
+        # The document being edited: attributes it stores on any object (``obj.x = ...``)
+        # may be on instances of any class. Set by the entry points.
+        self.home: PyModule | None = None
 
     # -- entry points for a receiver node ---------------------------------------------------
 
     def receiver_members(self, module: PyModule, node: Node) -> frozenset[str] | None:
         """The members after ``node.`` where ``node`` is the receiver expression."""
+        self.home = module
         return self.members(self.expression_type(module, node))
 
     def chain_members(
@@ -388,6 +392,8 @@ class PythonResolver:
                 names = self._class_members(typ.cls, instance=True)
                 if names is not None and typ.optional:
                     names = names | NONE_NAMES
+                if names is not None and self.home is not None and _takes_attributes(typ.cls):
+                    names = names | _stored_attribute_names(self.home)
                 return names
             if isinstance(typ, ClassObjectType):
                 return self._class_members(typ.cls, instance=False)
@@ -514,6 +520,8 @@ class PythonResolver:
         slots = cls.slots
         if slots is None:
             raise _Open
+        if re.search(rb"\bsetattr\(\s*" + re.escape(cls.name.encode()) + rb"\s*,", cls.module.data):
+            raise _Open  # setattr(ClassName, ...): class attributes out of sight
         names = set(cls.body.names) | slots | cls.error_names | decorated
         names |= _external_class_attributes(cls.module, cls.name)
         for dotted, level in cls.body.stars:
@@ -1377,6 +1385,8 @@ class PythonResolver:
 
     def name_type(self, module: PyModule, name: str, at: Node) -> Type | None:
         """The certain type of ``name`` as seen from node ``at`` in ``module``."""
+        if self._depth == 0:  # called from outside: ``module`` is the document
+            self.home = module
         inner = self._comprehension_name(module, name, at)
         if inner is not None:
             found, crossed = inner
@@ -1804,6 +1814,11 @@ _NOT_BOUND = _NotBound()
 BUILTIN_FUNCTIONS = frozenset(FUNCTION_RESULTS) | {"open", "iter", "next", "min", "max"}
 
 
+def _takes_attributes(cls: PyClass | BuiltinClass) -> bool:
+    """Whether instances may get attributes stored from anywhere (they have a ``__dict__``)."""
+    return isinstance(cls, PyClass) or any(k.instance_dict for k in cls.mro)
+
+
 def _is_contextmanager(resolver: PythonResolver, module: PyModule, decorator: Node) -> bool:
     """True when a decorator is ``contextlib.contextmanager`` (by name and import)."""
     expression = decorator.named_children[0] if decorator.named_children else None
@@ -1972,6 +1987,7 @@ def _external_class_attributes(module: PyModule, class_name: str) -> set[str]:
 
 _STORED_ATTRIBUTE = re.compile(rb"\.[ \t]*([^\W\d]\w*)[ \t]*(?:[-+*/%&|^@<>]{1,3})?=(?!=)")
 _OWN_RECEIVER = re.compile(rb"(?<![\w.])(?:self|cls)[ \t]*$")
+_SETATTR_NAME = re.compile(rb"\bsetattr\([^,()]+,\s*[rbuRBU]?[\'\"]([^\W\d]\w*)[\'\"]")
 
 
 _STORED_CHUNKS: collections.OrderedDict[bytes, frozenset[str]] = collections.OrderedDict()
@@ -1981,7 +1997,8 @@ _stored_bytes = 0
 
 
 def _stored_attribute_names(module: PyModule) -> frozenset[str]:
-    """Names stored as ``<expr>.name = ...`` (or ``+=``, ...) anywhere in ``module``.
+    """Names stored as ``<expr>.name = ...`` (or ``+=``, ``setattr(obj, "name", v)``)
+    anywhere in ``module``.
 
     A textual scan (over-approximates: strings count too), cached per module and per
     top-level statement text (an edited document rescans only the statement that changed):
@@ -1996,7 +2013,7 @@ def _stored_attribute_names(module: PyModule) -> frozenset[str]:
     data = module.data
     for child in module.root.children:
         chunk = data[child.start_byte : child.end_byte]
-        if b"=" not in chunk:
+        if b"=" not in chunk and b"setattr" not in chunk:
             continue
         with _STORED_LOCK:
             found = _STORED_CHUNKS.get(chunk)
@@ -2006,6 +2023,8 @@ def _stored_attribute_names(module: PyModule) -> frozenset[str]:
                 for match in _STORED_ATTRIBUTE.finditer(chunk)
                 # a method's own ``self.x = ...``: see PyClass.first_parameter_attributes
                 if not _OWN_RECEIVER.search(chunk, max(0, match.start() - 8), match.start())
+            ) | frozenset(
+                match.group(1).decode("utf-8", "replace") for match in _SETATTR_NAME.finditer(chunk)
             )
             _remember_chunk(chunk, found)
         names |= found

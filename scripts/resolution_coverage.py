@@ -191,7 +191,10 @@ def node_coverage(files: list[tuple[str, Path]]) -> dict:
             if obj is None or attr is None:
                 continue
             total += 1
-            members = resolver.receiver_members(module, obj)
+            if hasattr(resolver, "receiver_members"):
+                members = resolver.receiver_members(module, obj)
+            else:  # an analysis package from before receiver_members
+                members = resolver.members(resolver.expression_type(module, obj))
             if members is None:
                 continue
             resolved += 1

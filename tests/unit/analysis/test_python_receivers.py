@@ -713,3 +713,26 @@ def test_a_module_that_may_write_its_globals_is_open(tmp_path):
     oracle = oracle_for("import reads, writes\n<|>", (tmp_path / "app.py").as_uri(), workspace)
     assert {"X", "has"} <= names(oracle.members("reads"))
     assert oracle.members("writes") is None
+
+
+def test_attributes_the_document_stores_on_foreign_objects_are_members(tmp_path):
+    write_files(
+        tmp_path,
+        {"lib.py": "class Engine:\n    def start(self):\n        pass\n", "app.py": ""},
+    )
+    workspace = WorkspaceIndex(tmp_path)
+    workspace.build()
+    source = (
+        "from lib import Engine\n\ne = Engine()\ne.extra = 1\nsetattr(e, 'label', 'x')\ns = 'a'\n"
+        "try:\n    pass\nexcept ValueError as err:\n    err.code = 2\n    <|>"
+    )
+    oracle = oracle_for(source, (tmp_path / "app.py").as_uri(), workspace)
+    assert {"start", "extra", "label"} <= names(oracle.members("e"))
+    assert {"args", "code", "__notes__"} <= names(oracle.members("err"))
+    assert "extra" not in names(oracle.members("s"))  # a str takes no attributes
+
+
+def test_setattr_on_a_class_makes_it_open():
+    source = "class Flags:\n    a = 1\n\nfor n in 'bc':\n    setattr(Flags, n, 1)\n<|>"
+    assert oracle_for(source).members("Flags") is None
+    assert oracle_for(source).members("Flags()") is None
