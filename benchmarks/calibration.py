@@ -69,7 +69,7 @@ def prefix_labels(lm: Any, draft: Any, removed: str, truth: str) -> list[bool | 
 
 def collect(model: str, positions: list[tuple[str, int, str]]) -> tuple[np.ndarray, np.ndarray]:
     """Return features and labels of every labelled prefix of the top automatic draft."""
-    from analysis.context import cursor_context
+    from analysis.cursor import cursor_facts
     from analysis.document import Document
     from lsp_server.pipeline import CompletionPipeline, PipelineOptions, cursor_evidence
     from lsp_server.settings import Settings
@@ -90,8 +90,7 @@ def collect(model: str, positions: list[tuple[str, int, str]]) -> tuple[np.ndarr
         if not result.drafts or result.prompt is None:
             continue
         source = result.drafts[0].source
-        ctx = cursor_context(doc, offset)
-        evidence = cursor_evidence(text, offset, ctx.in_string or ctx.in_comment)
+        evidence = cursor_evidence(cursor_facts(doc, offset))
         x = prefix_features(source.token_logprobs, source.token_ngram_logprobs, evidence)
         for j, label in enumerate(prefix_labels(lm, source, result.prompt.removed_text, truth)):
             if label is not None:

@@ -23,13 +23,15 @@ See docs/architecture.md for the picture.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from analysis.context import cursor_context, member_oracle
+from analysis.context import member_oracle
+from analysis.cursor import CursorFacts, cursor_facts
 from analysis.document import Document
 from analysis.statements import StatementRepetition
 from analysis.workspace import WorkspaceIndex
@@ -53,6 +55,7 @@ from models.prompt_cache import PromptCache
 from models.repetition import RepetitionPenalty
 from models.suppress import SuppressSpecialTokens
 
+_LEADING_IDENTIFIER = re.compile(r"\w*")
 MAX_DOCUMENT_CHARS = 2_000_000  # larger documents are served with plain drafts
 AUTOMATIC_DRAFTS = 2
 AUTOMATIC_MAX_TOKENS = 16
@@ -191,7 +194,7 @@ class CompletionPipeline:
         language = doc.language if len(text) <= MAX_DOCUMENT_CHARS else None
         analysed = doc if language is not None else Document(doc.uri, text, None)
         # 1. what surrounds the cursor decides single/multi-line and the stop rule
-        ctx = cursor_context(analysed, offset)
+        facts = cursor_facts(analysed, offset)
         dctx = self.draft_shape(text, offset, language, options)
         # 2. the prompt: token-budgeted windows, FIM when the model has it, healing
         prompt = build_prompt(
@@ -199,17 +202,18 @@ class CompletionPipeline:
             text,
             offset,
             options.max_new_tokens,
-            headers=ctx.enclosing_headers,
-            use_fim=options.fim and (lm.fim_policy != "mid-line" or ctx.mid_line),
+            headers=facts.enclosing_headers,
+            use_fim=options.fim and (lm.fim_policy != "mid-line" or facts.mid_line),
             heal=options.healing,
             max_prompt_tokens=options.max_prompt_tokens,
         )
         timings["prompt_ms"] = _ms(t0)
         # 3. constraints as plain-data objects
         gen_offset = offset - len(prompt.removed_text)
-        constraints = self.constraints(analysed, gen_offset, prompt, language, options)
+        oracle = self.member_oracle(analysed, gen_offset) if language is not None else None
+        constraints = self.constraints(analysed, gen_offset, prompt, language, options, oracle)
         # 4. one decoding pass (ghost text: no token past where confidence is lost)
-        evidence = cursor_evidence(text, offset, ctx.in_string or ctx.in_comment)
+        evidence = cursor_evidence(facts)
         request = DecodeRequest(
             prompt_ids=prompt.ids,
             max_new_tokens=options.max_new_tokens + len(prompt.removed_text),
@@ -245,7 +249,9 @@ class CompletionPipeline:
         ranked = rank_drafts(cleaned, offset)
         # 7. ghost text: show each draft only as far as it is likely to be right
         if options.confidence is not None:
-            ranked = confident_drafts(ranked, removed, dctx, options, evidence, lm.table)
+            shown = confident_drafts(ranked, removed, dctx, options, evidence, lm.table)
+            # 8. ... but never less than the identifier the model and the analysis agree on
+            ranked = identifier_floor(shown, ranked, facts, oracle)
         return PipelineResult(ranked, timings, prompt, decoded)
 
     # ------------------------------------------------------------ steps
@@ -272,6 +278,7 @@ class CompletionPipeline:
         prompt: Prompt,
         language: str | None,
         options: PipelineOptions,
+        oracle: Any = None,
     ) -> list[LogitsConstraint]:
         """Return the request's constraints: no control tokens, healing, member monitor,
         repetition penalty."""
@@ -280,7 +287,7 @@ class CompletionPipeline:
         if prompt.removed_text:
             constraints.append(HealingConstraint(lm.table, prompt.removed_text))
         if options.monitor and language is not None:
-            oracle = self.member_oracle(doc, gen_offset)
+            oracle = oracle if oracle is not None else self.member_oracle(doc, gen_offset)
             tail = prompt.prefix_text[-PROMPT_TAIL_CHARS:]
             constraints.append(MemberMonitor(lm.table, oracle, tail, lm.eos_ids))
         if options.repetition_penalty:
@@ -293,12 +300,68 @@ class CompletionPipeline:
         return constraints
 
 
-def cursor_evidence(text: str, offset: int, prose: bool) -> CursorEvidence:
+def cursor_evidence(facts: CursorFacts) -> CursorEvidence:
     """Return the cursor facts the confidence model reads."""
-    before = text[offset - 1] if offset > 0 else ""
-    return CursorEvidence(
-        prose=prose, mid_word=before.isalnum() or before == "_", after_dot=before == "."
-    )
+    before = facts.text[facts.offset - 1] if facts.offset > 0 else ""
+    return CursorEvidence(prose=facts.prose, mid_word=facts.mid_word, after_dot=before == ".")
+
+
+def identifier_floor(
+    shown: list[RankedDraft], ranked: list[RankedDraft], facts: CursorFacts, oracle: Any
+) -> list[RankedDraft]:
+    """Return ``shown`` extended to at least the identifier being typed, where known.
+
+    Inside an identifier or right after a ``.``, the candidates are the receiver's members
+    (when the analysis knows them) or the names written near the cursor. The first draft
+    (in rank order, uncut) that completes the word to a candidate names the identifier
+    the model ranks first; without one, a word with a single candidate completion gets
+    that one. The ghost text then shows at least that identifier, even where the rest of
+    the line is too uncertain to show: no static completer should save more keystrokes.
+    """
+    if facts.prose or not (facts.mid_word or facts.after_dot):
+        return shown
+    word = facts.word
+    candidates = _candidates(facts, oracle)
+    if not candidates:
+        return shown
+    floor = None
+    for d in ranked:
+        match = _LEADING_IDENTIFIER.match(d.text)
+        rest = match.group(0) if match else ""
+        complete = len(rest) < len(d.text) or d.finish in ("eos", "stop")
+        if rest and complete and word + rest in candidates:
+            floor = (rest, d)
+            break
+    if floor is None and not facts.after_dot and len(word) >= 2:
+        completions = [c for c in candidates if c.startswith(word) and c != word]
+        if len(completions) == 1 and ranked:
+            floor = (completions[0][len(word) :], ranked[0])
+    if floor is None or len(floor[0]) < 2:
+        return shown
+    rest, source = floor
+    top = shown[0].text if shown else ""
+    if top.startswith(rest) or (top and not rest.startswith(top)):
+        return shown  # the shown text already holds it, or confidently says otherwise
+    end = facts.offset
+    extra = RankedDraft(0, rest, source.score, end, end, "floor", source.source, dict(source.stats))
+    others = [d for d in shown if d.text != rest and not rest.startswith(d.text)]
+    return [extra] + [
+        RankedDraft(i + 1, d.text, d.score, d.start, d.end, d.finish, d.source, d.stats)
+        for i, d in enumerate(others)
+    ]
+
+
+def _candidates(facts: CursorFacts, oracle: Any) -> frozenset[str]:
+    """Return the names the word at the cursor may become (empty when unknown)."""
+    if facts.after_dot:
+        if oracle is None:
+            return frozenset()
+        try:
+            members = oracle.members("", len(facts.word) + 1)  # the code before the "."
+        except Exception:  # noqa: BLE001 - analysis never breaks a completion
+            return frozenset()
+        return frozenset(members or ())
+    return facts.nearby_identifiers()
 
 
 def confidence_rule(options: PipelineOptions, evidence: CursorEvidence):

@@ -175,3 +175,37 @@ def test_typing_through_the_engine_gives_the_same_drafts_with_cache_reuse(tiny_l
     assert typed(reusing) == typed(fresh)
     stats = reusing.status()["promptCache"]
     assert stats["hits"] > 0 and stats["reusedTokens"] > stats["prefilledTokens"]
+
+
+def test_the_identifier_floor_shows_at_least_the_agreed_identifier():
+    from analysis.cursor import cursor_facts
+    from lsp_server.pipeline import RankedDraft, identifier_floor
+
+    def ranked(*texts: str, finish: str = "length") -> list:
+        return [
+            RankedDraft(i, t, -1.0, 0, 0, finish, draft(t, -1.0)) for i, t in enumerate(texts)
+        ]
+
+    class Members:
+        def members(self, extra, trim=0):
+            return frozenset({"count", "step", "counter"})
+
+    text = "obj.\n"
+    facts = cursor_facts(Document("file:///f.py", text, "python"), 4)
+    uncut = ranked("count == 0:")
+    floor = identifier_floor([], uncut, facts, Members())
+    assert [(d.text, d.finish) for d in floor] == [("count", "floor")]
+    longer = ranked("count == 0")
+    assert identifier_floor(longer, uncut, facts, Members()) == longer  # already holds it
+    other = ranked("step")
+    assert identifier_floor(other, uncut, facts, Members()) == other  # confident elsewhere
+    assert identifier_floor([], ranked("countless()"), facts, Members()) == []  # not a member
+    assert identifier_floor([], uncut, facts, None) == []  # receiver unknown: no floor
+    # inside a word: the names written near the cursor; a single completion is enough
+    code = "total_amount = 1\nprint(tot"
+    word = cursor_facts(Document("file:///g.py", code, "python"), len(code))
+    floor = identifier_floor([], ranked("al_count)"), word, None)
+    assert [d.text for d in floor] == ["al_amount"]  # the only name starting with "tot"
+    prose = "# total_amount is tot"
+    comment = cursor_facts(Document("file:///h.py", prose, "python"), len(prose))
+    assert identifier_floor([], ranked("al_amount"), comment, None) == []
