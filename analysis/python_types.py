@@ -26,6 +26,13 @@ from analysis.builtin_types import (
 )
 from analysis.python_symbols import DATACLASS_MEMBERS, FunctionScope, PyClass, PyModule
 
+MAX_DEPTH = 24  # nesting of one resolution (expressions, annotations, elements)
+
+
+class Uncertain(Exception):
+    """Raised inside a resolution that hits something uncertain (the answer is None)."""
+
+
 OBJECT_MEMBERS: frozenset[str] = frozenset(dir(object)) | {
     "__dict__",
     "__weakref__",
