@@ -12,6 +12,10 @@ identifier ends the monitor is back to waiting. Unknown receivers are never
 constrained. Tokens that *cross* the trigger (one token ``.get`` after a
 receiver) are checked too, against the members of the text so far.
 
+Right after the dot, drafts start with the members people write there
+(:func:`preferred_members`: no dunders, and no private names of another object, until
+the fragment typed asks for them with ``_``).
+
 Assignments create attributes: where the oracle allows a new name
 (``assignable``: ``self.``/``cls.`` or ``this.`` starting a statement), any
 identifier may be spelled, but one outside ``M`` must be followed by an assignment
@@ -43,6 +47,8 @@ ASSIGNMENT_OPERATORS = (
     *("=", ":", ",", "+=", "-=", "*=", "/=", "//=", "%=", "**=", ">>=", "<<=", "&=", "|="),
     *("^=", "@=", ">>>=", "&&=", "||=", "??="),  # the last four: JavaScript
 )
+# a receiver that is the method's own object: self, cls (Python), this (JavaScript)
+_OWN_RECEIVER = re.compile(r"(?<![\w.$])(self|cls|this)\s*$")
 # text ending in ".name" plus what was typed after it so far (spaces, operator characters)
 _AFTER_NAME = re.compile(r"\.([^\W\d]\w*)([ \t]*[^\w\s]*)$")
 
@@ -78,6 +84,22 @@ class MemberOracle(Protocol):
     """
 
     def members(self, extra: str, trim: int = 0) -> frozenset[str] | None: ...
+
+
+def preferred_members(members: frozenset[str], own: bool) -> frozenset[str]:
+    """Return the members a draft may start right after the ``.``, as people use them.
+
+    Dunder names (``__replace__``, ``__class__``) and, on another object, private names
+    (``_cache``) are kept for when the typed fragment asks for them (``_``): with the
+    fragment empty they would otherwise take every draft after a dataclass instance.
+    ``own`` (``self.``, ``cls.``, ``this.``): the object's private names are its own and
+    stay. Never empty when ``members`` is not: with nothing else, everything stays.
+    """
+    if own:
+        kept = frozenset(m for m in members if not (m.startswith("__") and m.endswith("__")))
+    else:
+        kept = frozenset(m for m in members if not m.startswith("_"))
+    return kept or members
 
 
 def trailing_member_access(text: str) -> tuple[int, str] | None:
@@ -211,6 +233,10 @@ class MemberMonitor:
             extra, trim = self._receiver_code(draft, dot)
             members = self._members(extra, trim)
             if members:
+                if not fragment:  # right after the dot: the members people write first
+                    members = preferred_members(
+                        members, _OWN_RECEIVER.search(text[:dot]) is not None
+                    )
                 mask, masked = self._member_mask(members, fragment)
                 if fragment not in members and self._assignable(extra, trim):
                     # `self.` starting a statement: a new attribute may be assigned

@@ -1,0 +1,42 @@
+"""Right after a '.', drafts start with the members people write there."""
+
+from __future__ import annotations
+
+import torch
+
+from models.monitor import MemberMonitor, preferred_members
+
+MEMBERS = frozenset({"alpha", "beta", "_cache", "__replace__", "__class__"})
+
+
+def test_preferred_members():
+    assert preferred_members(MEMBERS, own=False) == {"alpha", "beta"}
+    assert preferred_members(MEMBERS, own=True) == {"alpha", "beta", "_cache"}
+    dunders = frozenset({"__len__", "__iter__"})
+    assert preferred_members(dunders, own=False) == dunders  # never empty
+
+
+class Oracle:
+    def members(self, extra, trim=0):
+        return MEMBERS
+
+
+def allowed_words(tiny_lm, tail: str, draft: str = "") -> set[str]:
+    monitor = MemberMonitor(tiny_lm.table, Oracle(), tail, tiny_lm.eos_ids)
+    ids = tiny_lm.encode(draft) if draft else []
+    generated = torch.tensor([ids], dtype=torch.long).reshape(1, -1)  # (1, t)
+    scores = monitor(generated, torch.zeros(1, tiny_lm.vocab_size))  # (1, V)
+    allowed = torch.isfinite(scores[0]).nonzero().flatten().tolist()
+    return {tiny_lm.table.texts[i] for i in allowed}
+
+
+def test_the_mask_after_a_dot_leaves_out_dunders_and_others_privates(tiny_lm):
+    other = allowed_words(tiny_lm, "x = obj.")
+    assert other and all(not t.startswith("_") for t in other)
+    own = allowed_words(tiny_lm, "        x = self.")
+    assert any(t.startswith("_") and not t.startswith("__") for t in own) or "_" in own
+    assert not any(t.startswith("__") for t in own)
+    # typing "_" asks for private names: "_cache" may be spelled on ("c", "ca", ...)
+    typed = allowed_words(tiny_lm, "x = obj._")
+    assert any(t and "cache".startswith(t) for t in typed)
+    assert not any(t and "lpha".startswith(t) for t in typed)  # "_alpha" is no member
