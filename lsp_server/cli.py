@@ -9,6 +9,7 @@ the benchmarks. Exit codes: 0 ok, 2 bad usage/input (one line on stderr).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import os
@@ -284,11 +285,17 @@ def run_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+BENCH_MODULES = ("matplotlib", "psutil", "jedi_language_server")
+
+
 def run_bench(args: argparse.Namespace) -> int:
-    try:
-        from benchmarks.report import run_report
-    except ImportError as exc:
-        raise UsageError(f"benchmarks are not available: {exc}") from exc
+    missing = [name for name in BENCH_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(
+            f"the benchmarks need {', '.join(missing)}: pip install 'superpose-ls[bench]'"
+        )
+    from benchmarks.report import run_report
+
     return run_report(quick=args.quick, model=args.model, out=Path(args.out))
 
 

@@ -137,3 +137,20 @@ def test_tcp_server_binds_loopback_by_default():
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def test_bench_without_the_bench_extra_names_the_install_command(monkeypatch, capsys):
+    import importlib.util
+
+    from lsp_server import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "jedi_language_server" else real(name, *a),
+    )
+    assert cli.main(["bench", "--quick", "--out", "/tmp/never-written"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install 'superpose-ls[bench]'" in err[0]
+    assert "jedi_language_server" in err[0]
