@@ -113,6 +113,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true")
     bench.add_argument("--model", default="default")
     bench.add_argument("--out", default="bench-out")
+
+    calibrate = sub.add_parser(
+        "calibrate", help="fit the ghost-text confidence of a model on held-out code"
+    )
+    calibrate.add_argument("--model", default="default")
+    calibrate.add_argument("--positions", type=int, default=1200)
+    calibrate.add_argument("--segments", type=int, default=16)
+    calibrate.add_argument("--seed", type=int, default=0)
+    calibrate.add_argument(
+        "--max-wrong", type=float, default=8.0, help="wrong ghost texts per 100 keys allowed"
+    )
+    calibrate.add_argument("--dry-run", action="store_true", help="do not write superpose.json")
     return parser
 
 
@@ -132,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_complete(args)
         if command == "train":
             return run_train(args)
+        if command == "calibrate":
+            return run_calibrate(args)
         return run_bench(args)
     except UsageError as exc:
         print(f"superpose-ls: error: {exc}", file=sys.stderr)
@@ -282,6 +296,26 @@ def run_train(args: argparse.Namespace) -> int:
     elif loss > shipped:  # (equal: this run's own evaluation was exported already)
         print(f"not exported: held-out loss {loss:.4f} >= shipped {shipped:.4f}", file=sys.stderr)
     print(json.dumps(final.get("heldout") or {}))
+    return EXIT_OK
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    from benchmarks.calibration import calibrate
+    from models.loader import ModelLoadError, resolve_model_dir
+
+    try:
+        resolve_model_dir(args.model)
+    except ModelLoadError as exc:
+        raise UsageError(str(exc)) from exc
+    result = calibrate(
+        args.model,
+        args.positions,
+        args.segments,
+        args.seed,
+        args.max_wrong,
+        write=not args.dry_run,
+    )
+    print(json.dumps(result["confidence"]))
     return EXIT_OK
 
 

@@ -154,3 +154,11 @@ def test_bench_without_the_bench_extra_names_the_install_command(monkeypatch, ca
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install 'superpose-ls[bench]'" in err[0]
     assert "jedi_language_server" in err[0]
+
+
+def test_calibrate_refuses_a_missing_model_path(tmp_path, capsys):
+    from lsp_server import cli
+
+    assert cli.main(["calibrate", "--model", str(tmp_path / "nothing")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a directory" in err[0]
