@@ -294,3 +294,25 @@ def test_stub_model_tandem_repeats_are_stopped(tiny_tokenizer, text):
     assert draft.finish == "eos"
     assert 2 <= draft.text.count(unit) <= 3
     assert draft.stats["repetition_tandem"] >= 1
+
+
+def test_stub_model_looping_defs_ends_within_two_copies_with_sentencepiece():
+    # Llama-style pieces: "▁def" word starts, "\n" inside pieces, byte fallback
+    from model_families_testing import sentencepiece_tokenizer
+
+    tokenizer = sentencepiece_tokenizer()
+    loop = "".join(f"def f_{i}(x): return x\n" for i in range(1, 10))
+    lm = looping_lm(tokenizer, loop)
+    prompt_text = "import os\n"
+    prompt = lm.encode(prompt_text)
+    plain = greedy_decode(lm, DecodeRequest(prompt_ids=prompt, max_new_tokens=120)).drafts[0]
+    assert plain.finish == "length" and plain.text.count("def ") >= 4
+    penalty = RepetitionPenalty(
+        lm.table, StatementRepetition("python", prompt_text), eos_ids=lm.eos_ids
+    )
+    req = DecodeRequest(prompt_ids=prompt, max_new_tokens=120, constraints=[penalty])
+    draft = greedy_decode(lm, req).drafts[0]
+    assert draft.finish == "eos"
+    # the first piece is a word start ("▁def" spells " def"): the table keeps that space
+    assert draft.text.lstrip(" ") == "def f_1(x): return x\ndef f_2(x): return x\n"
+    assert draft.stats["repetition_structural"] == 1
