@@ -193,6 +193,13 @@ The server can also debounce (the `debounceMs' setting)."
 
 (defun superpose--execute (command &optional arguments)
   "Run the server COMMAND with ARGUMENTS (a vector) and return its result."
+  (let ((result (superpose--execute-1 command arguments)))
+    (when (equal command "superpose.status")   ; keep the mode line up to date
+      (superpose--take-status result))
+    result))
+
+(defun superpose--execute-1 (command arguments)
+  "Run the server COMMAND with ARGUMENTS through the buffer's connection."
   (let ((params (list :command command :arguments (or arguments []))))
     (cond
      ((superpose--lsp-workspace)

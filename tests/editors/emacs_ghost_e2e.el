@@ -177,13 +177,21 @@
         (superpose-e2e--put 'items (vconcat (mapcar (lambda (item) (plist-get item :ghost))
                                                    superpose--items)))
         (superpose-e2e--put 'mode_line_ready (superpose-mode-line))
-        ;; 2. cycle: M-n shows the next draft, M-p the first again
+        ;; 2. M-\\ asks for all k drafts (invoked); M-n shows the next, M-p the first again
+        (let ((answers (plist-get superpose-ghost-stats :answers)))
+          (superpose-e2e--keys "M-\\")
+          (superpose-e2e--wait 60 (lambda () (> (plist-get superpose-ghost-stats :answers) answers))))
+        (superpose-e2e--put 'suggested (superpose-e2e--overlay))
+        (superpose-e2e--put 'suggested_items
+                            (vconcat (mapcar (lambda (item) (plist-get item :ghost))
+                                             superpose--items)))
         (when (> (length superpose--items) 1)
           (superpose-e2e--keys "M-n")
           (superpose-e2e--put 'second (superpose-e2e--overlay))
           (superpose-e2e--keys "M-p")
           (superpose-e2e--put 'back (superpose-e2e--overlay)))
         ;; 3. M-f accepts the next word, C-e the next line
+        (superpose-e2e--put 'before_word (superpose-e2e--overlay))
         (superpose-e2e--keys "M-f")
         (superpose-e2e--put 'after_word (superpose-e2e--line))
         (superpose-e2e--put 'shown_after_word (or (superpose-e2e--overlay) nil))

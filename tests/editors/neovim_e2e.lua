@@ -220,19 +220,28 @@ local function run()
   g.first = insert_at_end_and_wait() or vim.NIL
   g.items = ghost.current(bufnr) and ghost.current(bufnr).items or vim.NIL
   g.statusline_ready = superpose.statusline()
-  if g.first ~= vim.NIL and g.first.annotation ~= vim.NIL then
+  -- <M-\> asks for all k drafts (invoked); <M-n> / <M-p> cycle through them
+  local answers = ghost.stats.answers
+  keys('<M-\\>')
+  wait_for(60000, function()
+    return ghost.stats.answers > answers
+  end)
+  g.suggested = shown() or vim.NIL
+  g.suggested_items = ghost.current(bufnr) and ghost.current(bufnr).items or vim.NIL
+  if g.suggested ~= vim.NIL and g.suggested.annotation ~= vim.NIL then
     keys('<M-n>')
     g.second = wait_for(5000, function()
       local s = shown()
-      return s and s.annotation ~= g.first.annotation and s
+      return s and s.annotation ~= g.suggested.annotation and s
     end) or vim.NIL
     keys('<M-p>')
     g.back = wait_for(5000, function()
       local s = shown()
-      return s and s.annotation == g.first.annotation and s
+      return s and s.annotation == g.suggested.annotation and s
     end) or vim.NIL
   end
   -- 5b. accept the next word, then the next line
+  g.before_word = shown() or vim.NIL
   local word_tick = vim.api.nvim_buf_get_changedtick(bufnr)
   keys('<M-Right>')
   wait_for(5000, function()

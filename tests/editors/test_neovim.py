@@ -170,20 +170,22 @@ def test_ghost_text_appears_while_typing(nvim_run: dict) -> None:
     assert ghost["statusline_ready"].startswith("superpose")
 
 
-def test_ghost_text_cycles_through_the_drafts(nvim_run: dict) -> None:
+def test_suggest_key_and_cycling(nvim_run: dict) -> None:
     ghost = nvim_run["ghost"]
-    items = ghost["items"]
+    suggested, items = ghost["suggested"], ghost["suggested_items"]
+    assert suggested, "<M-\\> (ask for ghost text) showed nothing"
+    assert suggested["text"] == items[0]["ghost"]
     if len(items) < 2:
-        pytest.skip("the server sent one distinct draft here: nothing to cycle")
-    assert ghost["first"]["annotation"] == f" (1/{len(items)})"
+        pytest.skip("the server sent one distinct draft even when asked: nothing to cycle")
+    assert suggested["annotation"] == f" (1/{len(items)})"
     assert ghost["second"]["annotation"] == f" (2/{len(items)})"
     assert ghost["second"]["text"] == items[1]["ghost"]
-    assert ghost["back"]["text"] == ghost["first"]["text"]
+    assert ghost["back"]["text"] == suggested["text"]
 
 
 def test_accept_word_then_line(nvim_run: dict) -> None:
     ghost, before = nvim_run["ghost"], nvim_run["before"]
-    text = ghost["first"]["text"]
+    text = ghost["before_word"]["text"]
     word = word_part(text)
     typed = before[CURSOR_LINE]
     assert ghost["after_word"] == with_cursor_line(before, typed + word)
@@ -229,7 +231,7 @@ def test_toggle_off_sends_and_shows_nothing(nvim_run: dict) -> None:
 def test_accepts_reach_the_server_counters(nvim_run: dict) -> None:
     ghost = nvim_run["ghost"]
     before, after = nvim_run["feedback_before"], nvim_run["feedback_after"]
-    text = ghost["first"]["text"]
+    text = ghost["before_word"]["text"]
     word = word_part(text)
     rest = text[len(word) :]
     line = line_part(rest) if rest else ""
