@@ -60,6 +60,7 @@ __all__ = [  # re-exported for the tools that read them from here
     "EngineResult",
 ]
 CACHE_ENTRIES = 64
+REFRESH_DELAY_S = 1.0  # quiet time after an edit before workspace n-grams are recounted
 MAX_TYPED_THROUGH = 200
 
 Progress = Callable[[str, int | None], None]  # (message, percentage)
@@ -155,6 +156,8 @@ class Engine:
         self._cache: OrderedDict[str, _CacheEntry] = OrderedDict()
         self._shown: OrderedDict[str, EngineDraft] = OrderedDict()
         self._dirty: set[str] = set()
+        self._refresh_timer: threading.Timer | None = None
+        self._refresh_lock = threading.Lock()  # one refresh at a time
         self.latency = {"automatic": LatencyLog(), "invoked": LatencyLog(), "cache": LatencyLog()}
         self.accepted = 0
         self.accepted_ranks: dict[int, int] = {}
@@ -198,10 +201,11 @@ class Engine:
             self.confidence = confidence
             self.prompt_cache = PromptCache(lm)
             self.ngrams = NgramModel(background, WorkspaceNgrams(lm.vocab_size))
-            for uri, doc in self.documents.items():
-                self._update_ngrams(uri, doc.text)
+            opened = list(self.documents)
             self._cache.clear()
             self.state, self.error = "ready", None
+        for uri in opened:  # the open documents are counted in the background
+            self.document_changed(uri, delay=0.0)
 
     def index_workspace(self, progress: Progress | None = None) -> None:
         """(Re)build the workspace symbol index of ``root`` (no-op without a root)."""
@@ -232,7 +236,7 @@ class Engine:
         doc.version = version
         with self._lock:
             self.documents[uri] = doc
-            self._update_ngrams(uri, text)
+        self.document_changed(uri, delay=0.0)  # counted for the n-grams in the background
 
     def change_document(
         self, uri: str, start: int, end: int, new_text: str, version: int | None = None
@@ -251,22 +255,34 @@ class Engine:
             if version is not None:
                 doc.version = version
 
-    def document_changed(self, uri: str) -> None:
-        """Note that ``uri`` changed; n-grams and the index catch up off the event loop."""
+    def document_changed(self, uri: str, delay: float = REFRESH_DELAY_S) -> None:
+        """Note that ``uri`` changed; n-grams and the index catch up off the request path,
+        once the document has been quiet for ``delay`` seconds (typing never waits)."""
         with self._lock:
-            if uri in self.documents:
-                self._dirty.add(uri)
+            if uri not in self.documents:
+                return
+            self._dirty.add(uri)
+            if self._refresh_timer is not None:
+                self._refresh_timer.cancel()
+            timer = threading.Timer(delay, self.refresh_derived)
+            timer.daemon = True
+            self._refresh_timer = timer
+        timer.start()
 
     def refresh_derived(self) -> None:
-        """Bring workspace n-grams and the symbol index up to date with edited documents."""
-        with self._lock:
-            dirty = [(u, self.documents[u].text) for u in self._dirty if u in self.documents]
-            self._dirty.clear()
-        for uri, text in dirty:
+        """Bring workspace n-grams and the symbol index up to date with edited documents.
+
+        Tokenising happens outside the engine lock (it may take a while on a large file);
+        the n-gram table takes its own lock for the update.
+        """
+        with self._refresh_lock:
             with self._lock:
+                dirty = [(u, self.documents[u].text) for u in self._dirty if u in self.documents]
+                self._dirty.clear()
+            for uri, text in dirty:
                 self._update_ngrams(uri, text)
-            if self.workspace is not None and uri.startswith("file://"):
-                self.workspace.update_file(Path(uri_to_path(uri)), text)
+                if self.workspace is not None and uri.startswith("file://"):
+                    self.workspace.update_file(Path(uri_to_path(uri)), text)
 
     def files_changed(self, changes: list[tuple[str, bool]]) -> None:
         """Update the workspace index for (uri, deleted) file events from the client."""
@@ -296,9 +312,14 @@ class Engine:
                 self.workspace.update_file(path)
 
     def _update_ngrams(self, uri: str, text: str) -> None:
-        if self.lm is None or self.ngrams is None or len(text) > MAX_DOCUMENT_CHARS:
+        lm, ngrams = self.lm, self.ngrams
+        if lm is None or ngrams is None or len(text) > MAX_DOCUMENT_CHARS:
             return
-        self.ngrams.workspace.set_document(uri, self.lm.encode(text))
+        ids = lm.encode(text)
+        with self._lock:
+            if uri not in self.documents:  # closed meanwhile
+                return
+        ngrams.workspace.set_document(uri, ids)
 
     # ------------------------------------------------------------ completion
 
@@ -323,7 +344,6 @@ class Engine:
             ms = (time.perf_counter() - started) * 1000
             self.latency["cache"].add(ms)
             return EngineResult(cached, {"total_ms": ms}, cached=True)
-        self.refresh_derived()
         result = self._generate(lm, doc, text, offset, job)
         ms = (time.perf_counter() - started) * 1000
         result.timings["total_ms"] = round(ms, 2)

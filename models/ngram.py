@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -606,6 +607,8 @@ class WorkspaceNgrams:
     ) -> None:
         self.table = NgramTable(vocab_size, orders, discount)
         self._documents: dict[str, NgramStats] = {}
+        # documents are recounted on a background thread while decoding reads the table
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._documents)
@@ -618,24 +621,28 @@ class WorkspaceNgrams:
         ids = _as_int64(ids).reshape(-1)
         ids = ids[(ids >= 0) & (ids < self.table.vocab_size)]
         new = self.table.stats_of(ids)
-        old = self._documents.get(key)
-        # only the difference touches the table: a small edit costs little
-        self.table.add_stats(new if old is None else net_stats(self.table, old, new))
-        self._documents[key] = new
+        with self._lock:
+            old = self._documents.get(key)
+            # only the difference touches the table: a small edit costs little
+            self.table.add_stats(new if old is None else net_stats(self.table, old, new))
+            self._documents[key] = new
 
     def remove_document(self, key: str) -> None:
         """Forget one document's counts (no-op for unknown keys)."""
-        old = self._documents.pop(key, None)
-        if old is not None:
-            self.table.add_stats(old.negated())
+        with self._lock:
+            old = self._documents.pop(key, None)
+            if old is not None:
+                self.table.add_stats(old.negated())
 
     def log_probs_with_support(
         self, contexts: ArrayLike, candidates: ArrayLike
     ) -> tuple[np.ndarray, np.ndarray]:
-        return self.table.log_probs_with_support(contexts, candidates)
+        with self._lock:
+            return self.table.log_probs_with_support(contexts, candidates)
 
     def log_probs(self, contexts: ArrayLike, candidates: ArrayLike) -> np.ndarray:
-        return self.table.log_probs(contexts, candidates)
+        with self._lock:
+            return self.table.log_probs(contexts, candidates)
 
     @property
     def context_length(self) -> int:

@@ -93,10 +93,20 @@ def test_greedy_decoder_setting_gives_one_draft(engine):
     assert len(result.drafts) <= 1
 
 
-def test_edits_reach_the_workspace_ngrams_lazily(engine):
+def test_edits_reach_the_workspace_ngrams_off_the_request_path(engine):
+    import time
+
+    engine.refresh_derived()  # the opening count, done
+    before = engine.ngrams.workspace.table.unigram.sum()
     engine.change_document(URI, 0, 0, "zebra_quux = 1\n")
-    engine.document_changed(URI)
+    engine.document_changed(URI, delay=60.0)  # the user keeps typing: nothing yet
     engine.complete(job(len(TEXT)))
+    assert engine.ngrams.workspace.table.unigram.sum() == before  # never on the request path
+    engine.document_changed(URI, delay=0.0)  # quiet now: counted in the background
+    deadline = time.monotonic() + 30
+    while engine.ngrams.workspace.table.unigram.sum() == before:
+        assert time.monotonic() < deadline, "the workspace n-grams were never updated"
+        time.sleep(0.02)
     assert URI in engine.ngrams.workspace
 
 
