@@ -331,11 +331,11 @@ def engine_latency(lm: Any, text: str, engine_class: Any, settings: Any, job: An
     lines = [i for i, ch in enumerate(text) if ch == "\n" and i > 400]
     automatic: list[float] = []
     invoked: list[float] = []
-    for n, offset in enumerate(sorted(rng.sample(lines, 6))):
+    for n, offset in enumerate(sorted(rng.sample(lines, 4))):
         engine.open_document(uri, text[:offset] + "\n", "python", version=n)
         one = job(uri=uri, offset=offset, automatic=True, cancel=threading.Event())
         automatic.append(engine.complete(one).timings.get("total_ms", 0.0))
-        if n < 2:
+        if n < 1:
             full = job(uri=uri, offset=offset, automatic=False, cancel=threading.Event())
             invoked.append(engine.complete(full).timings.get("total_ms", 0.0))
     return {
@@ -642,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.worker is not None:
         row = measure_model(
-            args.worker, args.variant, args.tokens or 32, args.device, args.reference
+            args.worker, args.variant, args.tokens or 16, args.device, args.reference, args.threads
         )
         print(json.dumps(row))
         return 0
@@ -667,7 +667,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(build_replica(shape, args.cache))
         return 0
     result = run(
-        args.mode, args.model, args.out, args.device, shapes, args.tokens or None, args.cache
+        args.mode,
+        args.model,
+        args.out,
+        args.device,
+        shapes,
+        args.tokens or None,
+        args.cache,
+        [] if args.vocab_only else (variants or None),
+        not args.no_vocabulary,
+        args.threads,
     )
     print(markdown(result))
     return 0
