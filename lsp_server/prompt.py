@@ -3,10 +3,16 @@
 Windows are trimmed by tokens, not characters, keeping the lines nearest the
 cursor; when trimming cuts away the header of the enclosing class/function, the
 header lines are put back in front. Models whose tokenizer defines
-fill-in-the-middle sentinels get a PSM prompt (Bavarian et al. 2022, "Efficient
-Training of Language Models to Fill in the Middle"); others get the prefix
-only. Token healing (the trailing partial word is backed off and re-spelled
-under a prefix constraint) is applied to the prefix part.
+fill-in-the-middle sentinels get a FIM prompt (Bavarian et al. 2022, "Efficient
+Training of Language Models to Fill in the Middle"), PSM or SPM as the model was
+trained; others get the prefix only. Token healing (the trailing partial word is
+backed off and re-spelled under a prefix constraint) is applied to the prefix part.
+
+While a person types, consecutive prompts should share as many leading tokens as
+possible (the KV cache of the last prompt is reused, ``models.prompt_cache``): the
+suffix window depends on the suffix alone, and the prefix window starts on a grid of
+document characters, moving a step at a time instead of a line per keystroke. Only a
+few budgets' worth of characters around the cursor are tokenised per request.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from models.loader import LoadedModel
 MAX_PREFIX_CHARS = 24_000
 MAX_SUFFIX_CHARS = 6_000
 SUFFIX_SHARE = 0.25
+CHARS_PER_TOKEN = 6  # a first guess of the characters a token budget spans (then doubled)
+WINDOW_QUANTUM = 64  # the prefix window starts on this grid of document characters
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,27 @@ def _token_starts(lm: LoadedModel, text: str) -> list[int] | None:
     return [start for start, _ in enc["offset_mapping"]]
 
 
+def _tail_with_tokens(
+    lm: LoadedModel, prefix: str, budget: int
+) -> tuple[int, str, list[int] | None]:
+    """Return (base, prefix[base:], token starts) for the shortest whole-line tail of
+    ``prefix`` holding more than ``budget`` tokens (or all of it, at most MAX_PREFIX_CHARS).
+
+    Only that tail is tokenised: a few times the budget in characters, not the whole file.
+    """
+    span = max(256, budget * CHARS_PER_TOKEN)
+    while True:
+        base = max(0, len(prefix) - min(span, MAX_PREFIX_CHARS))
+        if base:
+            base = prefix.find("\n", base) + 1 or base
+        tail = prefix[base:]
+        starts = _token_starts(lm, tail)
+        enough = starts is None or len(starts) > budget
+        if base == 0 or enough or span >= MAX_PREFIX_CHARS:
+            return base, tail, starts
+        span *= 2
+
+
 def prefix_window(
     lm: LoadedModel, prefix: str, budget: int, headers: list[tuple[int, int]] | None = None
 ) -> str:
@@ -55,15 +84,13 @@ def prefix_window(
 
     ``headers`` are (start, end) code-point ranges of enclosing header lines within
     ``prefix``; the ones cut away are prepended so the model still sees them. The
-    window is tokenised once; token offsets give each line start's token count.
+    window starts at a line start on a grid of :data:`WINDOW_QUANTUM` characters of the
+    document, so while a person types it keeps its start (and consecutive prompts share
+    their tokens, which the KV-cache reuse needs) and moves a step at a time.
     """
     if budget <= 0:
         return ""
-    base = max(0, len(prefix) - MAX_PREFIX_CHARS)
-    if base:
-        base = prefix.find("\n", base) + 1 or base
-    tail = prefix[base:]
-    starts = _token_starts(lm, tail)
+    base, tail, starts = _tail_with_tokens(lm, prefix, budget)
     line_starts = [0] + [i + 1 for i, ch in enumerate(tail) if ch == "\n" and i + 1 < len(tail)]
     header_counts: dict[tuple[int, int], int] = {}
 
@@ -86,8 +113,14 @@ def prefix_window(
                 count += header_counts[(s, e)]
         return count
 
-    for start in line_starts:  # nearest lines are kept: drop whole lines from the top
+    for index, start in enumerate(line_starts):  # nearest lines kept: drop from the top
         if estimate(start) <= budget:
+            # on the grid: the first line start at or after the next grid point
+            grid = -(-(base + start) // WINDOW_QUANTUM) * WINDOW_QUANTUM - base
+            for later in line_starts[index:]:
+                if later >= grid:
+                    start = later
+                    break
             window = candidate(start)
             if _count(lm, window) <= budget:  # exact check of the estimate
                 return window
@@ -102,7 +135,7 @@ def suffix_window(lm: LoadedModel, suffix: str, budget: int) -> str:
     """
     if budget <= 0 or not suffix:
         return ""
-    head = suffix[:MAX_SUFFIX_CHARS]
+    head = suffix[: min(MAX_SUFFIX_CHARS, max(256, budget * CHARS_PER_TOKEN * 2))]
     starts = _token_starts(lm, head)
     ends = [i + 1 for i, ch in enumerate(head) if ch == "\n"]  # after each newline
     if len(head) == len(suffix) and not head.endswith("\n"):
@@ -136,8 +169,12 @@ def build_prompt(
         budget = max(8, min(budget, max_prompt_tokens))
     fim = lm.fim if use_fim else None
     suffix = text[offset:]
+    # the suffix window depends on the suffix only (with SPM it leads the prompt: while
+    # a person types, consecutive prompts then share it), the prefix takes the rest
     suffix_budget = int(budget * SUFFIX_SHARE) if fim is not None and suffix.strip() else 0
-    prefix = prefix_window(lm, text[:offset], budget - suffix_budget, headers)
+    suffix_text = suffix_window(lm, suffix, suffix_budget) if suffix_budget else ""
+    suffix_ids = lm.encode(suffix_text) if suffix_text else []
+    prefix = prefix_window(lm, text[:offset], budget - len(suffix_ids), headers)
     prefix_ids = lm.encode(prefix) if prefix else []
     removed = ""
     if heal and prefix_ids:
@@ -150,8 +187,6 @@ def build_prompt(
             prefix_ids = healed
     prefix_text = prefix[: len(prefix) - len(removed)] if removed else prefix
     if fim is not None:
-        suffix_text = suffix_window(lm, suffix, budget - len(prefix_ids) - len(lm.encode(removed)))
-        suffix_ids = lm.encode(suffix_text) if suffix_text else []
         if lm.fim_mode == "spm":  # StarCoder's SPM: the middle continues the prefix
             ids = [fim.prefix, fim.suffix, *suffix_ids, fim.middle, *prefix_ids]
         else:

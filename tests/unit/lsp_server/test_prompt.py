@@ -84,3 +84,31 @@ def test_suffix_window_is_the_longest_run_of_whole_lines_that_fits(tiny_lm, budg
     longer.append(len(suffix))
     if window != suffix:
         assert len(tiny_lm.encode(suffix[: longer[0]])) > budget
+
+
+def test_consecutive_keystrokes_share_their_prompt(tiny_lm):
+    from models.prompt_cache import common_prefix
+
+    text = SOURCE + "        total = value_1 + value_2 + value_3 + value_4 + value_5\n"
+    end = len(text) - 1
+    suffix = "\n        return total\n"
+    prompts = []
+    for cut in range(end - 50, end):  # the last line typed one key at a time
+        doc = text[:cut] + suffix
+        prompts.append(build_prompt(tiny_lm, doc, cut, 8, max_prompt_tokens=400, heal=False).ids)
+    shared = [common_prefix(a, b) / len(b) for a, b in zip(prompts, prompts[1:], strict=False)]
+    # most keystrokes only append to the prompt; the window moves now and then
+    assert sum(share > 0.9 for share in shared) >= 0.8 * len(shared)
+    assert all(len(ids) <= 401 for ids in prompts)
+
+
+def test_the_prefix_window_keeps_its_start_on_a_grid(tiny_lm):
+    from lsp_server.prompt import WINDOW_QUANTUM
+
+    ends = range(len(SOURCE) - 300, len(SOURCE))
+    windows = [prefix_window(tiny_lm, SOURCE[:n], 400) for n in ends]
+    starts = [n - len(w) for n, w in zip(ends, windows, strict=True)]
+    assert all(start % WINDOW_QUANTUM < 40 for start in starts)  # the first line on the grid
+    lines = {SOURCE.rfind("\n", 0, n - 1) for n in ends}  # one step per line without a grid
+    assert len(set(starts)) < len(lines) / 1.5
+    assert all(len(tiny_lm.encode(w)) <= 400 for w in windows)
