@@ -18,10 +18,14 @@ held-out files (each ``attribute`` node of the tree-sitter tree, i.e. each ``.``
   query) at sampled points of a ~2,000-line file, p50/p95 in ms of the thread's CPU time
   (wall time on a shared machine also counts other processes), stdlib cache warm.
 
+With ``--nodes`` it also resolves every receiver as a tree node of the complete file
+(``PythonResolver.receiver_members``): what a cursor layer that hands over the receiver node
+gets, literals, subscripts and ``super()`` included. ``--cost-only`` skips the coverage.
+
 It imports only ``analysis`` (no torch). Reproduce with::
 
-    .venv/bin/python scripts/resolution_coverage.py
-    .venv/bin/python scripts/resolution_coverage.py --analysis-root /tmp/baseline  # a copy
+    .venv/bin/python scripts/resolution_coverage.py --nodes
+    .venv/bin/python scripts/resolution_coverage.py --nodes --analysis-root /tmp/baseline
 
 ``--analysis-root`` puts another checkout's ``analysis`` package first on ``sys.path`` (e.g.
 ``git archive <commit> analysis | tar -x -C /tmp/baseline``) to compare before/after.
