@@ -1,4 +1,4 @@
-"""Cursor context and the member oracle queried by the decoding monitor.
+"""The member oracle queried by the decoding monitor (cursor facts: ``analysis.cursor``).
 
 Monitor-guided decoding (Agrawal et al. 2023, "Guiding Language Models of Code with Global
 Context using Monitors") asks, while drafts are generated, "the code so far ends here and a
@@ -42,8 +42,6 @@ from analysis.lexer import (
     Lexer,
     State,
     at_statement_boundary,
-    in_comment,
-    in_string,
     is_code,
 )
 from analysis.positions import byte_point, byte_to_str_offset, encode, str_offset_to_byte
@@ -560,6 +558,10 @@ class MemberOracle:
 
     # -- lexical states ----------------------------------------------------------------------
 
+    def base(self, trim: int) -> _Base:
+        """Lexical facts about the document before ``offset - trim`` (cached per trim)."""
+        return self._base(trim)
+
     def _base(self, trim: int) -> _Base:
         base = self._bases.get(trim)
         if base is not None:
@@ -768,245 +770,41 @@ def member_oracle(
     )
 
 
-# -- cursor context ---------------------------------------------------------------------------
-
-
-@dataclass
-class CursorContext:
-    """Plain facts about the cursor position used by prompt building and stop rules.
-
-    ``block_indent``: indentation of the statements of the innermost block enclosing the
-    cursor (Python: a line indented less than this ends the block); None when unknown (e.g.
-    right after a block header whose body does not exist yet). ``enclosing_headers``:
-    code-point ranges of the def/class/function header lines around the cursor, outermost
-    first.
-    """
-
-    language: str | None
-    in_string: bool = False
-    in_comment: bool = False
-    line_prefix: str = ""
-    line_suffix: str = ""
-    mid_line: bool = False
-    indent: str = ""
-    block_indent: str | None = None
-    enclosing_headers: list[tuple[int, int]] = field(default_factory=list)
-
-
-_HEADER_TYPES = {
-    "python": frozenset({"function_definition", "class_definition"}),
-    "javascript": frozenset(
-        {
-            "class_declaration",
-            "abstract_class_declaration",
-            "class",
-            "function_declaration",
-            "function_expression",
-            "function",
-            "generator_function_declaration",
-            "generator_function",
-            "method_definition",
-            "arrow_function",
-        }
-    ),
-}
-
-
-def _indent_of(line: str) -> str:
-    return line[: len(line) - len(line.lstrip(" \t"))]
-
-
-def cursor_context(document: Document, offset: int) -> CursorContext:
-    """The :class:`CursorContext` at code-point ``offset`` of ``document`` (never raises)."""
-    text, data, tree = document.snapshot()
-    offset = max(0, min(offset, len(text)))
-    line_start = text.rfind("\n", 0, offset) + 1
-    line_end = text.find("\n", offset)
-    line_end = len(text) if line_end < 0 else line_end
-    line_prefix = text[line_start:offset]
-    line_suffix = text[offset:line_end].rstrip("\r")
-    context = CursorContext(
-        language=document.language,
-        line_prefix=line_prefix,
-        line_suffix=line_suffix,
-        mid_line=bool(line_suffix.strip()),
-        indent=_indent_of(text[line_start:line_end]),
-    )
-    family = _family(document.language) if tree is not None else None
-    if family is None:
-        return context
-    try:
-        oracle = MemberOracle(text, data, tree, document.language, offset, None, None)
-        base = oracle._base(0)
-        state = oracle.lexer.lex(base.line_state, line_prefix)
-        context.in_string = in_string(state)
-        context.in_comment = in_comment(state)
-        statement_end = text.find("\n", base.statement_start)
-        statement_line = text[
-            base.statement_start : len(text) if statement_end < 0 else statement_end
-        ]
-        if base.statement_start == line_start:
-            statement_indent = (
-                _indent_of(line_prefix) if not line_prefix.strip() else _indent_of(statement_line)
-            )
-        else:
-            statement_indent = _indent_of(statement_line)
-        headers = _enclosing_header_nodes(
-            text, data, tree, offset, line_prefix, family, statement_indent
-        )
-        context.enclosing_headers = [
-            (byte_to_str_offset(text, start), byte_to_str_offset(text, end))
-            for start, end in headers
-        ]
-        context.block_indent = _block_indent(
-            text, data, tree, offset, line_start, line_prefix, statement_indent, family
-        )
-    except Exception:
-        if STRICT:
-            raise
-    return context
-
-
-def _probe_byte(text: str, offset: int) -> int:
-    """Byte offset of the last non-whitespace character before ``offset`` (or 0)."""
-    probe = offset
-    while probe > 0 and text[probe - 1] in " \t\r\n":
-        probe -= 1
-    return str_offset_to_byte(text, max(0, probe - 1))
-
-
-def _enclosing_header_nodes(
-    text: str,
-    data: bytes,
-    tree: tree_sitter.Tree,
-    offset: int,
-    line_prefix: str,
-    family: str,
-    statement_indent: str,
-) -> list[tuple[int, int]]:
-    cursor_byte = str_offset_to_byte(text, offset)
-    probe = _probe_byte(text, offset)
-    node = tree.root_node.descendant_for_byte_range(probe, probe)
-    headers: list[tuple[int, int]] = []
-    types = _HEADER_TYPES[family]
-    while node is not None:
-        if node.type in types:
-            body = node.child_by_field_name("body")
-            header_start = data.rfind(b"\n", 0, node.start_byte) + 1
-            if body is not None and body.type in ("block", "statement_block", "class_body"):
-                body_start = body.start_byte
-            else:
-                body_start = node.end_byte if body is None else body.start_byte
-            if cursor_byte > body_start or (
-                body is not None and cursor_byte >= body_start and family == "python"
-            ):
-                inside = True
-                if family == "python":
-                    def_line = data[header_start : node.start_byte].decode("utf-8", "replace")
-                    inside = len(_indent_of(def_line).expandtabs()) < len(
-                        statement_indent.expandtabs()
-                    )
-                if inside:
-                    header_end = data.find(
-                        b"\n",
-                        body_start
-                        if family == "javascript"
-                        else max(body_start - 1, node.start_byte),
-                    )
-                    if family == "python":
-                        colon_line_end = data.find(b"\n", _header_colon(node, body_start))
-                        header_end = colon_line_end
-                    if header_end < 0:
-                        header_end = len(data)
-                    headers.append((header_start, header_end))
-        node = node.parent
-    headers.reverse()
-    return headers
-
-
-def _header_colon(node: Node, body_start: int) -> int:
-    """Byte offset of the ``:`` ending a Python def/class header."""
-    colon = node.start_byte
-    for child in node.children:
-        if child.type == ":" and child.start_byte < body_start:
-            colon = child.start_byte
-    return colon
-
-
-def _block_indent(
-    text: str,
-    data: bytes,
-    tree: tree_sitter.Tree,
-    offset: int,
-    line_start: int,
-    line_prefix: str,
-    statement_indent: str,
-    family: str,
-) -> str | None:
-    if family == "python":
-        previous = text[:line_start].rstrip()
-        blank_line = not line_prefix.strip()
-        if (
-            not blank_line
-            and line_prefix.rstrip().endswith(":")
-            and not text[offset:].split("\n", 1)[0].strip()
-        ):
-            return None  # at the end of a header line: the body does not exist yet
-        if blank_line and previous.endswith(":"):
-            header_line = previous[previous.rfind("\n") + 1 :]
-            if len(statement_indent.expandtabs()) > len(_indent_of(header_line).expandtabs()):
-                return statement_indent
-            return None
-        return statement_indent
-    # JavaScript/TypeScript: the innermost enclosing { } block's statement indentation
-    cursor_byte = str_offset_to_byte(text, offset)
-    node = tree.root_node.descendant_for_byte_range(cursor_byte, cursor_byte)
-    while node is not None and not (
-        node.type in ("statement_block", "class_body", "program", "switch_body", "object")
-        and (
-            node.type == "program"
-            or node.start_byte < cursor_byte < node.end_byte
-            or node.end_byte <= node.start_byte + 1
-        )
-    ):
-        node = node.parent
-    if node is None:
-        return statement_indent
-    if node.type == "program":
-        first = next((c for c in node.named_children), None)
-        return (
-            ""
-            if first is None
-            else _indent_of(
-                text[byte_to_str_offset(text, data.rfind(b"\n", 0, first.start_byte) + 1) :].split(
-                    "\n", 1
-                )[0]
-            )
-        )
-    children = [c for c in node.named_children if c.type != "comment"]
-    if not children:
-        if not line_prefix.strip() and node.start_byte < cursor_byte:
-            opener_line_start = data.rfind(b"\n", 0, node.start_byte) + 1
-            opener_indent = _indent_of(
-                data[opener_line_start : node.start_byte].decode("utf-8", "replace")
-            )
-            if len(line_prefix) > len(opener_indent):
-                return line_prefix
-        return None
-    first = children[0]
-    first_line_start = data.rfind(b"\n", 0, first.start_byte) + 1
-    if first_line_start <= node.start_byte:
-        return None  # statements on the opener's line
-    return _indent_of(data[first_line_start : first.start_byte].decode("utf-8", "replace"))
-
-
 __all__ = [
-    "CursorContext",
     "MemberOracle",
     "PLACEHOLDER",
-    "cursor_context",
     "document_path",
     "member_oracle",
     "read_receiver",
     "builtin_class",
 ]
+
+
+def __getattr__(name: str):
+    """``cursor_context``/``CursorContext`` moved to :mod:`analysis.cursor` (old imports work)."""
+    if name in ("cursor_context", "CursorContext"):
+        from analysis import cursor
+
+        return getattr(cursor, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class ShiftedOracle:
+    """A member oracle asked from ``shift`` characters before its cursor.
+
+    Token healing moves the point where generation starts back over the prompt's
+    partial last token; the monitor then asks about ``text[:offset - shift - trim]``.
+    Answers and caches are the wrapped oracle's.
+    """
+
+    def __init__(self, oracle: MemberOracle, shift: int) -> None:
+        if shift < 0:
+            raise ValueError("shift must be >= 0")
+        self.oracle = oracle
+        self.shift = shift
+
+    def members(self, extra: str, trim: int = 0) -> frozenset[str] | None:
+        return self.oracle.members(extra, trim + self.shift)
+
+    def assignable(self, extra: str, trim: int = 0) -> bool:
+        return self.oracle.assignable(extra, trim + self.shift)

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from analysis.context import member_oracle
+from analysis.context import ShiftedOracle, member_oracle
 from analysis.cursor import CursorFacts, cursor_facts
 from analysis.document import Document
 from analysis.statements import StatementRepetition
@@ -194,7 +194,7 @@ class CompletionPipeline:
         language = doc.language if len(text) <= MAX_DOCUMENT_CHARS else None
         analysed = doc if language is not None else Document(doc.uri, text, None)
         # 1. what surrounds the cursor decides single/multi-line and the stop rule
-        facts = cursor_facts(analysed, offset)
+        facts = cursor_facts(analysed, offset, self.workspace)
         dctx = self.draft_shape(text, offset, language, options)
         # 2. the prompt: token-budgeted windows, FIM when the model has it, healing
         prompt = build_prompt(
@@ -210,7 +210,7 @@ class CompletionPipeline:
         timings["prompt_ms"] = _ms(t0)
         # 3. constraints as plain-data objects
         gen_offset = offset - len(prompt.removed_text)
-        oracle = self.member_oracle(analysed, gen_offset) if language is not None else None
+        oracle = self.member_oracle(analysed, facts, prompt.removed_text)
         constraints = self.constraints(analysed, gen_offset, prompt, language, options, oracle)
         # 4. one decoding pass (ghost text: no token past where confidence is lost)
         evidence = cursor_evidence(facts)
@@ -251,7 +251,7 @@ class CompletionPipeline:
         if options.confidence is not None:
             shown = confident_drafts(ranked, removed, dctx, options, evidence, lm.table)
             # 8. ... but never less than the identifier the model and the analysis agree on
-            ranked = identifier_floor(shown, ranked, facts, oracle)
+            ranked = identifier_floor(shown, ranked, facts, facts.oracle)
         return PipelineResult(ranked, timings, prompt, decoded)
 
     # ------------------------------------------------------------ steps
@@ -267,9 +267,14 @@ class CompletionPipeline:
             dctx = draft_context(text, offset, language, "never")
         return dctx
 
-    def member_oracle(self, doc: Document, gen_offset: int) -> Any:
-        """Return the analysis' member oracle for the generation point (benchmarks wrap it)."""
-        return member_oracle(doc, gen_offset, self.workspace)
+    def member_oracle(self, doc: Document, facts: CursorFacts, removed: str) -> Any:
+        """Return the member oracle the monitor asks, at the generation point (healing
+        moves it back over ``removed``); benchmarks wrap it to time it."""
+        if facts.oracle is None or doc.language is None:
+            return None
+        if "\n" in removed:  # the generation point is on an earlier line
+            return member_oracle(doc, facts.offset - len(removed), self.workspace)
+        return ShiftedOracle(facts.oracle, len(removed)) if removed else facts.oracle
 
     def constraints(
         self,
@@ -287,7 +292,8 @@ class CompletionPipeline:
         if prompt.removed_text:
             constraints.append(HealingConstraint(lm.table, prompt.removed_text))
         if options.monitor and language is not None:
-            oracle = oracle if oracle is not None else self.member_oracle(doc, gen_offset)
+            if oracle is None:
+                oracle = member_oracle(doc, gen_offset, self.workspace)
             tail = prompt.prefix_text[-PROMPT_TAIL_CHARS:]
             constraints.append(MemberMonitor(lm.table, oracle, tail, lm.eos_ids))
         if options.repetition_penalty:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from analysis_testing import CURSOR, strict_analysis  # noqa: F401
 
-from analysis.context import cursor_context
+from analysis.cursor import cursor_context
 from analysis.document import Document
 
 

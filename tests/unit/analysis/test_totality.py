@@ -9,7 +9,8 @@ from analysis_testing import strict_analysis  # noqa: F401
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis.context import cursor_context, member_oracle
+from analysis.context import member_oracle
+from analysis.cursor import cursor_context
 from analysis.document import Document
 from analysis.workspace import default_stdlib
 
