@@ -47,6 +47,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import heldout_files, machine_info, markdown_table, write_outputs
+from benchmarks.plugin import Benchmark, Row, Target
+from benchmarks.plugin import row as summary_row
 
 MIB = 1024 * 1024
 CACHE = Path(os.environ.get("SUPERPOSE_BENCH_CACHE", Path.home() / ".cache" / "superpose-ls"))
@@ -317,6 +319,18 @@ def measure_model(
         row[f"{name}_vs_greedy"] = round(seconds / greedy_s, 2)
     if variant == "fp32":
         row.update(engine_latency(lm, text, Engine, Settings, CompletionJob))
+    else:
+        # the speed-up against float32, timed in alternation so both see the same machine load
+        ref_lm = replace(load_model(directory, device, dtype="float32"), eos_ids=frozenset())
+        if threads:
+            torch.set_num_threads(threads)
+        short = {"prompt_ids": prompt, "max_new_tokens": 8}
+        ratios: list[float] = []
+        for _ in range(3):
+            _, ref_s = timed(lambda: greedy_decode(ref_lm, DecodeRequest(**short)))
+            _, var_s = timed(lambda: greedy_decode(lm, DecodeRequest(**short)))
+            ratios.append(ref_s / var_s)
+        row["speedup_vs_fp32_paired"] = round(statistics.median(ratios), 2)
     row["peak_rss_mib"] = peak_rss_mib()
     row["load_average_1min_end"] = round(os.getloadavg()[0], 2)
     return row
@@ -509,7 +523,10 @@ def merge(paths: list[Path], out: Path) -> dict[str, Any]:
 
 
 def _speedup(rows: list[dict[str, Any]], model: str, variant: str) -> float | None:
+    """Return the variant's speed-up over float32: paired (same load) when measured so."""
     by = {r["variant"]: r for r in rows if r.get("model") == model and "error" not in r}
+    if variant in by and "speedup_vs_fp32_paired" in by[variant]:
+        return by[variant]["speedup_vs_fp32_paired"]
     if variant not in by or "fp32" not in by:
         return None
     return round(by["fp32"]["ms_per_token"] / by[variant]["ms_per_token"], 2)
@@ -680,6 +697,114 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(markdown(result))
     return 0
+
+
+# ------------------------------------------------------------------ plug-in (benchmarks.plugin)
+
+# the targets of issue 18 (item 4), declared once (report, README summary, figure read them)
+MONITOR_STEP = Target(
+    "model_families.monitor_step",
+    "monitor constrained step p50 at the largest vocabulary",
+    "<",
+    1.0,
+    "ms",
+    "issue 18",
+)
+PENALTY_STEP = Target(
+    "model_families.penalty_step",
+    "repetition-penalty step p50 at the largest vocabulary",
+    "<",
+    1.0,
+    "ms",
+    "issue 18",
+)
+
+
+def largest_vocabulary(result: dict[str, Any]) -> dict[str, Any]:
+    """The measured vocabulary with the most tokens ({} when none was measured)."""
+    measured = [v for v in result.get("vocabularies", []) if "error" not in v]
+    return max(measured, key=lambda v: v.get("vocab") or 0, default={})
+
+
+def plugin_rows(result: dict[str, Any]) -> list[Row]:
+    """Constraint costs at the largest vocabulary (targets), then one row per model."""
+    vocab = largest_vocabulary(result)
+    at = f"(V={vocab.get('vocab', '?')}, {vocab.get('model', '?')} tokenizer)"
+    monitor, penalty = vocab.get("monitor_constrained_p50_ms"), vocab.get("penalty_p50_ms")
+    rows = [
+        summary_row(MONITOR_STEP.label, monitor, MONITOR_STEP, None, at),
+        summary_row(PENALTY_STEP.label, penalty, PENALTY_STEP, None, at),
+    ]
+    for r in result.get("models", []):
+        if r.get("variant") != "fp32" or "error" in r:
+            continue
+        int8 = _speedup(result["models"], r["model"], "int8")
+        rows.append(
+            summary_row(
+                f"{r['model']} (random weights, {r['parameters'] / 1e6:.0f} M): ms per token",
+                r.get("ms_per_token"),
+                None,
+                "ms",
+                f"(RSS {r.get('rss_mib')} MiB; k=4 superposed / greedy "
+                f"{r.get('superposed_k4_vs_greedy')}x; int8 speed-up {int8}x)",
+            )
+        )
+    return rows
+
+
+def figure(result: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
+    """Per-token latency per model and precision; per-step constraint costs per
+    vocabulary against the 1 ms target."""
+    from benchmarks.figures import bars, legend_below, new_figure, over, save, target_line
+
+    fig, (ax, bx) = new_figure(ctx, "Model families at real sizes (random weights, CPU)", 2)
+    rows = [r for r in result.get("models", []) if "error" not in r]
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    variants = [v for v in VARIANTS if any(r["variant"] == v for r in rows)]
+    by = {(r["model"], r["variant"]): r for r in rows}
+    series = {v: [by.get((m, v), {}).get("ms_per_token") for m in models] for v in variants}
+    params = {m: by.get((m, "fp32"), {}).get("parameters") for m in models}
+    labels = [f"{m}\n{(params[m] or 0) / 1e6:.0f} M params" for m in models]
+    bars(ax, labels, series, pct=False)
+    ax.set_ylabel("ms per generated token")
+    ax.set_title(
+        f"{result.get('tokens', '?')} tokens per pass after a 256-token prompt; "
+        f"{result.get('machine', {}).get('usable_cores', '?')} usable cores",
+        fontsize=8,
+    )
+    legend_below(ax)
+    vocabs = [v for v in result.get("vocabularies", []) if "error" not in v]
+    labels = [f"{v.get('model')}\nV={v.get('vocab')}" for v in vocabs]
+    series = {
+        "monitor constrained p50": [v.get("monitor_constrained_p50_ms") for v in vocabs],
+        "repetition penalty p50": [v.get("penalty_p50_ms") for v in vocabs],
+    }
+    placed = bars(bx, labels, series, pct=False)
+    largest = vocabs.index(largest_vocabulary(result)) if vocabs else None
+    if largest is not None:
+        for name, target in zip(series, (MONITOR_STEP, PENALTY_STEP), strict=True):
+            target_line(bx, target, span=over(placed[(name, largest)]), label=target.text())
+    bx.set_ylabel("ms per decoding step (one thread); red dashes: targets")
+    bx.set_title("constraint cost per step, per vocabulary", fontsize=8)
+    legend_below(bx)
+    return save(fig, out / "model_families.png")
+
+
+def run_plugin(mode: str, model: str, out: Path) -> dict[str, Any]:
+    """``run`` as the report calls it: every shape (full mode only: several GB, minutes)."""
+    return run(mode, model, out)
+
+
+PLUGIN = Benchmark(
+    name="model_families",
+    title="Model families at real sizes (random weights)",
+    run=run_plugin,
+    rows=plugin_rows,
+    markdown=markdown,
+    targets=(MONITOR_STEP, PENALTY_STEP),
+    sizes={"full": {}},
+    figures=(figure,),
+)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ def test_worker_measures_fp32_then_int8_agreement_against_it(saved, monkeypatch,
     assert reference.is_file()
     int8 = bench.measure_model(saved, "int8", 6, "cpu", reference)
     assert 0.5 <= int8["agreement_vs_fp32"] <= 1.0
+    assert int8["speedup_vs_fp32_paired"] > 0  # timed in alternation with a float32 copy
     same = bench.measure_model(saved, "fp32", 6, "cpu", reference)
     assert same["agreement_vs_fp32"] == 1.0  # the same weights agree everywhere
 
