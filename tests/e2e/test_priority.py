@@ -16,7 +16,9 @@ import pytest
 from benchmarks.harness import LspError, LspHarness
 
 CONTENT_MODIFIED = -32801
-OPTIONS = {"drafts": 4, "maxNewTokens": 12}
+# scheduling and controls are tested here: ghost text shows whole drafts, whatever the
+# calibrated confidence of the shipped model would cut
+OPTIONS = {"drafts": 4, "maxNewTokens": 12, "ghostConfidence": 0.0}
 SOURCE = """import os
 
 

@@ -81,7 +81,8 @@ async function main(): Promise<void> {
 
   try {
     // 1. initialize with the settings the extension derives from `superpose.*`.
-    const userSettings: Record<string, unknown> = { drafts: 3, maxNewTokens: 16 };
+    // whole drafts as ghost text: this run checks the plumbing, not the model's confidence
+    const userSettings: Record<string, unknown> = { drafts: 3, maxNewTokens: 16, ghostConfidence: 0 };
     const settings = serverSettingsFrom((key) => userSettings[key]);
     const init = (await connection.sendRequest('initialize', {
       processId: process.pid,

@@ -26,6 +26,9 @@ export interface ServerSettings {
   disabledLanguages: string[];
   disabledGlobs: string[];
   debounceMs: number;
+  /** Ghost text only as far as its calibrated chance of being right stays at or above this
+   * (0..1); null: the model's calibrated default. */
+  ghostConfidence: number | null;
 }
 
 /** Options that only the client reads. */
@@ -61,6 +64,7 @@ export const SERVER_DEFAULTS: Readonly<ServerSettings> = Object.freeze({
   disabledLanguages: [] as string[],
   disabledGlobs: [] as string[],
   debounceMs: 0,
+  ghostConfidence: null,
 });
 
 /** serverPath '' = find it: workspace .venv, then PATH, then `python -m lsp_server`. */
@@ -112,6 +116,10 @@ function validServerValue<K extends keyof ServerSettings>(
   const fallback = SERVER_DEFAULTS[key];
   if (value === undefined || value === null) {
     return (Array.isArray(fallback) ? [...fallback] : fallback) as ServerSettings[K];
+  }
+  if (key === 'ghostConfidence') {
+    const ok = typeof value === 'number' && value >= 0 && value <= 1;
+    return (ok ? value : fallback) as ServerSettings[K];
   }
   if (Array.isArray(fallback)) {
     return (stringList(value) ?? [...fallback]) as ServerSettings[K];

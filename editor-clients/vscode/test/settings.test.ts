@@ -41,7 +41,16 @@ describe('serverSettingsFrom', () => {
       disabledLanguages: [],
       disabledGlobs: [],
       debounceMs: 0,
+      ghostConfidence: null,
     });
+  });
+
+  it('takes a ghost-text confidence between 0 and 1, or null for the model default', () => {
+    assert.equal(serverSettingsFrom(getterOf({ ghostConfidence: 0.35 })).ghostConfidence, 0.35);
+    assert.equal(serverSettingsFrom(getterOf({ ghostConfidence: 0 })).ghostConfidence, 0);
+    for (const bad of [1.5, -0.2, 'high', true]) {
+      assert.equal(serverSettingsFrom(getterOf({ ghostConfidence: bad })).ghostConfidence, null);
+    }
   });
 
   it('checks the controls: enums, string lists, the debounce range', () => {
