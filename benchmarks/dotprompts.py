@@ -61,6 +61,8 @@ from benchmarks.common import (
     with_fim,
     write_outputs,
 )
+from benchmarks.plugin import Benchmark, Row, Target, fmt
+from benchmarks.plugin import row as summary_row
 from lsp_server.engine import PROMPT_TAIL_CHARS
 from lsp_server.prompt import build_prompt
 from models.decoding import DecodeRequest, LogitsConstraint, greedy_decode
@@ -548,6 +550,162 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(report))
     print(f"wrote {Path(args.out) / 'dotprompts.json'} in {report['seconds']} s", file=sys.stderr)
     return 0
+
+
+# ------------------------------------------------------------------ plug-in (benchmarks.plugin)
+
+# the targets of issue 5, declared once (report, README summary and figure read them)
+VALID = Target(
+    "dotprompts.valid_member",
+    "valid-member rate after `obj.`, monitor on",
+    ">=",
+    0.99,
+    "%",
+    "issue 5",
+)
+IDENTIFIER = Target(
+    "dotprompts.next_identifier_gain",
+    "next-identifier match, monitor on minus off",
+    ">",
+    0.0,
+    "pp",
+    "issue 5",
+)
+WAITING = Target(
+    "dotprompts.waiting_step", "monitor waiting step p50 (monitor only)", "<", 0.1, "ms", "issue 5"
+)
+CONSTRAINED = Target(
+    "dotprompts.constrained_step",
+    "monitor constrained step p50 (with analysis)",
+    "<",
+    2.0,
+    "ms",
+    "issue 5",
+)
+MONITOR_METRICS = {
+    "valid member": "valid_member_rate",
+    "next identifier": "next_identifier_match",
+    "line exact": "line_exact_match",
+    "edit similarity": "edit_similarity",
+}
+STEP_GROUPS = {  # figure group -> key of monitor_overhead_ms
+    "waiting\n(monitor)": "waiting_excluding_analysis",
+    "waiting\n(with analysis)": "waiting",
+    "constrained\n(monitor)": "constrained_excluding_analysis",
+    "constrained\n(with analysis)": "constrained",
+}
+
+
+def plugin_rows(result: dict[str, Any]) -> list[Row]:
+    """Valid-member rate, next-identifier gain, and the monitor's cost per step."""
+    arms, overhead = result.get("arms", {}), result.get("monitor_overhead_ms", {})
+    on, off = arms.get("on", {}), arms.get("off", {})
+    n = f"{result.get('prompts', {}).get('count', '?')} prompts"
+    ident_on, ident_off = on.get("next_identifier_match"), off.get("next_identifier_match")
+    gain = None if ident_on is None or ident_off is None else ident_on - ident_off
+    waiting = overhead.get("waiting_excluding_analysis", {})
+    constrained = overhead.get("constrained", {})
+    valid = on.get("valid_member_rate")
+    return [
+        summary_row(
+            VALID.label, valid, VALID, None, f"(off {fmt(off.get('valid_member_rate'), '%')}; {n})"
+        ),
+        summary_row(
+            IDENTIFIER.label,
+            gain,
+            IDENTIFIER,
+            None,
+            f"(on {fmt(ident_on, '%')}, off {fmt(ident_off, '%')}; {n})",
+        ),
+        summary_row(
+            WAITING.label, waiting.get("p50"), WAITING, None, f"(n={waiting.get('count', 0)} steps)"
+        ),
+        summary_row(
+            CONSTRAINED.label,
+            constrained.get("p50"),
+            CONSTRAINED,
+            None,
+            f"(n={constrained.get('count', 0)} steps)",
+        ),
+    ]
+
+
+def figure(result: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
+    """Quality with the monitor on against off (the baseline), and the monitor's cost per
+    decoding step, each with its targets."""
+    from benchmarks.figures import (
+        BASELINE_COLOR,
+        bars,
+        legend_below,
+        new_figure,
+        over,
+        save,
+        target_line,
+    )
+
+    fig, (ax, bx) = new_figure(ctx, "Monitor-guided decoding on DotPrompts: monitor on vs off", 2)
+    arms = result.get("arms", {})
+    goals = {"valid member": f"on {VALID.text()}", "next identifier": "on > off"}
+    groups = [f"{g}\n{goals.get(g, '')}".strip() for g in MONITOR_METRICS]
+    series = {
+        f"monitor {state}": [arms.get(state, {}).get(key) for key in MONITOR_METRICS.values()]
+        for state in ("off", "on")
+    }
+    colors = {"monitor off": BASELINE_COLOR, "monitor on": "C0"}
+    placed = bars(ax, groups, series, pct=True, colors=colors)
+    target_line(ax, VALID, span=over(placed[("monitor on", 0)]), label="")
+    off_ident = arms.get("off", {}).get("next_identifier_match")
+    if off_ident is not None:
+        span = over(placed[("monitor on", 1)])
+        target_line(ax, IDENTIFIER, value=off_ident, span=span, label="")
+    prompts = result.get("prompts", {})
+    ax.set_title(
+        f"{prompts.get('count', '?')} resolved dereference prompts from "
+        f"{prompts.get('files', '?')} files; real continuation allowed: "
+        f"{fmt(prompts.get('target_in_members'), '%')}",
+        fontsize=8,
+    )
+    ax.set_ylabel("% of prompts; red dashes: targets")
+    legend_below(ax)
+    overhead = result.get("monitor_overhead_ms", {})
+    goals = {0: f"p50 {WAITING.text()}", 3: f"p50 {CONSTRAINED.text()}"}
+    labels = [
+        f"{g}\nn={overhead.get(k, {}).get('count', 0)}\n{goals.get(i, '')}".strip()
+        for i, (g, k) in enumerate(STEP_GROUPS.items())
+    ]
+    series = {
+        stat: [overhead.get(key, {}).get(stat) for key in STEP_GROUPS.values()]
+        for stat in ("p50", "p99")
+    }
+    placed = bars(bx, labels, series, pct=False)
+    target_line(bx, WAITING, span=over(placed[("p50", 0)]), label="")
+    target_line(bx, CONSTRAINED, span=over(placed[("p50", 3)]), label="")
+    bx.set_yscale("symlog", linthresh=0.01)
+    bx.set_ylabel("ms per decoding step (symlog); red dashes: targets")
+    bx.set_title("monitor cost per step", fontsize=8)
+    legend_below(bx)
+    return save(fig, out / "monitor.png")
+
+
+def run_plugin(mode: str, model: str, out: Path, **size: Any) -> dict[str, Any]:
+    """``run`` as the report calls it (quick sizes below full mode)."""
+    return run(model, mode != "full", out, **size)
+
+
+PLUGIN = Benchmark(
+    name="dotprompts",
+    title="Monitor-guided decoding (DotPrompts)",
+    run=run_plugin,
+    rows=plugin_rows,
+    markdown=markdown,
+    targets=(VALID, IDENTIFIER, WAITING, CONSTRAINED),
+    sizes={
+        "smoke": {"prompts": 3, "max_new_tokens": 8},
+        "quick": {"prompts": 16, "max_new_tokens": 16},
+        "full": {},
+    },
+    figures=(figure,),
+)
 
 
 if __name__ == "__main__":

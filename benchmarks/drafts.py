@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import add_model_arguments, use_threads
+from benchmarks.plugin import Benchmark, Row, Target, fmt, row
 from models.baselines import beam_decode, sampling_decode, sequential_decode
 from models.corpus import split_files
 from models.decoding import DecodeRequest, DecodeResult, greedy_decode
@@ -294,6 +295,162 @@ def markdown(report: dict[str, Any]) -> str:
             f"{r['distinct_drafts']:.2f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------ plug-in (benchmarks.plugin)
+
+# the targets of issue 4, declared once (report, README summary and figure read them)
+SPEED = Target(
+    "drafts.speed_vs_sequential",
+    "time of k greedy passes / one superposed pass (k >= 3)",
+    ">=",
+    2.4,
+    "x",
+    "issue 4",
+)
+VS_SAMPLING = Target(
+    "drafts.speed_vs_sampling", "time of batched sampling / superposed", ">", 1.0, "x", "issue 4"
+)
+QUALITY = Target(
+    "drafts.best_of_k_vs_greedy",
+    "best-of-k exact match, superposed minus greedy (1 draft)",
+    ">",
+    0.0,
+    "pp",
+    "issue 4",
+)
+
+
+METHOD_COLORS = {  # the same method has the same colour in both panels; red marks targets
+    "superposed": "C0",
+    "superposed-plain": "C9",
+    "sequential-greedy": "C2",
+    "sequential-nucleus": "C1",
+    "batched-nucleus": "C4",
+    "beam": "C5",
+}
+
+
+def headline_k(result: dict[str, Any]) -> int | None:
+    """The k the summary reports: 4 when measured, else the largest k >= 3 (None: none)."""
+    ks = {r["k"] for r in result.get("results", []) if r["method"] == "superposed"}
+    return 4 if 4 in ks else max((k for k in ks if k >= 3), default=None)
+
+
+def rows(result: dict[str, Any]) -> list[Row]:
+    """Speed against k greedy passes and batched sampling, quality against greedy."""
+    by = {(r["k"], r["method"]): r for r in result.get("results", [])}
+    k = headline_k(result)
+    n = f"({result.get('prompts', '?')} prompts)"
+    if k is None:
+        return [
+            row(f"{target.label} (no k >= 3 measured)", None, target)
+            for target in (SPEED, VS_SAMPLING, QUALITY)
+        ]
+    sup = by[(k, "superposed")]
+    greedy = (result.get("greedy") or {}).get("exact_match")
+
+    def ratio(method: str) -> float | None:
+        other = by.get((k, method))
+        return None if other is None else other["ms_per_prompt"] / sup["ms_per_prompt"]
+
+    em = sup["best_of_k_exact_match"]
+    gain = None if greedy is None else em - greedy
+    both = f"(superposed {fmt(em, '%')}, greedy {fmt(greedy, '%')}; {n[1:-1]})"
+    return [
+        row(
+            f"time of {k} greedy passes / superposed k={k}",
+            ratio("sequential-greedy"),
+            SPEED,
+            None,
+            n,
+        ),
+        row(
+            f"time of batched sampling / superposed k={k}",
+            ratio("batched-nucleus"),
+            VS_SAMPLING,
+            None,
+            n,
+        ),
+        row(f"best-of-{k} exact match, superposed minus greedy", gain, QUALITY, None, both),
+    ]
+
+
+def figure(result: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
+    """Time of each method relative to superposed at the same k, and best-of-k exact
+    match against greedy's single draft, both against k, targets drawn."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    from benchmarks.figures import BASELINE_COLOR, legend_below, new_figure, save, target_line
+
+    fig, (ax, bx) = new_figure(ctx, "k drafts: superposed vs k passes, batched sampling, beam", 2)
+    results = result.get("results", [])
+    methods = sorted({r["method"] for r in results})
+    for method in methods:
+        mine = sorted((r for r in results if r["method"] == method), key=lambda r: r["k"])
+        ks = [r["k"] for r in mine]
+        style = {"color": METHOD_COLORS.get(method), "marker": "o", "label": method}
+        if method == "superposed":
+            style["linewidth"] = 2.5
+        else:
+            ax.plot(ks, [r["time_vs_superposed"] for r in mine], **style)
+        bx.plot(ks, [100 * r["best_of_k_exact_match"] for r in mine], **style)
+    ax.axhline(1.0, color=METHOD_COLORS["superposed"], linewidth=2.5, label="superposed (= 1)")
+    target_line(ax, SPEED, label=f"target: k greedy passes {SPEED.text()} (k >= 3)")
+    target_line(ax, VS_SAMPLING, label=f"target: batched sampling {VS_SAMPLING.text()}")
+    ks = sorted({r["k"] for r in results})
+    greedy = (result.get("greedy") or {}).get("exact_match")
+    if greedy is not None:
+        bx.axhline(100 * greedy, color=BASELINE_COLOR, linestyle=":", label="greedy, 1 draft")
+        target_line(bx, QUALITY, value=greedy, label="target: superposed above greedy")
+    for a in (ax, bx):
+        a.set_xticks(ks)
+        a.set_xlabel("k (drafts)")
+        a.grid(alpha=0.3)
+    ax.set_ylabel("time / superposed at the same k (x, log)")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    low, high = ax.get_ylim()
+    ax.set_yticks([t for t in (0.25, 0.5, 1, 2, 3, 4, 6, 8, 16, 32) if low <= t <= high])
+    n = result.get("prompts", "?")
+    ax.set_title(f"{n} held-out prompts, single-line drafts; above 1: slower", fontsize=8)
+    top = max([100 * r["best_of_k_exact_match"] for r in results] + [100 * (greedy or 0)])
+    bx.set_ylim(0, max(5.0, 1.2 * top))
+    bx.set_ylabel("best-of-k exact match of the line, %")
+    bx.set_title(f"{n} held-out prompts: the next line, exactly", fontsize=8)
+    legend_below(ax, 3)
+    legend_below(bx, 3)
+    return save(fig, out / "drafts.png")
+
+
+def run_plugin(
+    mode: str, model: str, out: Path, prompts: int, ks: str, max_new_tokens: int | None = None
+) -> dict[str, Any]:
+    """``main`` as the report calls it (same command line); returns drafts.json."""
+    args = ["--model", model, "--out", str(out), "--prompts", str(prompts), "--ks", ks]
+    if max_new_tokens is not None:
+        args += ["--max-new-tokens", str(max_new_tokens)]
+    code = main(args)
+    if code:
+        raise RuntimeError(f"drafts exited with {code}")
+    return json.loads((Path(out) / "drafts.json").read_text())
+
+
+PLUGIN = Benchmark(
+    name="drafts",
+    title="Drafts: superposed decoding vs baselines",
+    run=run_plugin,
+    rows=rows,
+    markdown=markdown,
+    targets=(SPEED, VS_SAMPLING, QUALITY),
+    sizes={
+        "smoke": {"prompts": 1, "ks": "2,4", "max_new_tokens": 6},
+        "quick": {"prompts": 3, "ks": "1,2,4,8", "max_new_tokens": 12},
+        "full": {"prompts": 60, "ks": "1,2,3,4,8"},
+    },
+    figures=(figure,),
+)
 
 
 if __name__ == "__main__":

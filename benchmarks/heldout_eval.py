@@ -77,6 +77,8 @@ from benchmarks.common import (
     with_fim,
     write_outputs,
 )
+from benchmarks.plugin import Benchmark, Row, Target, fmt
+from benchmarks.plugin import row as summary_row
 from lsp_server.drafts import clean_draft, draft_context
 from lsp_server.prompt import Prompt, build_prompt
 from models.decoding import DecodeRequest, forward, greedy_decode
@@ -643,6 +645,103 @@ def compare_reports(specs: Sequence[str], out: Path) -> int:
     (out / "comparison.md").write_text(text + "\n")
     print(text)
     return 0
+
+
+# ------------------------------------------------------------------ plug-in (benchmarks.plugin)
+
+# the targets of issue 3, declared once (report, README summary and figure read them)
+NEXT_TOKEN = Target(
+    "heldout.next_token_accuracy", "held-out next-token accuracy", ">=", 0.45, "%", "issue 3"
+)
+EOL_EXACT = Target(
+    "heldout.eol_exact_match", "held-out end-of-line exact match", ">=", 0.15, "%", "issue 3"
+)
+
+
+def served_setting(result: dict[str, Any]) -> str | None:
+    """The prompt setting the server uses (the one whose latency is reported)."""
+    lines = result.get("line_completion", {})
+    served = result.get("latency", {}).get("completion_setting")
+    return served if served in lines else next(iter(lines), None)
+
+
+def plugin_rows(result: dict[str, Any]) -> list[Row]:
+    """Next-token accuracy and end-of-line exact match of the served prompt setting."""
+    nt = result.get("next_token", {})
+    setting = served_setting(result)
+    eol = result.get("line_completion", {}).get(setting, {}).get("eol", {})
+    tokens, cases = f"({nt.get('tokens', '?')} tokens)", f"({eol.get('n', '?')} cases)"
+    return [
+        summary_row("held-out next-token accuracy", nt.get("accuracy"), NEXT_TOKEN, None, tokens),
+        summary_row(
+            f"held-out end-of-line exact match, {setting}",
+            eol.get("exact_match"),
+            EOL_EXACT,
+            None,
+            cases,
+        ),
+    ]
+
+
+def figure(result: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
+    """Next-token accuracy, then exact match and edit similarity per case kind and prompt
+    setting, with the targets (next-token accuracy, served end-of-line exact match)."""
+    from benchmarks.figures import bars, legend_below, new_figure, over, save, target_line
+
+    fig, (nx, ax, bx) = new_figure(
+        ctx, "Held-out model quality (greedy, single line)", 3, 4.6, ratios=(1, 3, 3)
+    )
+    nt = result.get("next_token", {})
+    sample = f"{nt.get('tokens', '?')} tokens\n{nt.get('files', '?')} files"
+    bars(nx, [sample], {"next-token accuracy": [nt.get("accuracy")]}, pct=True)
+    target_line(nx, NEXT_TOKEN)
+    nx.set_title(f"next-token accuracy; perplexity {fmt(nt.get('perplexity'))}", fontsize=8)
+    lines = result.get("line_completion", {})
+    cases = result.get("cases", {})
+    groups = [g for g, _ in LINE_GROUPS]
+    labels = [f"{label}\n(n={cases.get(g, 0)})" for g, label in LINE_GROUPS]
+    goal = f"\nserved {EOL_EXACT.text()}"
+    served = served_setting(result)
+    for axis, metric, name in (
+        (ax, "exact_match", "exact match"),
+        (bx, "edit_similarity", "edit similarity"),
+    ):
+        series = {
+            (f"{setting} (served)" if setting == served else setting): [
+                s.get(g, {}).get(metric) for g in groups
+            ]
+            for setting, s in lines.items()
+        }
+        ticks = [labels[0] + (goal if metric == "exact_match" else ""), *labels[1:]]
+        placed = bars(axis, ticks, series, pct=True)
+        axis.set_ylabel(f"{name}, %" + ("; red dash: target" if metric == "exact_match" else ""))
+        axis.set_title(f"line completion: {name}", fontsize=8)
+        if metric == "exact_match" and served is not None:
+            span = over(placed[(f"{served} (served)", 0)])
+            target_line(axis, EOL_EXACT, span=span, label="")
+        legend_below(axis, 2)
+    return save(fig, out / "heldout.png")
+
+
+def run_plugin(mode: str, model: str, out: Path, **size: Any) -> dict[str, Any]:
+    """``run`` as the report calls it (quick sizes below full mode)."""
+    return run(model, mode != "full", out, **size)
+
+
+PLUGIN = Benchmark(
+    name="heldout_eval",
+    title="Held-out model quality",
+    run=run_plugin,
+    rows=plugin_rows,
+    markdown=markdown,
+    targets=(NEXT_TOKEN, EOL_EXACT),
+    sizes={
+        "smoke": {"positions": 4, "max_tokens": 1024, "max_new_tokens": 8},
+        "quick": {"positions": 16, "max_tokens": 4096, "max_new_tokens": 24},
+        "full": {},
+    },
+    figures=(figure,),
+)
 
 
 if __name__ == "__main__":

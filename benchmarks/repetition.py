@@ -46,6 +46,9 @@ if str(ROOT) not in sys.path:
 
 from analysis.languages import parser_for  # noqa: E402
 from analysis.statements import StatementRepetition, statement_signatures, statement_units  # noqa: E402
+from benchmarks.plugin import Benchmark, Row, Target  # noqa: E402
+from benchmarks.plugin import fmt as plugin_fmt  # noqa: E402
+from benchmarks.plugin import row as summary_row  # noqa: E402
 from models.corpus import split_files  # noqa: E402
 from models.decoding import DecodeRequest, greedy_decode  # noqa: E402
 from models.loader import LoadedModel, load_model  # noqa: E402
@@ -459,6 +462,187 @@ def main(argv: list[str] | None = None) -> int:
         ]
         (args.out / "repetition_samples.json").write_text(json.dumps(samples, indent=1))
     return 0
+
+
+# ------------------------------------------------------------------ plug-in (benchmarks.plugin)
+
+# the targets, declared once (report, README summary and figure read them)
+TRS_RATIO = Target(
+    "repetition.trs_ratio",
+    "TR-S after repeated statements, penalty on / off",
+    "<=",
+    0.7,  # "at least 30 % lower"
+    "x",
+    "issue 13",
+)
+LINE_EXACT = Target(
+    "repetition.ordinary_line_exact",
+    "line exact match on ordinary prompts, penalty on minus off",
+    ">=",
+    -0.01,  # "must not drop by more than 1 point"
+    "pp",
+    "issue 6",
+)
+STEP_COST = Target(
+    "repetition.step_cost",
+    "penalty step p50 without a newline",
+    "<",
+    1.0,
+    "ms",
+    "issue 6",
+)
+FIGURE_METRICS = {  # key -> label (all rates)
+    "tr_s": "TR-S\n(lower better)",
+    "tr_n": "TR-N\n(lower better)",
+    "egp": "EGP\n(higher better)",
+    "parse_clean": "parse-clean",
+    "line_exact": "line exact",
+}
+
+
+def plugin_rows(result: dict[str, Any]) -> list[Row]:
+    """TR-S reduction after repeated statements, line exact match kept on ordinary
+    prompts, the penalty's cost per step; EGP for information."""
+    groups, overhead = result.get("groups", {}), result.get("overhead", {})
+    on, off = groups.get("runs/on", {}), groups.get("runs/off", {})
+    plain_on, plain_off = groups.get("ordinary/on", {}), groups.get("ordinary/off", {})
+    trs_on, trs_off = on.get("tr_s"), off.get("tr_s")
+    ratio = trs_on / trs_off if trs_on is not None and trs_off else None
+    exact_on, exact_off = plain_on.get("line_exact"), plain_off.get("line_exact")
+    drop = None if exact_on is None or exact_off is None else exact_on - exact_off
+    runs, plain = f"{on.get('n', 0)} prompts", f"{plain_on.get('n', 0)} prompts"
+    return [
+        summary_row(
+            "TR-S after repeated statements, penalty on / off",
+            ratio,
+            TRS_RATIO,
+            None,
+            f"(on {plugin_fmt(trs_on, '%')}, off {plugin_fmt(trs_off, '%')}; {runs})",
+        ),
+        summary_row(
+            "line exact match on ordinary prompts, on minus off",
+            drop,
+            LINE_EXACT,
+            None,
+            f"(on {plugin_fmt(exact_on, '%')}, off {plugin_fmt(exact_off, '%')}; {plain})",
+        ),
+        summary_row(
+            "penalty step p50 without a newline",
+            overhead.get("other_p50_ms"),
+            STEP_COST,
+            None,
+            f"(n={overhead.get('other_steps', 0)} steps)",
+        ),
+        summary_row(
+            "EGP after repeated statements, penalty on",
+            on.get("egp"),
+            None,
+            "%",
+            f"(off {plugin_fmt(off.get('egp'), '%')}; {runs})",
+        ),
+    ]
+
+
+def section(result: dict[str, Any]) -> str:
+    """The report's repetition section (as repetition.md)."""
+    c = result.get("config", {})
+    return (
+        "# Repetition penalty (RPG), penalty off vs on\n\n"
+        f"`python benchmarks/repetition.py --model {c.get('model')} --prompts "
+        f"{c.get('prompts_per_set')} --max-new-tokens {c.get('max_new_tokens')} "
+        f"--strength {c.get('strength')}`\n\n" + table(result) + "\n"
+    )
+
+
+def figure(result: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
+    """TR-S, TR-N, EGP, parse-clean and line exact match with the penalty on vs off (the
+    baseline), after repeated statements and on ordinary prompts, with the targets."""
+    from benchmarks.figures import (
+        BASELINE_COLOR,
+        bars,
+        legend_below,
+        new_figure,
+        over,
+        save,
+        target_line,
+    )
+
+    fig, axes = new_figure(
+        ctx, "Grammar-based repetition penalty (RPG): on vs off", 3, 4.8, ratios=(3, 3, 1.6)
+    )
+    groups = result.get("groups", {})
+    colors = {"penalty off": BASELINE_COLOR, "penalty on": "C0"}
+    for ax, kind in zip(axes[:2], ("runs", "ordinary"), strict=True):
+        off, on = groups.get(f"{kind}/off", {}), groups.get(f"{kind}/on", {})
+        series = {
+            "penalty off": [off.get(m) for m in FIGURE_METRICS],
+            "penalty on": [on.get(m) for m in FIGURE_METRICS],
+        }
+        labels = list(FIGURE_METRICS.values())
+        if kind == "runs":
+            labels[0] += f"\non {TRS_RATIO.text()} off"
+        else:
+            labels[4] += f"\non >= off {plugin_fmt(LINE_EXACT.value, 'pp')}"
+        placed = bars(ax, labels, series, pct=True, colors=colors)
+        if kind == "runs" and off.get("tr_s") is not None:
+            at = TRS_RATIO.value * off["tr_s"]
+            span = over(placed[("penalty on", 0)])
+            target_line(ax, TRS_RATIO, value=100 * at, span=span, label="")
+        if kind == "ordinary" and off.get("line_exact") is not None:
+            at = off["line_exact"] + LINE_EXACT.value
+            span = over(placed[("penalty on", 4)])
+            target_line(ax, LINE_EXACT, value=at, span=span, label="")
+        ax.set_ylabel("% of completions; red dashes: targets")
+        ax.set_title(
+            f"{kind} prompts (n={on.get('n', 0)}): "
+            + ("cut after repeated statements" if kind == "runs" else "random lines"),
+            fontsize=8,
+        )
+        legend_below(ax)
+    cost, overhead = axes[2], result.get("overhead", {})
+    labels = [
+        f"without a newline\nn={overhead.get('other_steps', 0)}\np50 {STEP_COST.text()}",
+        f"after a newline\nn={overhead.get('newline_steps', 0)}",
+    ]
+    series = {
+        stat: [overhead.get(f"{kind}_{stat}_ms") for kind in ("other", "newline")]
+        for stat in ("p50", "p99")
+    }
+    placed = bars(cost, labels, series, pct=False)
+    target_line(cost, STEP_COST, span=over(placed[("p50", 0)]), label="")
+    cost.set_ylabel("ms per decoding step; red dash: target")
+    cost.set_title("penalty cost per step", fontsize=8)
+    legend_below(cost)
+    return save(fig, out / "repetition.png")
+
+
+def run_plugin(
+    mode: str, model: str, out: Path, prompts: int, max_new_tokens: int | None = None
+) -> dict[str, Any]:
+    """``main`` as the report calls it (same command line); returns repetition.json."""
+    args = ["--model", model, "--out", str(out), "--prompts", str(prompts)]
+    if max_new_tokens is not None:
+        args += ["--max-new-tokens", str(max_new_tokens)]
+    code = main(args)
+    if code:
+        raise RuntimeError(f"repetition exited with {code}")
+    return json.loads((Path(out) / "repetition.json").read_text())
+
+
+PLUGIN = Benchmark(
+    name="repetition",
+    title="Repetition penalty (RPG)",
+    run=run_plugin,
+    rows=plugin_rows,
+    markdown=section,
+    targets=(TRS_RATIO, LINE_EXACT, STEP_COST),
+    sizes={
+        "smoke": {"prompts": 1, "max_new_tokens": 12},
+        "quick": {"prompts": 6, "max_new_tokens": 32},
+        "full": {"prompts": 40},
+    },
+    figures=(figure,),
+)
 
 
 if __name__ == "__main__":

@@ -863,5 +863,430 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ plug-in (benchmarks.plugin)
+# (added for the report; the simulation above is unchanged)
+
+from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+from benchmarks.plugin import Benchmark, Row, Target, fmt  # noqa: E402
+from benchmarks.plugin import row as summary_row  # noqa: E402
+
+# the targets of issue 13, declared once (values from TARGETS above); the report, the README
+# summary and the figures read these
+SAVINGS_VS_JEDI = Target(
+    "typing.savings_vs_jedi",
+    "keystrokes saved, superpose-ls / jedi-language-server",
+    ">=",
+    TARGETS["savings_vs_jedi"],
+    "x",
+    "issue 13",
+)
+WRONG_PER_100 = Target(
+    "typing.wrong_per_100",
+    "wrong ghost texts per 100 keystrokes",
+    "<=",
+    TARGETS["wrong_per_100"],
+    "",
+    "issue 13",
+)
+LATENCY_VS_JEDI = Target(
+    "typing.latency_vs_jedi",
+    "automatic ghost text p50 / jedi-language-server completion p50",
+    "<=",
+    1.0,
+    "x",
+    "issue 13",
+)
+# ghostConfidence thresholds of the full mode's sweep (savings against wrong per 100 keys)
+SWEEP_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+SWEEP_PREFIX = "superpose-ls, ghostConfidence "
+OURS, JEDI = "superpose-ls", "jedi-language-server"
+
+
+def sweep_configs(thresholds: Sequence[float], paced: bool = True) -> list[RunConfig]:
+    """One configuration per ``ghostConfidence`` threshold (the server's setting), typed
+    like the default configuration."""
+    return [
+        RunConfig(f"{SWEEP_PREFIX}{t:g}", options={"ghostConfidence": t}, paced=paced)
+        for t in thresholds
+    ]
+
+
+def sweep_threshold(run_: dict[str, Any]) -> float | None:
+    """The ``ghostConfidence`` of a recorded run (None: the model's calibrated default)."""
+    value = run_["config"].get("options", {}).get("ghostConfidence")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def calibrated_threshold(model: str) -> float | None:
+    """The threshold the server uses when ``ghostConfidence`` is not set (None: no
+    calibration ships with ``model``)."""
+    from models.confidence import load_confidence
+    from models.loader import resolve_model_dir
+
+    confidence = load_confidence(resolve_model_dir(model))
+    return None if confidence is None else confidence.threshold
+
+
+def plugin_configs(
+    mode: str,
+    jedi: bool,
+    names: Sequence[str] | None = None,
+    sweep: Sequence[float] = (),
+    skip: float | None = None,
+) -> list[RunConfig]:
+    """The configurations the report runs: the mode's (or those ``names`` among every
+    configuration, as ``--only`` picks them), then the sweep's thresholds except ``skip``
+    (the calibrated one: the default configuration already runs at it)."""
+    if names is None:
+        configs = run_configs(SIZES[mode], jedi)
+    else:
+        every = {c.name: c for c in run_configs(SIZES["full"], jedi)}
+        configs = [every[n] for n in names if n in every]
+    thresholds = [t for t in sweep if skip is None or abs(t - skip) > 1e-9]
+    return configs + sweep_configs(thresholds)
+
+
+@contextmanager
+def segment_count(mode: str, segments: int | None) -> Iterator[None]:
+    """``SIZES[mode]`` with ``segments`` segments while the block runs (as ``--segments``)."""
+    saved = SIZES[mode]
+    if segments:
+        SIZES[mode] = replace(saved, segments=segments)
+    try:
+        yield
+    finally:
+        SIZES[mode] = saved
+
+
+def run_plugin(
+    mode: str,
+    model: str,
+    out: Path,
+    segments: int | None = None,
+    configs: Sequence[str] | None = None,
+    sweep: Sequence[float] = (),
+    seed: int = 0,
+) -> dict[str, Any]:
+    """``run`` as the report calls it: the mode's configurations (or ``configs`` by name),
+    the ``ghostConfidence`` sweep, ``segments`` instead of the mode's count."""
+    calibrated = calibrated_threshold(model)
+    chosen = plugin_configs(mode, jedi_command() is not None, configs, sweep, calibrated)
+    with segment_count(mode, segments):
+        data = run(mode, model, Path(out), seed, None, chosen)
+    data["calibrated_threshold"] = calibrated
+    data["sweep"] = [t for t in sweep if calibrated is None or abs(t - calibrated) > 1e-9]
+    (Path(out) / "typing.json").write_text(json.dumps(data, indent=2) + "\n")
+    (Path(out) / "typing.md").write_text(plugin_markdown(data))
+    return data
+
+
+def main_runs(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The runs that are not part of the threshold sweep."""
+    return {k: v for k, v in data["runs"].items() if not k.startswith(SWEEP_PREFIX)}
+
+
+def sweep_runs(data: dict[str, Any]) -> list[tuple[float, dict[str, Any]]]:
+    """(threshold, run) of the sweep, by threshold."""
+    found = []
+    for name, run_ in data["runs"].items():
+        threshold = sweep_threshold(run_)
+        if name.startswith(SWEEP_PREFIX) and threshold is not None:
+            found.append((threshold, run_))
+    return sorted(found, key=lambda pair: pair[0])
+
+
+def compared(data: dict[str, Any]) -> tuple[str, dict | None, dict | None]:
+    """("paced" | "unpaced", our metrics, jedi's metrics) of the pair the targets read:
+    the paced runs when both ran, else the unpaced ones."""
+    runs = data["runs"]
+    for pace, ours, jedi in (
+        ("paced", OURS, JEDI),
+        ("unpaced", f"{OURS}, unpaced", f"{JEDI}, unpaced"),
+    ):
+        if ours in runs:
+            other = runs.get(jedi)
+            return pace, runs[ours]["metrics"], other["metrics"] if other else None
+    return "paced", None, None
+
+
+def plugin_rows(data: dict[str, Any]) -> list[Row]:
+    """Savings against jedi, wrong ghost texts per 100 keys, latency against jedi (the
+    issue-13 targets); the share of keys with a ghost text in time for information."""
+    pace, ours, jedi = compared(data)
+    ours, jedi_m = ours or {}, jedi or {}
+    n = f"{ours.get('keys_without_help', '?')} keys, {ours.get('segments', '?')} segments"
+    saved, jedi_saved = ours.get("savings"), jedi_m.get("savings")
+    ratio = saved / jedi_saved if saved is not None and jedi_saved else None
+    p50 = (ours.get("latency_ms") or {}).get("p50")
+    jedi_p50 = (jedi_m.get("latency_ms") or {}).get("p50")
+    latency = p50 / jedi_p50 if p50 is not None and jedi_p50 else None
+    no_jedi = "" if jedi else "; jedi-language-server not installed"
+    return [
+        summary_row(
+            f"keystrokes saved, superpose-ls / jedi-language-server ({pace})",
+            ratio,
+            SAVINGS_VS_JEDI,
+            None,
+            f"({fmt(saved, '%')} vs {fmt(jedi_saved, '%')}; {n}{no_jedi})",
+        ),
+        summary_row(
+            f"wrong ghost texts per 100 keystrokes ({pace})",
+            ours.get("wrong_per_100"),
+            WRONG_PER_100,
+            None,
+            f"({ours.get('wrong', '?')} wrong; {n})",
+        ),
+        summary_row(
+            f"automatic ghost text p50 / jedi completion p50 ({pace})",
+            latency,
+            LATENCY_VS_JEDI,
+            None,
+            f"({fmt(p50, 'ms')} vs {fmt(jedi_p50, 'ms')}{no_jedi})",
+        ),
+        summary_row(
+            f"keys with a ghost text in time ({pace})",
+            ours.get("shown_in_time"),
+            None,
+            "%",
+            f"({ours.get('requests', '?')} requests)",
+        ),
+    ]
+
+
+def plugin_markdown(data: dict[str, Any]) -> str:
+    """The typing section: the configurations' table, then the threshold sweep's."""
+    text = markdown({**data, "runs": main_runs(data)})
+    if not data.get("jedi"):
+        text += "\njedi-language-server is not installed: no static baseline in this run.\n"
+    sweep = sweep_runs(data)
+    if sweep:
+        rows = [
+            [
+                f"{t:g}",
+                _pct(m["savings"]),
+                m["wrong_per_100"],
+                m["accepts"] + m["word_accepts"],
+                _pct(m["shown_in_time"]),
+                (m["latency_ms"] or {}).get("p50"),
+            ]
+            for t, m in ((t, r["metrics"]) for t, r in sweep)
+        ]
+        calibrated = data.get("calibrated_threshold")
+        text += (
+            "\n## ghostConfidence sweep\n\n"
+            f"The default configuration runs at the model's calibrated threshold "
+            f"({'none' if calibrated is None else f'{calibrated:g}'}); these set "
+            "`ghostConfidence`, typed at the same pace.\n\n"
+            + markdown_table(
+                [
+                    "ghostConfidence",
+                    "keystrokes saved",
+                    "wrong / 100 keys",
+                    "accepts",
+                    "ghost in time",
+                    "latency p50 ms",
+                ],
+                rows,
+            )
+        )
+    return text
+
+
+CONFIG_COLORS = {OURS: "C0", JEDI: "0.45"}
+
+
+def _config_color(name: str) -> str:
+    if name in CONFIG_COLORS:
+        return CONFIG_COLORS[name]
+    if name.startswith(JEDI):
+        return "0.7"
+    if any(name.endswith(ablation) for ablation in ABLATIONS):
+        return "C4"
+    return "C9"
+
+
+def figure_configs(data: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
+    """Keystrokes saved, wrong ghost texts per 100 keys and latency key -> suggestion for
+    every configuration (ours, its variants and ablations, jedi-language-server), with
+    the issue-13 targets."""
+    from benchmarks.figures import new_figure, save, target_line
+
+    runs = main_runs(data)
+    names = list(runs)
+    fig, (ax, bx, cx) = new_figure(
+        ctx,
+        "Simulated typing of held-out code: what a user saves, and what it costs",
+        3,
+        width=4.6,
+        height=max(3.8, 1.8 + 0.38 * len(names)),
+        ratios=(1.2, 1, 1),
+    )
+    ys = list(range(len(names)))[::-1]  # first configuration on top
+    colors = [_config_color(n) for n in names]
+    _, ours, jedi = compared(data)
+    panels = (
+        (ax, lambda m: m.get("savings"), "{:.1f} %", 100.0),
+        (bx, lambda m: m.get("wrong_per_100"), "{:.1f}", 1.0),
+        (cx, lambda m: (m.get("latency_ms") or {}).get("p50"), "{:.0f} ms", 1.0),
+    )
+    for axis, value_of, text_format, scale in panels:
+        values = [value_of(runs[n]["metrics"]) for n in names]
+        axis.barh(ys, [0.0 if v is None else scale * v for v in values], color=colors)
+        for y, v in zip(ys, values, strict=True):
+            axis.annotate(
+                "n/a" if v is None else text_format.format(scale * v),
+                (0, y),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=7,
+                color="white" if v else "black",
+            )
+        axis.set_yticks(ys, [""] * len(ys))
+        axis.set_ylim(-0.6, len(names) - 0.4 + 0.5)  # room above the bars for target labels
+        axis.grid(axis="x", alpha=0.3)
+    ax.set_yticks(
+        ys,
+        [f"{n}\n{runs[n]['metrics'].get('keys_without_help', '?')} keys" for n in names],
+        fontsize=7,
+    )
+    if jedi and jedi.get("savings") is not None:
+        at = SAVINGS_VS_JEDI.value * 100 * jedi["savings"]
+        label = f"target {SAVINGS_VS_JEDI.text()} jedi = {at:.1f} %"
+        target_line(ax, SAVINGS_VS_JEDI, axis="x", value=at, label=label)
+    ax.set_xlabel("keystrokes saved, % (higher is better)")
+    target_line(bx, WRONG_PER_100, axis="x")
+    bx.set_xlabel("wrong suggestions per 100 keys\n(lower is better; jedi: its popup's top item)")
+    jedi_p50 = ((jedi or {}).get("latency_ms") or {}).get("p50")
+    if jedi_p50 is not None:
+        at = LATENCY_VS_JEDI.value * jedi_p50
+        label = f"target {LATENCY_VS_JEDI.text()} jedi = {at:.0f} ms"
+        target_line(cx, LATENCY_VS_JEDI, axis="x", value=at, label=label)
+    cx.set_xlabel("latency key -> answer, p50 ms\n(answered requests; lower is better)")
+    segments, pace = len(data.get("cases", [])), data.get("pace", {})
+    ax.set_title(
+        f"{segments} segment(s); paced: {pace.get('word_ms', 0):.0f} ms in a word, "
+        f"{pace.get('pause_ms', 0):.0f} ms after\nblue: ours, grey: jedi-language-server",
+        fontsize=8,
+    )
+    bx.set_title(
+        f"ours: {fmt((ours or {}).get('wrong_per_100'))} wrong / 100 keys\n"
+        f"({(ours or {}).get('wrong', '?')} in {(ours or {}).get('keys', '?')} keys pressed)",
+        fontsize=8,
+    )
+    cx.set_title(
+        f"ours: {(ours or {}).get('requests', '?')} requests, "
+        f"{fmt((ours or {}).get('shown_in_time'), '%')} of keys\nwith a ghost text in time",
+        fontsize=8,
+    )
+    return save(fig, out / "typing.png")
+
+
+def figure_sweep(data: dict[str, Any], ctx: dict[str, Any], out: Path) -> str | None:
+    """Keystrokes saved against wrong ghost texts per 100 keys, one point per
+    ``ghostConfidence`` threshold, the default (calibrated) point, jedi-language-server's
+    point and the targets (None when the run had no sweep)."""
+    from benchmarks.figures import BASELINE_COLOR, TARGET_COLOR, new_figure, save, target_line
+
+    sweep = sweep_runs(data)
+    if not sweep:
+        return None
+    fig, (ax,) = new_figure(
+        ctx, "Ghost text confidence threshold: savings against wrong", 1, width=9.0, height=5.6
+    )
+    points = [(t, r["metrics"]) for t, r in sweep]
+    runs = data["runs"]
+    default = runs.get(OURS, {}).get("metrics")
+    calibrated = data.get("calibrated_threshold")
+    if default is not None and calibrated is not None:
+        points.append((calibrated, default))
+        points.sort(key=lambda p: p[0])
+    xs = [m["wrong_per_100"] for _, m in points]
+    ys = [100 * m["savings"] for _, m in points]
+    ax.plot(xs, ys, color="C0", marker="o", label="superpose-ls at ghostConfidence τ")
+    for (t, _), x, y in zip(points, xs, ys, strict=True):
+        ax.annotate(f"τ={t:g}", (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7)
+    if default is not None:
+        ax.plot(
+            [default["wrong_per_100"]],
+            [100 * default["savings"]],
+            marker="*",
+            markersize=14,
+            color="C0",
+            linestyle="none",
+            label=f"default (calibrated τ={'?' if calibrated is None else f'{calibrated:g}'})",
+        )
+    jedi = runs.get(JEDI, {}).get("metrics")
+    if jedi is not None:
+        ax.plot(
+            [jedi["wrong_per_100"]],
+            [100 * jedi["savings"]],
+            marker="s",
+            markersize=9,
+            color=BASELINE_COLOR,
+            linestyle="none",
+            label="jedi-language-server (popup)",
+        )
+        ax.annotate(
+            "jedi-language-server",
+            (jedi["wrong_per_100"], 100 * jedi["savings"]),
+            xytext=(6, -10),
+            textcoords="offset points",
+            fontsize=7,
+            color=BASELINE_COLOR,
+        )
+        at = SAVINGS_VS_JEDI.value * jedi["savings"]
+        target_line(
+            ax,
+            SAVINGS_VS_JEDI,
+            value=100 * at,
+            label=f"target {SAVINGS_VS_JEDI.text()} jedi's savings",
+        )
+        ax.fill_between(
+            [0, WRONG_PER_100.value],
+            [100 * at] * 2,
+            [100] * 2,
+            color=TARGET_COLOR,
+            alpha=0.06,
+            linewidth=0,
+        )
+    target_line(ax, WRONG_PER_100, axis="x", label=f"target {WRONG_PER_100.text()} wrong / 100")
+    ax.set_xlim(left=0, right=max(xs + [WRONG_PER_100.value]) * 1.15)
+    ax.set_ylim(bottom=0, top=max(ys + [100 * (jedi or {}).get("savings", 0) * 1.6]) * 1.15)
+    ax.set_xlabel("wrong ghost texts per 100 keys (lower is better)")
+    ax.set_ylabel("keystrokes saved, % (higher is better)")
+    m0 = points[0][1]
+    ax.set_title(
+        f"{m0['segments']} segment(s), {m0['keys_without_help']} keys each run, paced; "
+        "shaded: both targets met",
+        fontsize=8,
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return save(fig, out / "typing_sweep.png")
+
+
+PLUGIN = Benchmark(
+    name="typing",
+    title="Simulated typing: keystrokes saved, wrong ghost texts",
+    run=run_plugin,
+    rows=plugin_rows,
+    markdown=plugin_markdown,
+    targets=(SAVINGS_VS_JEDI, WRONG_PER_100, LATENCY_VS_JEDI),
+    sizes={
+        # CI: one segment, unpaced (each key waits for its answer), ours and jedi
+        "smoke": {"segments": 1, "configs": (f"{OURS}, unpaced", f"{JEDI}, unpaced")},
+        "quick": {},
+        "full": {"sweep": SWEEP_THRESHOLDS},
+    },
+    figures=(figure_configs, figure_sweep),
+    # paced typing runs in real time: every configuration types every segment
+    timeout_s={"smoke": 240.0, "quick": 3600.0, "full": 12 * 3600.0},
+)
+
+
 if __name__ == "__main__":
     raise SystemExit(main())
