@@ -330,19 +330,10 @@ class _Environment:
 
     def _resolve_python(self, parts: tuple[tuple[str, int], ...]) -> frozenset[str] | None:
         resolver: PythonResolver = self.oracle.python_resolver()
-        module = self.module()
         head, calls = parts[0]
-        if head in ("super",) or (head == "type" and calls):
-            return None
-        typ = resolver.name_type(module, head, self.node)
-        for index, (name, call_count) in enumerate(parts):
-            if index > 0:
-                if typ is None:
-                    return None
-                typ = resolver.attribute_type(typ, name)
-            for _ in range(call_count):
-                typ = resolver.call_type(typ)
-        return resolver.members(typ)
+        if head == "type" and calls:
+            return None  # type(x) may be a subclass of x's class
+        return resolver.chain_members(self.module(), self.node, parts)  # super() included
 
     def _resolve_javascript(
         self, parts: tuple[tuple[str, int], ...], new: bool

@@ -189,7 +189,6 @@ def test_stdlib_module_members_cover_the_real_module():
         ("\nx = Foo(1)\nx += 1\n<|>", "x"),
         ("\n<|>", "Foo(1).static_one()"),
         ("\n<|>", "undefined_name"),
-        ("\nclass Sub(Foo):\n    def m(self):\n        <|>", "super()"),
         ("\n<|>", "type(x)"),
         ("\nimport numpy_not_installed_anywhere\n<|>", "numpy_not_installed_anywhere"),
         ("\nimport readline\n<|>", "readline"),  # a C module with import side effects
@@ -400,3 +399,11 @@ def test_assignable_in_javascript(source, expected):
 
 def test_assignable_needs_a_supported_language():
     assert oracle_for("self<|>", uri="file:///tmp/a.txt").assignable("") is False
+
+
+def test_super_gives_the_members_of_the_classes_after_the_current_one():
+    found = members_at("\nclass Sub(Foo):\n    def m(self):\n        <|>", "super()")
+    assert found is not None
+    assert {"alpha", "prop", "static_one", "make", "helper", "base_method", "__init__"} <= found
+    # attributes stored on instances are not reached through super() (no instance dict)
+    assert not {"beta", "other", "from_base"} & found
