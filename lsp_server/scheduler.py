@@ -23,6 +23,7 @@ they wait ``debounce_s`` before queueing, and a newer one replaces them at no co
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -67,6 +68,7 @@ class Scheduler:
     tickets: int = 0
     recent: dict[str, Flight] = field(default_factory=dict)  # last answered ghost/explicit
     counters: Counter[str] = field(default_factory=Counter)
+    last_ghost: dict[str, float] = field(default_factory=dict)  # uri -> monotonic time
 
     def arrive(self, lane: str, uri: str) -> int:
         """A ticket in arrival order; pass it to :meth:`start` after any waiting."""
@@ -98,6 +100,8 @@ class Scheduler:
             job.cancel.set()
             self.counters[f"{lane}_superseded"] += 1
         else:
+            if lane == GHOST:
+                self.last_ghost[uri] = time.monotonic()
             for victim in SUPERSEDES[lane]:
                 old = self.flights.pop((uri, victim), None)
                 if old is not None:
@@ -147,6 +151,14 @@ class Scheduler:
             return flight
         return None
 
+    def ghost_traffic(self, uri: str, within_s: float) -> bool:
+        """Whether the client asked for ghost text for ``uri`` in the last ``within_s``."""
+        last = self.last_ghost.get(uri)
+        return last is not None and time.monotonic() - last <= within_s
+
+    def ghost_in_flight(self, uri: str) -> bool:
+        return (uri, GHOST) in self.flights
+
     def replaced_by_menu(self, flight: Flight) -> bool:
         """Whether a newer menu request took ``flight``'s place."""
         newer = self.flights.get((flight.uri, MENU))
@@ -158,3 +170,4 @@ class Scheduler:
     def forget(self, uri: str) -> None:
         """Drop what is kept for a closed document (its flights finish on their own)."""
         self.recent.pop(uri, None)
+        self.last_ghost.pop(uri, None)

@@ -60,6 +60,11 @@ T = TypeVar("T")
 CONTENT_MODIFIED = -32801
 ACCEPT_KINDS = ("word", "line", "partial", "full")
 MODEL_WAIT_S = 120.0  # explicit requests wait this long for a loading model
+# A client that asks for ghost text sends its completion request beside the inline request
+# of the same keystroke (VS Code's quick suggestions): such a menu request waits this long
+# for that ghost request to share its drafts, and never decodes more than a cheap pass.
+GHOST_TRAFFIC_S = 10.0
+MENU_GRACE_S = 0.05
 SERVED_IDS = 1024  # drafts remembered for accept feedback
 # settings that only steer which requests are served (no cache to clear, no reload)
 CONTROL_KEYS = frozenset(
@@ -302,6 +307,15 @@ class SuperposeServer(LanguageServer):
         shared = await self.share(uri, text, offset)
         if shared is not None:
             return text, shared
+        if self.scheduler.ghost_traffic(uri, GHOST_TRAFFIC_S):
+            # the inline request of this keystroke is on its way: share it, or stay cheap
+            await asyncio.sleep(MENU_GRACE_S)
+            shared = await self.share(uri, text, offset)
+            if shared is not None:
+                return text, shared
+            if self.scheduler.ghost_in_flight(uri):
+                return text, EngineResult([], reason="ghost text has priority")
+            invoked = False  # a cheap pass at most, never a full one beside ghost text
         if not invoked and not await self.model_ready(wait=False):
             return text, EngineResult([], reason=f"model not ready ({self.engine.state})")
         ticket = self.scheduler.arrive(MENU, uri)

@@ -293,3 +293,21 @@ def test_requests_that_waited_keep_their_arrival_order():
         )
         assert result_of(lsp, newer)["drafts"]
         assert lsp.wait(older)["error"]["code"] == CONTENT_MODIFIED
+
+
+def test_menu_beside_ghost_traffic_never_runs_a_full_pass(lsp: LspHarness):
+    """Once a client asks for ghost text in a document, its menu requests stay cheap."""
+    uri = open_doc(lsp, "companion")
+    assert lsp.request("textDocument/inlineCompletion", params(uri, AUTOMATIC_INLINE)) is not None
+    before = latency_counts(lsp)
+    # an invoked menu elsewhere in the document, with no inline request beside it
+    elsewhere = {
+        "textDocument": {"uri": uri},
+        "position": {"line": LINE - 1, "character": len("    counter = Counter(0)")},
+        "context": INVOKED_MENU,
+    }
+    result = lsp.request("textDocument/completion", elsewhere)
+    after = latency_counts(lsp)
+    assert result["isIncomplete"] is True  # served (the menu setting is `always`)
+    assert after["invoked"] == before["invoked"]  # no k-draft verified pass
+    assert after["automatic"] + after["cache"] == before["automatic"] + before["cache"] + 1
