@@ -73,7 +73,9 @@ For a server started as `superpose-ls serve --tcp --port N' use
 (defcustom superpose-settings '(:drafts 4)
   "Server settings sent as initializationOptions (DESIGN.md section 2).
 A plist, e.g. (:drafts 4 :decoder \"superposed\" :monitor t
-:repetitionPenalty t :maxNewTokens 48).  Use `:json-false' for false."
+:repetitionPenalty t :maxNewTokens 48 :mode \"manual\"
+:disabledLanguages [\"markdown\"] :disabledGlobs [\"**/tests/**\"]).
+Use `:json-false' for false and vectors for lists."
   :type 'plist)
 
 (defcustom superpose-major-modes '(python-mode python-ts-mode)
