@@ -236,11 +236,12 @@ class CompletionPipeline:
         timings["ms_per_token"] = round(timings["decode_ms"] / max(1, decoded.generated_tokens), 3)
         if decoded.cancelled:
             return PipelineResult([], timings, prompt, decoded, cancelled=True)
-        # 5. clean: strip the healed prefix, fit the code after the cursor, dedupe
+        # 5. clean: strip the healed prefix, cut unassigned new attributes, fit the code
+        #    after the cursor, dedupe
         removed = prompt.removed_text
-        raw = [
-            d.text[len(removed) :] if d.text.startswith(removed) else d.text for d in decoded.drafts
-        ]
+        monitor = next((c for c in constraints if isinstance(c, MemberMonitor)), None)
+        raw = [without_unfinished_attribute(d.text, monitor, removed) for d in decoded.drafts]
+        raw = [r[len(removed) :] if r.startswith(removed) else r for r in raw]
         cleaned = [
             (decoded.drafts[index], clean.text, clean.replace_end)
             for index, clean in clean_drafts(raw, dctx)
@@ -249,7 +250,7 @@ class CompletionPipeline:
         ranked = rank_drafts(cleaned, offset)
         # 7. ghost text: show each draft only as far as it is likely to be right
         if options.confidence is not None:
-            shown = confident_drafts(ranked, removed, dctx, options, evidence, lm.table)
+            shown = confident_drafts(ranked, removed, dctx, options, evidence, lm.table, monitor)
             # 8. ... but never less than the identifier the model and the analysis agree on
             ranked = identifier_floor(shown, ranked, facts, facts.oracle)
         return PipelineResult(ranked, timings, prompt, decoded)
@@ -393,6 +394,7 @@ def confident_drafts(
     options: PipelineOptions,
     evidence: CursorEvidence,
     table: Any,
+    monitor: MemberMonitor | None = None,
 ) -> list[RankedDraft]:
     """Return the drafts cut before their first token below the confidence threshold.
 
@@ -410,6 +412,7 @@ def confident_drafts(
         text, end, finish = d.text, d.end, d.finish
         if keep < len(source.token_ids):
             raw = table.decode(source.token_ids[:keep])[: len(source.text)]
+            raw = without_unfinished_attribute(raw, monitor, removed)
             raw = raw[len(removed) :] if raw.startswith(removed) else ""
             clean = clean_draft(raw, dctx) if raw.strip() else None
             if clean is None:
@@ -422,6 +425,15 @@ def confident_drafts(
             RankedDraft(len(out), text, d.score, d.start, end, finish, source, dict(d.stats))
         )
     return out
+
+
+def without_unfinished_attribute(text: str, monitor: MemberMonitor | None, removed: str) -> str:
+    """Return ``text`` cut before a new attribute name it never assigns (Agrawal et al.'s
+    monitor lets ``self.<new name>`` through only as an assignment target)."""
+    if monitor is None:
+        return text
+    cut = monitor.unfinished_attribute(text)
+    return text if cut is None else text[: max(cut, len(removed))]
 
 
 def healed_stop(removed: str, dctx: DraftContext):

@@ -49,6 +49,8 @@ ASSIGNMENT_OPERATORS = (
 )
 # a receiver that is the method's own object: self, cls (Python), this (JavaScript)
 _OWN_RECEIVER = re.compile(r"(?<![\w.$])(self|cls|this)\s*$")
+# a member access ".name" anywhere in a text
+_DOT_NAME = re.compile(r"\.([^\W\d]\w*)")
 # text ending in ".name" plus what was typed after it so far (spaces, operator characters)
 _AFTER_NAME = re.compile(r"\.([^\W\d]\w*)([ \t]*[^\w\s]*)$")
 
@@ -206,6 +208,30 @@ class MemberMonitor:
                 steps += 1
                 masked += step.masked
         return {"monitor_constrained_steps": steps, "monitor_masked_tokens": masked}
+
+    def unfinished_attribute(self, draft: str) -> int | None:
+        """Return where an unfinished new attribute starts in ``draft`` (None if none).
+
+        A name outside the receiver's members may only be spelled where it is assigned
+        (``self.total = 0``); a draft that ends before its assignment operator (cut by the
+        token limit or by its confidence) leaves a name the program does not have. The
+        index is that name's first character in ``draft``: the draft is to be cut there.
+        """
+        text = self.prompt_tail + draft
+        start = len(self.prompt_tail)
+        for found in _DOT_NAME.finditer(text, max(0, start - 1)):
+            name_at = found.start(1)
+            if name_at < start:
+                continue
+            extra, trim = self._receiver_code(draft, found.start())
+            members = self._members(extra, trim)
+            if not members or found.group(1) in members:
+                continue
+            line_end = text.find("\n", found.end(1))
+            after = text[found.end(1) : len(text) if line_end < 0 else line_end]
+            if assignment_state(after) is not True:  # not (yet) assigned on its line
+                return name_at - start
+        return None
 
     # ------------------------------------------------------------ decisions
 

@@ -209,3 +209,21 @@ def test_the_identifier_floor_shows_at_least_the_agreed_identifier():
     prose = "# total_amount is tot"
     comment = cursor_facts(Document("file:///h.py", prose, "python"), len(prose))
     assert identifier_floor([], ranked("al_amount"), comment, None) == []
+
+
+def test_drafts_are_cut_before_a_new_attribute_they_never_assign(tiny_lm):
+    from lsp_server.pipeline import without_unfinished_attribute
+    from models.monitor import MemberMonitor
+
+    class SelfOracle:
+        def members(self, extra, trim=0):
+            return frozenset({"count"})
+
+        def assignable(self, extra, trim=0):
+            return True
+
+    monitor = MemberMonitor(tiny_lm.table, SelfOracle(), "        ", set())
+    assert without_unfinished_attribute("self.totl", monitor, "") == "self."
+    assert without_unfinished_attribute("self.total = 0", monitor, "") == "self.total = 0"
+    assert without_unfinished_attribute("self.count", monitor, "") == "self.count"
+    assert without_unfinished_attribute("self.totl", None, "") == "self.totl"  # no monitor

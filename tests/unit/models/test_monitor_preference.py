@@ -40,3 +40,24 @@ def test_the_mask_after_a_dot_leaves_out_dunders_and_others_privates(tiny_lm):
     typed = allowed_words(tiny_lm, "x = obj._")
     assert any(t and "cache".startswith(t) for t in typed)
     assert not any(t and "lpha".startswith(t) for t in typed)  # "_alpha" is no member
+
+
+class SelfOracle:
+    """`self.` at a statement start: members known, new attributes may be assigned."""
+
+    def members(self, extra, trim=0):
+        return frozenset({"count", "step"})
+
+    def assignable(self, extra, trim=0):
+        return True
+
+
+def test_new_attributes_must_reach_their_assignment(tiny_lm):
+    monitor = MemberMonitor(tiny_lm.table, SelfOracle(), "    def go(self):\n        ", set())
+    assert monitor.unfinished_attribute("self.total = 0") is None
+    assert monitor.unfinished_attribute("self.total += 1") is None
+    assert monitor.unfinished_attribute("self.count") is None  # a member: nothing to assign
+    assert monitor.unfinished_attribute("self.tot") == len("self.")  # ends inside the name
+    assert monitor.unfinished_attribute("self.total") == len("self.")
+    assert monitor.unfinished_attribute("self.total\n        x = 1") == len("self.")
+    assert monitor.unfinished_attribute("x = 1\n        self.totl") == len("x = 1\n        self.")
