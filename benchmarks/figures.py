@@ -78,7 +78,7 @@ def legend_below(ax: Any, ncol: int | None = None) -> None:
     if not handles:
         return
     fig = ax.figure
-    fig.canvas.draw()  # tick labels get their final size
+    fig.draw_without_rendering()  # the layout, so tick labels have their final place
     below = ax.get_tightbbox(fig.canvas.get_renderer())
     y = ax.transAxes.inverted().transform((0, below.y0))[1]
     ax.legend(

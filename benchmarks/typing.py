@@ -1023,7 +1023,8 @@ def plugin_rows(data: dict[str, Any]) -> list[Row]:
     p50 = (ours.get("latency_ms") or {}).get("p50")
     jedi_p50 = (jedi_m.get("latency_ms") or {}).get("p50")
     latency = p50 / jedi_p50 if p50 is not None and jedi_p50 else None
-    no_jedi = "" if jedi else "; jedi-language-server not installed"
+    missing = "not installed" if not data.get("jedi") else f"not run {pace}"
+    no_jedi = "" if jedi else f"; jedi-language-server {missing}"
     return [
         summary_row(
             f"keystrokes saved, superpose-ls / jedi-language-server ({pace})",
@@ -1254,14 +1255,15 @@ def figure_sweep(data: dict[str, Any], ctx: dict[str, Any], out: Path) -> str | 
             linewidth=0,
         )
     target_line(ax, WRONG_PER_100, axis="x", label=f"target {WRONG_PER_100.text()} wrong / 100")
-    ax.set_xlim(left=0, right=max(xs + [WRONG_PER_100.value]) * 1.15)
+    right = max(xs + [WRONG_PER_100.value]) * 1.15
+    ax.set_xlim(left=-0.03 * right, right=right)
     ax.set_ylim(bottom=0, top=max(ys + [100 * (jedi or {}).get("savings", 0) * 1.6]) * 1.15)
     ax.set_xlabel("wrong ghost texts per 100 keys (lower is better)")
     ax.set_ylabel("keystrokes saved, % (higher is better)")
     m0 = points[0][1]
+    shaded = "; shaded: both targets met" if jedi is not None else "; no jedi-language-server run"
     ax.set_title(
-        f"{m0['segments']} segment(s), {m0['keys_without_help']} keys each run, paced; "
-        "shaded: both targets met",
+        f"{m0['segments']} segment(s), {m0['keys_without_help']} keys each run, paced{shaded}",
         fontsize=8,
     )
     ax.grid(alpha=0.3)

@@ -7,7 +7,6 @@ built with the benchmarks' own metric functions.
 
 from __future__ import annotations
 
-import copy
 import json
 import struct
 from dataclasses import asdict
@@ -118,8 +117,7 @@ def families_result() -> dict[str, Any]:
     }
 
 
-@pytest.fixture()
-def recorded() -> dict[str, Any]:
+def recorded_results() -> dict[str, Any]:
     """The committed quick report's results, with typing and model_families added."""
     raw = json.loads(RECORDED.read_text())
     raw["benchmarks"]["typing"] = {"status": "ok", "seconds": 900.0, "result": typing_result(True)}
@@ -129,6 +127,44 @@ def recorded() -> dict[str, Any]:
         "result": families_result(),
     }
     return raw
+
+
+@pytest.fixture()
+def recorded() -> dict[str, Any]:
+    return recorded_results()
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The recorded results rendered once, as ``--rerender`` does: (directory, the file
+    names each plug-in drew, the figures kept open by file name, the results)."""
+    raw = recorded_results()
+    out = tmp_path_factory.mktemp("rendered")
+    kept: dict[str, Any] = {}
+
+    def keep(fig: Any, path: Path) -> str:
+        fig.savefig(path, dpi=60)
+        kept[path.name] = fig
+        return path.name
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(figures, "save", keep)
+        report.write_report(raw["context"], raw["benchmarks"], out, raw["seconds"], raw["command"])
+    drawn_by = {
+        name: [ln.split("](", 1)[1][:-1] for ln in section_of(out, name) if ln.startswith("![")]
+        for name in NAMES
+    }
+    yield out, drawn_by, kept, raw
+    import matplotlib.pyplot as plt
+
+    for fig in kept.values():
+        plt.close(fig)
+
+
+def section_of(out: Path, name: str) -> list[str]:
+    """The lines of ``name``'s section of out/report.md."""
+    text = (out / "report.md").read_text()
+    return text.split(f"\n## {load(name).title}\n", 1)[1].split("\n## ", 1)[0].splitlines()
 
 
 # ------------------------------------------------------------------ the contract
@@ -261,57 +297,41 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def test_report_renders_from_recorded_results_without_running_anything(recorded, tmp_path) -> None:
-    (tmp_path / "results.json").write_text(json.dumps(recorded))
-    assert report.main(["--rerender", "--out", str(tmp_path)]) == 0
-    text = (tmp_path / "report.md").read_text()
+def test_report_renders_from_recorded_results_without_running_anything(rendered) -> None:
+    out, drawn_by, _, _ = rendered
+    text = (out / "report.md").read_text()
     summary = text.split("## Summary\n", 1)[1].split("\n## ", 1)[0]
     for name in NAMES:
         assert f"\n## {load(name).title}\n" in text, name
         assert f"| {name} | ok |" in summary, name
+        assert len(drawn_by[name]) == len(load(name).figures), name  # the sweep included
     assert "| wrong ghost texts per 100 keystrokes (paced) | 9.4 (15 wrong;" in summary
     assert "## ghostConfidence sweep" in text  # the typing section's own table
-    written = json.loads((tmp_path / "results.json").read_text())
+    written = json.loads((out / "results.json").read_text())
     assert all(not r.get("figure_errors") for r in written["benchmarks"].values())
-    pictures = [ln.split("](", 1)[1][:-1] for ln in text.splitlines() if ln.startswith("![")]
-    assert {"typing.png", "typing_sweep.png", "model_families.png", "latency.png"} <= set(pictures)
-    for name in pictures:
-        width, height = png_size(tmp_path / name)
-        assert width > 600 and height > 300, name
+    for names in drawn_by.values():
+        for name in names:
+            width, height = png_size(out / name)
+            assert width > 300 and height > 200, name
 
 
-def test_a_failed_or_skipped_benchmark_is_reported_not_drawn(recorded, tmp_path) -> None:
-    records = copy.deepcopy(recorded["benchmarks"])
+def test_rerender_reports_failed_and_skipped_benchmarks_without_drawing_them(tmp_path) -> None:
+    raw = json.loads(RECORDED.read_text())
+    records = {name: raw["benchmarks"][name] for name in ("heldout_eval", "drafts")}
     records["drafts"] = {"status": "failed", "error": "RuntimeError: boom", "log_tail": "tail"}
     records["model_families"] = report.skipped(load("model_families"), "quick")
-    report.write_report(recorded["context"], records, tmp_path, 1.0, "superpose-ls bench --quick")
+    (tmp_path / "results.json").write_text(json.dumps({**raw, "benchmarks": records}))
+    assert report.main(["--rerender", "--out", str(tmp_path)]) == 0
     text = (tmp_path / "report.md").read_text()
     assert "| drafts | FAILED: RuntimeError: boom |" in text
     assert "**FAILED**: RuntimeError: boom" in text
     assert "| model_families | skipped: not run in quick mode (runs in: full) |" in text
-    assert not (tmp_path / "drafts.png").exists() and not (tmp_path / "model_families.png").exists()
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["heldout.png"]
     assert "best-of-4 exact match" not in text  # no rows of a benchmark that failed
+    assert "| held-out next-token accuracy | 38.8 % (4351 tokens) | >= 45 % | **missed** |" in text
 
 
 # ------------------------------------------------------------------ figures
-
-
-@pytest.fixture()
-def drawn(monkeypatch) -> list[Any]:
-    """Every matplotlib figure saved by a plug-in, kept open for inspection."""
-    kept: list[Any] = []
-
-    def keep(fig: Any, path: Path) -> str:
-        fig.savefig(path, dpi=60)
-        kept.append(fig)
-        return path.name
-
-    monkeypatch.setattr(figures, "save", keep)
-    yield kept
-    import matplotlib.pyplot as plt
-
-    for fig in kept:
-        plt.close(fig)
 
 
 def target_lines(fig: Any) -> dict[str, list[Any]]:
@@ -325,7 +345,7 @@ def target_lines(fig: Any) -> dict[str, list[Any]]:
 
 
 def legends_stay_off_the_data(fig: Any) -> None:
-    fig.canvas.draw()
+    fig.draw_without_rendering()
     renderer = fig.canvas.get_renderer()
     for ax in fig.axes:
         legend = ax.get_legend()
@@ -334,22 +354,25 @@ def legends_stay_off_the_data(fig: Any) -> None:
             assert not box.overlaps(data), (ax.get_title(), box, data)
 
 
-def test_typing_figures_draw_the_targets_and_jedi_beside_ours(drawn, recorded, tmp_path) -> None:
-    result = recorded["benchmarks"]["typing"]["result"]
-    ctx = recorded["context"]
-    assert typing_bench.figure_configs(result, ctx, tmp_path) == "typing.png"
-    assert typing_bench.figure_sweep(result, ctx, tmp_path) == "typing_sweep.png"
-    configs, sweep = drawn
+def test_typing_figures_draw_the_targets_and_jedi_beside_ours(rendered) -> None:
+    _, drawn_by, kept, raw = rendered
+    assert drawn_by["typing"] == ["typing.png", "typing_sweep.png"]
+    configs, sweep = kept["typing.png"], kept["typing_sweep.png"]
+    result = raw["benchmarks"]["typing"]["result"]
     jedi_saved = result["runs"]["jedi-language-server"]["metrics"]["savings"]
     lines = target_lines(configs)
     (wrong,) = lines["typing.wrong_per_100"]
     assert wrong.get_xdata()[0] == pytest.approx(typing_bench.WRONG_PER_100.value)
     (saved,) = lines["typing.savings_vs_jedi"]
     assert saved.get_xdata()[0] == pytest.approx(150 * jedi_saved)
+    jedi_p50 = result["runs"]["jedi-language-server"]["metrics"]["latency_ms"]["p50"]
+    (latency,) = lines["typing.latency_vs_jedi"]
+    assert latency.get_xdata()[0] == pytest.approx(jedi_p50)
     labels = [t.get_text() for t in configs.axes[0].get_yticklabels()]
     assert labels[-1].startswith("jedi-language-server") and labels[0].startswith("superpose-ls\n")
     assert all("200 keys" in label for label in labels)  # sample sizes on the plot
-    # the sweep: one point per threshold plus the calibrated default, jedi's point, targets
+    # the sweep: one point per threshold (the calibrated one is the default run), jedi's
+    # point and both targets
     ax = sweep.axes[0]
     curve = next(ln for ln in ax.get_lines() if ln.get_label().startswith("superpose-ls at"))
     assert len(curve.get_xdata()) == len(typing_bench.SWEEP_THRESHOLDS)
@@ -359,30 +382,24 @@ def test_typing_figures_draw_the_targets_and_jedi_beside_ours(drawn, recorded, t
     lines = target_lines(sweep)
     assert lines["typing.wrong_per_100"][0].get_xdata()[0] == pytest.approx(10.0)
     assert lines["typing.savings_vs_jedi"][0].get_ydata()[0] == pytest.approx(150 * jedi_saved)
-    for fig in drawn:
-        legends_stay_off_the_data(fig)
 
 
-def test_every_figure_draws_its_targets_and_keeps_legends_off_the_data(drawn, recorded, tmp_path):
-    ctx = recorded["context"]
+def test_every_figure_draws_its_targets_and_keeps_legends_off_the_data(rendered) -> None:
+    _, drawn_by, kept, _ = rendered
     for name in NAMES:
-        bench = load(name)
-        before = len(drawn)
-        for make in bench.figures:
-            make(recorded["benchmarks"][name]["result"], ctx, tmp_path)
-        mine = drawn[before:]
+        mine = [kept[f] for f in drawn_by[name]]
         assert mine, name
         keys = {key for fig in mine for key in target_lines(fig)}
-        declared = {t.key for t in bench.targets}
         # every declared target is drawn, and nothing else is drawn as a target
-        assert keys == declared, (name, declared - keys)
+        assert keys == {t.key for t in load(name).targets}, name
         for fig in mine:
             legends_stay_off_the_data(fig)
 
 
-def test_no_sweep_no_sweep_figure(tmp_path, recorded) -> None:
+def test_no_sweep_no_sweep_figure(tmp_path) -> None:
     result = typing_result(sweep=False)
-    assert typing_bench.figure_sweep(result, recorded["context"], tmp_path) is None
+    ctx = json.loads(RECORDED.read_text())["context"]
+    assert typing_bench.figure_sweep(result, ctx, tmp_path) is None
     assert "## ghostConfidence sweep" not in typing_bench.plugin_markdown(result)
 
 
