@@ -31,12 +31,11 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import tree_sitter
 
 from analysis.document import Document
-from analysis.languages import parser_for
+from analysis.languages import parser_for, path_of_uri
 from analysis.lexer import (
     CODE_STATE,
     Lexer,
@@ -131,14 +130,8 @@ Chain = tuple[tuple[tuple[str, int], ...], bool]  # ((name, calls), ...), new
 
 def document_path(uri: str) -> Path | None:
     """The filesystem path of a ``file://`` URI (or a plain path), else None."""
-    if not uri:
-        return None
-    parsed = urlparse(uri)
-    if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
-    if parsed.scheme == "" and uri.startswith("/"):
-        return Path(uri)
-    return None
+    path = path_of_uri(uri)
+    return None if path is None else Path(path)
 
 
 def _family(language: str | None) -> str | None:

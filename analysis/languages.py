@@ -44,6 +44,26 @@ _EXTENSIONS: dict[str, str] = {
 }
 
 
+def path_of_uri(uri: str) -> str | None:
+    """The filesystem path of a ``file://`` URI, or a plain absolute path; None otherwise.
+
+    The one place URIs become paths (percent-decoded).
+    """
+    from urllib.parse import unquote, urlparse
+
+    if not uri:
+        return None
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return unquote(parsed.path)
+    if parsed.scheme == "" and uri.startswith("/"):
+        return uri
+    return None
+
+
+SOURCE_SUFFIXES: frozenset[str] = frozenset(_EXTENSIONS)  # files the workspace index reads
+
+
 def language_for(language_id_or_path: str | PurePath | None) -> str | None:
     """The normalised language name for an LSP language id, a path or a URI; None if unsupported."""
     if language_id_or_path is None:

@@ -21,13 +21,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.languages import language_for, parser_for
+from analysis.languages import SOURCE_SUFFIXES, language_for, parser_for
 from analysis.python_symbols import PyModule
 
 DEFAULT_MAX_FILE_BYTES = 1_000_000
-INDEXED_SUFFIXES = frozenset(
-    {".py", ".pyi", ".js", ".mjs", ".cjs", ".jsx", ".ts", ".mts", ".cts", ".tsx"}
-)
+INDEXED_SUFFIXES = SOURCE_SUFFIXES
 SKIPPED_DIRS = frozenset(
     {
         ".git",

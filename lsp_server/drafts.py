@@ -48,6 +48,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
+from analysis.languages import SUPPORTED_LANGUAGES, language_for
+
 __all__ = [
     "LANGUAGES",
     "MULTILINE_MODES",
@@ -61,18 +63,8 @@ __all__ = [
     "wants_multiline",
 ]
 
-LANGUAGES: tuple[str, ...] = ("python", "javascript", "typescript", "tsx")
+LANGUAGES: tuple[str, ...] = SUPPORTED_LANGUAGES  # the one language table: analysis.languages
 MULTILINE_MODES: tuple[str, ...] = ("auto", "never", "always")
-
-_ALIASES = {
-    "py": "python",
-    "python3": "python",
-    "js": "javascript",
-    "jsx": "javascript",
-    "javascriptreact": "javascript",
-    "ts": "typescript",
-    "typescriptreact": "tsx",
-}
 _WINDOW = 64_000  # characters analysed on each side of the cursor
 _MAX_DRAFT = 20_000  # longer drafts are cut before processing (512 tokens is ~2,000)
 _MAX_OVERLAP = 256  # longest line-suffix overlap considered
@@ -231,8 +223,7 @@ def _language_name(language: object) -> str | None:
     if not isinstance(language, str):
         return None
     name = language.strip().lower()
-    name = _ALIASES.get(name, name)
-    return name if name in LANGUAGES else None
+    return name if name in LANGUAGES else language_for(name)
 
 
 # --------------------------------------------------------------------------- lexer

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.document import Document
-from analysis.languages import language_for
+from analysis.languages import language_for, path_of_uri
 from analysis.workspace import WorkspaceIndex
 from lsp_server.pipeline import (
     AUTOMATIC_DRAFTS,
@@ -475,10 +475,8 @@ class Engine:
 
 
 def uri_to_path(uri: str) -> str:
-    """Return the filesystem path of a ``file://`` URI."""
-    from urllib.parse import unquote, urlparse
-
-    return unquote(urlparse(uri).path)
+    """Return the filesystem path of a ``file://`` URI (analysis.languages.path_of_uri)."""
+    return path_of_uri(uri) or uri
 
 
 def _ms(since: float) -> float:

@@ -51,3 +51,16 @@ def test_names_near_the_cursor_exclude_the_word_being_typed():
     assert "counter_tot" not in inside.nearby_identifiers()
     js = facts_at("let alpha = 1;\nalp", "alp", "javascript").nearby_identifiers()
     assert "alpha" in js and "len" not in js  # Python builtins only for Python
+
+
+def test_uris_become_paths_in_one_place():
+    from analysis.context import document_path
+    from analysis.languages import SOURCE_SUFFIXES, path_of_uri
+    from lsp_server.engine import uri_to_path
+
+    assert path_of_uri("file:///home/me/my%20project/a.py") == "/home/me/my project/a.py"
+    assert path_of_uri("/plain/path.py") == "/plain/path.py"
+    assert path_of_uri("untitled:Untitled-1") is None and path_of_uri("") is None
+    assert str(document_path("file:///x/%C3%A9.py")) == "/x/é.py"
+    assert uri_to_path("file:///x/y.py") == "/x/y.py"
+    assert {".py", ".ts", ".tsx", ".mjs"} <= SOURCE_SUFFIXES
