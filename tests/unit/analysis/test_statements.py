@@ -251,9 +251,16 @@ def test_fuzzed_text_never_raises(prompt, draft, language):
 def test_partial_prefixes_of_a_real_file_never_raise():
     source = _stdlib_sources()[0]
     rng = random.Random(1)
+    reports = 0
     for _ in range(25):
         a = rng.randrange(len(source))
         b = min(len(source), a + rng.randrange(1, 400))
         oracle = StatementRepetition("python", source[:a])
-        oracle.report(source[a:b])
-        statement_signatures(source[:b], "python", since=a)
+        found = oracle.report(source[a:b])
+        if found is not None:
+            reports += 1
+            assert found.copies >= 2 and 1 <= found.period <= 8 and found.excess >= 0
+            assert all(isinstance(anchor, str) for anchor in found.anchors)
+        blocks = statement_signatures(source[:b], "python", since=a)
+        assert all(isinstance(sig, str) and sig for block in blocks for sig in block)
+    assert reports < 25  # real code is not reported as a loop everywhere

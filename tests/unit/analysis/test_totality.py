@@ -86,9 +86,18 @@ def test_typescript_prefixes_never_raise(data):
 @given(st.text(max_size=80), st.integers(-5, 100), st.text(max_size=20), st.integers(-3, 10))
 @settings(max_examples=80, deadline=None)
 def test_arbitrary_text_never_raises(text, offset, extra, trim):
+    # strict analysis: an internal error raises here instead of meaning "no constraint"
     for uri in ("file:///tmp/a.py", "file:///tmp/a.tsx"):
         document = Document(uri, text)
-        cursor_context(document, offset)
-        member_oracle(document, offset, None).members(extra, trim)
+        clamped = max(0, min(offset, len(text)))
+        context = cursor_context(document, offset)
+        assert context.line_prefix == text[text.rfind("\n", 0, clamped) + 1 : clamped]
+        assert all(0 <= s <= e <= len(text) for s, e in context.enclosing_headers)
+        members = member_oracle(document, offset, None).members(extra, trim)
+        assert members is None or all(name.isidentifier() for name in members)
         document.apply_change(offset, offset + 2, extra)
+        start = clamped
+        assert (
+            document.text == text[:start] + extra + text[min(len(text), max(start, offset + 2)) :]
+        )
         document.replace_all(extra + text)
