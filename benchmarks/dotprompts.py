@@ -687,9 +687,11 @@ def figure(result: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
     return save(fig, out / "monitor.png")
 
 
-def run_plugin(mode: str, model: str, out: Path, **size: Any) -> dict[str, Any]:
+def run_plugin(
+    mode: str, model: str, out: Path, prompts: int | None = None, max_new_tokens: int | None = None
+) -> dict[str, Any]:
     """``run`` as the report calls it (quick sizes below full mode)."""
-    return run(model, mode != "full", out, **size)
+    return run(model, mode != "full", out, prompts=prompts, max_new_tokens=max_new_tokens)
 
 
 PLUGIN = Benchmark(

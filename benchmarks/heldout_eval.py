@@ -723,9 +723,23 @@ def figure(result: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
     return save(fig, out / "heldout.png")
 
 
-def run_plugin(mode: str, model: str, out: Path, **size: Any) -> dict[str, Any]:
+def run_plugin(
+    mode: str,
+    model: str,
+    out: Path,
+    positions: int | None = None,
+    max_tokens: int | None = None,
+    max_new_tokens: int | None = None,
+) -> dict[str, Any]:
     """``run`` as the report calls it (quick sizes below full mode)."""
-    return run(model, mode != "full", out, **size)
+    return run(
+        model,
+        mode != "full",
+        out,
+        positions=positions,
+        max_tokens=max_tokens,
+        max_new_tokens=max_new_tokens,
+    )
 
 
 PLUGIN = Benchmark(

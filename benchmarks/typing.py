@@ -1106,7 +1106,7 @@ def _config_color(name: str) -> str:
         return "0.7"
     if any(name.endswith(ablation) for ablation in ABLATIONS):
         return "C4"
-    return "C9"
+    return "C0"
 
 
 def figure_configs(data: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
@@ -1168,9 +1168,14 @@ def figure_configs(data: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
         target_line(cx, LATENCY_VS_JEDI, axis="x", value=at, label=label)
     cx.set_xlabel("latency key -> answer, p50 ms\n(answered requests; lower is better)")
     segments, pace = len(data.get("cases", [])), data.get("pace", {})
+    paced = (
+        f"paced: {pace.get('word_ms', 0):.0f} ms in a word, {pace.get('pause_ms', 0):.0f} ms after"
+        if any(r["config"].get("paced") for r in runs.values())
+        else "unpaced: every key waits for its answer"
+    )
     ax.set_title(
-        f"{segments} segment(s); paced: {pace.get('word_ms', 0):.0f} ms in a word, "
-        f"{pace.get('pause_ms', 0):.0f} ms after\nblue: ours, grey: jedi-language-server",
+        f"{segments} segment(s); {paced}\n"
+        "blue: ours (purple: ablations), grey: jedi-language-server",
         fontsize=8,
     )
     bx.set_title(
