@@ -35,6 +35,7 @@ from analysis.cursor import CursorFacts, cursor_facts
 from analysis.document import Document
 from analysis.statements import StatementRepetition
 from analysis.workspace import WorkspaceIndex
+from lsp_server.backend import DecodeContext, LocalBackend
 from lsp_server.drafts import (
     DraftContext,
     clean_draft,
@@ -46,7 +47,6 @@ from lsp_server.drafts import (
 from lsp_server.prompt import Prompt, build_prompt
 from lsp_server.settings import Settings
 from models.confidence import ConfidenceModel, CursorEvidence
-from models.decoders import get_decoder
 from models.decoding import DecodeRequest, DecodeResult, Draft, LogitsConstraint
 from models.healing import HealingConstraint
 from models.loader import LoadedModel
@@ -172,11 +172,13 @@ class CompletionPipeline:
         ngrams: Any = None,
         workspace: WorkspaceIndex | None = None,
         prompt_cache: PromptCache | None = None,
+        backend: Any = None,
     ) -> None:
         self.lm = lm
         self.ngrams = ngrams
         self.workspace = workspace
         self.prompt_cache = prompt_cache  # KV caches of each document's last prompt
+        self.backend = backend or LocalBackend()  # decodes here, or on a model service
 
     def run(
         self,
@@ -228,7 +230,10 @@ class CompletionPipeline:
             cache_key=doc.uri,
         )
         t1 = time.perf_counter()
-        decoded = get_decoder(options.decoder)(lm, request)
+        context = DecodeContext(
+            analysed, offset, gen_offset, prompt, dctx, language, options, oracle, evidence
+        )
+        decoded = self.backend.decode(lm, request, context)  # lsp_server/backend.py
         timings["decode_ms"] = _ms(t1)
         timings.update({name: round(v, 2) for name, v in decoded.timings.items()})
         timings["forward_calls"] = decoded.forward_calls
