@@ -29,6 +29,7 @@ from typing import Any
 from analysis.document import Document
 from analysis.languages import language_for, path_of_uri
 from analysis.workspace import WorkspaceIndex
+from lsp_server.backend import BackendError, LocalBackend, backend_for
 from lsp_server.pipeline import (
     AUTOMATIC_DRAFTS,
     AUTOMATIC_MAX_TOKENS,
@@ -41,7 +42,7 @@ from lsp_server.pipeline import (
 from lsp_server.settings import Settings
 from models.confidence import ConfidenceModel, load_confidence
 from models.loader import LoadedModel, load_model
-from models.ngram import NgramModel, WorkspaceNgrams, background_for
+from models.ngram import NgramModel, background_for
 from models.prompt_cache import PromptCache
 from models.repetition import RepetitionPenalty
 from models.vocab_index import vocab_index
@@ -162,6 +163,7 @@ class Engine:
         self.accepted = 0
         self.accepted_ranks: dict[int, int] = {}
         self.messages: list[str] = []
+        self.backend: Any = LocalBackend()  # where decoding runs (setting ``backend``)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -169,6 +171,15 @@ class Engine:
         """Load the model of the current settings (the default model if that fails)."""
         progress = progress or (lambda message, pct: None)
         self.state = "loading"
+        self.backend.close()
+        self.backend = backend_for(self.settings)
+        if self.backend.remote:  # a model service or an OpenAI-compatible server
+            try:
+                self.attach_model(self.backend.connect(progress))
+            except BackendError as exc:
+                self.state, self.error = "error", str(exc)
+                self.backend.retry_connect(self.attach_model)  # ready once it answers
+            return
         spec = self.settings.model
         try:
             progress(f"loading model {spec}", 10)
@@ -200,7 +211,7 @@ class Engine:
             self.lm = lm
             self.confidence = confidence
             self.prompt_cache = PromptCache(lm)
-            self.ngrams = NgramModel(background, WorkspaceNgrams(lm.vocab_size))
+            self.ngrams = NgramModel(background, self.backend.workspace_table(lm.vocab_size))
             opened = list(self.documents)
             self._cache.clear()
             self.state, self.error = "ready", None
@@ -222,7 +233,12 @@ class Engine:
 
     def apply_settings(self, settings: Settings) -> bool:
         """Switch to ``settings``; return True when the model must be reloaded."""
-        reload = (settings.model, settings.device) != (self.settings.model, self.settings.device)
+        reload = (settings.model, settings.device, settings.backend, settings.backendToken) != (
+            self.settings.model,
+            self.settings.device,
+            self.settings.backend,
+            self.settings.backendToken,
+        )
         self.settings = settings
         with self._lock:
             self._cache.clear()
@@ -358,7 +374,9 @@ class Engine:
         options = PipelineOptions.for_request(
             self.settings, job.automatic, job.drafts, self.confidence
         )
-        pipeline = CompletionPipeline(lm, self.ngrams, self.workspace, self.prompt_cache)
+        pipeline = CompletionPipeline(
+            lm, self.ngrams, self.workspace, self.prompt_cache, backend=self.backend
+        )
         result = pipeline.run(doc, offset, options, job.cancel)
         if result.cancelled:
             return EngineResult([], result.timings, cancelled=True, reason="cancelled")
@@ -459,11 +477,15 @@ class Engine:
             "error": self.error,
             "model": None if lm is None else lm.name,
             "modelPath": None if lm is None else str(lm.path),
-            "parameters": None if lm is None else lm.parameter_count(),
+            "parameters": None if lm is None or lm.model is None else lm.parameter_count(),
             "device": None if lm is None else str(lm.device),
             "fim": None if lm is None else lm.fim is not None,
             "fimPolicy": None if lm is None or lm.fim is None else lm.fim_policy,
-            "settings": self.settings.to_dict(),
+            "settings": {
+                **self.settings.to_dict(),
+                "backendToken": bool(self.settings.backendToken),
+            },
+            "backend": self.backend.status(),
             "latency_ms": {k: v.percentiles() for k, v in self.latency.items()},
             "last_latency_ms": self.latency["invoked"].last or self.latency["automatic"].last,
             "documents": len(self.documents),

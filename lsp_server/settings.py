@@ -52,6 +52,10 @@ class Settings:
     disabledLanguages: tuple[str, ...] = ()  # language ids served nothing automatically
     disabledGlobs: tuple[str, ...] = ()  # path globs ("**/tests/**", "*.min.js") likewise
     debounceMs: int = 0  # automatic ghost text waits this long; a newer request replaces it
+    # where decoding runs: "local", or the URL of a model service (superpose-ls model-server)
+    # or of an OpenAI-compatible completions server; backendToken: its bearer token
+    backend: str = "local"
+    backendToken: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,8 +98,10 @@ def _checked(name: str, value: Any, kind: type) -> tuple[Any, str | None]:
         if not lo <= int(value) <= hi:
             return None, f"'{name}' must be between {lo} and {hi}, got {value!r}"
         return int(value), None
-    if not isinstance(value, str) or (name != "model" and not value):
+    if not isinstance(value, str) or (name not in ("model", "backendToken") and not value):
         return None, f"'{name}' must be a string, got {value!r}"
+    if name == "backend" and value != "local" and not value.startswith(("http://", "https://")):
+        return None, f"'backend' must be \"local\" or an http(s) URL, got {value!r}"
     if name in _CHOICES and value not in _CHOICES[name]:
         return None, f"'{name}' must be one of {', '.join(_CHOICES[name])}, got {value!r}"
     return value, None
