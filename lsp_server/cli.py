@@ -54,6 +54,26 @@ def build_parser() -> argparse.ArgumentParser:
     complete.add_argument("--model", default=None, help="'default' or a local HF model dir")
     complete.add_argument("--device", choices=("auto", "cpu", "cuda"))
     complete.add_argument("--json", action="store_true", help="print JSON")
+    complete.add_argument(
+        "--backend", default=None, help="'local' or the URL of a model service / OpenAI server"
+    )
+
+    server = sub.add_parser(
+        "model-server", help="a shared model service on Ray Serve (pip install '.[serve]')"
+    )
+    server.add_argument("--host", default="127.0.0.1", help="HTTP host (default loopback)")
+    server.add_argument("--port", type=int, default=8000, help="HTTP port")
+    server.add_argument("--model", default="default", help="'default' or a local HF model dir")
+    server.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    server.add_argument("--address", default=None, help="join this Ray cluster (default: local)")
+    server.add_argument("--max-rows", type=int, default=64, help="batch rows per replica")
+    server.add_argument("--replicas", type=int, default=1, help="model replicas")
+    server.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        help="require this bearer token (also $SUPERPOSE_SERVICE_TOKEN)",
+    )
 
     train = sub.add_parser("train", help="(re)train the shipped default model")
     train.add_argument("--checkpoint-dir", default="checkpoints/default")
@@ -146,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_train(args)
         if command == "calibrate":
             return run_calibrate(args)
+        if command == "model-server":
+            return run_model_server(args)
         return run_bench(args)
     except UsageError as exc:
         print(f"superpose-ls: error: {exc}", file=sys.stderr)
@@ -175,6 +197,7 @@ def _settings_from_args(args: argparse.Namespace):
         ("multiline", args.multiline),
         ("model", args.model),
         ("device", args.device),
+        ("backend", getattr(args, "backend", None)),
     ):
         if value is not None:
             raw[key] = value
@@ -220,6 +243,8 @@ def run_complete(args: argparse.Namespace) -> int:
         engine.load()
     except ModelLoadError as exc:
         raise UsageError(str(exc)) from exc
+    if engine.state != "ready":  # a remote backend that cannot be reached
+        raise UsageError(engine.error or f"model not ready ({engine.state})")
     for message in engine.messages:
         print(f"superpose-ls: warning: {message}", file=sys.stderr)
     offset = position_to_offset(text, args.line, args.character)
@@ -248,6 +273,41 @@ def run_complete(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return EXIT_OK
+
+
+def run_model_server(args: argparse.Namespace) -> int:
+    from lsp_server.serving.ray_app import TOKEN_ENV, RayMissing
+    from lsp_server.serving.ray_app import run_model_server as serve_model
+
+    if not 0 < args.port < 65536:
+        raise UsageError(f"invalid port {args.port}")
+    if args.max_rows < 1 or args.replicas < 1:
+        raise UsageError("--max-rows and --replicas must be >= 1")
+    token = os.environ.get(TOKEN_ENV) or None
+    if args.token_file is not None:
+        try:
+            token = args.token_file.read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise UsageError(f"cannot read --token-file: {exc}") from exc
+    from models.loader import ModelLoadError, resolve_model_dir
+
+    try:
+        resolve_model_dir(args.model)
+    except ModelLoadError as exc:
+        raise UsageError(str(exc)) from exc
+    try:
+        return serve_model(
+            host=args.host,
+            port=args.port,
+            model=args.model,
+            device=args.device,
+            address=args.address,
+            token=token,
+            max_rows=args.max_rows,
+            replicas=args.replicas,
+        )
+    except RayMissing as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def run_train(args: argparse.Namespace) -> int:
