@@ -291,6 +291,8 @@ def measure_model(
     with torch.no_grad():
         logits, _ = model_forward(lm.model, input_ids=torch.tensor([ids[:512]]), use_cache=False)
     top = logits[0].float().argmax(-1).cpu().numpy()  # (T,)
+    # every weight has been read once now (bf16 checkpoints are memory-mapped until then)
+    row["rss_after_forward_mib"] = round(rss_mib(), 1)
     if reference is None:
         np.save(directory / f"argmax-{device}.npy", top)
     else:
