@@ -9,32 +9,45 @@ Two prompt sets from the held-out split of the standard-library corpus
 * ``ordinary``: the file cut at the indentation of a random non-blank line
   (prompts whose prefix parses cleanly only, so the ground-truth line is known).
 
-Each prompt is completed by greedy decoding (multi-line, no stop rule,
-``--max-new-tokens``) without and with :class:`models.repetition.RepetitionPenalty`
-(oracle: ``StatementRepetition("python", prompt)``). Reported on the completions
-only, as in the paper: EGP (share of completions that end before the token
-limit), TR-S (1 - unique statement signatures / signatures), TR-N (1 - unique
+Each prompt is a document holding the file cut at the cursor (code written at the
+end of a file: no suffix to copy from), completed through what ships,
+:meth:`lsp_server.pipeline.CompletionPipeline.run` with :class:`PipelineOptions`
+flags (``--decoder`` greedy or superposed, ``--k``, ``--multiline``,
+``--max-new-tokens``), once with ``repetition_penalty=False`` and once with
+``True`` (the pipeline's :class:`models.repetition.RepetitionPenalty` over
+``analysis.statements.StatementRepetition``); everything else (monitor, healing,
+n-grams, stop rules, cleaning) is the server's. Reported on the top-ranked draft
+(and, with k > 1, the tail-loop rate of all drafts), on the completions only, as
+in the paper: EGP (share of drafts that end before the token limit: EOS or a
+stop rule), TR-S (1 - unique statement signatures / signatures), TR-N (1 - unique
 4-grams of signatures / 4-grams, per block), parse-clean rate (no ERROR/MISSING
-node in the completed lines), first-line exact match on ordinary prompts, and
-the per-step cost of the constraint (p50/p99), split into steps whose draft just
-received a newline (the oracle may reparse) and the others, plus the one-off
-oracle setup (prompt parse). TR-S, TR-N and parse-clean use the completion up to
-its last newline (complete lines). Finally each prompt's real continuation is
-replayed through the penalty without a model, to show how often it fires on
-code people wrote and how often it lowers the token the file really has.
+node in the completed lines), first-line exact match on ordinary prompts; and the
+**tail-loop rate**: drafts whose end is at least three generated copies of one
+unit of abstract tokens (:func:`tail_loop`, a lexer of its own: names, numbers
+and strings abstracted, so ``path.join(os.join(path.join(`` and three more
+``self.x = x`` statements both count), next to the same rate on the files' real
+continuations of the same length (what people write). The per-step cost of the
+constraint (p50/p99) is split into steps whose draft just received a newline
+(the oracle may reparse) and the others, plus the one-off oracle setup (prompt
+parse). TR-S, TR-N and parse-clean use the completion up to its last newline
+(complete lines). Finally each prompt's real continuation is replayed through
+the penalty without a model, to show how often each detector fires on code
+people wrote and how often it lowers the token the file really has.
 
-    python benchmarks/repetition.py --model default --prompts 40 --out /tmp/rep
+    python -m benchmarks.repetition --model default --prompts 40 --out /tmp/rep
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import keyword
 import random
+import re
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,18 +57,29 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from analysis.document import Document  # noqa: E402
 from analysis.languages import parser_for  # noqa: E402
 from analysis.statements import StatementRepetition, statement_signatures, statement_units  # noqa: E402
 from benchmarks.plugin import Benchmark, Row, Target  # noqa: E402
 from benchmarks.plugin import fmt as plugin_fmt  # noqa: E402
 from benchmarks.plugin import row as summary_row  # noqa: E402
+from lsp_server.pipeline import CompletionPipeline, PipelineOptions  # noqa: E402
 from models.corpus import split_files  # noqa: E402
-from models.decoding import DecodeRequest, greedy_decode  # noqa: E402
+from models.decoding import LogitsConstraint  # noqa: E402
 from models.loader import LoadedModel, load_model  # noqa: E402
+from models.ngram import NgramModel, WorkspaceNgrams, background_for  # noqa: E402
 from models.repetition import DEFAULT_STRENGTH, RepetitionPenalty  # noqa: E402
 
-MAX_PROMPT_CHARS = 12_000  # text tokenised for the model (fit_prompt trims to its context);
-# the oracle always gets the whole file prefix, as the engine would
+TAIL_COPIES = 3  # a draft ends in a tail loop: >= 3 generated copies of one unit ...
+TAIL_SPAN = 12  # ... covering at least 12 abstract tokens (not `a, b, c`)
+TAIL_MAX_PERIOD = 32  # abstract tokens per unit (a statement of ~30 tokens)
+DETECTOR_STATS = {  # detector -> the penalty's per-draft statistic
+    "structure": "repetition_structural",
+    "line": "repetition_lines",
+    "tandem": "repetition_tandem",
+    "nesting": "repetition_nesting",
+    "operands": "repetition_operands",
+}
 
 
 @dataclass
@@ -71,7 +95,7 @@ class Prompt:
 
 @dataclass
 class Completion:
-    """One decoded completion and the measures taken on it."""
+    """One completion (its top-ranked draft) and the measures taken on it."""
 
     prompt: Prompt
     penalty: bool
@@ -80,6 +104,7 @@ class Completion:
     tokens: int
     seconds: float
     stats: dict[str, Any] = field(default_factory=dict)
+    others: list[str] = field(default_factory=list)  # the other drafts' texts (k > 1)
 
 
 class TimedConstraint:
@@ -88,6 +113,7 @@ class TimedConstraint:
     def __init__(self, inner: RepetitionPenalty) -> None:
         self.inner = inner
         self.name = inner.name
+        self.table = inner.table
         self.newline_ms: list[float] = []
         self.other_ms: list[float] = []
 
@@ -112,14 +138,6 @@ def _clean_prefix(text: str) -> bool:
     return (
         not parser_for("python").parse(text.encode("utf-8", errors="replace")).root_node.has_error
     )
-
-
-def _trimmed(prefix: str) -> str:
-    """The last MAX_PROMPT_CHARS of ``prefix``, starting at a line boundary."""
-    if len(prefix) <= MAX_PROMPT_CHARS:
-        return prefix
-    start = prefix.find("\n", len(prefix) - MAX_PROMPT_CHARS) + 1
-    return prefix[start:]
 
 
 def run_prompts(sources: list[tuple[str, str]], n: int, rng: random.Random) -> list[Prompt]:
@@ -223,6 +241,77 @@ def parse_clean(prompt: str, completion: str) -> bool:
     return True
 
 
+_TRIPLE = r"""\"\"\"(?:[^\\]|\\.)*?(?:\"\"\"|\Z)|'''(?:[^\\]|\\.)*?(?:'''|\Z)"""
+_SINGLE = r""""(?:[^"\\\n]|\\.)*(?:"|$)|'(?:[^'\\\n]|\\.)*(?:'|$)"""
+_LEX = re.compile(
+    rf"(?P<str>[rRbBuUfF]{{0,2}}(?:{_TRIPLE}|{_SINGLE}))"
+    r"|(?P<num>\.?\d[\w.]*)"
+    r"|(?P<name>[^\W\d]\w*)"
+    r"|(?P<nl>\n[ \t]*)"
+    r"|(?P<space>[ \t\r\\]+)"
+    r"|(?P<comment>\#[^\n]*)"
+    r"|(?P<op>\*\*=?|//=?|>>=?|<<=?|->|:=|\.\.\.|[-+*/%&|^=<>!@]=|[^\s\w])",
+    re.DOTALL | re.MULTILINE,
+)
+
+
+_OPERATORS = frozenset(
+    "+ - * / // % ** @ | & ^ << >> ~ == != < > <= >=".split()
+)  # binary and unary operators -> OP; `=` `(` `,` `.` `:` stay as written
+_WORD_OPERATORS = frozenset({"and", "or", "not", "in", "is"})
+
+
+def abstract_tokens(text: str) -> list[tuple[int, str]]:
+    """``(offset, class)`` of the Python tokens of ``text``: names -> ID (keywords kept),
+    numbers -> NUM, strings -> STR, operators (``+``, ``==``, ``and``, ...) -> OP, a newline
+    with its indentation -> NL (blank lines transparent), brackets and other punctuation as
+    written; spaces and comments dropped. A lexer of the benchmark's own
+    (neither tree-sitter nor the model's tokens), forgiving of unfinished code."""
+    out: list[tuple[int, str]] = []
+    for match in _LEX.finditer(text):
+        kind = match.lastgroup
+        if kind in ("space", "comment"):
+            continue
+        text = match.group()
+        if kind == "name":
+            label = ("OP" if text in _WORD_OPERATORS else text) if keyword.iskeyword(text) else "ID"
+        elif kind == "op":
+            label = "OP" if text in _OPERATORS else text
+        else:
+            label = {"str": "STR", "num": "NUM", "nl": "NL"}[kind or ""]
+        if label == "NL" and out and out[-1][1] == "NL":
+            continue  # blank lines are transparent
+        out.append((match.start(), label))
+    return out
+
+
+def tail_period(
+    classes: list[str], min_copies: int = TAIL_COPIES, min_span: int = TAIL_SPAN
+) -> tuple[int, int] | None:
+    """(period, full copies) of the longest periodic tail of ``classes`` that has at
+    least ``min_copies`` copies and spans ``min_span`` tokens, or None."""
+    best: tuple[int, int] | None = None
+    best_run = -1
+    for period in range(1, TAIL_MAX_PERIOD + 1):
+        run = 0
+        while run < len(classes) - period and classes[-1 - run] == classes[-1 - run - period]:
+            run += 1
+        copies = (run + period) // period
+        if copies >= min_copies and run + period >= min_span and run > best_run:
+            best, best_run = (period, copies), run
+    return best
+
+
+def tail_loop(prompt: str, completion: str) -> bool:
+    """True when ``completion`` ends in a loop: its last abstract tokens are at least TAIL_COPIES copies of one unit, all written by the
+    completion, spanning at least TAIL_SPAN tokens. Covers repeated statements
+    (``self.a = a`` ``self.b = b`` ``self.c = c``), self-similar nesting
+    (``path.join(os.join(path.join(``) and repeated operands (``f(x) or f(x) and f(x)``)."""
+    head = prompt[prompt.rfind("\n") + 1 :]  # the cursor's line, for lexing context
+    tokens = [c for at, c in abstract_tokens(head + completion) if at >= len(head)]
+    return tail_period(tokens) is not None
+
+
 def mean(values: list[float]) -> float | None:
     values = [v for v in values if v is not None]
     return statistics.fmean(values) if values else None
@@ -238,45 +327,85 @@ def percentile(values: list[float], q: float) -> float | None:
 # ------------------------------------------------------------------ run
 
 
-def decode(
-    lm: LoadedModel,
-    prompt: Prompt,
-    penalty: bool,
-    max_new: int,
-    strength: float,
-    timers: list[TimedConstraint],
-    setup_ms: list[float],
-) -> Completion:
-    constraints = []
-    if penalty:
+class MeasuredPipeline(CompletionPipeline):
+    """The shipped pipeline; its repetition penalty wrapped to time each call (and given
+    ``strength`` when the command line asks for another one)."""
+
+    def __init__(self, lm: LoadedModel, ngrams: Any, strength: float | None) -> None:
+        super().__init__(lm, ngrams)
+        self.strength = strength
+        self.timers: list[TimedConstraint] = []
+        self.setup_ms: list[float] = []
+
+    def constraints(self, *args: Any, **kwargs: Any) -> list[LogitsConstraint]:
         started = time.perf_counter()
-        oracle = StatementRepetition("python", prompt.text)
-        setup_ms.append((time.perf_counter() - started) * 1000.0)
-        timed = TimedConstraint(RepetitionPenalty(lm.table, oracle, lm.eos_ids, strength=strength))
-        timers.append(timed)
-        constraints.append(timed)
-    req = DecodeRequest(
-        prompt_ids=lm.encode(_trimmed(prompt.text)), max_new_tokens=max_new, constraints=constraints
-    )
-    result = greedy_decode(lm, req)
-    draft = result.drafts[0]
+        found = super().constraints(*args, **kwargs)
+        out: list[LogitsConstraint] = []
+        for constraint in found:
+            if isinstance(constraint, RepetitionPenalty):
+                # the constraints' set-up time, mostly the oracle's prompt parse
+                self.setup_ms.append((time.perf_counter() - started) * 1000.0)
+                if self.strength is not None:
+                    constraint.strength = self.strength
+                constraint = TimedConstraint(constraint)
+                self.timers.append(constraint)
+            out.append(constraint)
+        return out
+
+
+def new_pipeline(lm: LoadedModel, strength: float | None) -> MeasuredPipeline:
+    """A pipeline with the model's background n-grams and an empty workspace table."""
+    background = background_for(lm.path, lm.tokenizer, lm.vocab_size)
+    return MeasuredPipeline(lm, NgramModel(background, WorkspaceNgrams(lm.vocab_size)), strength)
+
+
+def decode(
+    pipeline: MeasuredPipeline, prompt: Prompt, penalty: bool, options: PipelineOptions
+) -> Completion:
+    """Complete ``prompt`` (a document ending at the cursor) through the pipeline."""
+    uri = f"file:///repetition/{prompt.source}"
+    if pipeline.ngrams is not None:  # the document is the workspace, as the engine keeps it
+        pipeline.ngrams.workspace.set_document(uri, pipeline.lm.encode(prompt.text))
+    doc = Document(uri, prompt.text, "python")
+    started = time.perf_counter()
+    result = pipeline.run(doc, len(prompt.text), replace(options, repetition_penalty=penalty))
+    seconds = time.perf_counter() - started
+    if pipeline.ngrams is not None:
+        pipeline.ngrams.workspace.remove_document(uri)
+    if not result.drafts:
+        return Completion(prompt, penalty, "", "empty", 0, seconds)
+    top = result.drafts[0]
     return Completion(
-        prompt, penalty, draft.text, draft.finish, len(draft.token_ids), result.seconds, draft.stats
+        prompt,
+        penalty,
+        top.text,
+        top.finish,
+        len(top.source.token_ids),
+        seconds,
+        top.stats,
+        [d.text for d in result.drafts[1:]],
     )
 
 
 def truth_replay(
-    lm: LoadedModel, prompts: list[Prompt], max_new: int, strength: float
+    lm: LoadedModel, prompts: list[Prompt], max_new: int, strength: float | None
 ) -> dict[str, Any]:
     """Feed each prompt's real continuation through the penalty (no model): how often it
-    fires on code a human wrote, and how often it lowers the token the file really has."""
+    fires on code a human wrote (per detector), and how often it lowers the token the
+    file really has; and how often that continuation, cut to the same token budget,
+    ends in a tail loop (the rate of code people write)."""
     rows: dict[str, Any] = {}
     for kind in ("runs", "ordinary"):
-        steps = fired = lowered = 0
+        steps = fired = lowered = loops = n = 0
+        by_kind: dict[str, int] = {}
         for prompt in (p for p in prompts if p.kind == kind):
             ids = lm.encode(prompt.continuation)[:max_new]
+            n += 1
+            loops += tail_loop(prompt.text, lm.table.decode(ids))
             oracle = StatementRepetition("python", prompt.text)
-            penalty = RepetitionPenalty(lm.table, oracle, lm.eos_ids, strength=strength)
+            penalty = RepetitionPenalty(lm.table, oracle, lm.eos_ids)
+            if strength is not None:
+                penalty.strength = strength
             scores = torch.zeros(1, lm.vocab_size)  # (1, V)
             scores[0, 0] = 1.0  # a spread to scale by
             for t, token in enumerate(ids):
@@ -286,10 +415,14 @@ def truth_replay(
                 if out is not scores:
                     fired += 1
                     lowered += int(out[0, token] < scores[0, token])
+            for name, count in penalty.stats(tuple(ids)).items():
+                by_kind[name] = by_kind.get(name, 0) + int(count)
         rows[kind] = {
             "steps": steps,
             "fired": fired / steps if steps else None,
             "truth_lowered": lowered / steps if steps else None,
+            "tail_loop": loops / n if n else None,
+            "by_detector": by_kind,
         }
     return rows
 
@@ -304,9 +437,14 @@ def summarise(
             if not group:
                 continue
             lines = [complete_lines(c.text) for c in group]
+            loops = [tail_loop(c.prompt.text, c.text) for c in group]
+            every = [tail_loop(c.prompt.text, t) for c in group for t in [c.text, *c.others]]
             row = {
                 "n": len(group),
-                "egp": mean([1.0 if c.finish == "eos" else 0.0 for c in group]),
+                "tail_loop": mean([1.0 if loop else 0.0 for loop in loops]),
+                "tail_loop_all_drafts": mean([1.0 if loop else 0.0 for loop in every]),
+                "drafts": len(every),
+                "egp": mean([1.0 if c.finish in ("eos", "stop") else 0.0 for c in group]),
                 "tr_s": mean([tr_s(c.prompt.text, t) for c, t in zip(group, lines, strict=True)]),
                 "tr_n": mean([tr_n(c.prompt.text, t) for c, t in zip(group, lines, strict=True)]),
                 "parse_clean": mean(
@@ -325,6 +463,10 @@ def summarise(
                 "penalties_per_completion": mean(
                     [float(c.stats.get("repetition_penalties", 0)) for c in group]
                 ),
+                "penalties_by_detector": {
+                    name: mean([float(c.stats.get(key, 0)) for c in group])
+                    for name, key in DETECTOR_STATS.items()
+                },
             }
             rows[f"{kind}/{'on' if penalty else 'off'}"] = row
     newline = [ms for t in timers for ms in t.newline_ms]
@@ -350,14 +492,22 @@ def fmt(value: Any, pct: bool = True) -> str:
 
 
 def table(summary: dict[str, Any]) -> str:
-    head = "| set / penalty | n | EGP % | TR-S % | TR-N % | parse-clean % | line exact % | tokens | penalties |"
-    out = [head, "|" + "---|" * 9]
+    head = (
+        "| set / penalty | n | tail loop % | TR-S % | TR-N % | EGP % | parse-clean % | "
+        "line exact % | tokens | penalties |"
+    )
+    out = [head, "|" + "---|" * 10]
     for key, r in summary["groups"].items():
         out.append(
-            f"| {key} | {r['n']} | {fmt(r['egp'])} | {fmt(r['tr_s'])} | {fmt(r['tr_n'])} | "
-            f"{fmt(r['parse_clean'])} | {fmt(r['line_exact'])} | {fmt(r['mean_tokens'], False)} | "
+            f"| {key} | {r['n']} | {fmt(r.get('tail_loop'))} | {fmt(r['tr_s'])} | "
+            f"{fmt(r['tr_n'])} | {fmt(r['egp'])} | {fmt(r['parse_clean'])} | "
+            f"{fmt(r['line_exact'])} | {fmt(r['mean_tokens'], False)} | "
             f"{fmt(r['penalties_per_completion'], False)} |"
         )
+    if any(r.get("drafts", 0) > r["n"] for r in summary["groups"].values()):
+        out += ["", "| set / penalty | drafts | tail loop %, all drafts |", "|---|---|---|"]
+        for key, r in summary["groups"].items():
+            out.append(f"| {key} | {r.get('drafts')} | {fmt(r.get('tail_loop_all_drafts'))} |")
     o = summary["overhead"]
     out.append("")
     out.append("| constraint cost | count | p50 ms | p99 ms |")
@@ -378,11 +528,17 @@ def table(summary: dict[str, Any]) -> str:
     if replay:
         out += [
             "",
-            "| real continuation replayed | steps | penalty fires % | true token lowered % |",
+            "| real continuation replayed | steps | penalty fires % | true token lowered % | "
+            "tail loop % (same budget) | fired: structure / line / tandem / nesting / operands |",
         ]
-        out.append("|---|---|---|---|")
+        out.append("|---|---|---|---|---|---|")
         for kind, r in replay.items():
-            out.append(f"| {kind} | {r['steps']} | {fmt(r['fired'])} | {fmt(r['truth_lowered'])} |")
+            by = r.get("by_detector", {})
+            fired = " / ".join(str(by.get(key, 0)) for key in DETECTOR_STATS.values())
+            out.append(
+                f"| {kind} | {r['steps']} | {fmt(r['fired'])} | {fmt(r['truth_lowered'])} | "
+                f"{fmt(r.get('tail_loop'))} | {fired} |"
+            )
     return "\n".join(out)
 
 
@@ -394,12 +550,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompts", type=int, default=40, help="prompts per set")
     parser.add_argument("--out", type=Path, default=None, help="directory for repetition.json/.md")
     parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--strength", type=float, default=DEFAULT_STRENGTH)
+    parser.add_argument(
+        "--strength", type=float, default=None, help="penalty strength (default: what ships)"
+    )
+    parser.add_argument("--decoder", default="greedy", choices=("greedy", "superposed"))
+    parser.add_argument("--k", type=int, default=None, help="drafts (superposed; default 4)")
+    parser.add_argument("--multiline", default="auto", choices=("auto", "always", "never"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-    if args.prompts < 1 or args.max_new_tokens < 1 or args.strength <= 0:
+    if args.prompts < 1 or args.max_new_tokens < 1 or (args.strength or 1) <= 0:
         parser.error("--prompts, --max-new-tokens and --strength must be positive")
+    k = 1 if args.decoder == "greedy" else (args.k or 4)
+    if k < 1:
+        parser.error("--k must be positive")
+    options = PipelineOptions(
+        k=k,
+        max_new_tokens=args.max_new_tokens,
+        decoder=args.decoder,
+        multiline=args.multiline,
+    )
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     lm = load_model(args.model, device=args.device)
@@ -412,27 +582,28 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
 
-    timers: list[TimedConstraint] = []
-    setup_ms: list[float] = []
+    pipeline = new_pipeline(lm, args.strength)
     completions: list[Completion] = []
     started = time.perf_counter()
     for i, prompt in enumerate(prompts):
         for penalty in (False, True):
-            completions.append(
-                decode(lm, prompt, penalty, args.max_new_tokens, args.strength, timers, setup_ms)
-            )
+            completions.append(decode(pipeline, prompt, penalty, options))
         if (i + 1) % 10 == 0:
             print(
                 f"  {i + 1}/{len(prompts)} prompts, {time.perf_counter() - started:.0f}s",
                 file=sys.stderr,
             )
-    summary = summarise(completions, timers, setup_ms)
+    summary = summarise(completions, pipeline.timers, pipeline.setup_ms)
     summary["truth_replay"] = truth_replay(lm, prompts, args.max_new_tokens, args.strength)
+    strength = DEFAULT_STRENGTH if args.strength is None else args.strength
     summary["config"] = {
         "model": str(lm.path),
         "prompts_per_set": args.prompts,
         "max_new_tokens": args.max_new_tokens,
-        "strength": args.strength,
+        "strength": strength,
+        "decoder": args.decoder,
+        "k": k,
+        "multiline": args.multiline,
         "seed": args.seed,
         "seconds": time.perf_counter() - started,
     }
@@ -443,10 +614,9 @@ def main(argv: list[str] | None = None) -> int:
         (args.out / "repetition.json").write_text(json.dumps(summary, indent=2))
         (args.out / "repetition.md").write_text(
             "# Repetition penalty (RPG), penalty off vs on\n\n"
-            f"`python benchmarks/repetition.py --model {args.model} --prompts {args.prompts} "
-            f"--max-new-tokens {args.max_new_tokens} --strength {args.strength}`\n\n"
-            + report
-            + "\n"
+            f"`python -m benchmarks.repetition --model {args.model} --prompts {args.prompts} "
+            f"--max-new-tokens {args.max_new_tokens} --strength {strength} "
+            f"--decoder {args.decoder} --k {k} --multiline {args.multiline}`\n\n" + report + "\n"
         )
         samples = [
             {
@@ -454,8 +624,11 @@ def main(argv: list[str] | None = None) -> int:
                 "source": c.prompt.source,
                 "penalty": c.penalty,
                 "finish": c.finish,
+                "tail_loop": tail_loop(c.prompt.text, c.text),
                 "prompt_tail": c.prompt.text[-200:],
                 "completion": c.text,
+                "others": c.others,
+                "truth": c.prompt.continuation[:400],
                 "stats": c.stats,
             }
             for c in completions
