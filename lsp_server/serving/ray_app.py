@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import threading
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class ModelReplica:
         self.service = ModelService.load(model, device, token=token, max_rows=max_rows)
 
     def __serve_build_asgi_app__(self) -> Any:
-        return self.service.asgi
+        return self.service  # an ASGI 3 application
 
 
 def build_app(
@@ -96,22 +97,20 @@ def run_model_server(
 ) -> int:
     """Serve until SIGINT/SIGTERM (or ``stop``); return the exit code.
 
-    Without ``address`` a local Ray instance is started (and shut down on exit); with it,
-    the application joins that cluster and only the application is deleted on exit.
+    Without ``address`` a local Ray instance is started and shut down on exit (with every
+    process of its session, should one outlive ``ray.shutdown``); with it, the application
+    joins that cluster and only the application is deleted on exit.
     """
     require_ray()
     import ray
     from ray import serve
 
     stop = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
     started_ray = address is None
+    _on_signals(stop)  # a signal while Ray starts stops it as soon as it has started
     if started_ray:
-        cpus = os.cpu_count() or 1
         ray.init(
-            num_cpus=max(1, cpus),
+            num_cpus=max(1, os.cpu_count() or 1),
             include_dashboard=False,
             object_store_memory=128 * 1024 * 1024,
             logging_level=logging.WARNING,
@@ -119,23 +118,126 @@ def run_model_server(
         )
     else:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+    session = _session_name() if started_ray else None
+    _on_signals(stop)  # again: ray.init installs handlers of its own
+    failure: list[BaseException] = []
+    deployed = threading.Event()
+
+    def deploy() -> None:
+        try:
+            serve.start(http_options={"host": host, "port": port})
+            app = build_app(model, device, token, max_rows, replicas)
+            serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            failure.append(exc)
+        finally:
+            deployed.set()
+
     try:
-        serve.start(http_options={"host": host, "port": port})
-        app = build_app(model, device, token, max_rows, replicas)
-        serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
-        print(f"superpose-ls model-server: serving {model} at http://{host}:{port}", flush=True)
-        if ready is not None:
-            ready.set()
+        # deploying takes a while (the replica loads the model): a signal may come first
+        threading.Thread(target=deploy, daemon=True, name="superpose-deploy").start()
+        while not (deployed.wait(0.2) or stop.is_set()):
+            pass
+        if failure:
+            raise failure[0]
+        if not stop.is_set():
+            print(f"superpose-ls model-server: serving {model} at http://{host}:{port}", flush=True)
+            if ready is not None:
+                ready.set()
         while not stop.wait(0.5):
             pass
         print("superpose-ls model-server: stopping", flush=True)
         return 0
     finally:
+        started = _descendants() if started_ray else set()
+        _stop(serve, ray, started_ray, deployed)
+        if started_ray:
+            _kill_leftovers(session, started)
+
+
+def _on_signals(stop: threading.Event) -> None:
+    """SIGINT/SIGTERM set ``stop`` (the server then shuts down what it started)."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+
+
+def _stop(serve: Any, ray: Any, started_ray: bool, deployed: threading.Event) -> None:
+    """Delete the application (bounded wait), then disconnect or shut down Ray."""
+    done = threading.Event()
+
+    def shutdown() -> None:
         try:
             if started_ray:
                 serve.shutdown()
-            else:
+            elif deployed.is_set():
                 serve.delete(APP_NAME)
         except Exception:  # noqa: BLE001 - shutting down goes on whatever happens
             log.exception("stopping the Serve application failed")
-        ray.shutdown()
+        finally:
+            done.set()
+
+    threading.Thread(target=shutdown, daemon=True, name="superpose-shutdown").start()
+    done.wait(30.0)
+    ray.shutdown()
+
+
+def _session_name() -> str | None:
+    """The local Ray session's name (its processes carry it on their command line)."""
+    try:
+        from ray._private import worker
+
+        return Path(worker._global_node.get_session_dir_path()).name
+    except Exception:  # noqa: BLE001 - then only ray.shutdown cleans up
+        return None
+
+
+def _processes() -> dict[int, tuple[int, bytes]]:
+    """pid -> (parent pid, command line) of every process (Linux /proc; empty elsewhere)."""
+    found: dict[int, tuple[int, bytes]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+            parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+            found[int(entry.name)] = (parent, _identity(entry))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def _identity(entry: Path) -> bytes:
+    """A process's command line and open files (Ray's agents retitle themselves but keep
+    their session's log files open)."""
+    names = [(entry / "cmdline").read_bytes()]
+    try:
+        for fd in (entry / "fd").iterdir():
+            try:
+                names.append(os.readlink(fd).encode())
+            except OSError:
+                continue
+    except OSError:
+        pass
+    return b"\0".join(names)
+
+
+def _descendants() -> set[int]:
+    """The processes this one started, directly or not (Ray's GCS, raylet and workers)."""
+    table = _processes()
+    out: set[int] = set()
+    frontier = {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, (parent, _) in table.items() if parent in frontier} - out
+        out |= frontier
+    return out
+
+
+def _kill_leftovers(session: str | None, started: set[int]) -> None:
+    """Kill what of the local Ray we started outlived ``ray.shutdown`` (none, normally)."""
+    me = os.getpid()
+    for pid, (_, cmdline) in _processes().items():
+        ours = pid in started or (session is not None and session.encode() in cmdline)
+        if ours and pid != me:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass

@@ -366,18 +366,21 @@ class ModelService:
         if spec.stream:
             return Response(200, stream=self._stream(req, mode, status, disconnected))
         task = asyncio.ensure_future(self.decode(req, mode))
+        waiting = {task}
         if disconnected is not None:
-            gone = asyncio.ensure_future(disconnected.wait())
-            await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
-            gone.cancel()
-            if not task.done():  # the client left: its row is freed at the next step
+            waiting.add(asyncio.ensure_future(disconnected.wait()))
+        try:
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # the client left (or Ray cancelled the request): the row is freed
+            for other in waiting - {task}:
+                other.cancel()
+            if not task.done():
                 assert req.cancel is not None
                 req.cancel.set()
                 self.counters["cancelled"] += 1
-                task.cancel()
-                return Response(499, ApiError(499, "client closed the request").body())
-        result = await task
-        return Response(200, self._answer(result, status))
+        if not task.done():
+            return Response(499, ApiError(499, "client closed the request").body())
+        return Response(200, self._answer(task.result(), status))
 
     async def _stream(
         self,
@@ -548,6 +551,10 @@ class ModelService:
             return Response(200, {"seq": ws.seq, "documents": len(ws.table)})
 
     # ------------------------------------------------------------ ASGI
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        """The service is an ASGI application (servers detect ASGI 3 from this method)."""
+        await self.asgi(scope, receive, send)
 
     async def asgi(self, scope: dict, receive: Callable, send: Callable) -> None:
         """The service as a plain ASGI application (HTTP; lifespan acknowledged)."""
