@@ -68,18 +68,12 @@ from models.corpus import split_files  # noqa: E402
 from models.decoding import LogitsConstraint  # noqa: E402
 from models.loader import LoadedModel, load_model  # noqa: E402
 from models.ngram import NgramModel, WorkspaceNgrams, background_for  # noqa: E402
-from models.repetition import DEFAULT_STRENGTH, RepetitionPenalty  # noqa: E402
+from models.repetition import DEFAULT_STRENGTH, STAT_NAMES, RepetitionPenalty  # noqa: E402
 
 TAIL_COPIES = 3  # a draft ends in a tail loop: >= 3 generated copies of one unit ...
 TAIL_SPAN = 12  # ... covering at least 12 abstract tokens (not `a, b, c`)
 TAIL_MAX_PERIOD = 32  # abstract tokens per unit (a statement of ~30 tokens)
-DETECTOR_STATS = {  # detector -> the penalty's per-draft statistic
-    "structure": "repetition_structural",
-    "line": "repetition_lines",
-    "tandem": "repetition_tandem",
-    "nesting": "repetition_nesting",
-    "operands": "repetition_operands",
-}
+DETECTOR_STATS = STAT_NAMES  # detector -> the penalty's per-draft statistic
 
 
 @dataclass
@@ -648,6 +642,14 @@ TRS_RATIO = Target(
     "x",
     "issue 13",
 )
+TAIL_LOOPS = Target(
+    "repetition.tail_loop_ratio",
+    "drafts ending in a loop after repeated statements, penalty on / off",
+    "<=",
+    0.5,  # "tail loops at most half of the unpenalised rate"
+    "x",
+    "issue 13",
+)
 LINE_EXACT = Target(
     "repetition.ordinary_line_exact",
     "line exact match on ordinary prompts, penalty on minus off",
@@ -665,6 +667,7 @@ STEP_COST = Target(
     "issue 6",
 )
 FIGURE_METRICS = {  # key -> label (all rates)
+    "tail_loop": "tail loop\n(lower better)",
     "tr_s": "TR-S\n(lower better)",
     "tr_n": "TR-N\n(lower better)",
     "egp": "EGP\n(higher better)",
@@ -681,10 +684,14 @@ def plugin_rows(result: dict[str, Any]) -> list[Row]:
     plain_on, plain_off = groups.get("ordinary/on", {}), groups.get("ordinary/off", {})
     trs_on, trs_off = on.get("tr_s"), off.get("tr_s")
     ratio = trs_on / trs_off if trs_on is not None and trs_off else None
+    loops_on, loops_off = on.get("tail_loop"), off.get("tail_loop")
+    loops = loops_on / loops_off if loops_on is not None and loops_off else None
     exact_on, exact_off = plain_on.get("line_exact"), plain_off.get("line_exact")
     drop = None if exact_on is None or exact_off is None else exact_on - exact_off
     runs, plain = f"{on.get('n', 0)} prompts", f"{plain_on.get('n', 0)} prompts"
+    loops_detail = f"(on {plugin_fmt(loops_on, '%')}, off {plugin_fmt(loops_off, '%')}; {runs})"
     return [
+        summary_row(TAIL_LOOPS.label, loops, TAIL_LOOPS, None, loops_detail),
         summary_row(
             "TR-S after repeated statements, penalty on / off",
             ratio,
@@ -719,12 +726,15 @@ def plugin_rows(result: dict[str, Any]) -> list[Row]:
 def section(result: dict[str, Any]) -> str:
     """The report's repetition section (as repetition.md)."""
     c = result.get("config", {})
-    return (
-        "# Repetition penalty (RPG), penalty off vs on\n\n"
-        f"`python benchmarks/repetition.py --model {c.get('model')} --prompts "
+    command = (
+        f"python -m benchmarks.repetition --model {c.get('model')} --prompts "
         f"{c.get('prompts_per_set')} --max-new-tokens {c.get('max_new_tokens')} "
-        f"--strength {c.get('strength')}`\n\n" + table(result) + "\n"
+        f"--strength {c.get('strength')}"
     )
+    for key in ("decoder", "k", "multiline"):  # recorded since the pipeline runs the decoding
+        if key in c:
+            command += f" --{key} {c[key]}"
+    return f"# Repetition penalty (RPG), penalty off vs on\n\n`{command}`\n\n{table(result)}\n"
 
 
 def figure(result: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
@@ -752,18 +762,21 @@ def figure(result: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
             "penalty on": [on.get(m) for m in FIGURE_METRICS],
         }
         labels = list(FIGURE_METRICS.values())
+        index = {key: i for i, key in enumerate(FIGURE_METRICS)}
         if kind == "runs":
-            labels[0] += f"\non {TRS_RATIO.text()} off"
+            labels[index["tail_loop"]] += f"\non {TAIL_LOOPS.text()} off"
+            labels[index["tr_s"]] += f"\non {TRS_RATIO.text()} off"
         else:
-            labels[4] += f"\non >= off {plugin_fmt(LINE_EXACT.value, 'pp')}"
+            labels[index["line_exact"]] += f"\non >= off {plugin_fmt(LINE_EXACT.value, 'pp')}"
         placed = bars(ax, labels, series, pct=True, colors=colors)
-        if kind == "runs" and off.get("tr_s") is not None:
-            at = TRS_RATIO.value * off["tr_s"]
-            span = over(placed[("penalty on", 0)])
-            target_line(ax, TRS_RATIO, value=100 * at, span=span, label="")
+        relative = (("tail_loop", TAIL_LOOPS), ("tr_s", TRS_RATIO)) if kind == "runs" else ()
+        for key, target in relative:  # on <= ratio x off: the line at that product
+            if off.get(key) is not None:
+                span = over(placed[("penalty on", index[key])])
+                target_line(ax, target, value=100 * target.value * off[key], span=span, label="")
         if kind == "ordinary" and off.get("line_exact") is not None:
             at = off["line_exact"] + LINE_EXACT.value
-            span = over(placed[("penalty on", 4)])
+            span = over(placed[("penalty on", index["line_exact"])])
             target_line(ax, LINE_EXACT, value=at, span=span, label="")
         ax.set_ylabel("% of completions; red dashes: targets")
         ax.set_title(
@@ -808,7 +821,7 @@ PLUGIN = Benchmark(
     run=run_plugin,
     rows=plugin_rows,
     markdown=section,
-    targets=(TRS_RATIO, LINE_EXACT, STEP_COST),
+    targets=(TAIL_LOOPS, TRS_RATIO, LINE_EXACT, STEP_COST),
     sizes={
         "smoke": {"prompts": 1, "max_new_tokens": 12},
         "quick": {"prompts": 6, "max_new_tokens": 32},
