@@ -195,8 +195,9 @@ class _Http:
                 error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 timed_out = isinstance(exc, (TimeoutError, socket.timeout))
                 if timed_out or attempt > retries or time.monotonic() + delay >= deadline:
-                    self._failed(error)
-                    raise BackendError(f"{self.url} unreachable ({error})") from exc
+                    message = f"{self.url} unreachable ({error})"
+                    self._failed(message)
+                    raise BackendError(message) from exc
                 time.sleep(delay)
                 delay *= 3
                 continue
@@ -204,7 +205,7 @@ class _Http:
                 time.sleep(delay)
                 continue
             if status >= 500:
-                self._failed(f"HTTP {status}")
+                self._failed(f"{self.url} answered HTTP {status}")
             else:
                 self._ok()
             return status, answer

@@ -138,7 +138,14 @@ class ModelService:
     # ------------------------------------------------------------ the step loop
 
     def _ensure_loop(self) -> None:
-        if self._loop_task is None or self._loop_task.done():
+        task = self._loop_task
+        if (
+            task is not None
+            and not task.done()
+            and task.get_loop() is not asyncio.get_running_loop()
+        ):
+            raise RuntimeError("a ModelService steps on one event loop; this is another one")
+        if task is None or task.done():
             self._wake = asyncio.Event()
             self._loop_task = asyncio.get_running_loop().create_task(self._run())
 
