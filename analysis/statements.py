@@ -22,6 +22,21 @@ Detection is incremental: the draft is reparsed (tree-sitter incremental parse
 on top of the prompt's tree) only up to its last statement terminator (newline;
 in JS/TS also ``;`` and ``}``), and the analysis is cached by that text, so a
 step that appends no terminator costs a string search and a dict lookup.
+
+The same idea applies *inside* one statement, where small models loop just as
+often: self-similar nesting (``path.join(os.join(path.join(``, each copy opening
+a bracket it does not close) and repeated operand or argument patterns
+(``_len(result) or _len(result) and _len(``). The logical line the draft ends in
+(newlines inside brackets do not end it) is lexed into token classes (names,
+dotted chains included, -> ID; numbers, strings, constants and operators
+abstracted; brackets, ``,``, ``.``, ``=`` and keywords kept), and its tail is
+searched for a unit of period 1..8 whose copies begin with a name. Like RPG for
+statements, only generated copies count; because legitimate code nests and
+chains calls a few times (``os.path.join(os.path.dirname(os.path.abspath(``),
+a unit is penalised only from its fourth generated copy on and only when its
+content repeats too (two copies begin with the same name), and only at the
+point where the next copy would begin: right after an opening bracket or a
+separator, never on ``(``, ``,`` or an operator themselves.
 """
 
 from __future__ import annotations
@@ -101,13 +116,18 @@ class Unit:
 
 @dataclass(frozen=True)
 class StatementReport:
-    """Tail repetition of generated units (same fields as models.repetition.RepetitionReport)."""
+    """Tail repetition of generated units (same fields as models.repetition.RepetitionReport).
+
+    ``kind`` says which unit repeats: ``"statement"`` (statements of a block, period in
+    statements), ``"nesting"`` or ``"operands"`` (inside one logical line, period in
+    abstract tokens)."""
 
     period: int
     copies: int
     excess: int  # copies beyond the first (and beyond the free one), each penalised
     anchors: tuple[str, ...]  # surface text that began each copy of the next expected unit
     at_unit_start: bool  # the draft ends where the next unit of that block would start
+    kind: str = "statement"
 
 
 @dataclass(frozen=True)
@@ -345,6 +365,181 @@ def _block_candidate(
     )
 
 
+# ------------------------------------------------------------------ in-line repetition
+
+INLINE_MIN_COPIES = 3  # generated copies of a unit written freely; the next one is penalised
+_INLINE_CACHE = 256  # lexed prefixes (complete lines) kept per oracle
+_OPENERS = frozenset("([{")
+_CLOSERS = frozenset(")]}")
+_CONSTANTS = frozenset({"None", "True", "False", "null", "undefined", "true", "false", "NaN"})
+_WORD_OPERATORS = frozenset({"and", "or", "not", "in", "is", "instanceof", "typeof"})
+_NAME = r"(?:[^\W\d]|\$)[\w$]*"
+_COMMON_TOKENS = (
+    rf"|(?P<num>\.?\d[\w.]*)"
+    rf"|(?P<name>@?{_NAME}(?:\.{_NAME})*)"
+    r"|(?P<nl>\n)"
+    r"|(?P<space>[ \t\r\f\\]+)"
+    r"|(?P<op>\*\*=?|//=?|>>>?=?|<<=?|->|=>|:=|===|!==|\?\?|\?\.|&&|\|\||\.\.\.|[-+*/%&|^=<>!]=|"
+    r"[-+*/%&|^~<>!?@])"
+    r"|(?P<punct>[^\s\w])"
+)
+# strings may be unterminated at the end of the text (group ``open``: still inside it)
+_PY_LEX = re.compile(
+    r"(?P<comment>#[^\n]*)"
+    r"|(?P<str>(?i:[rbuf]{0,2})(?:'''(?:[^\\]|\\.)*?'''|\"\"\"(?:[^\\]|\\.)*?\"\"\"))"
+    r"|(?P<open>(?i:[rbuf]{0,2})(?:'''|\"\"\")(?:[^\\]|\\.)*\Z)"
+    r"|(?P<line_str>(?i:[rbuf]{0,2})(?:'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"))"
+    r"|(?P<line_open>(?i:[rbuf]{0,2})(?:'(?:[^'\\\n]|\\.)*|\"(?:[^\"\\\n]|\\.)*)\Z)"
+    + _COMMON_TOKENS,
+    re.DOTALL,
+)
+_JS_LEX = re.compile(
+    r"(?P<comment>//[^\n]*|/\*(?:[^*]|\*(?!/))*\*/)"
+    r"|(?P<str>`(?:[^`\\]|\\.)*`)"
+    r"|(?P<open>(?:/\*|`)(?:[^\\]|\\.)*\Z)"
+    r"|(?P<line_str>'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\")"
+    r"|(?P<line_open>(?:'(?:[^'\\\n]|\\.)*|\"(?:[^\"\\\n]|\\.)*)\Z)" + _COMMON_TOKENS,
+    re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class InlineToken:
+    """One lexed token of a logical line: where it starts, its abstract class, its text."""
+
+    start: int  # code-point offset into the lexed text
+    kind: str  # ID, NUM, STR, CONST, OP, NL, a keyword, or the punctuation itself
+    text: str
+
+
+def inline_tokens(text: str, language: str = "python") -> tuple[list[InlineToken], bool]:
+    """Abstract tokens of ``text`` and whether it ends outside strings and comments.
+
+    Names (dotted chains as one, ``os.path.join``) -> ``ID``; numbers -> ``NUM``;
+    strings -> ``STR``; ``None``/``true``/... -> ``CONST``; operators (``+``, ``==``,
+    ``and``, ``in``) -> ``OP``; newlines -> ``NL``; keywords, brackets, ``,``, ``.``,
+    ``:``, ``=`` as written. Comments and spaces are dropped. Never raises.
+    """
+    name, _ = _spec_for(language)
+    lexer = _PY_LEX if name == "python" else _JS_LEX
+    keywords = _PY_KEYWORDS if name == "python" else _JS_KEYWORDS
+    out: list[InlineToken] = []
+    for match in lexer.finditer(text):
+        group = match.lastgroup
+        word = match.group()
+        if group in ("open", "line_open"):
+            return out, False  # the text ends inside a string or block comment
+        if group == "comment" and match.end() == len(text) and not word.startswith("/*"):
+            return out, False  # ... or inside a line comment
+        if group in ("space", "comment"):
+            continue
+        if group == "name":
+            if word in _WORD_OPERATORS:
+                kind = "OP"
+            elif word in _CONSTANTS:
+                kind = "CONST"
+            elif word in keywords:
+                kind = word
+            else:
+                kind = "ID"
+        elif group == "op":
+            kind = "=" if word == "=" else "OP"
+        elif group in ("str", "line_str"):
+            kind = "STR"
+        elif group == "num":
+            kind = "NUM"
+        elif group == "nl":
+            kind = "NL"
+        else:
+            kind = word
+        out.append(InlineToken(match.start(), kind, word))
+    return out, True
+
+
+_PY_KEYWORDS = frozenset(
+    "False None True and as assert async await break class continue def del elif else except "
+    "finally for from global if import in is lambda nonlocal not or pass raise return try while "
+    "with yield match case".split()
+)
+_JS_KEYWORDS = frozenset(
+    "break case catch class const continue debugger default delete do else export extends "
+    "finally for function if import in instanceof let new of return super switch this throw try "
+    "typeof var void while with yield async await static get set".split()
+)
+
+
+def logical_line(tokens: Sequence[InlineToken]) -> list[InlineToken]:
+    """The tokens after the last newline (or ``;``) outside brackets, newlines inside
+    brackets dropped."""
+    depth = 0
+    start = 0
+    for i, token in enumerate(tokens):
+        if token.kind in _OPENERS:
+            depth += 1
+        elif token.kind in _CLOSERS:
+            depth = max(0, depth - 1)
+        elif token.kind in ("NL", ";") and depth == 0:
+            start = i + 1
+    return [t for t in tokens[start:] if t.kind != "NL"]
+
+
+def _unit_shape(kinds: Sequence[str]) -> str | None:
+    """``"nesting"`` when a copy opens brackets it does not close (and never closes one it
+    did not open) and ends where its argument starts; ``"operands"`` when it is balanced
+    and ends with a separator; None otherwise."""
+    depth = low = 0
+    for kind in kinds:
+        if kind in _OPENERS:
+            depth += 1
+        elif kind in _CLOSERS:
+            depth -= 1
+            low = min(low, depth)
+    if low < 0 or kinds[0] != "ID":
+        return None
+    last = kinds[-1]
+    if depth > 0 and (last in _OPENERS or last == ","):
+        return "nesting"
+    if depth == 0 and len(kinds) >= 2 and last in (",", "OP"):
+        return "operands"
+    return None
+
+
+def inline_repetition(
+    tokens: Sequence[InlineToken],
+    generated_from: int,
+    min_copies: int = INLINE_MIN_COPIES,
+    max_period: int = MAX_PERIOD,
+) -> StatementReport | None:
+    """Repeated nesting or operands at the end of a logical line's ``tokens``, or None.
+
+    Copies count only where they begin at or after offset ``generated_from`` (the text
+    the model wrote). A unit is reported when at least ``min_copies`` generated copies
+    end the line, the line ends where the next copy would begin (its first token is a
+    name), and two copies of the run (the prompt's included) begin with the same name
+    (the content repeats, not only the shape). ``excess`` is the copies beyond ``min_copies - 1``.
+    """
+    kinds = [t.kind for t in tokens]
+    n = len(kinds)
+    best: StatementReport | None = None
+    for period in range(1, min(max_period, n // max(1, min_copies)) + 1):
+        shape = _unit_shape(kinds[n - period :])
+        if shape is None:
+            continue
+        run = _run_length(kinds, period)
+        starts = [n - j * period for j in range(1, (run + period) // period + 1)]
+        generated = [i for i in starts if tokens[i].start >= generated_from]
+        if len(generated) < min_copies:
+            continue
+        names = [tokens[i].text for i in starts]  # the prompt's copies count for content
+        if len(set(names)) == len(names):
+            continue  # the shape repeats with new names each time: ordinary code
+        excess = len(generated) - min_copies + 1
+        if best is None or excess > best.excess:
+            anchors = tuple(dict.fromkeys(tokens[i].text for i in reversed(generated)))
+            best = StatementReport(period, len(generated), excess, anchors, True, shape)
+    return best
+
+
 class StatementRepetition:
     """Repetition oracle for one request: ``report(draft_text)`` -> tail repetition or None.
 
@@ -371,6 +566,8 @@ class StatementRepetition:
         self._prompt_tree = parser_for(self.language).parse(self._prompt)  # once per request
         self._prompt_units: dict[tuple[int, int, str, int], list[Unit]] = {}
         self._cache: OrderedDict[str, tuple[_Candidate, ...]] = OrderedDict()
+        self._line_head = prompt_prefix[prompt_prefix.rfind("\n") + 1 :]
+        self._lexed: OrderedDict[str, tuple[list[InlineToken], bool]] = OrderedDict()
         self._cache_size = cache_size
         self.parses = 0  # reparses done (tests, benchmark)
 
@@ -379,6 +576,37 @@ class StatementRepetition:
         return max(draft_text.rfind(t) for t in self._spec.terminators) + 1
 
     def report(self, draft_text: str) -> StatementReport | None:
+        """Tail repetition where the draft ends: of the generated statements of its block
+        when the draft ends where the next statement would start, else of nesting or
+        operands inside its last logical line (:meth:`inline_report`), else the block's
+        (not at a unit start), or None."""
+        found = self.statement_report(draft_text)
+        if found is not None and found.at_unit_start:
+            return found
+        return self.inline_report(draft_text) or found
+
+    def inline_report(self, draft_text: str) -> StatementReport | None:
+        """Repeated nesting or operands ending the draft's logical line (the prompt's line
+        before the cursor included, its copies not counted), or None."""
+        text = self._line_head + draft_text
+        cut = text.rfind("\n") + 1
+        prefix = text[:cut]
+        known = self._lexed.get(prefix)
+        if known is None:
+            known = self._lexed[prefix] = inline_tokens(prefix, self.language)
+            if len(self._lexed) > _INLINE_CACHE:
+                self._lexed.popitem(last=False)
+        tokens, clean = known
+        if clean:
+            tail, clean = inline_tokens(text[cut:], self.language)
+            tokens = tokens + [InlineToken(t.start + cut, t.kind, t.text) for t in tail]
+        else:  # the complete lines end inside a string: lex the whole text
+            tokens, clean = inline_tokens(text, self.language)
+        if not clean:
+            return None
+        return inline_repetition(logical_line(tokens), len(self._line_head))
+
+    def statement_report(self, draft_text: str) -> StatementReport | None:
         """Tail repetition of the generated units in the block where the draft ends."""
         cut = self.statement_end(draft_text)
         if cut == 0:

@@ -10,6 +10,13 @@ module only sees plain data through :class:`RepetitionOracle` (text in,
 :class:`RepetitionReport`-shaped object out), because ``models`` never imports
 ``analysis``.
 
+The oracle also reports repetition *inside* one logical line, found the same
+way at the level of abstract tokens: self-similar nesting
+(``path.join(os.join(path.join(``) and repeated operand or argument patterns
+(``_len(result) or _len(result) and _len(``); the report's ``kind`` says which,
+and the name that began each copy is its anchor, lowered where the next copy
+would begin, exactly like a statement's key token.
+
 The same constraint stops the content loops small models fall into without any
 oracle: the same line written again and again, and token-level tandem repeats
 inside a line (``_color_color_color_``, ``67, 67, 67, 67``).
@@ -42,6 +49,15 @@ from models.token_table import TokenTable
 log = logging.getLogger(__name__)
 
 MAX_TANDEM_PERIOD = 8
+# what was penalised -> the per-draft statistic counting it
+STAT_NAMES = {
+    "structure": "repetition_structural",
+    "line": "repetition_lines",
+    "tandem": "repetition_tandem",
+    "nesting": "repetition_nesting",
+    "operands": "repetition_operands",
+}
+_ORACLE_KINDS = {"statement": "structure", "nesting": "nesting", "operands": "operands"}
 DEFAULT_STRENGTH = 0.5
 _ANCHOR = re.compile(r"@?(?:[^\W\d]|\$)[\w$]*(?:\.(?:[^\W\d]|\$)[\w$]*)*")
 _LOOKUP_ATTR = "_repetition_lookup"
@@ -52,7 +68,10 @@ _LOOKUP_ATTR = "_repetition_lookup"
 
 @runtime_checkable
 class RepetitionSignal(Protocol):
-    """What an oracle reports (read-only fields; :class:`RepetitionReport` is one)."""
+    """What an oracle reports (read-only fields; :class:`RepetitionReport` is one).
+
+    An optional ``kind`` field (``"statement"``, ``"nesting"``, ``"operands"``) says what
+    repeats; without it the report is about statements."""
 
     @property
     def period(self) -> int: ...
@@ -68,13 +87,17 @@ class RepetitionSignal(Protocol):
 
 @dataclass(frozen=True)
 class RepetitionReport:
-    """Tail repetition of a draft's generated statements (plain data)."""
+    """Tail repetition of a draft's generated statements or line (plain data).
+
+    ``kind`` is ``"statement"``, ``"nesting"`` or ``"operands"`` (oracles without the
+    field report statements)."""
 
     period: int
     copies: int
     excess: int  # penalised copies beyond the first (and the free one)
     anchors: tuple[str, ...]  # surface text that began each repeated unit ("assert", "self.x")
     at_unit_start: bool  # the draft ends where the next unit of that block would start
+    kind: str = "statement"
 
 
 class RepetitionOracle(Protocol):
@@ -200,7 +223,7 @@ class _DraftState:
     last_line: str | None  # last complete non-blank generated line
     line_copies: int  # how many times in a row it was written
     # filled when this prefix is scored
-    kind: str | None = None  # "structure" | "line" | "tandem" when penalised
+    kind: str | None = None  # a key of STAT_NAMES when penalised
     excess: int = 0
 
     @property
@@ -317,8 +340,9 @@ class RepetitionPenalty:
             found = self._copy_ids[key] = tuple(sorted(ids))
         return found
 
-    def _structural(self, state: _DraftState) -> tuple[int, tuple[int, ...]] | None:
-        """(excess, ids to lower) when the oracle says the next unit would be another copy."""
+    def _structural(self, state: _DraftState) -> tuple[int, tuple[int, ...], str] | None:
+        """(excess, ids to lower, kind) when the oracle says the next unit (a statement, or a
+        copy of a nesting or operand pattern inside the line) would be another copy."""
         if self.oracle is None:
             return None
         try:
@@ -333,7 +357,8 @@ class RepetitionPenalty:
         for anchor in report.anchors:
             if is_wordish(anchor):
                 ids.update(self._anchor_token_ids(anchor))
-        return report.excess, tuple(sorted(ids))
+        kind = _ORACLE_KINDS.get(getattr(report, "kind", "statement"), "structure")
+        return report.excess, tuple(sorted(ids)), kind
 
     def _line(self, state: _DraftState) -> tuple[int, tuple[int, ...]] | None:
         """(excess, ids) when the same line was written twice and a new line is starting."""
@@ -409,7 +434,7 @@ class RepetitionPenalty:
         found: list[tuple[int, str, tuple[int, ...], tuple[int, ...]]] = []
         structural = self._structural(state)
         if structural is not None:
-            found.append((structural[0], "structure", structural[1], tuple(self.eos_ids)))
+            found.append((structural[0], structural[2], structural[1], tuple(self.eos_ids)))
         line = self._line(state)
         if line is not None and line[1]:
             found.append((line[0], "line", line[1], tuple(self.eos_ids)))
@@ -428,7 +453,7 @@ class RepetitionPenalty:
 
     def stats(self, draft_ids: tuple[int, ...]) -> dict[str, Any]:
         """Penalties applied along one draft's path (its prefixes, the final step included)."""
-        counts = {"structure": 0, "line": 0, "tandem": 0}
+        counts = dict.fromkeys(STAT_NAMES, 0)
         max_excess = 0
         # the last token of a draft cut by the token limit was never scored: extend to it
         state: _DraftState | None = self._state(tuple(int(i) for i in draft_ids))
@@ -440,7 +465,5 @@ class RepetitionPenalty:
         return {
             "repetition_penalties": sum(counts.values()),
             "repetition_max_excess": max_excess,
-            "repetition_structural": counts["structure"],
-            "repetition_lines": counts["line"],
-            "repetition_tandem": counts["tandem"],
+            **{STAT_NAMES[kind]: count for kind, count in counts.items()},
         }

@@ -10,7 +10,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis.statements import StatementRepetition, detect_period, statement_signatures
+from analysis.statements import (
+    StatementRepetition,
+    detect_period,
+    inline_repetition,
+    inline_tokens,
+    logical_line,
+    statement_signatures,
+)
 
 
 def signatures(source: str, language: str = "python") -> list[str]:
@@ -264,3 +271,140 @@ def test_partial_prefixes_of_a_real_file_never_raise():
         blocks = statement_signatures(source[:b], "python", since=a)
         assert all(isinstance(sig, str) and sig for block in blocks for sig in block)
     assert reports < 25  # real code is not reported as a loop everywhere
+
+
+# ------------------------------------------------------------------ in-line repetition
+
+
+def kinds_of(text: str, language: str = "python") -> list[str]:
+    tokens, clean = inline_tokens(text, language)
+    assert clean
+    return [t.kind for t in tokens]
+
+
+def test_inline_tokens_abstract_names_literals_and_operators():
+    assert kinds_of("x = os.path.join(a, 'b', 1.5) or None") == (
+        ["ID", "=", "ID", "(", "ID", ",", "STR", ",", "NUM", ")", "OP", "CONST"]
+    )
+    assert kinds_of('if not a in b: return f"{c}"  # note\n') == (
+        ["if", "OP", "ID", "OP", "ID", ":", "return", "STR", "NL"]
+    )
+    assert kinds_of("s = '''a\nb''' + x") == ["ID", "=", "STR", "OP", "ID"]
+    assert kinds_of("const s = `a${b}` /* c */ + f(null);", "javascript") == (
+        ["const", "ID", "=", "STR", "OP", "ID", "(", "CONST", ")", ";"]
+    )
+    # the text ends inside a string or a comment: not clean
+    for text, language in [
+        ("x = 'abc", "python"),
+        ('x = """abc\n', "python"),
+        ("x = 1  # os.join(", "python"),
+        ("x = `a", "javascript"),
+        ("x = 1 // a(", "javascript"),
+        ("x = /* a(", "javascript"),
+    ]:
+        assert inline_tokens(text, language)[1] is False
+
+
+def test_logical_line_keeps_bracketed_newlines_and_ends_at_others():
+    tokens, _ = inline_tokens("a = 1\nf(x,\n  y,\n  z")
+    assert [t.text for t in logical_line(tokens)] == ["f", "(", "x", ",", "y", ",", "z"]
+    tokens, _ = inline_tokens("a(1); b = c", "javascript")
+    assert [t.text for t in logical_line(tokens)] == ["b", "=", "c"]
+
+
+def test_self_similar_nesting_is_reported_where_the_next_copy_starts():
+    oracle = StatementRepetition("python", "import os\n\ndef where(name):\n    return ")
+    loop = "path.join(os.join(path.join(os.join(path.join("
+    assert oracle.report("path.join(os.join(") is None  # two copies: ordinary
+    three = oracle.report("path.join(os.join(path.join(")
+    assert (three.kind, three.period, three.copies, three.excess) == ("nesting", 2, 3, 1)
+    assert three.anchors == ("path.join", "os.join") and three.at_unit_start
+    five = oracle.report(loop)
+    assert (five.copies, five.excess) == (5, 3)
+    # not where the draft ends inside a copy: after a name or a dot, nothing is said
+    for partial in (loop + "pa", loop + "path", loop + "path.", loop + "path.join"):
+        assert oracle.report(partial) is None
+    # the issue's example: the first copy began in the prompt ("return pa|th.join(")
+    cut = StatementRepetition("python", "def where(name):\n    return pa")
+    assert cut.report("th.join(os.join(path.join(") is None  # two generated copies
+    found = cut.report("th.join(os.join(path.join(path.dirname(")
+    assert found.kind == "nesting" and found.copies == 3
+    assert found.anchors == ("os.join", "path.join", "path.dirname")
+    js = StatementRepetition("javascript", "const p = ")
+    assert js.report("wrap(wrap(wrap(").kind == "nesting"
+
+
+def test_repeated_operands_are_reported_before_the_next_name():
+    oracle = StatementRepetition("python", "def f(result):\n    if ")
+    loop = "_len(result) or _len(result) and _len(result) or "
+    found = oracle.report(loop)
+    assert (found.kind, found.period, found.copies, found.excess) == ("operands", 5, 3, 1)
+    assert found.anchors == ("_len",)
+    assert oracle.report(loop + "_len(result) and ").excess == 2
+    # inside a copy (after `_len(`, `result`, `)`) nothing is said: `(` `,` are never the start
+    for partial in ("_len(", "_len(result", "_len(result)", "_len(result) o"):
+        assert oracle.report(loop + partial) is None
+    # repeated arguments across continuation lines
+    args = StatementRepetition("python", "class A:\n    def __init__(self, ")
+    found = args.report("file=None, file=None,\n                 file=None,\n                 ")
+    assert (found.kind, found.anchors) == ("operands", ("file",))
+
+
+LEGITIMATE_LINES = [
+    "path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data')\n",
+    "result = int(float(str(value)))\n",
+    "if isinstance(x, int) or isinstance(x, float):\n",
+    "call(a, b, c, d, e, f, g, h)\n",
+    "total = a + b + c + d + e + f\n",
+    "row = [int(a), int(b), int(c)]\n",
+    "table = {'a': 1, 'b': 2, 'c': 3, 'd': 4, 'e': 5}\n",
+    "self.assertEqual(self.assertEqual, self.x)\n",
+    "names = sorted(set(map(str.lower, items)))\n",
+    "value = x[0][1][2] + y[0][1][2]\n",
+]
+
+
+@pytest.mark.parametrize("line", LEGITIMATE_LINES)
+def test_legitimate_lines_are_never_reported_at_any_prefix(line):
+    prompt = "import os\n\ndef f(a, b, c, d, e, f, g, h, x, y, value, items):\n    "
+    oracle = StatementRepetition("python", prompt)
+    for end in range(1, len(line) + 1):
+        found = oracle.report(line[:end])
+        assert found is None or found.kind == "statement", (line[:end], found)
+
+
+def test_copies_written_in_the_prompt_are_free():
+    prompt = "def f(a):\n    return isinstance(a, int) or isinstance(a, str) or "
+    oracle = StatementRepetition("python", prompt)
+    assert oracle.report("isinstance(a, bytes) or ") is None  # one generated copy
+    assert oracle.report("isinstance(a, bytes) or isinstance(a, bytes) or ") is None
+    found = oracle.report("isinstance(a, bytes) or " * 3)
+    assert found.kind == "operands" and found.copies == 3
+
+
+def test_loops_inside_strings_and_comments_are_not_code():
+    oracle = StatementRepetition("python", "x = ")
+    assert oracle.report("'path.join(os.join(path.join(os.join(") is None
+    assert oracle.report("1  # path.join(os.join(path.join(os.join(") is None
+    assert oracle.report('"""\npath.join(os.join(path.join(os.join(') is None
+
+
+def test_inline_repetition_helper_counts_generated_copies_only():
+    tokens = logical_line(inline_tokens("x = f(f(f(f(")[0])
+    assert inline_repetition(tokens, 0).copies == 4
+    assert inline_repetition(tokens, len("x = f(")).copies == 3
+    assert inline_repetition(tokens, len("x = f(f(")) is None
+    assert inline_repetition(tokens, 0, min_copies=5) is None
+
+
+def test_incremental_inline_reports_equal_batch_reports():
+    prompt = "def f(result):\n    data = [\n        "
+    draft = "g(x), g(x),\n        g(x), g(x), g(x),\n        g(x), g("
+    incremental = StatementRepetition("python", prompt)
+    seen = set()
+    for pos in range(1, len(draft) + 1):
+        got = incremental.report(draft[:pos])
+        assert got == StatementRepetition("python", prompt).report(draft[:pos])
+        if got is not None:
+            seen.add(got.kind)
+    assert seen == {"operands"}

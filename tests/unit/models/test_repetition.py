@@ -1,5 +1,6 @@
 """Repetition penalty: exact tokens touched on a hand-built vocabulary, bit-exact pass-through,
-scale-free strength, per-draft state, content loops, and stub models looping under greedy decoding."""
+scale-free strength, per-draft state, content loops, in-line nesting and operand loops (with
+the real statement oracle), and stub models looping under greedy decoding."""
 
 from __future__ import annotations
 
@@ -47,6 +48,16 @@ SURFACES = [
     "color",  # 22
     "defs",  # 23
     "def(",  # 24
+    "path",  # 25
+    ".",  # 26
+    "join",  # 27
+    "os",  # 28
+    ")",  # 29
+    " or",  # 30
+    " and",  # 31
+    "_len",  # 32
+    " _len",  # 33
+    "result",  # 34
 ]
 IDS = {s: i for i, s in enumerate(SURFACES)}
 V = len(SURFACES)
@@ -69,9 +80,16 @@ class FixedOracle:
         return self.fixed
 
 
-def report(excess: int = 1, at_unit_start: bool = True, anchors=("def",)) -> RepetitionReport:
+def report(
+    excess: int = 1, at_unit_start: bool = True, anchors=("def",), kind: str = "statement"
+) -> RepetitionReport:
     return RepetitionReport(
-        period=1, copies=excess + 1, excess=excess, anchors=anchors, at_unit_start=at_unit_start
+        period=1,
+        copies=excess + 1,
+        excess=excess,
+        anchors=anchors,
+        at_unit_start=at_unit_start,
+        kind=kind,
     )
 
 
@@ -316,3 +334,103 @@ def test_stub_model_looping_defs_ends_within_two_copies_with_sentencepiece():
     # the first piece is a word start ("▁def" spells " def"): the table keeps that space
     assert draft.text.lstrip(" ") == "def f_1(x): return x\ndef f_2(x): return x\n"
     assert draft.stats["repetition_structural"] == 1
+
+
+# ------------------------------------------------------------------ in-line repetition
+
+
+def test_inline_reports_lower_the_copy_anchors_and_raise_only_eos(table):
+    scores = random_scores()
+    original = scores.clone()
+    for kind, stat in (("nesting", "repetition_nesting"), ("operands", "repetition_operands")):
+        oracle = FixedOracle(report(anchors=("path.join", "os.join"), kind=kind))
+        penalty = RepetitionPenalty(table, oracle, eos_ids=[0])
+        draft = ids_of("path", ".", "join", "(")
+        out = penalty(torch.tensor([draft]), scores)
+        assert torch.equal(scores, original)  # input never mutated
+        lowered = {i for i in range(V) if out[0, i] < scores[0, i]}
+        raised = {i for i in range(V) if out[0, i] > scores[0, i]}
+        assert lowered == set(ids_of("path", "os")) and raised == {0}
+        for untouched in ("(", ")", ",", ".", "=", " or", "\n", "\n    "):
+            assert out[0, IDS[untouched]] == scores[0, IDS[untouched]]
+        stats = penalty.stats(tuple(draft))
+        assert stats[stat] == 1 and stats["repetition_structural"] == 0
+
+
+def test_real_oracle_nesting_on_token_ids(table):
+    penalty = RepetitionPenalty(table, StatementRepetition("python", "x = "), eos_ids=[0])
+    scores = random_scores()
+    copy = ids_of("path", ".", "join", "(", "os", ".", "join", "(")
+    assert penalty(torch.tensor([copy]), scores) is scores  # two copies: ordinary
+    three = copy + ids_of("path", ".", "join", "(")
+    out = penalty(torch.tensor([three]), scores)
+    assert out[0, IDS["path"]] < scores[0, IDS["path"]]
+    assert out[0, IDS["os"]] < scores[0, IDS["os"]]
+    assert out[0, 0] > scores[0, 0]
+    for untouched in ("(", ".", "join", "_len", "\n"):
+        assert out[0, IDS[untouched]] == scores[0, IDS[untouched]]
+    # inside the next copy (after its name) nothing is touched
+    assert penalty(torch.tensor([three + ids_of("path")]), scores) is scores
+    mid_copy = penalty(torch.tensor([three + ids_of("path", ".")]), scores)
+    assert mid_copy[0, IDS["os"]] == scores[0, IDS["os"]]  # (a content tandem may act here)
+    assert penalty.stats(tuple(three))["repetition_nesting"] == 1
+
+
+def test_real_oracle_operands_on_token_ids(table):
+    penalty = RepetitionPenalty(table, StatementRepetition("python", "if "), eos_ids=[0])
+    scores = random_scores()
+    unit = ["(", "result", ")"]
+    loop = ids_of("_len", *unit, " or", " _len", *unit, " and", " _len", *unit, " or")
+    out = penalty(torch.tensor([loop]), scores)
+    assert out[0, IDS["_len"]] < scores[0, IDS["_len"]]
+    assert out[0, IDS[" _len"]] < scores[0, IDS[" _len"]]
+    for untouched in (" or", " and", "(", ")", "result", ","):
+        assert out[0, IDS[untouched]] == scores[0, IDS[untouched]]
+    assert penalty(torch.tensor([loop[:-1]]), scores) is scores  # ends on ")": no copy starts
+    assert penalty.stats(tuple(loop))["repetition_operands"] == 1
+
+
+LEGITIMATE = [
+    "path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data')\n",
+    "if isinstance(x, int) or isinstance(x, float) or x is None:\n",
+    "row = [int(a), int(b), int(c)]\n",
+    "call(alpha, beta, gamma, delta, epsilon)\n",
+]
+
+
+@pytest.mark.parametrize("line", LEGITIMATE)
+def test_legitimate_lines_pass_through_bit_for_bit(tiny_tokenizer, line):
+    lm = looping_lm(tiny_tokenizer, line)
+    prompt = "import os\n\ndef f(x, a, b, c, alpha, beta, gamma, delta, epsilon):\n    "
+    ids = lm.encode(line)
+    penalty = RepetitionPenalty(lm.table, StatementRepetition("python", prompt), lm.eos_ids)
+    scores = torch.randn(1, lm.vocab_size, generator=torch.Generator().manual_seed(3))
+    for t in range(len(ids) + 1):
+        generated = torch.tensor([ids[:t]], dtype=torch.long).reshape(1, t)  # (1, t)
+        assert penalty(generated, scores) is scores
+    assert penalty.stats(tuple(ids))["repetition_penalties"] == 0
+
+
+@pytest.mark.parametrize(
+    ("loop", "prompt", "unit", "stat"),
+    [
+        ("path.join(os.join(" * 12, "def f(name):\n    return ", ".join(", "repetition_nesting"),
+        (
+            "_len(result) or _len(result) and " * 8,
+            "def f(result):\n    if ",
+            "_len(",
+            "repetition_operands",
+        ),
+    ],
+)
+def test_stub_model_inline_loops_are_stopped(tiny_tokenizer, loop, prompt, unit, stat):
+    lm = looping_lm(tiny_tokenizer, loop)
+    ids = lm.encode(prompt)
+    plain = greedy_decode(lm, DecodeRequest(prompt_ids=ids, max_new_tokens=120)).drafts[0]
+    assert plain.finish == "length" and plain.text.count(unit) >= 6
+    penalty = RepetitionPenalty(lm.table, StatementRepetition("python", prompt), lm.eos_ids)
+    req = DecodeRequest(prompt_ids=ids, max_new_tokens=120, constraints=[penalty])
+    draft = greedy_decode(lm, req).drafts[0]
+    assert draft.finish == "eos"
+    assert 3 <= draft.text.count(unit) <= 4
+    assert draft.stats[stat] >= 1 and draft.stats["repetition_tandem"] == 0
