@@ -400,7 +400,8 @@ class RemoteBackend:
             else:
                 partial.rename(directory)
         self.applied = {
-            "decoder": "superposed (batched across users on the service)",
+            "decoder": "superposed (batched across users on the service; greedy as k = 1 "
+            "without n-grams; beam is served as superposed)",
             "monitor": "member tables: the receiver at the cursor and named receivers",
             "repetitionPenalty": "applied on the service (prefix sent)",
             "healing": "applied",
@@ -670,7 +671,8 @@ def service_body(
         "version": API_VERSION,
         "decoder": "sampling" if options.decoder == "sampling" else "superposed",
         "verify": bool(request.verify),
-        "ngram": request.ngram is not None,
+        # greedy is superposed decoding with k = 1 and no n-grams (token for token)
+        "ngram": request.ngram is not None and options.decoder != "greedy",
         "ngram_weight": request.ngram_weight,
         "cache_key": request.cache_key,
     }
