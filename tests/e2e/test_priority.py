@@ -245,7 +245,7 @@ def test_explicit_requests_wait_for_the_loading_model_automatic_ones_do_not():
     """Issue 13 item 5: nothing explicit comes back empty because the model is loading."""
     with LspHarness() as lsp:
         lsp.initialize(OPTIONS)
-        a, b, c, d = (open_doc(lsp, f"loading_{x}") for x in "abcd")
+        a, b, c, d, e = (open_doc(lsp, f"loading_{x}") for x in "abcde")
         # every request leaves before the model can have loaded (loading takes seconds)
         ghost = lsp.request_async("textDocument/inlineCompletion", params(a, AUTOMATIC_INLINE))
         trigger = lsp.request_async("textDocument/completion", params(a, TRIGGER_CHARACTER_MENU))
@@ -258,12 +258,20 @@ def test_explicit_requests_wait_for_the_loading_model_automatic_ones_do_not():
         drafts = lsp.request_async(
             "workspace/executeCommand", {"command": "superpose.drafts", "arguments": [params(d)]}
         )
+        # two explicit requests for one document both wait: the newer one wins, as it would
+        # have without the wait
+        older = lsp.request_async("textDocument/inlineCompletion", params(e, INVOKED_INLINE))
+        newer = lsp.request_async(
+            "workspace/executeCommand", {"command": "superpose.drafts", "arguments": [params(e)]}
+        )
         assert result_of(lsp, ghost) == {"items": []}
         assert result_of(lsp, trigger)["items"] == []
         assert result_of(lsp, state)["state"] == "loading"
         assert result_of(lsp, invoked)["items"]
         assert result_of(lsp, menu)["items"]
         assert result_of(lsp, drafts)["drafts"]
+        assert result_of(lsp, newer)["drafts"]
+        assert lsp.wait(older)["error"]["code"] == CONTENT_MODIFIED
         waits = [
             n
             for n in lsp.notifications
@@ -280,19 +288,6 @@ def test_explicit_requests_wait_for_the_loading_model_automatic_ones_do_not():
             and n["params"]["value"]["kind"] == "end"
         ]
         assert len(ends) == len(tokens)  # every wait's progress was ended
-
-
-def test_requests_that_waited_keep_their_arrival_order():
-    """Two explicit requests for one document wait for the model: the newer one wins."""
-    with LspHarness() as lsp:
-        lsp.initialize(OPTIONS)
-        uri = open_doc(lsp, "order")
-        older = lsp.request_async("textDocument/inlineCompletion", params(uri, INVOKED_INLINE))
-        newer = lsp.request_async(
-            "workspace/executeCommand", {"command": "superpose.drafts", "arguments": [params(uri)]}
-        )
-        assert result_of(lsp, newer)["drafts"]
-        assert lsp.wait(older)["error"]["code"] == CONTENT_MODIFIED
 
 
 def test_menu_beside_ghost_traffic_never_runs_a_full_pass(lsp: LspHarness):

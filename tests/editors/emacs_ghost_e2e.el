@@ -225,6 +225,28 @@
         (superpose-e2e--put 'shown_while_off (or (superpose-e2e--overlay) nil)))
       (superpose-toggle "on")
       (superpose-e2e--put 'feedback_after (superpose-e2e--feedback))
+      ;; 7. the commands: completion-at-point (eglot), superpose-drafts picking the first
+      ;; draft, the monitor toggled twice, the status
+      (reset)
+      (superpose-e2e--put 'before (buffer-string))
+      (when (equal (getenv "SUPERPOSE_BACKEND") "eglot")
+        (superpose-e2e--put 'server_class
+                            (symbol-name (eieio-object-class (eglot-current-server))))
+        (let* ((capf (eglot-completion-at-point))
+               (candidates (and capf (all-completions "" (nth 2 capf)))))
+          (superpose-e2e--put 'completion
+                              (vconcat (mapcar #'substring-no-properties candidates)))))
+      (let ((completing-read-function
+             (lambda (_prompt collection &rest _)
+               (let ((all (all-completions "" collection)))
+                 (superpose-e2e--put 'picker (vconcat all))
+                 (car all)))))
+        (superpose-drafts))
+      (superpose-e2e--put 'chosen (superpose-e2e--json superpose-last-inserted))
+      (superpose-e2e--put 'after (buffer-string))
+      (superpose-toggle-monitor)
+      (superpose-toggle-monitor)
+      (superpose-status)
       (superpose-e2e--put 'eglot_server_after
                           (if (and (fboundp 'eglot-current-server) (eglot-current-server))
                               (format "%S" (process-command
