@@ -65,6 +65,7 @@ AUTOMATIC_TIMEOUT_S = 2.5  # ghost text: later than this it is stale anyway
 INVOKED_TIMEOUT_S = 20.0
 RETRIES = 2  # connection failures retried (with backoff) before a request gives up
 DOWN_BACKOFF_S = (1.0, 30.0)  # probe intervals while a service is down: first, longest
+AUTOMATIC_RECEIVERS = 8  # ghost text: fewer receiver names resolved per request
 STOP_WINDOW = (16_000, 8_000)  # characters of the document sent for the stop rule
 REPETITION_PREFIX_CHARS = 32_000
 CACHE_DIR_ENV = "SUPERPOSE_CACHE_DIR"
@@ -660,7 +661,7 @@ def service_body(
     """Return the ``superpose/1`` body of a request: the decoder's needs as data."""
     from lsp_server.pipeline import PROMPT_TAIL_CHARS
     from lsp_server.serving import API_VERSION
-    from lsp_server.serving.members import member_tables
+    from lsp_server.serving.members import MAX_RECEIVERS, member_tables
     from models.healing import HealingConstraint
     from models.monitor import MemberMonitor
     from models.repetition import RepetitionPenalty
@@ -681,7 +682,8 @@ def service_body(
     if MemberMonitor in kinds:
         tail = prompt.prefix_text[-PROMPT_TAIL_CHARS:]
         before = ctx.doc.text[: ctx.gen_offset]
-        tables = member_tables(ctx.oracle, tail, before, language) if ctx.oracle else None
+        limit = AUTOMATIC_RECEIVERS if options.automatic else MAX_RECEIVERS
+        tables = member_tables(ctx.oracle, tail, before, language, limit) if ctx.oracle else None
         ext["monitor"] = {"language": language, **(tables or {"prompt_tail": tail})}
     if RepetitionPenalty in kinds:
         prefix = ctx.doc.text[: ctx.gen_offset] if language is not None else ""

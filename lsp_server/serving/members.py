@@ -131,13 +131,18 @@ class TableOracle:
 
 
 def member_tables(
-    oracle: Any, prompt_tail: str, before_cursor: str, language: str | None
+    oracle: Any,
+    prompt_tail: str,
+    before_cursor: str,
+    language: str | None,
+    limit: int = MAX_RECEIVERS,
 ) -> dict[str, Any]:
     """Return the wire form of the member tables for a request (see module doc).
 
     ``oracle`` is the request's member oracle at the generation point (the one the local
     monitor would ask), ``prompt_tail`` the text the monitor reads before the draft,
-    ``before_cursor`` the document text before the generation point.
+    ``before_cursor`` the document text before the generation point; at most ``limit``
+    receiver names are resolved (each costs an analysis query, ~1-3 ms warm).
     """
     from models.monitor import trailing_member_access
 
@@ -148,7 +153,7 @@ def member_tables(
     at_cursor = [_answer({"trim": trim}, oracle, "", trim) for trim in trims]
     indent = re.match(r"[ \t]*", prompt_tail[prompt_tail.rfind("\n") + 1 :]).group(0)
     receivers = []
-    for name in receiver_names(before_cursor, language):
+    for name in receiver_names(before_cursor, language)[:limit]:
         entry = _answer({"receiver": name}, oracle, "\n" + indent + name, 0)
         if entry["members"]:
             receivers.append(entry)
