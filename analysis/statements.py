@@ -486,7 +486,8 @@ def logical_line(tokens: Sequence[InlineToken]) -> list[InlineToken]:
 def _unit_shape(kinds: Sequence[str]) -> str | None:
     """``"nesting"`` when a copy opens brackets it does not close (and never closes one it
     did not open) and ends where its argument starts; ``"operands"`` when it is balanced
-    and ends with a separator; None otherwise."""
+    and ends with a separator (``,``, an operator, or ``=`` of a chained assignment);
+    None otherwise."""
     depth = low = 0
     for kind in kinds:
         if kind in _OPENERS:
@@ -499,7 +500,7 @@ def _unit_shape(kinds: Sequence[str]) -> str | None:
     last = kinds[-1]
     if depth > 0 and (last in _OPENERS or last == ","):
         return "nesting"
-    if depth == 0 and len(kinds) >= 2 and last in (",", "OP"):
+    if depth == 0 and len(kinds) >= 2 and last in (",", "OP", "="):
         return "operands"
     return None
 

@@ -24,10 +24,12 @@ inside a line (``_color_color_color_``, ``67, 67, 67, 67``).
 The penalty is scale-free and works in log space: with ``spread = max - mean``
 of the row's finite logits (a temperature-proportional measure of how peaked the
 distribution is), a penalised token loses ``strength * excess * spread`` and the
-end-of-sequence ids gain the same. Only the tokens that would begin the next
-copy are touched; punctuation such as ``=``, ``(``, ``,`` never is. Rows without
-a repetition keep their logits bit for bit, and when no row repeats the input
-tensor itself is returned.
+end-of-sequence ids gain the same (a token-level tandem repeat also raises newline
+tokens, but only where the draft has no bracket open: a newline inside brackets
+carries the loop to the next line instead of ending it). Only the tokens that
+would begin the next copy are touched; punctuation such as ``=``, ``(``, ``,``
+never is. Rows without a repetition keep their logits bit for bit, and when no
+row repeats the input tensor itself is returned.
 
 Per-draft state lives in a dict keyed by the tuple of generated ids and is
 extended from the parent tuple, so the constraint works inside greedy, beam,
@@ -180,6 +182,11 @@ def tandem_repeat(
         if run > 0 and (best is None or run > best[1]):
             best = (period, run)
     return best
+
+
+def bracket_balance(text: str) -> int:
+    """Opening minus closing brackets of ``text`` (a cheap count; strings not excluded)."""
+    return sum(text.count(c) for c in "([{") - sum(text.count(c) for c in ")]}")
 
 
 def logit_spread(values: torch.Tensor) -> float | None:
@@ -440,7 +447,9 @@ class RepetitionPenalty:
             found.append((line[0], "line", line[1], tuple(self.eos_ids)))
         tandem = self._tandem(state)
         if tandem is not None and tandem[1]:
-            enders = tuple(self.eos_ids) + tuple(self._lookup.line_enders)
+            enders = tuple(self.eos_ids)
+            if bracket_balance(state.text) <= 0:  # a newline would end the statement, not
+                enders += tuple(self._lookup.line_enders)  # carry the loop to the next line
             found.append((tandem[0], "tandem", tandem[1], enders))
         if not found:
             return None

@@ -348,6 +348,10 @@ def test_repeated_operands_are_reported_before_the_next_name():
     args = StatementRepetition("python", "class A:\n    def __init__(self, ")
     found = args.report("file=None, file=None,\n                 file=None,\n                 ")
     assert (found.kind, found.anchors) == ("operands", ("file",))
+    # chained assignments of the same name
+    chain = StatementRepetition("python", "def f(self):\n    self.h = ")
+    found = chain.report("self.g = self.g = self.g = ")
+    assert (found.kind, found.anchors) == ("operands", ("self.g",))
 
 
 LEGITIMATE_LINES = [
@@ -361,6 +365,7 @@ LEGITIMATE_LINES = [
     "self.assertEqual(self.assertEqual, self.x)\n",
     "names = sorted(set(map(str.lower, items)))\n",
     "value = x[0][1][2] + y[0][1][2]\n",
+    "a = b = c = d = None\n",
 ]
 
 

@@ -211,8 +211,13 @@ def test_tandem_repeats_inside_a_line(table):
     three = ids_of(" [", " 67", ",", " 67", ",", " 67", ",")
     out = penalty(torch.tensor([three]), scores)
     assert out[0, IDS[" 67"]] < scores[0, IDS[" 67"]]
-    assert out[0, 0] > scores[0, 0] and out[0, IDS["\n"]] > scores[0, IDS["\n"]]
+    assert out[0, 0] > scores[0, 0]
     assert out[0, IDS[","]] == scores[0, IDS[","]]
+    # inside the open " [" a newline would only carry the loop on: not raised; outside, it is
+    assert out[0, IDS["\n"]] == scores[0, IDS["\n"]]
+    flat = ids_of("x", " =", " 67", ",", " 67", ",", " 67", ",")
+    out = penalty(torch.tensor([flat]), scores)
+    assert out[0, 0] > scores[0, 0] and out[0, IDS["\n"]] > scores[0, IDS["\n"]]
     # when the next copy would begin with ",", nothing is touched this step
     ends_on_word = ids_of(" [", *([" 67", ","] * 3), " 67")
     assert penalty(torch.tensor([ends_on_word]), scores) is scores
