@@ -46,6 +46,7 @@ NAMES = (
     "dotprompts",
     "repetition",
     "model_families",
+    "serving",
 )
 DEFAULT_TIMEOUT_S = {"smoke": 180.0, "quick": 300.0, "full": 6 * 3600.0}
 _COMPARE: dict[str, Callable[[float, float], bool]] = {

@@ -14,7 +14,9 @@ benchmark's threads, memory or crash cannot touch the next):
 * ``heldout_eval``: next-token accuracy and line completion on held-out code;
 * ``dotprompts``: monitor-guided decoding (Agrawal et al. 2023) on vs off;
 * ``repetition``: the grammar-based repetition penalty (RPG, Dong et al. 2025) on vs off;
-* ``model_families`` (full mode only): random-weight replicas at real model shapes.
+* ``model_families`` (full mode only): random-weight replicas at real model shapes;
+* ``serving`` (full mode only): the shared model service's capacity, superposed batching
+  against k-sampling (issue 19).
 
 This module knows no benchmark: it orchestrates, then writes ``report.md`` (summary table
 of every plug-in's rows and targets first, then one section per benchmark: figures,
