@@ -45,6 +45,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import tree_sitter
 
@@ -403,8 +404,7 @@ _JS_LEX = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class InlineToken:
+class InlineToken(NamedTuple):
     """One lexed token of a logical line: where it starts, its abstract class, its text."""
 
     start: int  # code-point offset into the lexed text
@@ -420,39 +420,30 @@ def inline_tokens(text: str, language: str = "python") -> tuple[list[InlineToken
     ``and``, ``in``) -> ``OP``; newlines -> ``NL``; keywords, brackets, ``,``, ``.``,
     ``:``, ``=`` as written. Comments and spaces are dropped. Never raises.
     """
-    name, _ = _spec_for(language)
-    lexer = _PY_LEX if name == "python" else _JS_LEX
-    keywords = _PY_KEYWORDS if name == "python" else _JS_KEYWORDS
+    python = _spec_for(language)[1] is _PYTHON if language != "python" else True
+    lexer, names = (_PY_LEX, _PY_NAMES) if python else (_JS_LEX, _JS_NAMES)
     out: list[InlineToken] = []
+    append = out.append
     for match in lexer.finditer(text):
         group = match.lastgroup
-        word = match.group()
-        if group in ("open", "line_open"):
-            return out, False  # the text ends inside a string or block comment
-        if group == "comment" and match.end() == len(text) and not word.startswith("/*"):
-            return out, False  # ... or inside a line comment
-        if group in ("space", "comment"):
+        if group == "space":
             continue
+        word = match.group()
         if group == "name":
-            if word in _WORD_OPERATORS:
-                kind = "OP"
-            elif word in _CONSTANTS:
-                kind = "CONST"
-            elif word in keywords:
-                kind = word
-            else:
-                kind = "ID"
+            kind = names.get(word, "ID")
+        elif group == "punct":
+            kind = word
         elif group == "op":
             kind = "=" if word == "=" else "OP"
-        elif group in ("str", "line_str"):
-            kind = "STR"
-        elif group == "num":
-            kind = "NUM"
-        elif group == "nl":
-            kind = "NL"
+        elif group == "comment":
+            if match.end() == len(text) and not word.startswith("/*"):
+                return out, False  # the text ends inside a line comment
+            continue
+        elif group == "open" or group == "line_open":
+            return out, False  # ... or inside a string or block comment
         else:
-            kind = word
-        out.append(InlineToken(match.start(), kind, word))
+            kind = _GROUP_KINDS[group or ""]
+        append(InlineToken(match.start(), kind, word))
     return out, True
 
 
@@ -466,21 +457,62 @@ _JS_KEYWORDS = frozenset(
     "finally for function if import in instanceof let new of return super switch this throw try "
     "typeof var void while with yield async await static get set".split()
 )
+_GROUP_KINDS = {"str": "STR", "line_str": "STR", "num": "NUM", "nl": "NL"}
+
+
+def _name_kinds(keywords: frozenset[str]) -> dict[str, str]:
+    """Class of each reserved word (operators, constants, keywords); other names are ID."""
+    kinds = {word: word for word in keywords}
+    kinds.update(dict.fromkeys(_CONSTANTS, "CONST"))
+    kinds.update(dict.fromkeys(_WORD_OPERATORS, "OP"))
+    return kinds
+
+
+_PY_NAMES = _name_kinds(_PY_KEYWORDS)
+_JS_NAMES = _name_kinds(_JS_KEYWORDS)
+
+
+_COPY_ENDS = frozenset("([{,=+-*/%&|^~<>!?@")
+_TRAILING_WORD = re.compile(r"[\w$]+\Z")
+
+
+def _may_end_a_copy(text: str) -> bool:
+    """False when ``text`` cannot end a copy (its last token is no opener, ``,``, operator
+    or ``=``): a cheap test that spares the lexer on most decoding steps."""
+    stripped = text.rstrip()
+    if not stripped:
+        return False
+    if stripped[-1] in _COPY_ENDS:
+        return True
+    word = _TRAILING_WORD.search(stripped)
+    return word is not None and word.group() in _WORD_OPERATORS
 
 
 def logical_line(tokens: Sequence[InlineToken]) -> list[InlineToken]:
     """The tokens after the last newline (or ``;``) outside brackets, newlines inside
     brackets dropped."""
-    depth = 0
-    start = 0
-    for i, token in enumerate(tokens):
-        if token.kind in _OPENERS:
+    return extend_logical_line((), 0, tokens)[0]
+
+
+def extend_logical_line(
+    line: Sequence[InlineToken], depth: int, tokens: Sequence[InlineToken]
+) -> tuple[list[InlineToken], int]:
+    """``(line, depth)`` after ``tokens``: the open logical line and its bracket depth."""
+    out = list(line)
+    for token in tokens:
+        kind = token.kind
+        if kind in _OPENERS:
             depth += 1
-        elif token.kind in _CLOSERS:
+        elif kind in _CLOSERS:
             depth = max(0, depth - 1)
-        elif token.kind in ("NL", ";") and depth == 0:
-            start = i + 1
-    return [t for t in tokens[start:] if t.kind != "NL"]
+        elif kind == "NL" or kind == ";":
+            if depth == 0:
+                out = []
+                continue
+            if kind == "NL":
+                continue
+        out.append(token)
+    return out, depth
 
 
 def _unit_shape(kinds: Sequence[str]) -> str | None:
@@ -568,7 +600,7 @@ class StatementRepetition:
         self._prompt_units: dict[tuple[int, int, str, int], list[Unit]] = {}
         self._cache: OrderedDict[str, tuple[_Candidate, ...]] = OrderedDict()
         self._line_head = prompt_prefix[prompt_prefix.rfind("\n") + 1 :]
-        self._lexed: OrderedDict[str, tuple[list[InlineToken], bool]] = OrderedDict()
+        self._lexed: OrderedDict[str, tuple[list[InlineToken], int] | None] = OrderedDict()
         self._cache_size = cache_size
         self.parses = 0  # reparses done (tests, benchmark)
 
@@ -589,23 +621,27 @@ class StatementRepetition:
     def inline_report(self, draft_text: str) -> StatementReport | None:
         """Repeated nesting or operands ending the draft's logical line (the prompt's line
         before the cursor included, its copies not counted), or None."""
+        if not _may_end_a_copy(draft_text):
+            return None  # most steps: the draft ends inside a name, a literal, after `)`
         text = self._line_head + draft_text
         cut = text.rfind("\n") + 1
         prefix = text[:cut]
         known = self._lexed.get(prefix)
-        if known is None:
-            known = self._lexed[prefix] = inline_tokens(prefix, self.language)
+        if known is None:  # once per line: the open logical line after the complete lines
+            tokens, clean = inline_tokens(prefix, self.language)
+            known = self._lexed[prefix] = extend_logical_line((), 0, tokens) if clean else None
             if len(self._lexed) > _INLINE_CACHE:
                 self._lexed.popitem(last=False)
-        tokens, clean = known
-        if clean:
-            tail, clean = inline_tokens(text[cut:], self.language)
-            tokens = tokens + [InlineToken(t.start + cut, t.kind, t.text) for t in tail]
-        else:  # the complete lines end inside a string: lex the whole text
+        if known is None:  # the complete lines end inside a string: lex the whole text
             tokens, clean = inline_tokens(text, self.language)
+            line = logical_line(tokens)
+        else:
+            tail, clean = inline_tokens(text[cut:], self.language)
+            shifted = [InlineToken(t.start + cut, t.kind, t.text) for t in tail]
+            line = extend_logical_line(known[0], known[1], shifted)[0]
         if not clean:
             return None
-        return inline_repetition(logical_line(tokens), len(self._line_head))
+        return inline_repetition(line, len(self._line_head))
 
     def statement_report(self, draft_text: str) -> StatementReport | None:
         """Tail repetition of the generated units in the block where the draft ends."""
