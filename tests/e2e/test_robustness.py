@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -93,7 +94,15 @@ def test_missing_model_path_keeps_serving(lsp, tmp_path):
     )
     status = lsp.wait_ready()
     assert status["state"] == "ready" and status["model"] == "default"
-    messages = [n for n in lsp.notifications[before:] if n.get("method") == "window/showMessage"]
-    assert any("no-such-model" in m["params"]["message"] for m in messages)
+
+    def reported() -> bool:
+        shown = [n for n in lsp.notifications[before:] if n.get("method") == "window/showMessage"]
+        return any("no-such-model" in m["params"]["message"] for m in shown)
+
+    # the message comes from the loading thread: it may follow the first "ready" status
+    deadline = time.monotonic() + 60
+    while not reported() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert reported()
     lsp.open(URI, "python", "import os\nx = os.")
     assert isinstance(lsp.completion(URI, 1, 7)["items"], list)
