@@ -30,7 +30,7 @@ a bracket it does not close) and repeated operand or argument patterns
 (newlines inside brackets do not end it) is lexed into token classes (names,
 dotted chains included, -> ID; numbers, strings, constants and operators
 abstracted; brackets, ``,``, ``.``, ``=`` and keywords kept), and its tail is
-searched for a unit of period 1..8 whose copies begin with a name. Like RPG for
+searched for a unit of period 1..12 whose copies begin with a name. Like RPG for
 statements, only generated copies count; because legitimate code nests and
 chains calls a few times (``os.path.join(os.path.dirname(os.path.abspath(``),
 a unit is penalised only from its fourth generated copy on and only when its
@@ -369,6 +369,7 @@ def _block_candidate(
 # ------------------------------------------------------------------ in-line repetition
 
 INLINE_MIN_COPIES = 3  # generated copies of a unit written freely; the next one is penalised
+INLINE_MAX_PERIOD = 12  # abstract tokens per copy (`tuple[str, list[str, list[` is 10)
 _INLINE_CACHE = 256  # lexed prefixes (complete lines) kept per oracle
 _OPENERS = frozenset("([{")
 _CLOSERS = frozenset(")]}")
@@ -541,7 +542,7 @@ def inline_repetition(
     tokens: Sequence[InlineToken],
     generated_from: int,
     min_copies: int = INLINE_MIN_COPIES,
-    max_period: int = MAX_PERIOD,
+    max_period: int = INLINE_MAX_PERIOD,
 ) -> StatementReport | None:
     """Repeated nesting or operands at the end of a logical line's ``tokens``, or None.
 
