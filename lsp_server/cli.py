@@ -55,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     complete.add_argument("--device", choices=("auto", "cpu", "cuda"))
     complete.add_argument("--json", action="store_true", help="print JSON")
     complete.add_argument(
-        "--backend", default=None, help="'local' or the URL of a model service / OpenAI server"
+        "--backend",
+        default=None,
+        help="'local' or the URL of a model service / OpenAI server "
+        "(bearer token from $SUPERPOSE_BACKEND_TOKEN)",
     )
 
     server = sub.add_parser(
@@ -209,6 +212,8 @@ def _settings_from_args(args: argparse.Namespace):
     ):
         if flag:
             raw[key] = False
+    if raw.get("backend", "local") != "local" and os.environ.get("SUPERPOSE_BACKEND_TOKEN"):
+        raw["backendToken"] = os.environ["SUPERPOSE_BACKEND_TOKEN"]
     settings, messages = merge_settings(Settings(), raw)
     if messages:
         raise UsageError(messages[0])

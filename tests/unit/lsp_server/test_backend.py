@@ -211,3 +211,33 @@ def test_an_lsp_client_gets_ghost_text_and_drafts_through_the_service(host):
         )
         assert drafts["drafts"]
         assert lsp.status()["backend"]["requests"]["sent"] >= 2
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def test_complete_with_backend_url_prints_the_services_drafts(host):
+    """The headless command through the service (its drafts equal local ones: tested above)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, SUPERPOSE_BACKEND_TOKEN=TOKEN)
+    command = [sys.executable, "-m", "lsp_server", "complete", str(SHAPES), "--line", "20"]
+    command += ["--character", "23", "--drafts", "3", "--max-new-tokens", "12", "--json"]
+    remote = subprocess.run(
+        [*command, "--backend", host.url], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert remote.returncode == 0, remote.stderr
+    drafts = json.loads(remote.stdout)["drafts"]
+    assert drafts and all(d["text"] for d in drafts)
+    down = subprocess.run(
+        [*command, "--backend", f"http://127.0.0.1:{free_port()}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert down.returncode == 2 and "unreachable" in down.stderr
+    assert len(down.stderr.strip().splitlines()) == 1
