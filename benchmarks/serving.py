@@ -42,12 +42,11 @@ from typing import Any
 from benchmarks.plugin import Benchmark, Row, Target, fmt, row
 
 CONFIGS = ("superposed", "k-sample", "sequential")
-P95_TARGETS_MS = (250.0, 500.0, 1000.0, 2000.0)
+P95_TARGETS_MS = (250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0)
 MIN_COMPLETIONS = 24  # per point: small C sends more rounds (a p95 of 3 samples is a max)
-RATIO_AT_MS = 1000.0  # the capacity ratio of the summary row
 CAPACITY = Target(
     "serving.capacity_ratio",
-    "clients served at equal p95 (1 s), superposed / k-sample",
+    "clients served at equal p95, superposed / k-sample",
     ">",
     1.0,
     "x",
@@ -303,15 +302,18 @@ def run(
     return result
 
 
-def ratio_at(result: dict[str, Any], p95_ms: float = RATIO_AT_MS) -> dict[str, Any] | None:
-    return next((c for c in result.get("capacity", []) if c["p95_ms"] == p95_ms), None)
+def ratio_at(result: dict[str, Any]) -> dict[str, Any] | None:
+    """The summary's capacity: at the smallest p95 target both configurations meet with at
+    least one client (the machine sets the scale: a loaded CPU reaches no small target)."""
+    return next((c for c in result.get("capacity", []) if c["ratio_k_sample"] is not None), None)
 
 
 def rows(result: dict[str, Any]) -> list[Row]:
     cap = ratio_at(result)
     clients = cap["clients"] if cap else {}
     detail = (
-        f"({fmt(clients.get('superposed'), digits=1)} vs "
+        f"(p95 <= {fmt(cap['p95_ms'] if cap else None, 'ms')}: "
+        f"{fmt(clients.get('superposed'), digits=1)} vs "
         f"{fmt(clients.get('k-sample'), digits=1)} clients; "
         f"sequential {fmt(clients.get('sequential'), digits=1)})"
     )

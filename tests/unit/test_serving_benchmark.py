@@ -46,6 +46,8 @@ def test_the_capacity_ratio_compares_configurations_at_equal_p95():
     result = {"levels": levels, "capacity": serving.capacities(levels), "k": 4}
     rows = serving.rows(result)
     assert rows[0].target is serving.CAPACITY and rows[0].met is True
+    assert rows[0].measured == pytest.approx(caps[250.0]["ratio_k_sample"])  # first measured
+    assert "p95 <= 250 ms" in rows[0].value
     text = serving.markdown(result)
     assert "| 8 | k-sample |" in text and "| 1000 ms |" in text
 
