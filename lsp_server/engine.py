@@ -76,6 +76,12 @@ class CompletionJob:
     automatic: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
     drafts: int | None = None  # overrides settings.drafts
+    # what the running decode predicts after the cursor so far (set from the inference
+    # thread; a scheduler reads it to keep a request the user is typing along with)
+    progress: list[str] = field(default_factory=list)
+
+    def set_progress(self, texts: list[str]) -> None:
+        self.progress = texts
 
 
 @dataclass
@@ -377,7 +383,7 @@ class Engine:
         pipeline = CompletionPipeline(
             lm, self.ngrams, self.workspace, self.prompt_cache, backend=self.backend
         )
-        result = pipeline.run(doc, offset, options, job.cancel)
+        result = pipeline.run(doc, offset, options, job.cancel, job.set_progress)
         if result.cancelled:
             return EngineResult([], result.timings, cancelled=True, reason="cancelled")
         drafts = [

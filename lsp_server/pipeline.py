@@ -26,12 +26,13 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from analysis.context import ShiftedOracle, member_oracle
 from analysis.cursor import CursorFacts, cursor_facts
+from analysis.definitions import referenced_definitions
 from analysis.document import Document
 from analysis.statements import StatementRepetition
 from analysis.workspace import WorkspaceIndex
@@ -44,7 +45,7 @@ from lsp_server.drafts import (
     stop_index,
     wants_multiline,
 )
-from lsp_server.prompt import Prompt, build_prompt
+from lsp_server.prompt import ContextDefinition, DefinitionsSource, Prompt, build_prompt
 from lsp_server.settings import Settings
 from models.confidence import ConfidenceModel, CursorEvidence
 from models.decoding import DecodeRequest, DecodeResult, Draft, LogitsConstraint
@@ -77,6 +78,8 @@ class PipelineOptions:
     multiline: str = "auto"  # auto | never | always
     healing: bool = True
     fim: bool = True
+    # referenced definitions in front of the prefix window (the contextDefinitions setting)
+    definitions: bool = Settings.contextDefinitions
     automatic: bool = False  # ghost text while typing: fewer, shorter drafts, one line
     max_prompt_tokens: int | None = None
     # ghost text: drafts cut where their calibrated confidence falls below the threshold
@@ -108,6 +111,7 @@ class PipelineOptions:
             multiline=settings.multiline,
             healing=settings.healing,
             fim=settings.fim,
+            definitions=settings.contextDefinitions,
             automatic=automatic,
             max_prompt_tokens=AUTOMATIC_PROMPT_TOKENS if automatic else None,
             confidence=confidence if automatic else None,
@@ -186,6 +190,7 @@ class CompletionPipeline:
         offset: int,
         options: PipelineOptions,
         cancel: threading.Event | None = None,
+        on_progress: Callable[[list[str]], None] | None = None,
     ) -> PipelineResult:
         """Return ranked, cleaned drafts for the cursor at code-point ``offset`` of ``doc``."""
         lm = self.lm
@@ -197,6 +202,7 @@ class CompletionPipeline:
         analysed = doc if language is not None else Document(doc.uri, text, None)
         # 1. what surrounds the cursor decides single/multi-line and the stop rule
         facts = cursor_facts(analysed, offset, self.workspace)
+        timings["facts_ms"] = _ms(t0)
         dctx = self.draft_shape(text, offset, language, options)
         # 2. the prompt: token-budgeted windows, FIM when the model has it, healing
         prompt = build_prompt(
@@ -208,6 +214,7 @@ class CompletionPipeline:
             use_fim=options.fim and (lm.fim_policy != "mid-line" or facts.mid_line),
             heal=options.healing,
             max_prompt_tokens=options.max_prompt_tokens,
+            definitions=self.definitions(analysed, facts, timings) if options.definitions else None,
         )
         timings["prompt_ms"] = _ms(t0)
         # 3. constraints as plain-data objects
@@ -228,6 +235,7 @@ class CompletionPipeline:
             extend_while=confidence_rule(options, evidence),
             prompt_cache=self.prompt_cache,
             cache_key=doc.uri,
+            on_step=_after_healing(prompt.removed_text, on_progress),
         )
         t1 = time.perf_counter()
         context = DecodeContext(
@@ -272,6 +280,27 @@ class CompletionPipeline:
         if not multiline and dctx.multiline != "never":
             dctx = draft_context(text, offset, language, "never")
         return dctx
+
+    def definitions(
+        self, doc: Document, facts: CursorFacts, timings: dict[str, float]
+    ) -> DefinitionsSource | None:
+        """Return the prompt's source of referenced definitions (``analysis.definitions``;
+        Python only): given the document range the windows show, the summaries of what the
+        code around the cursor refers to, ranked; the time it takes goes to ``timings``."""
+        if doc.language != "python":
+            return None
+        oracle = facts.oracle
+        statement_start = oracle.base(0).statement_start if oracle is not None else None
+
+        def find(start: int, end: int) -> list[ContextDefinition]:
+            started = time.perf_counter()
+            found = referenced_definitions(
+                doc, facts.offset, self.workspace, (start, end), statement_start
+            )
+            timings["definitions_ms"] = _ms(started)
+            return list(found)
+
+        return find
 
     def member_oracle(self, doc: Document, facts: CursorFacts, removed: str) -> Any:
         """Return the member oracle the monitor asks, at the generation point (healing
@@ -451,6 +480,19 @@ def healed_stop(removed: str, dctx: DraftContext):
         return None if cut is None else cut + len(removed)
 
     return stop
+
+
+def _after_healing(
+    removed: str, report: Callable[[list[str]], None] | None
+) -> Callable[[list[str]], None] | None:
+    """Return the decoder's per-step callback reporting draft texts after the cursor."""
+    if report is None:
+        return None
+
+    def on_step(texts: list[str]) -> None:
+        report([t[len(removed) :] for t in texts if t.startswith(removed)])
+
+    return on_step
 
 
 def _ms(since: float) -> float:

@@ -13,12 +13,24 @@ possible (the KV cache of the last prompt is reused, ``models.prompt_cache``): t
 suffix window depends on the suffix alone, and the prefix window starts on a grid of
 document characters, moving a step at a time instead of a line per keystroke. Only a
 few budgets' worth of characters around the cursor are tokenised per request.
+
+Definitions the code around the cursor refers to (``analysis.definitions``: signatures,
+fields and docstring lines of classes and functions defined out of the window's sight)
+may take a share of the prefix budget (:data:`DEFINITIONS_SHARE`); they are placed in
+front of the prefix window, as repository-level completion puts retrieved context in
+front of the in-file code (RepoCoder, Zhang et al. 2023; CrossCodeEval, Ding et al. 2023;
+De-Hallucinator's API references, Eghbali & Pradel 2024). Those of the enclosing function
+come first and do not depend on the statement being typed (their tokens stay the same
+while a person types in one function); the receiver's and the statement's come last,
+nearest the code.
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from models.healing import heal_prompt
 from models.loader import LoadedModel
@@ -29,6 +41,9 @@ MAX_SUFFIX_CHARS = 6_000
 SUFFIX_SHARE = 0.25
 CHARS_PER_TOKEN = 6  # a first guess of the characters a token budget spans (then doubled)
 WINDOW_QUANTUM = 64  # the prefix window starts on this grid of document characters
+DEFINITIONS_SHARE = 0.25  # of the prefix budget, at most, for referenced definitions
+STABLE_SHARE = 0.6  # of that, at most, for the enclosing function's (tier-2) definitions
+MIN_DEFINITIONS_TOKENS = 16  # a smaller share is not worth a summary
 
 
 @dataclass(frozen=True)
@@ -41,6 +56,20 @@ class Prompt:
     fim: bool
     prefix_tokens: int
     suffix_tokens: int
+    definitions_tokens: int = 0  # the referenced definitions in front of the prefix
+    definitions_text: str = ""
+
+
+class ContextDefinition(Protocol):
+    """A summary of a referenced definition (``analysis.definitions.Definition``)."""
+
+    key: str
+    text: str
+    tier: int  # 0: the receiver, 1: the statement being typed, 2: the enclosing function
+
+
+# (visible start, visible end) of the document -> the definitions, ranked
+DefinitionsSource = Callable[[int, int], Sequence[ContextDefinition]]
 
 
 def _count(lm: LoadedModel, text: str) -> int:
@@ -88,8 +117,15 @@ def prefix_window(
     document, so while a person types it keeps its start (and consecutive prompts share
     their tokens, which the KV-cache reuse needs) and moves a step at a time.
     """
+    return _prefix_window(lm, prefix, budget, headers)[0]
+
+
+def _prefix_window(
+    lm: LoadedModel, prefix: str, budget: int, headers: list[tuple[int, int]] | None = None
+) -> tuple[str, int]:
+    """:func:`prefix_window` and where its tail starts in ``prefix`` (code points)."""
     if budget <= 0:
-        return ""
+        return "", len(prefix)
     base, tail, starts = _tail_with_tokens(lm, prefix, budget)
     line_starts = [0] + [i + 1 for i, ch in enumerate(tail) if ch == "\n" and i + 1 < len(tail)]
     header_counts: dict[tuple[int, int], int] = {}
@@ -123,9 +159,10 @@ def prefix_window(
                     break
             window = candidate(start)
             if _count(lm, window) <= budget:  # exact check of the estimate
-                return window
+                return window, base + start
     ids = lm.encode(tail[line_starts[-1] :])[-budget:]  # one huge line: keep its end
-    return lm.table.decode(ids)
+    window = lm.table.decode(ids)
+    return window, max(0, len(prefix) - len(window))
 
 
 def suffix_window(lm: LoadedModel, suffix: str, budget: int) -> str:
@@ -149,6 +186,66 @@ def suffix_window(lm: LoadedModel, suffix: str, budget: int) -> str:
     return ""
 
 
+_COUNTS: dict[tuple[int, str], int] = {}  # token counts of definition summaries
+
+
+def _count_cached(lm: LoadedModel, text: str) -> int:
+    key = (id(lm.tokenizer), text)
+    count = _COUNTS.get(key)
+    if count is None:
+        if len(_COUNTS) > 4096:
+            _COUNTS.clear()
+        count = _COUNTS[key] = _count(lm, text)
+    return count
+
+
+def _fit(
+    lm: LoadedModel, found: Sequence[ContextDefinition], budget: int, taken: set[str]
+) -> tuple[list[str], int]:
+    """The summaries of ``found`` that fit ``budget`` tokens in rank order (one that does
+    not fit is cut after its last whole line that does, keeping at least two lines or a
+    one-line summary), and the tokens they take."""
+    chosen: list[str] = []
+    used = 0
+    for definition in found:
+        if definition.key in taken or budget - used < 4:
+            continue
+        text = definition.text + "\n"  # a blank line after each summary
+        count = _count_cached(lm, text)
+        if used + count > budget:
+            lines = definition.text.splitlines(keepends=True)
+            text, count = "", 0
+            for end in range(len(lines) - 1, 1, -1):
+                cut = "".join(lines[:end]) + "\n"
+                cut_count = _count_cached(lm, cut)
+                if used + cut_count <= budget:
+                    text, count = cut, cut_count
+                    break
+            if not text:
+                continue
+        taken.add(definition.key)
+        chosen.append(text)
+        used += count
+    return chosen, used
+
+
+def definitions_block(lm: LoadedModel, found: Sequence[ContextDefinition], budget: int) -> str:
+    """The text put in front of the prefix window: at most ``budget`` tokens of summaries.
+
+    The enclosing function's definitions (tier 2) are chosen first, within
+    :data:`STABLE_SHARE` of the budget and independently of the statement being typed;
+    then the receiver's and the statement's (tiers 0-1) not chosen yet, in the rest. Each
+    part is written least relevant first, so the most relevant summaries sit next to the
+    code, and the statement's part (which changes more often) comes last.
+    """
+    if budget <= 0 or not found:
+        return ""
+    taken: set[str] = set()
+    stable, used = _fit(lm, [d for d in found if d.tier >= 2], int(budget * STABLE_SHARE), taken)
+    current, _ = _fit(lm, [d for d in found if d.tier < 2], budget - used, taken)
+    return "".join(reversed(stable)) + "".join(reversed(current))
+
+
 def build_prompt(
     lm: LoadedModel,
     text: str,
@@ -158,11 +255,16 @@ def build_prompt(
     use_fim: bool = True,
     heal: bool = True,
     max_prompt_tokens: int | None = None,
+    definitions: DefinitionsSource | None = None,
+    definitions_share: float = DEFINITIONS_SHARE,
 ) -> Prompt:
     """Return the prompt for a completion at ``offset`` of ``text``.
 
     ``max_prompt_tokens`` caps the prompt below what the context allows (automatic
-    requests trade context for a shorter prefill).
+    requests trade context for a shorter prefill). ``definitions`` (given the document
+    range the windows show) returns summaries of referenced definitions; up to
+    ``definitions_share`` of the prefix budget of them go in front of the prefix window
+    (:func:`definitions_block`), which gets the tokens they leave.
     """
     budget = max(8, lm.context_length - max_new_tokens - 4)
     if max_prompt_tokens is not None:
@@ -174,7 +276,20 @@ def build_prompt(
     suffix_budget = int(budget * SUFFIX_SHARE) if fim is not None and suffix.strip() else 0
     suffix_text = suffix_window(lm, suffix, suffix_budget) if suffix_budget else ""
     suffix_ids = lm.encode(suffix_text) if suffix_text else []
-    prefix = prefix_window(lm, text[:offset], budget - len(suffix_ids), headers)
+    prefix_budget = budget - len(suffix_ids)
+    block, block_ids, prefix = "", [], None
+    share = int(prefix_budget * definitions_share) if definitions is not None else 0
+    if definitions is not None and share >= MIN_DEFINITIONS_TOKENS:
+        # what the window shows needs no summary: ask with the smallest window it may get
+        prefix, start = _prefix_window(lm, text[:offset], prefix_budget - share, headers)
+        block = definitions_block(lm, definitions(start, offset + len(suffix_text)), share)
+        block_ids = lm.encode(block) if block else []
+        if len(block_ids) > share:  # merges across summaries: never over the share
+            block, block_ids = "", []
+        if len(block_ids) < share:  # the window takes what the summaries leave
+            prefix = None
+    if prefix is None:
+        prefix = prefix_window(lm, text[:offset], prefix_budget - len(block_ids), headers)
     prefix_ids = lm.encode(prefix) if prefix else []
     removed = ""
     if heal and prefix_ids:
@@ -186,12 +301,15 @@ def build_prompt(
         else:
             prefix_ids = healed
     prefix_text = prefix[: len(prefix) - len(removed)] if removed else prefix
+    n_block = len(block_ids)
     if fim is not None:
         if lm.fim_mode == "spm":  # StarCoder's SPM: the middle continues the prefix
-            ids = [fim.prefix, fim.suffix, *suffix_ids, fim.middle, *prefix_ids]
+            ids = [fim.prefix, fim.suffix, *suffix_ids, fim.middle, *block_ids, *prefix_ids]
         else:
-            ids = [fim.prefix, *prefix_ids, fim.suffix, *suffix_ids, fim.middle]
-        return Prompt(ids, prefix_text, removed, True, len(prefix_ids), len(suffix_ids))
-    if not prefix_ids:  # an empty document still needs one token to condition on
+            ids = [fim.prefix, *block_ids, *prefix_ids, fim.suffix, *suffix_ids, fim.middle]
+        counts = (len(prefix_ids), len(suffix_ids), n_block)
+        return Prompt(ids, prefix_text, removed, True, *counts, block)
+    if not prefix_ids and not block_ids:  # an empty document still needs one token
         prefix_ids = [next(iter(lm.eos_ids))] if lm.eos_ids else lm.encode("\n")
-    return Prompt(prefix_ids, prefix_text, removed, False, len(prefix_ids), 0)
+    ids = [*block_ids, *prefix_ids]
+    return Prompt(ids, prefix_text, removed, False, len(prefix_ids), 0, n_block, block)

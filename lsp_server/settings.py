@@ -44,6 +44,9 @@ class Settings:
     # ghost text shows a draft only as far as its calibrated probability of being exactly
     # right stays at or above this (0..1; null: the model's calibrated default; 0: whole)
     ghostConfidence: float | None = None
+    # summaries (signatures, fields, docstring lines) of the classes and functions referenced
+    # near the cursor, in front of the prompt's prefix window (analysis/definitions.py)
+    contextDefinitions: bool = True
 
     # editor controls: what is served, when (lsp_server/controls.py applies them)
     enable: bool = True  # false: no ghost text and no menu items (commands still answer)

@@ -69,6 +69,9 @@ class DecodeRequest:
     # cache of the key's previous prompt for the prefill, keep this one for the next
     prompt_cache: Any = None
     cache_key: str | None = None
+    # called after every step with the texts of the drafts so far (live and finished):
+    # what a running request predicts, for a scheduler deciding whether to keep it
+    on_step: Callable[[list[str]], None] | None = None
 
     def __post_init__(self) -> None:
         if not self.prompt_ids:
@@ -245,6 +248,8 @@ def greedy_decode(lm: LoadedModel, req: DecodeRequest) -> DecodeResult:
         logprobs.append(float(logp[0, tok]))
         score += float(logp[0, tok])
         text = text.extended(tok)
+        if req.on_step is not None:
+            req.on_step([text.text])
         if req.extend_while is not None and not req.extend_while(logprobs, None):
             finish = "confidence"
             break

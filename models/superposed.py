@@ -376,6 +376,8 @@ def superposed_decode(lm: LoadedModel, req: DecodeRequest) -> DecodeResult:
                 if not keep:
                     pool.add(h, "confidence")
             live = [h for h, keep in zip(live, worth, strict=True) if keep]
+        if req.on_step is not None:  # what the request predicts so far
+            req.on_step([h.text.text for h in live] + [f.hyp.text.text for f in pool.items])
         timer.add("select_ms", t0)  # includes the constraint and n-gram time
         steps += 1
         if trace is not None:
