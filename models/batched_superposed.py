@@ -110,6 +110,7 @@ class Ticket:
     batch_rows: int = 0  # sum of the batch sizes of the forwards this request was in
     admitted: float | None = None
     result: DecodeResult | None = None
+    error: str | None = None  # why the request failed alone (its constraint or stop rule raised)
 
     @property
     def done(self) -> bool:
@@ -180,12 +181,26 @@ class BatchedSuperposed:
         choices: dict[Ticket, list[tuple[int, Hypothesis]]] = {}
         if scoring:
             self.stats["steps"] += 1
-            # 3. every request's candidates, scored in batched tensor operations
+            # 3. every request's candidates, scored in batched tensor operations (a request
+            #    whose own constraint raises fails alone)
             t0 = time.perf_counter()
-            scored = self._score(scoring)
+            blocks: list[torch.Tensor] = []
+            for t in list(scoring):
+                try:
+                    blocks.append(self._constrained(t))
+                except Exception as exc:  # noqa: BLE001 - one request never fails the batch
+                    self._fail(t, exc)
+                    finished.append(t)
+                    scoring.remove(t)
+            scored = self._score(scoring, blocks) if scoring else []
             # 4. best k (draft, token) pairs per request; finished requests leave
             for t, (tokens, scores, evidence) in zip(scoring, scored, strict=True):
-                chosen = self._select(t, tokens, scores, evidence)
+                try:
+                    chosen = self._select(t, tokens, scores, evidence)
+                except Exception as exc:  # noqa: BLE001 - its stop rule or n-gram table
+                    self._fail(t, exc)
+                    finished.append(t)
+                    continue
                 over = self._over(t)
                 if over is None:
                     choices[t] = chosen
@@ -254,20 +269,21 @@ class BatchedSuperposed:
 
     # ------------------------------------------------------------ 3. scoring
 
+    def _constrained(self, t: Ticket) -> torch.Tensor:
+        """Return ``t``'s rows of the logits after temperature and its constraints (per-draft
+        decisions): (rows, V), or (1, V) shared by its drafts when it has no constraint."""
+        rows = len(t.live)
+        scaled = torch.nan_to_num(t.logits / t.req.temperature, nan=-math.inf)  # (1|rows, V)
+        if t.req.constraints or t.mode == SAMPLING:
+            generated = torch.tensor([h.ids for h in t.live], dtype=torch.long)
+            generated = generated.reshape(rows, -1)  # (rows, t)
+            scaled = apply_constraints(t.req.constraints, generated, scaled.expand(rows, -1))
+        return scaled
+
     def _score(
-        self, tickets: Sequence[Ticket]
+        self, tickets: Sequence[Ticket], blocks: Sequence[torch.Tensor]
     ) -> list[tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]]:
         """Return each request's (candidates (rows, N), step scores (rows, N), evidence)."""
-        # per-draft constraint decisions shape each request's rows of the logits
-        blocks: list[torch.Tensor] = []
-        for t in tickets:
-            rows = len(t.live)
-            scaled = torch.nan_to_num(t.logits / t.req.temperature, nan=-math.inf)  # (1|rows, V)
-            if t.req.constraints or t.mode == SAMPLING:
-                generated = torch.tensor([h.ids for h in t.live], dtype=torch.long)
-                generated = generated.reshape(rows, -1)  # (rows, t)
-                scaled = apply_constraints(t.req.constraints, generated, scaled.expand(rows, -1))
-            blocks.append(scaled)  # (1, V) when no constraint: the rows share it
         # one log-softmax over every user's rows
         lp_all = torch.log_softmax(torch.cat(blocks), dim=-1)  # (R, V)
         starts = np.cumsum([0] + [b.shape[0] for b in blocks])
@@ -391,6 +407,13 @@ class BatchedSuperposed:
         if t.mode == SUPERPOSED and t.pool.settled(t.live):
             return "done"
         return "cancelled" if t.req.cancelled() else None
+
+    def _fail(self, t: Ticket, exc: Exception) -> None:
+        """End ``t`` alone with an error (its row is freed); the others decode on."""
+        t.error = f"{type(exc).__name__}: {exc}"
+        now = time.perf_counter()
+        t.result = DecodeResult([], t.calls, len(t.prompt), t.steps, now - t.submitted, True)
+        t.logits, t.prefix_cache = None, None
 
     def _finish(self, t: Ticket, cancelled: bool) -> None:
         """Rank (and verify) ``t``'s drafts, as the reference decoder does; set its result."""

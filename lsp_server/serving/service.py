@@ -167,7 +167,12 @@ class ModelService:
                 continue
             for t in finished:
                 future = self._futures.pop(t.id, None)
-                if future is not None and not future.done():
+                if future is None or future.done():
+                    continue
+                if t.error is not None:  # this request alone failed
+                    self.counters["failed"] += 1
+                    future.set_exception(ApiError(500, f"decoding failed: {t.error}"))
+                else:
                     future.set_result(t.result)
             for t in self.engine.active:
                 queue = self._streams.get(t.id)
@@ -249,8 +254,9 @@ class ModelService:
         extend_while = None
         if spec.confidence is not None and self.confidence is not None:
             c = spec.confidence
-            evidence = CursorEvidence(c.get("prose", False), c.get("mid_word", False))
-            evidence = CursorEvidence(evidence.prose, evidence.mid_word, c.get("after_dot", False))
+            evidence = CursorEvidence(
+                c.get("prose", False), c.get("mid_word", False), c.get("after_dot", False)
+            )
             options = PipelineOptions(
                 confidence=self.confidence, confidence_threshold=c.get("threshold")
             )

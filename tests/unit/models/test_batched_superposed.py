@@ -244,3 +244,36 @@ def test_the_padded_cache_is_compacted_when_a_long_row_leaves(tiny_lm):
         lm, DecodeRequest(prompt_ids=lm.encode("x = "), max_new_tokens=40, k=2)
     )
     assert _key(short.result) == _key(alone)
+
+
+class _Explodes:
+    """A constraint that raises at its ``at``-th call (a bug in one user's constraints)."""
+
+    def __init__(self, at: int) -> None:
+        self.calls, self.at = 0, at
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == self.at:
+            raise RuntimeError("constraint bug")
+        return scores
+
+
+def test_a_request_whose_constraint_raises_fails_alone(tiny_lm):
+    lm = tiny_lm
+    prompts = [lm.encode(p) for p in ("def add(a, b):\n", "x = ", "class A:\n")]
+    make = [
+        lambda p: DecodeRequest(prompt_ids=p, max_new_tokens=8, k=3, verify=False) for _ in prompts
+    ]
+    engine = BatchedSuperposed(lm)
+    tickets = [engine.submit(f(p)) for f, p in zip(make, prompts, strict=True)]
+    bad = engine.submit(
+        DecodeRequest(prompt_ids=prompts[0], max_new_tokens=8, k=3, constraints=[_Explodes(3)])
+    )
+    while not engine.idle:
+        engine.step()
+    assert bad.error == "RuntimeError: constraint bug" and bad.result.drafts == []
+    for ticket, f, p in zip(tickets, make, prompts, strict=True):
+        assert ticket.error is None
+        assert _key(ticket.result) == _key(superposed_decode(lm, f(p)))
+    assert engine.rows == 0
