@@ -421,7 +421,7 @@ def inline_tokens(text: str, language: str = "python") -> tuple[list[InlineToken
     ``and``, ``in``) -> ``OP``; newlines -> ``NL``; keywords, brackets, ``,``, ``.``,
     ``:``, ``=`` as written. Comments and spaces are dropped. Never raises.
     """
-    python = _spec_for(language)[1] is _PYTHON if language != "python" else True
+    python = language == "python" or _spec_for(language)[1] is _PYTHON
     lexer, names = (_PY_LEX, _PY_NAMES) if python else (_JS_LEX, _JS_NAMES)
     out: list[InlineToken] = []
     append = out.append
@@ -627,12 +627,12 @@ class StatementRepetition:
         text = self._line_head + draft_text
         cut = text.rfind("\n") + 1
         prefix = text[:cut]
-        known = self._lexed.get(prefix)
-        if known is None:  # once per line: the open logical line after the complete lines
+        if prefix not in self._lexed:  # once per line: the open logical line after it
             tokens, clean = inline_tokens(prefix, self.language)
-            known = self._lexed[prefix] = extend_logical_line((), 0, tokens) if clean else None
+            self._lexed[prefix] = extend_logical_line((), 0, tokens) if clean else None
             if len(self._lexed) > _INLINE_CACHE:
                 self._lexed.popitem(last=False)
+        known = self._lexed[prefix]
         if known is None:  # the complete lines end inside a string: lex the whole text
             tokens, clean = inline_tokens(text, self.language)
             line = logical_line(tokens)

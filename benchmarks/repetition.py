@@ -68,12 +68,18 @@ from models.corpus import split_files  # noqa: E402
 from models.decoding import LogitsConstraint  # noqa: E402
 from models.loader import LoadedModel, load_model  # noqa: E402
 from models.ngram import NgramModel, WorkspaceNgrams, background_for  # noqa: E402
-from models.repetition import DEFAULT_STRENGTH, STAT_NAMES, RepetitionPenalty  # noqa: E402
+from models.repetition import DEFAULT_STRENGTH, RepetitionPenalty  # noqa: E402
 
 TAIL_COPIES = 3  # a draft ends in a tail loop: >= 3 generated copies of one unit ...
 TAIL_SPAN = 12  # ... covering at least 12 abstract tokens (not `a, b, c`)
 TAIL_MAX_PERIOD = 32  # abstract tokens per unit (a statement of ~30 tokens)
-DETECTOR_STATS = STAT_NAMES  # detector -> the penalty's per-draft statistic
+DETECTOR_STATS = {  # detector -> the penalty's per-draft statistic
+    "structure": "repetition_structural",
+    "line": "repetition_lines",
+    "tandem": "repetition_tandem",
+    "nesting": "repetition_nesting",
+    "operands": "repetition_operands",
+}
 
 
 @dataclass
@@ -325,9 +331,12 @@ class MeasuredPipeline(CompletionPipeline):
     """The shipped pipeline; its repetition penalty wrapped to time each call (and given
     ``strength`` when the command line asks for another one)."""
 
-    def __init__(self, lm: LoadedModel, ngrams: Any, strength: float | None) -> None:
+    def __init__(
+        self, lm: LoadedModel, ngrams: Any, strength: float | None, end_boost: float | None = None
+    ) -> None:
         super().__init__(lm, ngrams)
         self.strength = strength
+        self.end_boost = end_boost
         self.timers: list[TimedConstraint] = []
         self.setup_ms: list[float] = []
 
@@ -341,16 +350,21 @@ class MeasuredPipeline(CompletionPipeline):
                 self.setup_ms.append((time.perf_counter() - started) * 1000.0)
                 if self.strength is not None:
                     constraint.strength = self.strength
+                if self.end_boost is not None:
+                    constraint.end_boost = self.end_boost
                 constraint = TimedConstraint(constraint)
                 self.timers.append(constraint)
             out.append(constraint)
         return out
 
 
-def new_pipeline(lm: LoadedModel, strength: float | None) -> MeasuredPipeline:
+def new_pipeline(
+    lm: LoadedModel, strength: float | None, end_boost: float | None = None
+) -> MeasuredPipeline:
     """A pipeline with the model's background n-grams and an empty workspace table."""
     background = background_for(lm.path, lm.tokenizer, lm.vocab_size)
-    return MeasuredPipeline(lm, NgramModel(background, WorkspaceNgrams(lm.vocab_size)), strength)
+    ngrams = NgramModel(background, WorkspaceNgrams(lm.vocab_size))
+    return MeasuredPipeline(lm, ngrams, strength, end_boost)
 
 
 def decode(
@@ -547,6 +561,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--strength", type=float, default=None, help="penalty strength (default: what ships)"
     )
+    parser.add_argument(
+        "--end-boost", type=float, default=None, help="EOS raise at line starts, x strength"
+    )
     parser.add_argument("--decoder", default="greedy", choices=("greedy", "superposed"))
     parser.add_argument("--k", type=int, default=None, help="drafts (superposed; default 4)")
     parser.add_argument("--multiline", default="auto", choices=("auto", "always", "never"))
@@ -576,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
 
-    pipeline = new_pipeline(lm, args.strength)
+    pipeline = new_pipeline(lm, args.strength, args.end_boost)
     completions: list[Completion] = []
     started = time.perf_counter()
     for i, prompt in enumerate(prompts):

@@ -60,6 +60,8 @@ STAT_NAMES = {
     "operands": "repetition_operands",
 }
 _ORACLE_KINDS = {"statement": "structure", "nesting": "nesting", "operands": "operands"}
+_AT_LINE_START = frozenset({"structure", "line"})  # ending there leaves complete statements
+DEFAULT_END_BOOST = 1.0
 DEFAULT_STRENGTH = 0.5
 _ANCHOR = re.compile(r"@?(?:[^\W\d]|\$)[\w$]*(?:\.(?:[^\W\d]|\$)[\w$]*)*")
 _LOOKUP_ATTR = "_repetition_lookup"
@@ -248,6 +250,9 @@ class RepetitionPenalty:
     ``oracle`` reports structural repetition of the draft text (None: content
     loops only). ``strength`` scales the penalty per excess copy in units of the
     row's logit spread; ``max_period`` bounds token-level tandem periods.
+    ``end_boost`` multiplies the raise of the end-of-sequence ids where a repeated
+    statement or line would start (ending there leaves complete statements; inside a
+    line the raise stays ``strength * excess * spread``).
     """
 
     name = "repetition"
@@ -261,6 +266,7 @@ class RepetitionPenalty:
         max_period: int = MAX_TANDEM_PERIOD,
         lines: bool = True,
         tandem: bool = True,
+        end_boost: float = DEFAULT_END_BOOST,
     ) -> None:
         if not strength > 0:
             raise ValueError("strength must be > 0")
@@ -274,6 +280,9 @@ class RepetitionPenalty:
         if any(not 0 <= i < table.vocab_size for i in self.eos_ids):
             raise ValueError("eos id outside the vocabulary")
         self.strength = float(strength)
+        if not end_boost > 0:
+            raise ValueError("end_boost must be > 0")
+        self.end_boost = float(end_boost)
         self.max_period = max_period
         self.lines = lines
         self.tandem = tandem
@@ -431,7 +440,8 @@ class RepetitionPenalty:
                 out[row, low] = values[low] - delta
             if raised:
                 high = torch.tensor(raised, dtype=torch.long, device=scores.device)  # (m,)
-                out[row, high] = values[high] + delta
+                boost = self.end_boost if kind in _AT_LINE_START else 1.0
+                out[row, high] = values[high] + boost * delta
         return scores if out is None else out
 
     def _penalty(

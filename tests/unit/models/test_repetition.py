@@ -439,3 +439,19 @@ def test_stub_model_inline_loops_are_stopped(tiny_tokenizer, loop, prompt, unit,
     assert draft.finish == "eos"
     assert 3 <= draft.text.count(unit) <= 4
     assert draft.stats[stat] >= 1 and draft.stats["repetition_tandem"] == 0
+
+
+def test_end_boost_scales_the_eos_raise_only_where_a_line_starts(table):
+    scores = random_scores()
+    for kind, boosted in (("statement", True), ("nesting", False), ("operands", False)):
+        raises = []
+        for end_boost in (1.0, 3.0):
+            oracle = FixedOracle(report(anchors=("def",), kind=kind))
+            penalty = RepetitionPenalty(table, oracle, eos_ids=[0], end_boost=end_boost)
+            out = penalty(torch.tensor([ids_of("x")]), scores)
+            assert out[0, IDS["def"]] < scores[0, IDS["def"]]
+            raises.append(float(out[0, 0] - scores[0, 0]))
+        assert raises[0] > 0
+        assert raises[1] == pytest.approx(3 * raises[0] if boosted else raises[0])
+    with pytest.raises(ValueError):
+        RepetitionPenalty(table, None, eos_ids=[0], end_boost=0)
