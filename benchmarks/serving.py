@@ -210,20 +210,23 @@ def measure(
 
 
 def capacity(levels: list[dict[str, Any]], config: str, p95_ms: float) -> float | None:
-    """Clients ``config`` serves with p95 <= ``p95_ms``, interpolated in log2 C between the
-    last level meeting it and the first missing it (None: not even one client)."""
+    """Clients ``config`` serves with p95 <= ``p95_ms``: the largest C measured meeting it,
+    interpolated in log2 C towards the next C (which misses it); None: not even one client.
+
+    On a loaded machine p95 is not monotone in C; the largest C meeting the target counts.
+    """
     points = sorted((r["clients"], r["p95_ms"]) for r in levels if r["config"] == config)
-    best: float | None = None
-    for (c0, p0), (c1, p1) in zip(points, points[1:], strict=False):
-        if p0 <= p95_ms < p1:
-            x0, x1 = math.log2(c0), math.log2(c1)
-            frac = (math.log(p95_ms) - math.log(p0)) / (math.log(p1) - math.log(p0))
-            return 2 ** (x0 + frac * (x1 - x0))
-        if p0 <= p95_ms:
-            best = float(c0)
-    if points and points[-1][1] <= p95_ms:
-        return float(points[-1][0])  # met at the largest C measured (a lower bound)
-    return best
+    meeting = [i for i, (_, p) in enumerate(points) if p <= p95_ms]
+    if not meeting:
+        return None
+    i = meeting[-1]
+    c0, p0 = points[i]
+    if i + 1 == len(points):
+        return float(c0)  # met at the largest C measured (a lower bound)
+    c1, p1 = points[i + 1]
+    x0, x1 = math.log2(c0), math.log2(c1)
+    frac = (math.log(p95_ms) - math.log(p0)) / (math.log(p1) - math.log(p0))
+    return 2 ** (x0 + frac * (x1 - x0))
 
 
 def capacities(levels: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -411,7 +414,7 @@ def figure(result: dict[str, Any], ctx: dict[str, Any], out: Path) -> str | None
     legend_below(ax)
     legend_below(bx)
     caps = result.get("capacity", [])
-    labels = [f"{c['p95_ms']:.0f} ms" for c in caps]
+    labels = [f"{c['p95_ms'] / 1000:g} s" for c in caps]
     series = {
         "vs k-sample": [c["ratio_k_sample"] for c in caps],
         "vs sequential": [c["ratio_sequential"] for c in caps],
@@ -455,7 +458,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-client", type=int, default=None)
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--max-new-tokens", type=int, default=16)
+    parser.add_argument(
+        "--rerender", action="store_true", help="redraw OUT/serving.{md,png} from serving.json"
+    )
     args = parser.parse_args(argv)
+    if args.rerender:
+        result = json.loads((args.out / "serving.json").read_text())
+        result["capacity"] = capacities(result["levels"])
+        (args.out / "serving.json").write_text(json.dumps(result, indent=1))
+        (args.out / "serving.md").write_text(markdown(result))
+        print(markdown(result))
+        if importlib.util.find_spec("matplotlib") is not None:
+            from benchmarks.report import context_of
+
+            ctx = context_of(args.model, result.get("mode", args.mode))
+            print(f"figure: {args.out / figure(result, ctx, args.out)}")
+        return 0
     size = SIZES[args.mode]
     concurrency = (
         tuple(int(c) for c in args.concurrency.split(","))

@@ -28,6 +28,8 @@ def test_capacity_interpolates_between_grid_points_in_log_space():
     assert serving.capacity(levels, "superposed", 400) == pytest.approx(2**1.5)
     assert serving.capacity(levels, "superposed", 50) is None  # not even one client
     assert serving.capacity(levels, "superposed", 5000) == 4.0  # met at the largest C
+    noisy = [_level("k-sample", c, p) for c, p in ((1, 100), (2, 900), (4, 300), (8, 2000))]
+    assert serving.capacity(noisy, "k-sample", 500) > 4.0  # the largest C meeting it counts
 
 
 def test_the_capacity_ratio_compares_configurations_at_equal_p95():
