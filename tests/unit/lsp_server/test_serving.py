@@ -297,3 +297,14 @@ def test_receiver_names_put_the_own_object_first_then_the_nearest_names():
     assert names[:2] == ["self", "cls"]
     assert names.index("text") < names.index("json") < names.index("os")
     assert "import" not in names
+
+
+def test_model_server_without_ray_is_a_usage_error_naming_the_extra(monkeypatch, capsys):
+    import sys
+
+    from lsp_server.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as where the [serve] extra is missing
+    assert main(["model-server", "--port", "8111"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'superpose-ls[serve]'" in err and len(err.strip().splitlines()) == 1
