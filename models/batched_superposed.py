@@ -373,6 +373,9 @@ class BatchedSuperposed:
                     t.pool.add(h, "confidence")
             kept = [(row, h) for (row, h), keep in zip(chosen, worth, strict=True) if keep]
             chosen, t.live = kept, [h for _, h in kept]
+        on_step = getattr(req, "on_step", None)
+        if on_step is not None:  # what the request predicts so far (as the reference reports)
+            on_step([h.text.text for h in t.live] + [f.hyp.text.text for f in t.pool.items])
         t.steps += 1
         return chosen
 
