@@ -277,3 +277,20 @@ def test_a_request_whose_constraint_raises_fails_alone(tiny_lm):
         assert ticket.error is None
         assert _key(ticket.result) == _key(superposed_decode(lm, f(p)))
     assert engine.rows == 0
+
+
+def test_each_step_reports_the_same_draft_texts_as_the_reference(tiny_lm):
+    lm = tiny_lm
+    seen: dict[str, list[list[str]]] = {"reference": [], "batched": []}
+
+    def make(name: str) -> DecodeRequest:
+        return DecodeRequest(
+            prompt_ids=lm.encode("def add(a, b):\n"),
+            max_new_tokens=8,
+            k=3,
+            on_step=seen[name].append,
+        )
+
+    superposed_decode(lm, make("reference"))
+    _run_alone(lm, make("batched"))
+    assert seen["batched"] == seen["reference"] and len(seen["batched"]) >= 2
