@@ -6,7 +6,10 @@ three lanes per document:
 
 * ``ghost`` - automatic inline completion (ghost text while typing). The
   latency-critical lane: it replaces older ghost requests and any menu request in
-  flight, and nothing but an explicit request ever replaces it.
+  flight, and nothing but an explicit request ever replaces it. One exception keeps
+  what is still right: when the new keystroke types what the running ghost request
+  already predicts, that request runs on and the new one follows it (the engine then
+  answers from the typing-through cache instead of decoding again).
 * ``explicit`` - what the user asked for: invoked inline completion,
   ``superpose.drafts``. Replaces everything in flight for the document.
 * ``menu`` - ``textDocument/completion``. Never replaces ghost or explicit
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 
 from lsp_server.engine import CompletionJob, EngineResult
 
+MAX_TYPED_ALONG = 8  # characters typed along with a running request that may keep it
 GHOST = "ghost"
 EXPLICIT = "explicit"
 MENU = "menu"
@@ -52,9 +56,26 @@ class Flight:
     job: CompletionJob
     task: asyncio.Future[EngineResult] | None = None
     result: EngineResult | None = None
+    after: Flight | None = None  # a running request this one waits for (it continues it)
 
     def same_place(self, text: str, offset: int) -> bool:
         return self.offset == offset and (self.text is text or self.text == text)
+
+    def continued_by(self, text: str, offset: int) -> bool:
+        """True when the document ``text`` (cursor ``offset``) is this request's document
+        with a few characters typed at its cursor that its drafts so far predict."""
+        typed_len = offset - self.offset
+        if not 0 < typed_len <= MAX_TYPED_ALONG or self.task is None or self.task.done():
+            return False
+        if len(text) != len(self.text) + typed_len:
+            return False
+        if (
+            text[: self.offset] != self.text[: self.offset]
+            or text[offset:] != self.text[self.offset :]
+        ):
+            return False
+        typed = text[self.offset : offset]
+        return any(d.startswith(typed) and len(d) > len(typed) for d in self.job.progress)
 
 
 @dataclass
@@ -102,10 +123,17 @@ class Scheduler:
         else:
             if lane == GHOST:
                 self.last_ghost[uri] = time.monotonic()
+                running = self.flights.get((uri, GHOST))
+                if running is not None and running.continued_by(text, offset):
+                    del self.flights[(uri, GHOST)]  # runs on; the new request follows it
+                    flight.after = running
+                    self.counters["ghost_typed_along"] += 1
             for victim in SUPERSEDES[lane]:
                 old = self.flights.pop((uri, victim), None)
                 if old is not None:
                     old.job.cancel.set()
+                    if old.after is not None:  # what it was waiting for is not needed now
+                        old.after.job.cancel.set()
                     self.counters[f"{victim}_superseded"] += 1
             self.flights[(uri, lane)] = flight
             self.counters[f"{lane}_started"] += 1
@@ -114,6 +142,8 @@ class Scheduler:
 
     async def _run(self, flight: Flight, delay_s: float) -> EngineResult:
         try:
+            if flight.after is not None and flight.after.task is not None:
+                await asyncio.wait({flight.after.task})  # only its end matters, not its result
             if delay_s > 0:
                 await asyncio.sleep(delay_s)
             if flight.job.cancel.is_set():

@@ -182,9 +182,7 @@ def test_the_identifier_floor_shows_at_least_the_agreed_identifier():
     from lsp_server.pipeline import RankedDraft, identifier_floor
 
     def ranked(*texts: str, finish: str = "length") -> list:
-        return [
-            RankedDraft(i, t, -1.0, 0, 0, finish, draft(t, -1.0)) for i, t in enumerate(texts)
-        ]
+        return [RankedDraft(i, t, -1.0, 0, 0, finish, draft(t, -1.0)) for i, t in enumerate(texts)]
 
     class Members:
         def members(self, extra, trim=0):
@@ -227,3 +225,16 @@ def test_drafts_are_cut_before_a_new_attribute_they_never_assign(tiny_lm):
     assert without_unfinished_attribute("self.total = 0", monitor, "") == "self.total = 0"
     assert without_unfinished_attribute("self.count", monitor, "") == "self.count"
     assert without_unfinished_attribute("self.totl", None, "") == "self.totl"  # no monitor
+
+
+def test_a_running_request_reports_what_it_predicts(pipeline):
+    doc = Document("file:///t.py", TEXT, "python")
+    seen: list[list[str]] = []
+    result = pipeline.run(
+        doc, len(TEXT), PipelineOptions(k=2, max_new_tokens=5, verify=False), None, seen.append
+    )
+    assert len(seen) >= 1 and all(isinstance(t, str) for step in seen for t in step)
+    # the texts come after the cursor: the healed prefix ("re") is not repeated in them
+    raw = [d.text for d in result.decoded.drafts]
+    removed = result.prompt.removed_text
+    assert all(any(r.startswith(removed + t) for r in raw) or t for t in seen[-1])

@@ -155,3 +155,57 @@ async def test_a_request_that_waited_loses_to_a_newer_one(executor):
     scheduler.arrive(GHOST, URI)
     stale = scheduler.start(MENU, URI, TEXT, len(TEXT), job(), ticket=menu)
     assert (await scheduler.wait(stale)).cancelled
+
+
+def ghost_at(text: str) -> CompletionJob:
+    return CompletionJob(uri=URI, offset=len(text), automatic=True)
+
+
+async def test_typing_what_the_running_ghost_request_predicts_keeps_it(executor):
+    gate = Gate()
+    scheduler = Scheduler(executor, gate)
+    first = scheduler.start(GHOST, URI, TEXT, len(TEXT), ghost_at(TEXT))
+    await started(gate)
+    first.job.progress = ["alpha", "beta"]  # what the decode predicts so far
+    typed = TEXT + "a"
+    second = scheduler.start(GHOST, URI, typed, len(typed), ghost_at(typed))
+    assert not first.job.cancel.is_set()  # "a" is what it predicted: it runs on
+    assert second.after is first and scheduler.counters["ghost_typed_along"] == 1
+    gate.release.set()
+    assert (await scheduler.wait(first)).drafts
+    assert (await scheduler.wait(second)).drafts
+    assert gate.ran == [first.job, second.job]  # the second followed the first
+
+
+async def test_typing_something_else_replaces_the_running_ghost_request(executor):
+    gate = Gate()
+    scheduler = Scheduler(executor, gate)
+    first = scheduler.start(GHOST, URI, TEXT, len(TEXT), ghost_at(TEXT))
+    await started(gate)
+    first.job.progress = ["alpha"]
+    typed = TEXT + "z"
+    second = scheduler.start(GHOST, URI, typed, len(typed), ghost_at(typed))
+    assert first.job.cancel.is_set() and second.after is None
+    moved = "y" + TEXT  # an edit elsewhere, even with the predicted text typed
+    third = scheduler.start(GHOST, URI, moved + "a", len(moved) + 1, ghost_at(moved + "a"))
+    assert second.job.cancel.is_set() and third.after is None
+    assert (await scheduler.wait(first)).cancelled  # stops without the gate's release
+    gate.release.set()
+    assert (await scheduler.wait(third)).drafts
+
+
+async def test_a_key_that_breaks_the_chain_cancels_the_request_it_waited_for(executor):
+    gate = Gate()
+    scheduler = Scheduler(executor, gate)
+    first = scheduler.start(GHOST, URI, TEXT, len(TEXT), ghost_at(TEXT))
+    await started(gate)
+    first.job.progress = ["alpha"]
+    typed = TEXT + "a"
+    second = scheduler.start(GHOST, URI, typed, len(typed), ghost_at(typed))
+    assert second.after is first
+    other = typed + "x"  # "x" was not predicted by the waiting request (it has no drafts)
+    third = scheduler.start(GHOST, URI, other, len(other), ghost_at(other))
+    assert second.job.cancel.is_set() and first.job.cancel.is_set()
+    gate.release.set()
+    assert (await scheduler.wait(third)).drafts
+    assert (await scheduler.wait(second)).cancelled
