@@ -69,7 +69,7 @@ from analysis.workspace import WorkspaceIndex, default_stdlib
 
 Node = tree_sitter.Node
 
-MAX_EXPRESSIONS = 64  # distinct names/dotted chains resolved per function (nearest first)
+MAX_EXPRESSIONS = 32  # distinct names/dotted chains resolved per function (nearest first)
 MAX_MEMBERS = 24  # member lines of one class summary
 MAX_DOC_CHARS = 80  # first docstring line, cut
 MAX_DEFAULT_CHARS = 20  # a longer default value is shown as ``...``

@@ -659,8 +659,9 @@ def markdown(report: dict[str, Any]) -> str:
                 quality,
             ),
             "Per-request analysis (cursor facts + member oracle answers + definitions), ms, "
-            "on a fresh document (each point a new document, caches cleared); *next keystroke*: the request after the "
-            "target's first character is typed into the same document:",
+            "on a fresh document (each point a new document, caches cleared); *next "
+            "keystroke*: the request after the target's first character is typed into the "
+            "same document:",
             "",
             markdown_table(
                 [
