@@ -163,7 +163,10 @@ def test_inline_items_and_popup_items_become_what_the_editor_shows():
         "items": [
             {
                 "insertText": "name",
-                "range": {"start": {"line": 0, "character": 8}, "end": {"line": 0, "character": 10}},
+                "range": {
+                    "start": {"line": 0, "character": 8},
+                    "end": {"line": 0, "character": 10},
+                },
             }
         ]
     }
