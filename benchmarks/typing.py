@@ -696,6 +696,7 @@ def run_config(
         "metrics": metrics(results, client.requests),
         "seconds": round(seconds, 1),
         "server_latency_ms": (status or {}).get("latency_ms"),
+        "server_profile_ms": (status or {}).get("profile_ms"),
         "segments": [asdict(r) for r in results],
     }
 
@@ -831,7 +832,38 @@ def markdown(data: dict[str, Any]) -> str:
         f"pace {pace['word_ms']:.0f} ms inside a word / {pace['pause_ms']:.0f} ms after, "
         f"seed {data['seed']}.\n\n"
     )
-    return text + markdown_table(headers, summary_rows(data))
+    return text + markdown_table(headers, summary_rows(data)) + profile_markdown(data)
+
+
+def profile_markdown(data: dict[str, Any]) -> str:
+    """Where the server's time goes: mean ms per exclusive stage of the decoded automatic
+    requests (typing-through cache hits decode nothing and are left out), per
+    configuration of ours, from the server's ``superpose.status``."""
+    profiles = {
+        name: (run_.get("server_profile_ms") or {}).get("automatic")
+        for name, run_ in data["runs"].items()
+        if not name.startswith(SWEEP_PREFIX)
+    }
+    profiles = {name: p for name, p in profiles.items() if p and p.get("requests")}
+    if not profiles:
+        return ""
+    stages = list(dict.fromkeys(s for p in profiles.values() for s in p["mean_ms"]))
+    rows = []
+    for name, p in profiles.items():
+        means = p["mean_ms"]
+        total = sum(means.values()) or 1.0
+        cells = [
+            f"{means[s]:.1f} ({100 * means[s] / total:.0f} %)" if s in means else "–"
+            for s in stages
+        ]
+        rows.append([name, p["requests"], *cells, f"{total:.1f}"])
+    return (
+        "\n## Where the server's time goes\n\n"
+        "Mean ms per decoded automatic request (share of its total), server side "
+        "(`superpose.status` → `profile_ms`); typing-through cache hits are not decoded "
+        "and not counted.\n\n"
+        + markdown_table(["configuration", "decoded", *stages, "total"], rows)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

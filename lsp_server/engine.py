@@ -20,7 +20,7 @@ import itertools
 import logging
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,6 +144,61 @@ class LatencyLog:
             return self._values[-1] if self._values else None
 
 
+def exclusive_stages(timings: dict[str, float]) -> dict[str, float]:
+    """Return the request's pipeline timings as exclusive stages (ms) that add up to its
+    total: the decoders' phases nest (the superposed decoder's ``select_ms`` contains its
+    n-gram and constraint time), so each stage is its own time less what it contains."""
+    t = timings
+
+    def own(key: str, *inner: str) -> float:
+        return max(0.0, t[key] - sum(t.get(k, 0.0) for k in inner))
+
+    picking = ("select_ms",) if "select_ms" in t else ("ngram_ms", "constraint_ms")
+    parts = {
+        "cursor facts": ("facts_ms",),
+        "definitions": ("definitions_ms",),
+        "prompt": ("prompt_ms", "facts_ms", "definitions_ms"),
+        "model forward": ("forward_ms",),
+        "n-grams": ("ngram_ms",),
+        "constraints": ("constraint_ms",),
+        "selection": ("select_ms", "ngram_ms", "constraint_ms"),
+        "verification": ("verify_ms",),
+        "decoder, other": ("decode_ms", "forward_ms", "verify_ms", *picking),
+        "cleaning, ranking": ("total_ms", "prompt_ms", "decode_ms"),
+    }
+    return {name: own(*keys) for name, keys in parts.items() if keys[0] in t}
+
+
+class StageProfile:
+    """Where a kind of request spends its time: mean ms per exclusive stage of the
+    decoded (not cached, not cancelled) requests, from their pipeline timings."""
+
+    def __init__(self) -> None:
+        self._sums: dict[str, dict[str, float]] = {}
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, kind: str, timings: dict[str, float]) -> None:
+        with self._lock:
+            sums = self._sums.setdefault(kind, {})
+            for name, ms in exclusive_stages(timings).items():
+                sums[name] = sums.get(name, 0.0) + ms
+            self._counts[kind] += 1
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """Return ``{kind: {"requests": n, "mean_ms": {stage: ms}}}``."""
+        with self._lock:
+            return {
+                kind: {
+                    "requests": self._counts[kind],
+                    "mean_ms": {
+                        name: round(total / self._counts[kind], 2) for name, total in sums.items()
+                    },
+                }
+                for kind, sums in self._sums.items()
+            }
+
+
 class Engine:
     """Loaded model + documents + workspace knowledge -> drafts."""
 
@@ -166,6 +221,7 @@ class Engine:
         self._refresh_timer: threading.Timer | None = None
         self._refresh_lock = threading.Lock()  # one refresh at a time
         self.latency = {"automatic": LatencyLog(), "invoked": LatencyLog(), "cache": LatencyLog()}
+        self.profile = StageProfile()  # where decoded requests spend their time
         self.accepted = 0
         self.accepted_ranks: dict[int, int] = {}
         self.messages: list[str] = []
@@ -371,6 +427,7 @@ class Engine:
         result.timings["total_ms"] = round(ms, 2)
         if not result.cancelled:
             self.latency[kind].add(ms)
+            self.profile.add(kind, result.timings)
             self._remember(job.uri, text, offset, version, result.drafts, job.automatic)
         return result
 
@@ -493,6 +550,7 @@ class Engine:
             },
             "backend": self.backend.status(),
             "latency_ms": {k: v.percentiles() for k, v in self.latency.items()},
+            "profile_ms": self.profile.summary(),
             "last_latency_ms": self.latency["invoked"].last or self.latency["automatic"].last,
             "documents": len(self.documents),
             "workspaceFiles": None if self.workspace is None else len(self.workspace.paths()),

@@ -60,6 +60,9 @@ def test_results_json_holds_every_benchmark_result(report_dir: Path) -> None:
     typing = data["benchmarks"]["typing"]["result"]
     ours = typing["runs"]["superpose-ls, unpaced"]["metrics"]
     assert ours["keys_without_help"] > 0 and ours["requests"] > 0
+    # where the server's time went: the decoded automatic requests, by exclusive stage
+    profile = typing["runs"]["superpose-ls, unpaced"]["server_profile_ms"]["automatic"]
+    assert profile["requests"] > 0 and profile["mean_ms"]["model forward"] > 0
     if jedi_command() is not None:  # the static baseline typed the same segment
         jedi = typing["runs"]["jedi-language-server, unpaced"]["metrics"]
         assert jedi["keys_without_help"] == ours["keys_without_help"]

@@ -45,6 +45,9 @@ def typing_run(
         "metrics": typing_bench.metrics([segment], requests),
         "seconds": 60.0,
         "server_latency_ms": None,
+        "server_profile_ms": None
+        if popup
+        else {"automatic": {"requests": 3, "mean_ms": {"prompt": 2.0, "model forward": 6.0}}},
         "segments": [asdict(segment)],
     }
 

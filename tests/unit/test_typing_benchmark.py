@@ -12,6 +12,7 @@ from benchmarks.typing import (
     function_bodies,
     inline_ghost,
     popup_ghost,
+    profile_markdown,
     sample_segments,
     type_segment,
     typing_keys,
@@ -179,3 +180,19 @@ def test_inline_items_and_popup_items_become_what_the_editor_shows():
     ]
     assert popup_ghost(items, "na", 3) == Ghost("me", 3)  # filtered by prefix, then sortText
     assert popup_ghost(items, "zz", 3) is None
+
+
+def test_the_profile_section_shows_each_configurations_stage_shares():
+    runs = {
+        "superpose-ls": {
+            "server_profile_ms": {
+                "automatic": {"requests": 4, "mean_ms": {"prompt": 5.0, "model forward": 15.0}}
+            }
+        },
+        "jedi-language-server": {"server_profile_ms": None},
+        "superpose-ls, no monitor": {"server_profile_ms": {"invoked": {"requests": 1}}},
+    }
+    text = profile_markdown({"runs": runs})
+    rows = [line for line in text.splitlines() if line.startswith("| superpose")]
+    assert rows == ["| superpose-ls | 4 | 5.0 (25 %) | 15.0 (75 %) | 20.0 |"]
+    assert profile_markdown({"runs": {"jedi-language-server": {}}}) == ""

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from lsp_server.engine import CompletionJob, Engine, EngineDraft
+from lsp_server.engine import CompletionJob, Engine, EngineDraft, exclusive_stages
 from lsp_server.settings import Settings
 
 URI = "file:///tmp/engine_test/a.py"
@@ -170,3 +170,32 @@ def test_self_at_a_statement_start_gets_members_or_new_attribute_assignments(tex
         assert name, draft.text
         after = rest[len(name) :]
         assert name in allowed or assignment_state(after) is not None, draft.text
+
+
+def test_the_status_profiles_where_decoded_requests_spend_their_time(engine):
+    first = engine.complete(job(len(TEXT), automatic=True))
+    engine.complete(job(len(TEXT)))
+    profile = engine.status()["profile_ms"]
+    assert profile["automatic"]["requests"] == 1 and profile["invoked"]["requests"] == 1
+    stages = profile["automatic"]["mean_ms"]
+    assert {"cursor facts", "prompt", "model forward", "cleaning, ranking"} <= set(stages)
+    assert all(ms >= 0 for ms in stages.values())
+    # exclusive stages add up to the request's total (rounding aside)
+    assert sum(stages.values()) == pytest.approx(first.timings["total_ms"], abs=0.2)
+    # a typing-through cache hit decodes nothing: it is not profiled
+    engine.change_document(URI, len(TEXT), len(TEXT), "x")
+    engine._cache[URI].drafts = [EngineDraft("c", 0, "xyz", -0.5, len(TEXT), len(TEXT), "stop")]
+    assert engine.complete(job(len(TEXT) + 1, automatic=True)).cached
+    assert engine.status()["profile_ms"]["automatic"]["requests"] == 1
+
+
+def test_nested_decoder_phases_are_counted_once():
+    superposed = {"prompt_ms": 2.0, "facts_ms": 0.5, "decode_ms": 20.0, "forward_ms": 10.0}
+    superposed |= {"select_ms": 6.0, "ngram_ms": 3.0, "constraint_ms": 1.0, "total_ms": 23.0}
+    stages = exclusive_stages(superposed)
+    assert stages["selection"] == 2.0 and stages["decoder, other"] == 4.0
+    assert sum(stages.values()) == 23.0
+    beam = {"prompt_ms": 2.0, "decode_ms": 20.0, "forward_ms": 15.0, "constraint_ms": 1.0}
+    stages = exclusive_stages(beam | {"total_ms": 22.5})
+    assert stages["decoder, other"] == 4.0 and "selection" not in stages
+    assert sum(stages.values()) == 22.5
