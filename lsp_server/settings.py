@@ -45,8 +45,12 @@ class Settings:
     # right stays at or above this (0..1; null: the model's calibrated default; 0: whole)
     ghostConfidence: float | None = None
     # summaries (signatures, fields, docstring lines) of the classes and functions referenced
-    # near the cursor, in front of the prompt's prefix window (analysis/definitions.py)
-    contextDefinitions: bool = True
+    # near the cursor, in front of the prompt's prefix window (analysis/definitions.py).
+    # Off by default: on the shipped model (never trained with them) they changed neither
+    # keystrokes saved nor line exact match measurably and cost ~2 ms per request
+    # (python -m benchmarks.definitions_ablation lines|typing); a model that reads them
+    # can turn them on.
+    contextDefinitions: bool = False
 
     # editor controls: what is served, when (lsp_server/controls.py applies them)
     enable: bool = True  # false: no ghost text and no menu items (commands still answer)
