@@ -183,7 +183,9 @@ def read_receiver(text: str, python: bool) -> tuple[Chain, int] | None:
 
     Accepts names, dotted chains and calls (``a.b().c``, ``Foo(x)``), ``self``/``cls``/
     ``this`` and ``new Foo()`` (JavaScript, with optional chaining and line breaks around
-    dots). Numbers, keywords, literals, subscripts and ``..`` give None.
+    dots). A Python string, bytes, list, dict or set literal as the head reads as an
+    instance of its type (``", ".join`` as ``str().join``). Numbers, keywords,
+    subscripts, other literals and ``..`` give None.
     """
     i = len(text)
     limit = max(0, i - MAX_SCAN)
@@ -200,6 +202,14 @@ def read_receiver(text: str, python: bool) -> tuple[Chain, int] | None:
         while k > limit and _is_ident_char(text[k - 1], python):
             k -= 1
         name = text[k:i]
+        if not name and not calls and python:
+            literal = _literal_at_end(text, i, limit)
+            if literal is None:
+                return None
+            # a literal head reads as its builtin type's instance: "x". is str().
+            kind, i = literal
+            parts.append((kind, 1))
+            break
         if not name or name[0].isdigit():
             return None
         if not python and k > limit and text[k - 1] == "#":
@@ -233,6 +243,82 @@ def read_receiver(text: str, python: bool) -> tuple[Chain, int] | None:
             new = True
             i -= len(match.group(0))
     return (tuple(parts), new), i
+
+
+def _string_start(text: str, end: int, limit: int) -> int | None:
+    """Start of the Python string literal (prefix letters included) ending at ``end``."""
+    quote = text[end - 1]
+    triple = end - 3 > limit and text[end - 3 : end] == quote * 3
+    if triple:
+        start = text.rfind(quote * 3, limit, end - 3)
+        if start < 0:
+            return None
+    else:
+        start = end - 2
+        while start >= limit and text[start] != "\n":
+            if text[start] == quote:
+                backslashes = 0
+                while start - 1 - backslashes >= limit and text[start - 1 - backslashes] == "\\":
+                    backslashes += 1
+                if backslashes % 2 == 0:
+                    break
+            start -= 1
+        if start < limit or text[start] != quote:
+            return None
+    while start > limit and text[start - 1] in "bBrRuUfF":
+        start -= 1
+    if start > limit and _is_ident_char(text[start - 1], True):
+        return None  # a name glued to the quote: not a literal this reader knows
+    return start
+
+
+def _has_top_level_colon(body: str) -> bool:
+    """True when ``body`` (a ``{...}`` literal's inside) has a ``:`` outside brackets and
+    strings: a dict display or comprehension, not a set."""
+    depth, quote = 0, ""
+    for char in body:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == ":" and depth == 0:
+            return True
+    return False
+
+
+def _literal_at_end(text: str, end: int, limit: int) -> tuple[str, int] | None:
+    """(builtin type, start) of the Python literal ending ``text[:end]``: a string or
+    bytes literal, a list or a dict/set display; None for anything else (a subscript
+    ``x[0]``, a parenthesised expression, a number)."""
+    if end <= limit:
+        return None
+    last = text[end - 1]
+    if last in "'\"":
+        start = _string_start(text, end, limit)
+        if start is None:
+            return None
+        prefix = text[start : text.index(last, start)]
+        return ("bytes" if "b" in prefix.lower() else "str"), start
+    if last not in "]}":
+        return None
+    start = _match_open(text, end - 1, limit)
+    if start is None:
+        return None
+    before = text[max(limit, start - 64) : start].rstrip()
+    word = re.search(r"\w+$", before)
+    if word is not None and not keyword.iskeyword(word.group()):
+        return None  # a subscript of a name: not a display
+    if word is None and before and before[-1] in ")]}'\"":
+        return None  # a subscript of a call's result or another subscript
+    if last == "]":
+        return "list", start
+    body = text[start + 1 : end - 1].strip()
+    dict_like = not body or body.startswith("**") or _has_top_level_colon(body)
+    return ("dict" if dict_like else "set"), start
 
 
 def _binds_in_head(head_text: str, name: str, python: bool) -> bool:
@@ -440,7 +526,8 @@ class MemberOracle:
             return answers[key]
         if self.family is None:
             return None
-        # Step 1: cheap rejection: the code must end in an identifier character or ")".
+        # Step 1: cheap rejection: the code must end in an identifier character or ")"
+        # (Python: or a literal's closing quote or bracket).
         last = (
             extra[-1]
             if extra
@@ -450,7 +537,10 @@ class MemberOracle:
                 else ""
             )
         )
-        if not last or not (last == ")" or _is_ident_char(last, self.family == "python")):
+        python = self.family == "python"
+        if not last or not (
+            last == ")" or _is_ident_char(last, python) or (python and last in "'\"]}")
+        ):
             return None
         with self._lock:
             try:

@@ -475,6 +475,35 @@ def test_uncertain_expressions_stay_open(expression):
     assert node_members(f"x = []\nmode = input()\ny = {expression}.z\n") is None
 
 
+@pytest.mark.parametrize(
+    ("head", "expected", "absent"),
+    [
+        ('sep = ", "', STR, {"decode", "append"}),
+        ("return ''", STR, {"decode"}),
+        ('data = rb"x"', {"decode", "hex"}, {"encode"}),
+        ('text = """doc"""', STR, {"decode"}),
+        ('quoted = "a\\"b"', STR, {"decode"}),
+        ("items = [1, 2]", LIST, STR),
+        ("return [c for c in 'ab']", LIST, STR),
+        ("table = {}", DICT, {"append"}),
+        ("table = {'a:b': 1}", DICT, {"append"}),
+        ("seen = {'a:b', 'c'}", {"add", "discard"}, DICT),
+        ('joined = ", ".join(parts)', STR, NOT_STR),
+    ],
+)
+def test_the_oracle_reads_literal_heads_as_their_types_instances(head, expected, absent):
+    members = names(members_at("\ndef f(parts):\n    <|>", head))
+    assert expected <= members and not absent & members
+
+
+@pytest.mark.parametrize(
+    "head",
+    ["first = items[0]", "first = f(x)[0]", "total = (a + b)", "n = 1", "name = x'a'"],
+)
+def test_the_oracle_leaves_subscripts_and_other_heads_open(head):
+    assert members_at("\ndef f(items, a, b, x):\n    <|>", head) is None
+
+
 def test_builtin_names_are_the_builtins_only_when_not_shadowed():
     assert {"bit_length"} <= names(node_members("y = len('a')<|>.z\n"))
     assert STR <= names(node_members("def len(x):\n    return 'n'\ny = len('a')<|>.z\n"))
