@@ -621,7 +621,8 @@ class MemberOracle:
             return None
         words = code_head.split()
         if words and words[-1] in (_PY_NO_RECEIVER_WORDS if python else _JS_NO_RECEIVER_WORDS):
-            return None
+            if not (python and words[-2:] == ["yield", "from"]):
+                return None
         if _binds_in_head(code_head, head, python):
             return None
         environment = self._environment(trim, base, extra, cut, cut == statement_start)
@@ -809,9 +810,17 @@ class MemberOracle:
         """
         if self.tree is None or self.language is None:
             return None
+        opener = ""
         if self.family == "python":
-            middle = prefix + indent + PLACEHOLDER + "\n"
             resume = self._suffix_start
+            at_line_start = (
+                prefix.endswith("\n") if prefix else cut == 0 or self.text[cut - 1] == "\n"
+            )
+            if at_line_start and self._indented_deeper(resume, indent):
+                # the lines after the cursor continue the statement being written or are
+                # its block: a block opener keeps them from breaking the enclosing scopes
+                opener = "if "
+            middle = prefix + indent + opener + PLACEHOLDER + (":" if opener else "") + "\n"
         else:
             middle = prefix + indent + PLACEHOLDER + ";" + closers + " "
             resume = self.offset
@@ -830,8 +839,18 @@ class MemberOracle:
             new_end_point=byte_point(data, new_end_byte),
         )
         tree = parser_for(self.language).parse(data, old_tree)
-        placeholder_byte = start_byte + len(encode(prefix + indent))
+        placeholder_byte = start_byte + len(encode(prefix + indent + opener))
         return _Environment(self, tree, data, placeholder_byte)
+
+    def _indented_deeper(self, start: int, indent: str) -> bool:
+        """True when the first code line of ``text[start:]`` is indented deeper than
+        ``indent`` (blank and comment-only lines skipped; a tab counts 8 columns)."""
+        width = len(indent.expandtabs(8))
+        for line in self.text[start : start + 4000].splitlines():
+            code = line.lstrip(" \t")
+            if code and not code.startswith("#"):
+                return len(line[: len(line) - len(code)].expandtabs(8)) > width
+        return False
 
 
 def member_oracle(

@@ -765,3 +765,32 @@ def test_setattr_on_a_class_makes_it_open():
     source = "class Flags:\n    a = 1\n\nfor n in 'bc':\n    setattr(Flags, n, 1)\n<|>"
     assert oracle_for(source).members("Flags") is None
     assert oracle_for(source).members("Flags()") is None
+
+
+# ------------------------------------------------------------------ the rest of the file after the cursor
+
+EDITED = (
+    "class F:\n    def __init__(self):\n        self._name = None\n        self._mode = 'r'\n\n"
+)
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        # the line after the "." is cut (the person is writing it); its block stays below,
+        # and an else: follows it
+        "    def next(self):\n        if self.<|>\n            self._name = '<stdin>'\n"
+        "            return 1\n        else:\n            return 2\n\n"
+        "    def other(self):\n        return 3\n",
+        # an assignment expression opening a block
+        "    def fmt(self, record):\n        if named := self.<|>\n            return named\n"
+        "        return 1\n",
+        # the statement continues on the next lines
+        "    def open(self, name):\n        if name:\n            self._file = open(name, self.<|>\n"
+        "                              encoding=None)\n        else:\n            self._file = None\n",
+        "    def each(self):\n        yield from self.<|>\n",
+    ],
+)
+def test_self_resolves_mid_file_with_the_rest_of_the_method_below(method):
+    members = names(oracle_for(EDITED + method).members("", 1))
+    assert {"_name", "_mode", "__init__"} <= members
