@@ -33,6 +33,22 @@ NEW_CACHE_KWARG = "cache"  # transformers >= 5.24
 OLD_CACHE_KWARG = "past_key_values"  # transformers < 5.24 (removed in 5.40)
 
 
+# config attributes that some model classes read but some configs of the supported range
+# do not define (transformers 5.0's PhiConfig has no pad_token_id; PhiModel reads it)
+CONFIG_DEFAULTS: dict[str, Any] = {"pad_token_id": None}
+
+
+def complete_config(config: Any) -> Any:
+    """Return ``config`` with :data:`CONFIG_DEFAULTS` set where it lacks them (in place:
+    loaded configs are private to the load)."""
+    for name, value in CONFIG_DEFAULTS.items():
+        try:
+            getattr(config, name)
+        except AttributeError:
+            setattr(config, name, value)
+    return config
+
+
 class CacheFormatError(TypeError):
     """A model returned a KV cache in a format the decoders do not support."""
 

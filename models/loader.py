@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from models.hf_compat import complete_config
 from models.token_table import TokenTable
 from models.vocab_index import cached_vocab_index
 
@@ -335,7 +336,7 @@ def load_model(
     ``dtype``: ``auto`` (float32 on CPU, float16 on GPU), ``float32``, ``bfloat16`` or
     ``float16``; ``quantize``: ``none`` or ``int8`` (dynamic int8 linear layers, CPU only).
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
@@ -352,8 +353,10 @@ def load_model(
     try:
         local = {"local_files_only": True, "trust_remote_code": trust_remote_code}
         tokenizer = AutoTokenizer.from_pretrained(str(path), **local)  # local_files_only=True
+        config = complete_config(AutoConfig.from_pretrained(str(path), **local))
         model = AutoModelForCausalLM.from_pretrained(  # local_files_only=True
             str(path),
+            config=config,
             **local,
             use_safetensors=True,
             dtype=weights_dtype,

@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 
+from models.hf_compat import complete_config
+
 CODE = [
     "def add(a, b):\n    return a + b\n",
     "class Foo:\n    def __init__(self):\n        self.alpha = 1\n        self.beta = 2\n",
@@ -171,7 +173,9 @@ class Family:
             config = tf.PhiConfig(
                 **{**llama_like, "num_key_value_heads": 4}, partial_rotary_factor=0.5
             )
-            return tf.PhiForCausalLM(config)
+            # as models.loader does for a config from disk (transformers 5.0's PhiConfig
+            # has no pad_token_id)
+            return tf.PhiForCausalLM(complete_config(config))
         if name == "gptbigcode":
             config = tf.GPTBigCodeConfig(
                 n_embd=32, n_layer=2, n_head=4, n_positions=256, multi_query=True, **common
