@@ -12,7 +12,9 @@ While a person types, consecutive prompts should share as many leading tokens as
 possible (the KV cache of the last prompt is reused, ``models.prompt_cache``): the
 suffix window depends on the suffix alone, and the prefix window starts on a grid of
 document characters, moving a step at a time instead of a line per keystroke. Only a
-few budgets' worth of characters around the cursor are tokenised per request.
+few budgets' worth of characters around the cursor are tokenised per request, and the
+last few tokenisations are remembered per tokenizer: while a person types in one place
+the suffix window is not tokenised again, and no text twice within one request.
 
 Definitions the code around the cursor refers to (``analysis.definitions``: signatures,
 fields and docstring lines of classes and functions defined out of the window's sight)
@@ -28,9 +30,12 @@ nearest the code.
 from __future__ import annotations
 
 import bisect
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from models.healing import heal_prompt
 from models.loader import LoadedModel
@@ -72,17 +77,64 @@ class ContextDefinition(Protocol):
 DefinitionsSource = Callable[[int, int], Sequence[ContextDefinition]]
 
 
+class _Memo:
+    """The last few tokenisations of each tokenizer, by text.
+
+    Consecutive keystrokes tokenise the same strings again: the suffix window (it
+    depends on the suffix alone), and within one request the window whose tokens were
+    just counted. A hit costs a dictionary lookup instead of a tokenizer call.
+    """
+
+    SIZE = 32
+
+    def __init__(self) -> None:
+        self._tables: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[str, str], Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+
+    def get(self, tokenizer: Any, kind: str, text: str, compute: Callable[[], Any]) -> Any:
+        key = (kind, text)
+        with self._lock:
+            try:
+                table = self._tables.setdefault(tokenizer, OrderedDict())
+            except TypeError:  # a tokenizer that cannot be weakly referenced or hashed
+                return compute()
+            if key in table:
+                table.move_to_end(key)
+                return table[key]
+        value = compute()
+        with self._lock:
+            table[key] = value
+            while len(table) > self.SIZE:
+                table.popitem(last=False)
+        return value
+
+
+_MEMO = _Memo()
+
+
+def _encode(lm: LoadedModel, text: str) -> list[int]:
+    """``lm.encode(text)``, remembered for the next few requests."""
+    return list(_MEMO.get(lm.tokenizer, "ids", text, lambda: tuple(lm.encode(text))))
+
+
 def _count(lm: LoadedModel, text: str) -> int:
-    return len(lm.encode(text)) if text else 0
+    return len(_encode(lm, text)) if text else 0
 
 
 def _token_starts(lm: LoadedModel, text: str) -> list[int] | None:
     """Return the character offset where each token of ``text`` starts (None if unknown)."""
-    try:
-        enc = lm.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    except (NotImplementedError, TypeError, ValueError):  # slow tokenizers have no offsets
-        return None
-    return [start for start, _ in enc["offset_mapping"]]
+
+    def compute() -> tuple[int, ...] | None:
+        try:
+            enc = lm.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        except (NotImplementedError, TypeError, ValueError):  # slow tokenizers: no offsets
+            return None
+        return tuple(start for start, _ in enc["offset_mapping"])
+
+    starts = _MEMO.get(lm.tokenizer, "starts", text, compute)
+    return None if starts is None else list(starts)
 
 
 def _tail_with_tokens(
@@ -275,7 +327,7 @@ def build_prompt(
     # a person types, consecutive prompts then share it), the prefix takes the rest
     suffix_budget = int(budget * SUFFIX_SHARE) if fim is not None and suffix.strip() else 0
     suffix_text = suffix_window(lm, suffix, suffix_budget) if suffix_budget else ""
-    suffix_ids = lm.encode(suffix_text) if suffix_text else []
+    suffix_ids = _encode(lm, suffix_text) if suffix_text else []
     prefix_budget = budget - len(suffix_ids)
     block, block_ids, prefix = "", [], None
     share = int(prefix_budget * definitions_share) if definitions is not None else 0
@@ -290,7 +342,7 @@ def build_prompt(
             prefix = None
     if prefix is None:
         prefix = prefix_window(lm, text[:offset], prefix_budget - len(block_ids), headers)
-    prefix_ids = lm.encode(prefix) if prefix else []
+    prefix_ids = _encode(lm, prefix) if prefix else []
     removed = ""
     if heal and prefix_ids:
         healed, removed = heal_prompt(lm.table, prefix_ids)

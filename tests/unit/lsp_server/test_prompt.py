@@ -112,3 +112,37 @@ def test_the_prefix_window_keeps_its_start_on_a_grid(tiny_lm):
     lines = {SOURCE.rfind("\n", 0, n - 1) for n in ends}  # one step per line without a grid
     assert len(set(starts)) < len(lines) / 1.5
     assert all(len(tiny_lm.encode(w)) <= 400 for w in windows)
+
+
+def test_keystrokes_reuse_remembered_tokenisations_and_build_the_same_prompts(tiny_lm):
+    import dataclasses
+
+    class CountingTokenizer:
+        """The model's tokenizer, counting the texts it is asked to tokenise."""
+
+        def __init__(self, inner):
+            self.inner, self.texts = inner, []
+
+        def __call__(self, text, **kwargs):
+            self.texts.append(text)
+            return self.inner(text, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    counting = CountingTokenizer(tiny_lm.tokenizer)
+    lm = dataclasses.replace(tiny_lm, tokenizer=counting)
+    suffix = "\n        return total\n" + BODY
+    text = SOURCE + "        total = value_1 + value_2"
+    for typed in ("", " +", " + v"):  # one key after another, the suffix unchanged
+        doc = text + typed + suffix
+        offset = len(text + typed)
+        before = len(counting.texts)
+        prompt = build_prompt(lm, doc, offset, 8, max_prompt_tokens=200)
+        # what a tokenizer without the memo builds
+        assert prompt == build_prompt(tiny_lm, doc, offset, 8, max_prompt_tokens=200)
+        asked = counting.texts[before:]
+        assert len(asked) == len(set(asked))  # no text tokenised twice in a request
+        asked_suffix = any(t and suffix.startswith(t) for t in asked)
+        # the suffix window is tokenised for the first keystroke only (FIM prompt)
+        assert prompt.fim and prompt.suffix_tokens > 0 and asked_suffix == (typed == "")
