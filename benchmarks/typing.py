@@ -60,7 +60,7 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -649,6 +649,15 @@ def run_configs(size: Size, jedi: bool) -> list[RunConfig]:
     return configs
 
 
+def unpaced_configs(configs: Sequence[RunConfig]) -> list[RunConfig]:
+    """``configs`` typed without pace, each once (names end in ", unpaced")."""
+    out: dict[str, RunConfig] = {}
+    for c in configs:
+        name = c.name if c.name.endswith(", unpaced") else f"{c.name}, unpaced"
+        out.setdefault(name, replace(c, name=name, paced=False))
+    return list(out.values())
+
+
 def jedi_command() -> list[str] | None:
     """Return the command starting jedi-language-server (None when it is not installed)."""
     exe = Path(sys.executable).parent / "jedi-language-server"
@@ -878,6 +887,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", action="append", default=None, help="run only configurations with this name"
     )
+    parser.add_argument(
+        "--unpaced",
+        action="store_true",
+        help="run the chosen configurations unpaced (every key waits for its answer)",
+    )
     args = parser.parse_args(argv)
     if args.segments:
         size = SIZES[args.mode]
@@ -888,6 +902,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         jedi = jedi_command() is not None
         configs = [c for c in run_configs(SIZES["full"], jedi) if c.name in args.only]
+    if args.unpaced:
+        configs = unpaced_configs(
+            configs
+            if configs is not None
+            else run_configs(SIZES[args.mode], jedi_command() is not None)
+        )
     data = run(
         args.mode, args.model, args.out, args.seed, Pace(args.word_ms, args.pause_ms), configs
     )
@@ -900,7 +920,6 @@ def main(argv: list[str] | None = None) -> int:
 
 from collections.abc import Iterator  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
-from dataclasses import replace  # noqa: E402
 
 from benchmarks.plugin import Benchmark, Row, Target, fmt  # noqa: E402
 from benchmarks.plugin import row as summary_row  # noqa: E402

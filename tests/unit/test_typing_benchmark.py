@@ -196,3 +196,15 @@ def test_the_profile_section_shows_each_configurations_stage_shares():
     rows = [line for line in text.splitlines() if line.startswith("| superpose")]
     assert rows == ["| superpose-ls | 4 | 5.0 (25 %) | 15.0 (75 %) | 20.0 |"]
     assert profile_markdown({"runs": {"jedi-language-server": {}}}) == ""
+
+
+def test_unpaced_configurations_keep_their_options_and_are_named_so():
+    from benchmarks.typing import ABLATIONS, SIZES, run_configs, unpaced_configs
+
+    configs = unpaced_configs(run_configs(SIZES["full"], jedi=True))
+    names = [c.name for c in configs]
+    assert len(names) == len(set(names)) and all(n.endswith(", unpaced") for n in names)
+    assert not any(c.paced for c in configs)
+    monitor_off = next(c for c in configs if c.name == "superpose-ls, no monitor, unpaced")
+    assert monitor_off.options == ABLATIONS["no monitor"]
+    assert "jedi-language-server, unpaced" in names  # already unpaced: kept once
