@@ -124,9 +124,14 @@ class Scheduler:
             if lane == GHOST:
                 self.last_ghost[uri] = time.monotonic()
                 running = self.flights.get((uri, GHOST))
-                if running is not None and running.continued_by(text, offset):
+                # a request already waiting for a running one is continued through it
+                root = running.after if running is not None and running.after else running
+                if root is not None and root.continued_by(text, offset):
                     del self.flights[(uri, GHOST)]  # runs on; the new request follows it
-                    flight.after = running
+                    if running is not root:  # the waiting one is not needed any more
+                        running.job.cancel.set()
+                        self.counters["ghost_superseded"] += 1
+                    flight.after = root
                     self.counters["ghost_typed_along"] += 1
             for victim in SUPERSEDES[lane]:
                 old = self.flights.pop((uri, victim), None)

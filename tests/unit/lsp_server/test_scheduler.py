@@ -209,3 +209,21 @@ async def test_a_key_that_breaks_the_chain_cancels_the_request_it_waited_for(exe
     gate.release.set()
     assert (await scheduler.wait(third)).drafts
     assert (await scheduler.wait(second)).cancelled
+
+
+async def test_a_second_predicted_key_follows_the_running_request_too(executor):
+    gate = Gate()
+    scheduler = Scheduler(executor, gate)
+    first = scheduler.start(GHOST, URI, TEXT, len(TEXT), ghost_at(TEXT))
+    await started(gate)
+    first.job.progress = ["alpha"]
+    one, two = TEXT + "a", TEXT + "al"
+    second = scheduler.start(GHOST, URI, one, len(one), ghost_at(one))
+    third = scheduler.start(GHOST, URI, two, len(two), ghost_at(two))
+    assert not first.job.cancel.is_set()  # "al" is still what it predicts
+    assert third.after is first and second.job.cancel.is_set()
+    assert scheduler.counters["ghost_typed_along"] == 2
+    gate.release.set()
+    assert (await scheduler.wait(third)).drafts
+    assert (await scheduler.wait(second)).cancelled
+    assert gate.ran == [first.job, third.job]
