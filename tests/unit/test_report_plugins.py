@@ -272,7 +272,9 @@ def test_the_readme_summary_lists_every_target_missed_ones_as_missed(recorded) -
     assert "held-out next-token accuracy" in missed
     assert "best-of-4 exact match, superposed minus greedy" in missed
     assert any(m.startswith("held-out end-of-line exact match") for m in missed)
-    assert "TR-S after repeated statements, penalty on / off" in missed
+    valid = "valid first identifier at `self.`/`obj.` of in-file classes, greedy, monitor on"
+    assert valid in missed  # 91.7 % of 24 points in the recorded run (99 % wanted)
+    assert "TR-S after repeated statements, penalty on / off" not in missed  # 0.33x
     # typing (built above): ours saves as many keys as jedi (1.5x wanted) and is slower,
     # but is wrong 15 times in 160 keys (<= 10 per 100)
     assert "keystrokes saved, superpose-ls / jedi-language-server (paced)" in missed
