@@ -417,11 +417,9 @@ class Engine:
             return EngineResult([], reason=f"model not ready ({self.state})")
         offset = max(0, min(job.offset, len(text)))
         kind = "automatic" if job.automatic else "invoked"
-        cached = self._typed_through(job.uri, text, offset, job.automatic)
-        if cached is not None:
-            ms = (time.perf_counter() - started) * 1000
-            self.latency["cache"].add(ms)
-            return EngineResult(cached, {"total_ms": ms}, cached=True)
+        hit = self._cache_hit(job, text, offset, started)
+        if hit is not None:
+            return hit
         result = self._generate(lm, doc, text, offset, job)
         ms = (time.perf_counter() - started) * 1000
         result.timings["total_ms"] = round(ms, 2)
@@ -430,6 +428,29 @@ class Engine:
             self.profile.add(kind, result.timings)
             self._remember(job.uri, text, offset, version, result.drafts, job.automatic)
         return result
+
+    def cached(self, job: CompletionJob) -> EngineResult | None:
+        """The typing-through cache's answer to ``job``, or None (then :meth:`complete`).
+
+        Cheap and lock-protected, so the server asks it on its event loop before it
+        queues a request behind the decoding thread."""
+        started = time.perf_counter()
+        with self._lock:
+            doc = self.documents.get(job.uri)
+            text = doc.text if doc is not None else None
+        if text is None or self.lm is None or self.state != "ready" or job.cancel.is_set():
+            return None
+        return self._cache_hit(job, text, max(0, min(job.offset, len(text))), started)
+
+    def _cache_hit(
+        self, job: CompletionJob, text: str, offset: int, started: float
+    ) -> EngineResult | None:
+        cached = self._typed_through(job.uri, text, offset, job.automatic)
+        if cached is None:
+            return None
+        ms = (time.perf_counter() - started) * 1000
+        self.latency["cache"].add(ms)
+        return EngineResult(cached, {"total_ms": ms}, cached=True)
 
     def _generate(
         self, lm: LoadedModel, doc: Document, text: str, offset: int, job: CompletionJob

@@ -84,6 +84,8 @@ class Scheduler:
 
     executor: Executor
     run: Callable[[CompletionJob], EngineResult]
+    # answers a job on the event loop without queueing it (the typing-through cache)
+    cached: Callable[[CompletionJob], EngineResult | None] | None = None
     flights: dict[tuple[str, str], Flight] = field(default_factory=dict)
     arrivals: dict[tuple[str, str], int] = field(default_factory=dict)  # latest ticket per lane
     tickets: int = 0
@@ -153,6 +155,8 @@ class Scheduler:
                 await asyncio.sleep(delay_s)
             if flight.job.cancel.is_set():
                 result = EngineResult([], cancelled=True, reason="superseded before it ran")
+            elif self.cached is not None and (hit := self.cached(flight.job)) is not None:
+                result = hit  # no wait behind the decoding thread
             else:
                 loop = asyncio.get_running_loop()
                 result = await loop.run_in_executor(self.executor, self.run, flight.job)

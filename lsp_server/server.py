@@ -149,7 +149,11 @@ class SuperposeServer(LanguageServer):
         self.engine = Engine()
         self.inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="superpose-infer")
         self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="superpose-load")
-        self.scheduler = Scheduler(self.inference, lambda job: self.engine.complete(job))
+        self.scheduler = Scheduler(
+            self.inference,
+            lambda job: self.engine.complete(job),
+            cached=lambda job: self.engine.cached(job),
+        )
         self.controls = Controls()
         self.language_ids: dict[str, str] = {}  # uri -> languageId from didOpen
         self.served: OrderedDict[str, str] = OrderedDict()  # draft id -> text shown

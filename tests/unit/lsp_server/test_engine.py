@@ -199,3 +199,16 @@ def test_nested_decoder_phases_are_counted_once():
     stages = exclusive_stages(beam | {"total_ms": 22.5})
     assert stages["decoder, other"] == 4.0 and "selection" not in stages
     assert sum(stages.values()) == 22.5
+
+
+def test_the_cache_is_asked_without_decoding(engine):
+    assert engine.cached(job(len(TEXT), automatic=True)) is None  # nothing remembered yet
+    engine.complete(job(len(TEXT)))
+    engine._cache[URI].drafts = [EngineDraft("c", 0, "xyz", -0.5, len(TEXT), len(TEXT), "stop")]
+    engine.change_document(URI, len(TEXT), len(TEXT), "x")
+    hit = engine.cached(job(len(TEXT) + 1))
+    assert hit is not None and hit.cached and [d.text for d in hit.drafts] == ["yz"]
+    cancelled = job(len(TEXT) + 1)
+    cancelled.cancel.set()
+    assert engine.cached(cancelled) is None
+    assert engine.cached(CompletionJob(uri="file:///nope.py", offset=0)) is None

@@ -227,3 +227,17 @@ async def test_a_second_predicted_key_follows_the_running_request_too(executor):
     assert (await scheduler.wait(third)).drafts
     assert (await scheduler.wait(second)).cancelled
     assert gate.ran == [first.job, third.job]
+
+
+async def test_a_cache_answer_does_not_wait_behind_the_decoding_thread(executor):
+    gate = Gate()
+    hit = EngineResult([EngineDraft("c1", 0, "pha", -0.1, 0, 0, "eos")], cached=True)
+    scheduler = Scheduler(executor, gate, cached=lambda j: hit if j.offset > len(TEXT) else None)
+    explicit = scheduler.start(EXPLICIT, URI, TEXT, len(TEXT), job())
+    await started(gate)  # the decoding thread is busy and stays busy
+    typed = TEXT + "al"
+    ghost = scheduler.start(GHOST, URI, typed, len(typed), ghost_at(typed))
+    assert await asyncio.wait_for(scheduler.wait(ghost), 5) is hit
+    assert gate.ran == [explicit.job]  # answered without the engine's thread
+    gate.release.set()
+    assert (await scheduler.wait(explicit)).drafts
