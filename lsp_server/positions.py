@@ -12,10 +12,26 @@ from __future__ import annotations
 def line_starts(text: str) -> list[int]:
     """Return the code-point offset where each line of ``text`` starts."""
     starts = [0]
-    for i, ch in enumerate(text):
-        if ch == "\n":
-            starts.append(i + 1)
+    find = text.find
+    i = find("\n")
+    while i >= 0:  # one C-level search per line, not a Python step per character
+        starts.append(i + 1)
+        i = find("\n", i + 1)
     return starts
+
+
+def _line_bounds(text: str, line: int) -> tuple[int, int] | None:
+    """(start, end) code-point offsets of line ``line`` (end before its newline), or
+    None past the last line; reads only up to that line."""
+    start = 0
+    find = text.find
+    for _ in range(line):
+        newline = find("\n", start)
+        if newline < 0:
+            return None
+        start = newline + 1
+    end = find("\n", start)
+    return start, len(text) if end < 0 else end
 
 
 def _utf16_len(ch: str) -> int:
@@ -38,19 +54,15 @@ def codepoints_to_utf16(line: str, column: int) -> int:
     return sum(_utf16_len(ch) for ch in line[:column])
 
 
-def _line_text(text: str, starts: list[int], line: int) -> str:
-    end = starts[line + 1] - 1 if line + 1 < len(starts) else len(text)
-    return text[starts[line] : end]
-
-
 def position_to_offset(text: str, line: int, character: int) -> int:
     """Return the str offset of LSP position (line, UTF-16 character), clamped."""
     if line < 0 or character < 0:
         raise ValueError(f"negative position ({line}, {character})")
-    starts = line_starts(text)
-    if line >= len(starts):
+    bounds = _line_bounds(text, line)
+    if bounds is None:
         return len(text)
-    return starts[line] + utf16_to_codepoints(_line_text(text, starts, line), character)
+    start, end = bounds
+    return start + utf16_to_codepoints(text[start:end], character)
 
 
 def offset_to_position(text: str, offset: int) -> tuple[int, int]:
@@ -63,8 +75,8 @@ def offset_to_position(text: str, offset: int) -> tuple[int, int]:
 
 def is_past_end(text: str, line: int, character: int) -> bool:
     """Return True when (line, character) lies beyond the document or its line."""
-    starts = line_starts(text)
-    if line >= len(starts):
+    bounds = _line_bounds(text, line)
+    if bounds is None:
         return True
-    line_text = _line_text(text, starts, line)
+    line_text = text[bounds[0] : bounds[1]]
     return character > codepoints_to_utf16(line_text, len(line_text))

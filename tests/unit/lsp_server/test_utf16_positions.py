@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from lsp_server.positions import (
     codepoints_to_utf16,
     is_past_end,
+    line_starts,
     offset_to_position,
     position_to_offset,
     utf16_to_codepoints,
@@ -43,3 +44,24 @@ def test_round_trip_every_offset(chars):
     for offset in range(len(text) + 1):
         line, character = offset_to_position(text, offset)
         assert position_to_offset(text, line, character) == offset
+
+
+@given(
+    st.lists(st.sampled_from(["a", "😀", "\n", "\r", " "]), max_size=30),
+    st.integers(0, 12),
+    st.integers(0, 12),
+)
+def test_positions_agree_with_a_plain_line_split(chars, line, character):
+    text = "".join(chars)
+    lines = text.split("\n")  # the document's lines, "\r" kept as LSP counts it
+    assert line_starts(text) == [sum(len(x) + 1 for x in lines[:i]) for i in range(len(lines))]
+    if line >= len(lines):
+        assert position_to_offset(text, line, character) == len(text)
+        assert is_past_end(text, line, character)
+    else:
+        start = sum(len(x) + 1 for x in lines[:line])
+        column = utf16_to_codepoints(lines[line], character)
+        assert position_to_offset(text, line, character) == start + column
+        assert is_past_end(text, line, character) == (
+            character > codepoints_to_utf16(lines[line], len(lines[line]))
+        )
