@@ -233,9 +233,16 @@ def test_a_running_request_reports_what_it_predicts(pipeline):
     result = pipeline.run(
         doc, len(TEXT), PipelineOptions(k=2, max_new_tokens=5, verify=False), None, seen.append
     )
+    # reported while decoding, every step once the drafts have re-spelled the healed text
+    assert result.prompt.removed_text == " re"
     assert len(seen) >= 2 and seen[-1] and all(isinstance(t, str) for s in seen for t in s)
-    # the texts come after the cursor: the healed prefix (" re") is not in them, and
-    # each is what a final draft says after it
-    raw = [d.text for d in result.decoded.drafts]
-    removed = result.prompt.removed_text
-    assert removed and all(any(r.startswith(removed + t) for r in raw) for t in seen[-1])
+
+
+def test_progress_texts_start_after_the_healed_prefix():
+    from lsp_server.pipeline import _after_healing
+
+    seen: list[list[str]] = []
+    on_step = _after_healing(" re", seen.append)
+    on_step([" return x", " r", " rex", " re"])  # " r": still re-spelling, not reported
+    assert seen == [["turn x", "x", ""]]
+    assert _after_healing(" re", None) is None  # nothing asked: no callback
