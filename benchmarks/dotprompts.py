@@ -97,6 +97,7 @@ from models.decoding import LogitsConstraint
 from models.loader import LoadedModel, load_model
 from models.monitor import MemberMonitor, assignment_state
 from models.ngram import NgramModel, WorkspaceNgrams, background_for
+from models.training import portable_path
 
 DEFAULT_OUT = Path("bench-out/dotprompts")
 FULL_PROMPTS = 300
@@ -769,7 +770,7 @@ def run(
         "model": {
             "spec": model,
             "name": lm.name,
-            "path": str(lm.path),
+            "path": portable_path(str(lm.path)),
             "parameters": lm.parameter_count(),
             "vocab_size": lm.vocab_size,
         },

@@ -84,6 +84,7 @@ from lsp_server.prompt import Prompt, build_prompt
 from models.decoding import DecodeRequest, forward, greedy_decode
 from models.healing import HealingConstraint
 from models.loader import LoadedModel, load_model
+from models.training import portable_path
 
 DEFAULT_OUT = Path("bench-out/heldout")
 FULL_POSITIONS = 400
@@ -389,7 +390,7 @@ def model_facts(lm: LoadedModel, spec: str) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "spec": spec,
         "name": lm.name,
-        "path": str(lm.path),
+        "path": portable_path(str(lm.path)),
         "parameters": lm.parameter_count(),
         "weights_bytes": disk["weights"],
         "weights_mb": round(disk["weights"] / 1e6, 2),

@@ -515,11 +515,12 @@ def distribution(values: list[float]) -> dict[str, Any]:
 def model_size(model: str) -> dict[str, Any]:
     """Return the model directory and its size on disk (all files, and weights only)."""
     from models.loader import resolve_model_dir
+    from models.training import portable_path
 
     path = resolve_model_dir(model)
     disk = model_disk_bytes(path)
     return {
-        "model_path": str(path),
+        "model_path": portable_path(str(path)),
         "model_dir_bytes": disk["directory"],
         "weights_bytes": disk["weights"],
     }

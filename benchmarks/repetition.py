@@ -69,6 +69,7 @@ from models.decoding import LogitsConstraint  # noqa: E402
 from models.loader import LoadedModel, load_model  # noqa: E402
 from models.ngram import NgramModel, WorkspaceNgrams, background_for  # noqa: E402
 from models.repetition import DEFAULT_STRENGTH, RepetitionPenalty  # noqa: E402
+from models.training import portable_path  # noqa: E402
 
 TAIL_COPIES = 3  # a draft ends in a tail loop: >= 3 generated copies of one unit ...
 TAIL_SPAN = 12  # ... covering at least 12 abstract tokens (not `a, b, c`)
@@ -608,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
     summary["truth_replay"] = truth_replay(lm, prompts, args.max_new_tokens, args.strength)
     strength = DEFAULT_STRENGTH if args.strength is None else args.strength
     summary["config"] = {
-        "model": str(lm.path),
+        "model": portable_path(str(lm.path)),
         "prompts_per_set": args.prompts,
         "max_new_tokens": args.max_new_tokens,
         "strength": strength,
@@ -744,7 +745,7 @@ def section(result: dict[str, Any]) -> str:
     """The report's repetition section (as repetition.md)."""
     c = result.get("config", {})
     command = (
-        f"python -m benchmarks.repetition --model {c.get('model')} --prompts "
+        f"python -m benchmarks.repetition --model {portable_path(c.get('model'))} --prompts "
         f"{c.get('prompts_per_set')} --max-new-tokens {c.get('max_new_tokens')} "
         f"--strength {c.get('strength')}"
     )

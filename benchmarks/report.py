@@ -123,6 +123,7 @@ def context_of(model: str, mode: str) -> dict[str, Any]:
     """Machine, model, dataset and date: what every figure and the report state."""
     from benchmarks.common import heldout_files, machine_info, model_disk_bytes
     from models.loader import resolve_model_dir
+    from models.training import portable_path
 
     path = resolve_model_dir(model)
     config = (
@@ -137,7 +138,7 @@ def context_of(model: str, mode: str) -> dict[str, Any]:
         "model": {
             "spec": model,
             "name": "default" if model in ("", "default") else path.name,
-            "path": str(path),
+            "path": portable_path(str(path)),
             "type": config.get("model_type"),
             "layers": config.get("n_layer") or config.get("num_hidden_layers"),
             "width": config.get("n_embd") or config.get("hidden_size"),

@@ -351,13 +351,14 @@ def load_model(
         raise ModelLoadError("quantize int8 runs on CPU only (device cpu)")
     weights_dtype = torch.float32 if quantize == "int8" else resolve_dtype(dtype, dev)
     try:
-        local = {"local_files_only": True, "trust_remote_code": trust_remote_code}
-        tokenizer = AutoTokenizer.from_pretrained(str(path), **local)  # local_files_only=True
-        config = complete_config(AutoConfig.from_pretrained(str(path), **local))
-        model = AutoModelForCausalLM.from_pretrained(  # local_files_only=True
+        remote = {"trust_remote_code": trust_remote_code}
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True, **remote)
+        config = AutoConfig.from_pretrained(str(path), local_files_only=True, **remote)
+        model = AutoModelForCausalLM.from_pretrained(
             str(path),
-            config=config,
-            **local,
+            config=complete_config(config),
+            local_files_only=True,
+            **remote,
             use_safetensors=True,
             dtype=weights_dtype,
         )

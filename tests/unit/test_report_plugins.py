@@ -470,3 +470,13 @@ def test_unknown_benchmarks_are_a_usage_error(tmp_path, capsys) -> None:
     assert report.run_report(True, out=tmp_path, smoke=True, only=["latency", "nope"]) == 2
     assert "unknown benchmark(s) nope" in capsys.readouterr().err
     assert report.main(["--readme", str(tmp_path / "README.md"), "--out", str(tmp_path)]) == 2
+
+
+def test_recorded_results_name_no_directory_of_the_machine_that_made_them() -> None:
+    root = str(ROOT.resolve())
+    recorded = [
+        *(ROOT / "docs" / "bench").rglob("*.json"),
+        *(ROOT / "docs" / "bench").rglob("*.md"),
+    ]
+    recorded += [*(ROOT / "models" / "default_model").glob("*.json")]
+    assert recorded and not [p for p in recorded if root in p.read_text(errors="replace")]
