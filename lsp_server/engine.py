@@ -406,6 +406,9 @@ class Engine:
         started = time.perf_counter()
         if job.cancel.is_set():  # superseded while queued: cost nothing
             return EngineResult([], cancelled=True, reason="cancelled before start")
+        hit = self.cached(job)
+        if hit is not None:
+            return hit
         with self._lock:
             doc = self.documents.get(job.uri)
             lm = self.lm
@@ -417,9 +420,6 @@ class Engine:
             return EngineResult([], reason=f"model not ready ({self.state})")
         offset = max(0, min(job.offset, len(text)))
         kind = "automatic" if job.automatic else "invoked"
-        hit = self._cache_hit(job, text, offset, started)
-        if hit is not None:
-            return hit
         result = self._generate(lm, doc, text, offset, job)
         ms = (time.perf_counter() - started) * 1000
         result.timings["total_ms"] = round(ms, 2)
@@ -440,11 +440,7 @@ class Engine:
             text = doc.text if doc is not None else None
         if text is None or self.lm is None or self.state != "ready" or job.cancel.is_set():
             return None
-        return self._cache_hit(job, text, max(0, min(job.offset, len(text))), started)
-
-    def _cache_hit(
-        self, job: CompletionJob, text: str, offset: int, started: float
-    ) -> EngineResult | None:
+        offset = max(0, min(job.offset, len(text)))
         cached = self._typed_through(job.uri, text, offset, job.automatic)
         if cached is None:
             return None

@@ -81,11 +81,12 @@ class _Memo:
     """The last few tokenisations of each tokenizer, by text.
 
     Consecutive keystrokes tokenise the same strings again: the suffix window (it
-    depends on the suffix alone), and within one request the window whose tokens were
-    just counted. A hit costs a dictionary lookup instead of a tokenizer call.
+    depends on the suffix alone), the summaries of referenced definitions, and within
+    one request the window whose tokens were just counted. A hit costs a dictionary
+    lookup instead of a tokenizer call.
     """
 
-    SIZE = 32
+    SIZE = 256
 
     def __init__(self) -> None:
         self._tables: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[str, str], Any]] = (
@@ -238,19 +239,6 @@ def suffix_window(lm: LoadedModel, suffix: str, budget: int) -> str:
     return ""
 
 
-_COUNTS: dict[tuple[int, str], int] = {}  # token counts of definition summaries
-
-
-def _count_cached(lm: LoadedModel, text: str) -> int:
-    key = (id(lm.tokenizer), text)
-    count = _COUNTS.get(key)
-    if count is None:
-        if len(_COUNTS) > 4096:
-            _COUNTS.clear()
-        count = _COUNTS[key] = _count(lm, text)
-    return count
-
-
 def _fit(
     lm: LoadedModel, found: Sequence[ContextDefinition], budget: int, taken: set[str]
 ) -> tuple[list[str], int]:
@@ -263,13 +251,13 @@ def _fit(
         if definition.key in taken or budget - used < 4:
             continue
         text = definition.text + "\n"  # a blank line after each summary
-        count = _count_cached(lm, text)
+        count = _count(lm, text)
         if used + count > budget:
             lines = definition.text.splitlines(keepends=True)
             text, count = "", 0
             for end in range(len(lines) - 1, 1, -1):
                 cut = "".join(lines[:end]) + "\n"
-                cut_count = _count_cached(lm, cut)
+                cut_count = _count(lm, cut)
                 if used + cut_count <= budget:
                     text, count = cut, cut_count
                     break
