@@ -315,7 +315,7 @@ def measure_model(
             steps.append(seconds)
     row["ms_per_token"] = round(statistics.median(steps) * 1000, 2)
     greedy, greedy_s = timed(lambda: greedy_decode(lm, DecodeRequest(**base)))
-    row["greedy_s"] = round(greedy_s, 3)
+    row["greedy_s"] = round(greedy_s, 4)
     runs = {
         "superposed_k4": lambda: superposed_decode(lm, DecodeRequest(**base, k=4, verify=False)),
         "superposed_k4_verify": lambda: superposed_decode(lm, DecodeRequest(**base, k=4)),
@@ -326,7 +326,7 @@ def measure_model(
         runs = {"superposed_k4": runs["superposed_k4"]}
     for name, run_one in runs.items():
         _, seconds = timed(run_one)
-        row[f"{name}_s"] = round(seconds, 3)
+        row[f"{name}_s"] = round(seconds, 4)
         row[f"{name}_vs_greedy"] = round(seconds / greedy_s, 2)
     if variant == "fp32":
         row.update(engine_latency(lm, text, Engine, Settings, CompletionJob))

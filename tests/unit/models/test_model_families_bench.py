@@ -23,10 +23,13 @@ def test_worker_measures_fp32_then_int8_agreement_against_it(saved, monkeypatch,
     assert fp32["parameters"] == family_lm("qwen2").parameter_count()
     for key in ("load_s", "rss_mib", "prefill_ms", "ms_per_token", "automatic_p50_ms"):
         assert fp32[key] > 0, key
+    half = 0.00005  # seconds are recorded to 0.1 ms, ratios to 0.01: the ratio lies in these bounds
+    greedy = fp32["greedy_s"]
     for name in ("superposed_k4", "beam_k4", "sampling_k4"):
-        assert fp32[f"{name}_vs_greedy"] == pytest.approx(
-            fp32[f"{name}_s"] / fp32["greedy_s"], rel=0.05
-        )
+        seconds = fp32[f"{name}_s"]
+        low = (seconds - half) / (greedy + half) - 0.005
+        high = (seconds + half) / max(greedy - half, 1e-9) + 0.005
+        assert low <= fp32[f"{name}_vs_greedy"] <= high, name
     reference = saved / "argmax-cpu.npy"
     assert reference.is_file()
     int8 = bench.measure_model(saved, "int8", 6, "cpu", reference)
