@@ -30,12 +30,13 @@ post-processing of completion drafts (no LSP, no model):
   whitespace and trailing blank lines go; empty drafts and duplicates (edits
   that produce the same document) are dropped; CRLF documents get CRLF drafts.
 
-Language awareness comes from a small lexer (strings with prefixes and triple
-quotes, comments, template literals with ``${}``, regex literals, brackets),
-not from a syntax tree: the code around a cursor is incomplete by nature, the
-facts needed are lexical, and the stop condition runs at every decoding step.
-Unsupported languages (``None``) get brackets, double-quoted strings and the
-indentation rules only. Every public function accepts any input without
+Language awareness comes from the project's one lexer, :mod:`analysis.lexer`
+(strings with prefixes and triple quotes, f-string and template interpolations,
+comments, regex literals, brackets, backslash continuations), read through
+:meth:`analysis.lexer.Lexer.scan`, not from a syntax tree: the code around a
+cursor is incomplete by nature, the facts needed are lexical, and the stop
+condition runs at every decoding step. Unsupported languages (``None``) get
+brackets, double-quoted strings and the indentation rules only. Every public function accepts any input without
 raising (the :class:`DraftContext` constructor validates; :func:`draft_context`
 is the forgiving way to build one).
 """
@@ -49,6 +50,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from analysis.languages import SUPPORTED_LANGUAGES, language_for
+from analysis.lexer import CODE_STATE, Lexer, Scan, State, open_brackets
 
 __all__ = [
     "LANGUAGES",
@@ -72,7 +74,6 @@ _MAX_OVERLAP_CANDIDATES = 8
 _NEXT_LINE_SCAN = 64  # lines searched for the document's next non-blank line
 _LINE_SUFFIX_CLOSERS = frozenset(")]}\"'`;,: \t")  # a suffix of only these is not "mid-line"
 _PREFER_OVERWRITE = frozenset(")]}\"'`;,:")
-_PAIRS = {")": "(", "]": "[", "}": "{"}
 _MULTILINE_QUOTES = frozenset(("'''", '"""', "`", "/*"))
 _LINE_COMMENTS = frozenset(("#", "//"))
 
@@ -226,58 +227,38 @@ def _language_name(language: object) -> str | None:
     return name if name in LANGUAGES else language_for(name)
 
 
-# --------------------------------------------------------------------------- lexer
+# --------------------------------------------------------------------------- syntax
 
 
 @dataclass(frozen=True)
 class _Syntax:
-    """Lexical rules of one language family."""
+    """The layout rules of one language family; its lexical rules are ``lexer``'s."""
 
-    code: re.Pattern[str]  # characters that may change the lexical state outside strings
-    line_comment: str | None
-    block_comment: bool
-    triple_quotes: bool
-    regex_literals: bool
+    lexer: Lexer  # the one lexer (analysis.lexer), for this family
     openers: tuple[str, ...]  # line endings that open a block, anywhere
     colon_opens: bool  # Python: a line ending with ':' outside brackets opens a block
-    nesting: frozenset[str]  # stack entries that make a line a continuation line
     brace_blocks: bool  # a '}' closing the enclosing '{' ends a multi-line draft
     indent_blocks: bool  # a line indented below the block ends a multi-line draft
 
 
 _PYTHON = _Syntax(
-    code=re.compile(r"[\n()\[\]{}'\"#]"),
-    line_comment="#",
-    block_comment=False,
-    triple_quotes=True,
-    regex_literals=False,
+    lexer=Lexer("python"),
     openers=("(", "[", "{"),
     colon_opens=True,
-    nesting=frozenset("([{"),
     brace_blocks=False,
     indent_blocks=True,
 )
 _JAVASCRIPT = _Syntax(
-    code=re.compile(r"[\n()\[\]{}'\"`/]"),
-    line_comment="//",
-    block_comment=True,
-    triple_quotes=False,
-    regex_literals=True,
+    lexer=Lexer("javascript"),
     openers=("{", "(", "[", "=>"),
     colon_opens=False,
-    nesting=frozenset(("(", "[", "${")),
     brace_blocks=True,
     indent_blocks=False,
 )
 _PLAIN = _Syntax(
-    code=re.compile(r"[\n()\[\]{}\"]"),
-    line_comment=None,
-    block_comment=False,
-    triple_quotes=False,
-    regex_literals=False,
+    lexer=Lexer("plain"),
     openers=("{", "(", "[", ":"),
     colon_opens=False,
-    nesting=frozenset("(["),
     brace_blocks=False,
     indent_blocks=True,
 )
@@ -287,184 +268,6 @@ _SYNTAX = {
     "typescript": _JAVASCRIPT,
     "tsx": _JAVASCRIPT,
 }
-
-_STRING_END = {
-    "'": re.compile(r"[\\'\n]"),
-    '"': re.compile(r'[\\"\n]'),
-    "'''": re.compile(r"\\|'''"),
-    '"""': re.compile(r'\\|"""'),
-    "`": re.compile(r"\\|`|\$\{"),
-    "/*": re.compile(r"\*/"),
-    "#": re.compile(r"\n"),
-    "//": re.compile(r"\n"),
-}
-_REGEX_LITERAL = re.compile(r"/(?![*/])(?:\\.|\[(?:\\.|[^\]\\\n])*\]|[^/\\\n\[])+/[A-Za-z]*")
-_REGEX_AFTER = frozenset("(,=:[!&|?{};+-*%<>~^")
-
-
-@dataclass(frozen=True)
-class _LexState:
-    """Lexical state between two characters: open brackets and the string or comment being read."""
-
-    stack: tuple[str, ...] = ()  # "(", "[", "{" and "${" (template substitution)
-    quote: str | None = None  # ' " ''' \"\"\" ` /* # // or None in code
-    prev: str = ""  # last significant code character (regex-literal heuristic)
-
-
-@dataclass
-class _Scan:
-    """What a scan of one text saw, indices relative to that text."""
-
-    state: _LexState
-    lines: list[tuple[int, bool]]  # (start of a line begun in code, inside nesting brackets)
-    pops: list[tuple[int, int]]  # (closer index, stack position) of openers from before the text
-    errors: list[int]  # unmatched/mismatched closers, unterminated one-line strings
-    open_at: int | None  # start of the string/comment still open at the end, if opened in text
-    closed_at: int | None  # where a string/comment open before the text was closed
-    end: int  # where the scan stopped
-
-
-def _scan(
-    syntax: _Syntax,
-    text: str,
-    state: _LexState,
-    *,
-    until_settled: bool = False,
-    unmatched_ok: bool = False,
-    partial: bool = False,
-) -> _Scan:
-    """Lex ``text`` from ``state``.
-
-    ``until_settled``: stop once everything open before the text is closed.
-    ``unmatched_ok``: a closer with nothing open is no error (the window may miss its opener).
-    ``partial``: the text may continue (a draft being decoded): stop where its end is ambiguous.
-    """
-    stack = list(state.stack)
-    floor = len(stack)  # entries from before the text still open
-    quote = state.quote
-    inherited = quote is not None  # the open string/comment began before the text
-    prev = state.prev
-    templates: list[tuple[int | None, bool]] = []  # (open_at, inherited) of templates left for ${
-    lines: list[tuple[int, bool]] = []
-    nesting = sum(entry in syntax.nesting for entry in stack)  # continuation-making entries
-    counts = Counter(stack)
-    pops: list[tuple[int, int]] = []
-    errors: list[int] = []
-    open_at: int | None = None
-    closed_at: int | None = None
-    i, n = 0, len(text)
-
-    def push(entry: str) -> None:
-        nonlocal nesting
-        stack.append(entry)
-        counts[entry] += 1
-        nesting += entry in syntax.nesting
-
-    def pop(at: int) -> str:
-        nonlocal floor, nesting
-        opener = stack.pop()
-        counts[opener] -= 1
-        nesting -= opener in syntax.nesting
-        if len(stack) < floor:
-            floor = len(stack)
-            pops.append((at, floor))
-        return opener
-
-    while i < n:
-        if until_settled and floor == 0 and not inherited:
-            break
-        if quote is None:
-            match = syntax.code.search(text, i)
-            j = n if match is None else match.start()
-            seg = text[i:j].rstrip()
-            if seg:
-                prev = seg[-1]
-            if match is None:
-                i = n
-                break
-            c = text[j]
-            i = j + 1
-            if c == "\n":
-                lines.append((i, nesting > 0))
-            elif c in "([{":
-                push(c)
-                prev = c
-            elif c in ")]}":
-                prev = c
-                if c == "}" and stack and stack[-1] == "${":
-                    # end of a template substitution: back inside the template literal
-                    from_before = len(stack) - 1 < floor
-                    pop(j)
-                    if from_before or not templates:
-                        open_at, inherited = None, True
-                    else:
-                        open_at, inherited = templates.pop()
-                    quote = "`"
-                    continue
-                opener = _PAIRS[c]
-                if stack and stack[-1] == opener:
-                    pop(j)
-                elif counts[opener] and (
-                    not counts["${"] or "${" not in stack[_last_index(stack, opener) :]
-                ):
-                    errors.append(j)
-                    while pop(j) != opener:
-                        pass
-                elif stack or not unmatched_ok:
-                    errors.append(j)
-            elif syntax.line_comment is not None and text.startswith(syntax.line_comment, j):
-                quote, open_at, inherited = syntax.line_comment, j, False
-                i = j + len(syntax.line_comment)
-            elif syntax.block_comment and text.startswith("/*", j):
-                quote, open_at, inherited = "/*", j, False
-                i = j + 2
-            elif c == "/":
-                literal = None
-                if syntax.regex_literals and (prev == "" or prev in _REGEX_AFTER):
-                    literal = _REGEX_LITERAL.match(text, j)
-                    if literal is None and partial and text.find("\n", j) < 0:
-                        i = n  # a regex literal still being written: nothing after it is known
-                        break
-                if literal is not None:
-                    i = literal.end()
-                    prev = "x"  # a value: a following '/' divides
-                else:
-                    prev = "/"
-            else:
-                delimiter = c * 3 if syntax.triple_quotes and text.startswith(c * 3, j) else c
-                quote, open_at, inherited = delimiter, j, False
-                i = j + len(delimiter)
-        else:
-            match = _STRING_END[quote].search(text, i)
-            if match is None:
-                i = n
-                break
-            j, token = match.start(), match.group()
-            if token == "\\":
-                i = j + 2  # an escaped character, possibly a line continuation
-            elif token == "\n":
-                # a line comment or a one-line string ends with its line
-                if quote not in _LINE_COMMENTS:
-                    errors.append(j if open_at is None else open_at)
-                quote, open_at, inherited = None, None, False
-                i = j
-            elif token == "${":
-                push("${")
-                templates.append((open_at, inherited))
-                quote, open_at, inherited = None, None, False
-                prev = "{"
-                i = j + 2
-            else:
-                if inherited and closed_at is None:
-                    closed_at = j
-                quote, open_at, inherited = None, None, False
-                prev = '"'
-                i = j + len(token)
-    return _Scan(_LexState(tuple(stack), quote, prev), lines, pops, errors, open_at, closed_at, i)
-
-
-def _last_index(stack: list[str], item: str) -> int:
-    return len(stack) - 1 - stack[::-1].index(item)
 
 
 # --------------------------------------------------------------------------- document facts
@@ -503,36 +306,39 @@ class _Facts:
             newline = text.find("\n", start, offset)
             start = offset if newline < 0 else newline + 1
         self.truncated = start > 0
-        before = _scan(self.syntax, text[start:offset], _LexState(), unmatched_ok=self.truncated)
-        self.state = before.state
+        lexer = self.syntax.lexer
+        before = lexer.scan(CODE_STATE, text[start:offset], unmatched_ok=self.truncated)
+        self.state: State = before.state
+        self.stack = open_brackets(self.state)  # open brackets, "${" for interpolations
+        self.quote = lexer.quote(self.state)  # the open string or comment's delimiter
         statement_start = 0
         for line_start, nested in before.lines:
             if not nested:
                 statement_start = line_start
         self.statement_indent = _leading(text, start + statement_start)
         # the rest of the line as it is now: the reference for balance comparisons
-        self.line_scan = _scan(
-            self.syntax, self.suffix + "\n", self.state, unmatched_ok=self.truncated
-        )
+        self.line_scan = lexer.scan(self.state, self.suffix + "\n", unmatched_ok=self.truncated)
+        self.line_stack = open_brackets(self.line_scan.state)
+        self.line_quote = lexer.quote(self.line_scan.state)
         self.mid_line = any(ch not in _LINE_SUFFIX_CLOSERS for ch in self.suffix)
         self.fresh_line = not self.prefix.strip() and not self.suffix.strip()
         self.opens_block = self._opens_block()
         self.multiline = self._multiline(ctx.multiline)
 
     def _opens_block(self) -> bool:
-        if self.state.quote is not None:
+        if self.quote is not None:
             return False
         code = self.prefix.rstrip()
         if any(code.endswith(opener) for opener in self.syntax.openers):
             return True
-        return self.syntax.colon_opens and code.endswith(":") and not self.state.stack
+        return self.syntax.colon_opens and code.endswith(":") and not self.stack
 
     def _multiline(self, mode: str) -> bool:
         if mode == "never" or self.mid_line:
             return False
         if mode == "always":
             return True
-        if self.state.quote in _LINE_COMMENTS:
+        if self.quote in _LINE_COMMENTS:
             return False
         return not self.prefix.strip() or self.opens_block
 
@@ -572,7 +378,7 @@ class _Facts:
     @cached_property
     def block_width(self) -> int:
         """Python and plain text: a draft line indented less than this leaves the block."""
-        if self.syntax is _PYTHON and self.state.stack:
+        if self.syntax is _PYTHON and self.stack:
             return _width(self.statement_indent, self.tab)
         if not self.prefix.strip():
             return _width(self.prefix, self.tab)
@@ -603,10 +409,10 @@ class _Facts:
 
         ``"line"`` (on the cursor's line), ``"later"`` or ``"never"``.
         """
-        if not self.state.stack and self.state.quote is None:
+        if not self.stack and self.quote is None:
             return {}, "never", "never"
         tail = self.text[self.offset : self.offset + _WINDOW]
-        scan = _scan(self.syntax, tail, self.state, until_settled=True, unmatched_ok=True)
+        scan = self.syntax.lexer.scan(self.state, tail, until_settled=True, unmatched_ok=True)
         unknown = self.offset + _WINDOW < len(self.text) and scan.end >= len(tail)
         default = "later" if unknown else "never"
         where = {pos: ("line" if at < len(self.suffix) else "later") for at, pos in scan.pops}
@@ -621,7 +427,7 @@ class _Facts:
 
     @cached_property
     def string_closing(self) -> str:
-        if self.state.quote not in _MULTILINE_QUOTES:
+        if self.quote not in _MULTILINE_QUOTES:
             return "never"
         return self._closings[1]
 
@@ -640,13 +446,13 @@ def _cut_index(draft: str, facts: _Facts, *, final: bool) -> int | None:
         end = first_newline if first_newline >= 0 else (len(draft) if final else -1)
         if end >= 0 and facts.line_key(facts.prefix + draft[:end]) == facts.next_line:
             cuts.append(0)
-    scan = _scan(facts.syntax, draft, facts.state, unmatched_ok=facts.truncated, partial=not final)
+    scan = facts.syntax.lexer.scan(facts.state, draft, unmatched_ok=facts.truncated)
     # closers of brackets opened before the cursor
     for at, position in scan.pops:
         if facts.closing(position) == "later":
             cuts.append(_cut_before_closer(draft, at, facts))
             break
-        if facts.multiline and facts.syntax.brace_blocks and facts.state.stack[position] == "{":
+        if facts.multiline and facts.syntax.brace_blocks and facts.stack[position] == "{":
             # the enclosing block ends here; the document does not close it after this line
             end = draft.find("\n", at)
             if end >= 0:
@@ -760,7 +566,7 @@ def _reindented(draft: str, facts: _Facts) -> str:
     unit = facts.unit
     if unit is None or "\n" not in draft:
         return draft
-    scan = _scan(facts.syntax, draft, facts.state, unmatched_ok=True)
+    scan = facts.syntax.lexer.scan(facts.state, draft, unmatched_ok=True)
     spans: list[tuple[int, int, bool]] = []  # (line start, end of its indentation, continuation)
     for start, nested in scan.lines:
         end = start + len(_leading(draft, start))
@@ -809,7 +615,7 @@ def _fitted(draft: str, facts: _Facts) -> tuple[str, int]:
     return draft, _overlap(draft, facts)[0]
 
 
-def _overlap(draft: str, facts: _Facts) -> tuple[int, _Scan]:
+def _overlap(draft: str, facts: _Facts) -> tuple[int, Scan]:
     """How much of the line after the cursor the draft should overwrite, and the scan of the result.
 
     Candidates: none, or a prefix of the rest of the line that the draft ends
@@ -826,7 +632,7 @@ def _overlap(draft: str, facts: _Facts) -> tuple[int, _Scan]:
             options.append(m)
             if len(options) > _MAX_OVERLAP_CANDIDATES:
                 break
-    best: tuple[tuple[int, int, int], int, _Scan] | None = None
+    best: tuple[tuple[int, int, int], int, Scan] | None = None
     for m in options:
         damage, scan = _damage(draft, m, facts)
         tail = suffix[:m].strip()
@@ -844,17 +650,13 @@ def _overlap(draft: str, facts: _Facts) -> tuple[int, _Scan]:
     return best[1], best[2]
 
 
-def _damage(draft: str, overwrite: int, facts: _Facts) -> tuple[int, _Scan]:
+def _damage(draft: str, overwrite: int, facts: _Facts) -> tuple[int, Scan]:
     """Lexical damage of inserting ``draft`` over ``overwrite`` characters, relative to the line now."""
-    scan = _scan(
-        facts.syntax,
-        draft + facts.suffix[overwrite:] + "\n",
-        facts.state,
-        unmatched_ok=facts.truncated,
-    )
-    reference = facts.line_scan
-    damage = len(scan.errors) + (scan.state.quote != reference.state.quote)
-    return damage + _stack_distance(scan.state.stack, reference.state.stack), scan
+    lexer = facts.syntax.lexer
+    line = draft + facts.suffix[overwrite:] + "\n"
+    scan = lexer.scan(facts.state, line, unmatched_ok=facts.truncated)
+    damage = len(scan.errors) + (lexer.quote(scan.state) != facts.line_quote)
+    return damage + _stack_distance(open_brackets(scan.state), facts.line_stack), scan
 
 
 def _stack_distance(a: tuple[str, ...], b: tuple[str, ...]) -> int:
@@ -866,7 +668,7 @@ def _stack_distance(a: tuple[str, ...], b: tuple[str, ...]) -> int:
     return len(a) + len(b) - 2 * common
 
 
-def _first_problem(draft: str, scan: _Scan, facts: _Facts) -> int | None:
+def _first_problem(draft: str, scan: Scan, facts: _Facts) -> int | None:
     """Where the draft damages the lexical state of the line (an index to cut at), or None."""
     size = len(draft)
     inside = [at for at in scan.errors if at < size]
@@ -878,8 +680,8 @@ def _first_problem(draft: str, scan: _Scan, facts: _Facts) -> int | None:
             if at < size:
                 return at
     # a string or block comment the draft opened and left open
-    end = scan.state
-    if end.quote is not None and end.quote != facts.line_scan.state.quote:
+    quote = facts.syntax.lexer.quote(scan.state)
+    if quote is not None and quote != facts.line_quote:
         if scan.open_at is not None and scan.open_at < size:
             return scan.open_at
     return None
