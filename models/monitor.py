@@ -180,23 +180,24 @@ class MemberMonitor:
             )
         if input_ids.shape[0] != scores.shape[0]:
             raise ValueError("input_ids and scores disagree on the number of rows")
-        out: torch.Tensor | None = None
-        for row, ids in enumerate(input_ids.tolist()):
-            # 1. the decision for this draft prefix (cached by its generated ids)
-            step = self._step(tuple(ids))
-            if step.mask is None:
-                continue
-            # 2. mask the row; never leave it without a finite score
-            allowed = step.mask.to(scores.device)  # (V,) no copy on CPU
-            masked = scores[row].masked_fill(~allowed, float("-inf"))  # (V,)
-            if not bool((masked > float("-inf")).any()):
-                step.applied = False
-                continue
-            if out is None:
-                out = scores.clone()  # (rows, V)
-            out[row] = masked
-            step.applied = True
-        return scores if out is None else out
+        # 1. each draft prefix's decision (cached by its generated ids)
+        steps = [self._step(tuple(ids)) for ids in input_ids.tolist()]
+        rows = [row for row, step in enumerate(steps) if step.mask is not None]
+        if not rows:
+            return scores
+        # 2. mask the constrained rows at once
+        index = torch.tensor(rows, dtype=torch.long, device=scores.device)  # (R,)
+        allowed = torch.stack([steps[row].mask for row in rows]).to(scores.device)  # (R, V)
+        masked = scores[index].masked_fill(~allowed, float("-inf"))  # (R, V)
+        # 3. never leave a row without a finite score: such a row stays as it was
+        alive = (masked > float("-inf")).any(dim=-1)  # (R,)
+        for row, kept in zip(rows, alive.tolist(), strict=True):
+            steps[row].applied = kept
+        if not bool(alive.any()):
+            return scores
+        out = scores.clone()  # (rows, V)
+        out[index[alive]] = masked[alive]
+        return out
 
     def stats(self, draft_ids: tuple[int, ...]) -> dict[str, Any]:
         """Return how many steps along ``draft_ids`` were masked, and how many tokens."""

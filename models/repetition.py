@@ -39,6 +39,7 @@ sampling and superposed decoding, where rows fork and reorder.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -197,13 +198,18 @@ def logit_spread(values: torch.Tensor) -> float | None:
     Proportional to the temperature and blind to additive constants, so a
     penalty measured in spreads is scale-free. Masked (-inf) entries are ignored.
     """
-    finite = torch.isfinite(values)  # (V,)
-    count = int(finite.sum())
-    if count == 0:
-        return None
-    top = float(torch.where(finite, values, float("-inf")).max())
-    avg = float(torch.where(finite, values, 0.0).sum()) / count
-    return max(top - avg, 1e-3)
+    spread = float(logit_spreads(values.reshape(1, -1))[0])
+    return None if math.isnan(spread) else spread
+
+
+def logit_spreads(values: torch.Tensor) -> torch.Tensor:
+    """:func:`logit_spread` of every row of ``values`` (R, V) -> (R,) float64, NaN where none is finite."""
+    finite = torch.isfinite(values)  # (R, V)
+    count = finite.sum(dim=-1)  # (R,)
+    top = torch.where(finite, values, float("-inf")).max(dim=-1).values.double()  # (R,)
+    total = torch.where(finite, values, 0.0).sum(dim=-1).double()  # (R,)
+    spread = (top - total / count.clamp(min=1)).clamp(min=1e-3)  # (R,)
+    return torch.where(count > 0, spread, torch.full_like(spread, float("nan")))
 
 
 def min_tandem_copies(period: int) -> int:
@@ -420,29 +426,39 @@ class RepetitionPenalty:
         """Lower the tokens that would begin another copy; raise ending. (rows, V) -> (rows, V)."""
         if input_ids.dim() != 2 or scores.dim() != 2 or input_ids.shape[0] != scores.shape[0]:
             raise ValueError("expected input_ids (rows, t) and scores (rows, V)")
-        out: torch.Tensor | None = None
+        # 1. each draft's penalty, where its tail repeats (cached by its generated ids)
+        penalised: list[tuple[int, tuple[str, int, tuple[int, ...], tuple[int, ...]]]] = []
         for row, ids in enumerate(input_ids.tolist()):
             state = self._state(tuple(ids))
             penalty = self._penalty(state)
-            if penalty is None:
-                continue
-            kind, excess, lowered, raised = penalty
-            state.kind, state.excess = kind, excess
-            if out is None:
-                out = scores.clone()
-            values = scores[row]  # (V,)
-            spread = logit_spread(values)
-            if spread is None:
-                continue
+            if penalty is not None:
+                state.kind, state.excess = penalty[0], penalty[1]
+                penalised.append((row, penalty))
+        if not penalised:
+            return scores
+        # 2. the logit spread of every penalised row at once
+        rows = torch.tensor([row for row, _ in penalised], dtype=torch.long, device=scores.device)
+        spreads = logit_spreads(scores[rows]).tolist()  # (R,)
+        # 3. one scatter: lower the copy's tokens, raise the enders, in spreads
+        at_rows: list[int] = []
+        at_ids: list[int] = []
+        shifts: list[float] = []
+        for (row, (kind, excess, lowered, raised)), spread in zip(penalised, spreads, strict=True):
+            if math.isnan(spread):
+                continue  # nothing finite to measure a spread on
             delta = self.strength * excess * spread
-            if lowered:
-                low = torch.tensor(lowered, dtype=torch.long, device=scores.device)  # (n,)
-                out[row, low] = values[low] - delta
-            if raised:
-                high = torch.tensor(raised, dtype=torch.long, device=scores.device)  # (m,)
-                boost = self.end_boost if kind in _AT_LINE_START else 1.0
-                out[row, high] = values[high] + boost * delta
-        return scores if out is None else out
+            boost = self.end_boost if kind in _AT_LINE_START else 1.0
+            at_rows += [row] * (len(lowered) + len(raised))
+            at_ids += [*lowered, *raised]
+            shifts += [-delta] * len(lowered) + [boost * delta] * len(raised)
+        out = scores.clone()  # (rows, V)
+        if at_rows:
+            r = torch.tensor(at_rows, dtype=torch.long, device=scores.device)  # (n,)
+            c = torch.tensor(at_ids, dtype=torch.long, device=scores.device)  # (n,)
+            out[r, c] = scores[r, c] + torch.tensor(
+                shifts, dtype=scores.dtype, device=scores.device
+            )
+        return out
 
     def _penalty(
         self, state: _DraftState

@@ -461,3 +461,17 @@ def test_assignment_state():
     assert assignment_state("//") is False and assignment_state("//= x") is True
     assert assignment_state("==") is None and assignment_state("(") is None
     assert assignment_state(".") is None and assignment_state("\n") is None
+
+
+def test_constrained_rows_are_masked_together_and_a_row_left_without_tokens_is_kept():
+    oracle = RecordingOracle({("", 1): {"beta"}})
+    monitor = MemberMonitor(TABLE, oracle, "obj.")
+    scores = torch.randn(3, TABLE.vocab_size)
+    scores[1, ID["b"]] = scores[1, ID["beta"]] = float("-inf")  # another constraint's doing
+    ids = torch.zeros(3, 0, dtype=torch.long)  # three drafts at the same point
+    out = monitor(ids, scores)
+    assert torch.equal(out[1], scores[1])  # masking it would leave nothing: kept as it was
+    for row in (0, 2):
+        allowed = {SURFACES[i] for i in torch.nonzero(out[row] > float("-inf")).flatten().tolist()}
+        assert allowed == {"b", "beta"}
+        assert_exact_mask(scores[row], out[row])

@@ -4,6 +4,7 @@ the real statement oracle), and stub models looping under greedy decoding."""
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -17,6 +18,8 @@ from models.repetition import (
     RepetitionReport,
     anchor_of,
     is_wordish,
+    logit_spread,
+    logit_spreads,
     min_tandem_copies,
     tandem_repeat,
 )
@@ -455,3 +458,25 @@ def test_end_boost_scales_the_eos_raise_only_where_a_line_starts(table):
         assert raises[1] == pytest.approx(3 * raises[0] if boosted else raises[0])
     with pytest.raises(ValueError):
         RepetitionPenalty(table, None, eos_ids=[0], end_boost=0)
+
+
+def test_spreads_of_many_rows_at_once_equal_one_row_at_a_time():
+    values = torch.randn(5, 64) * 3
+    values[1, :10] = float("-inf")
+    values[3] = float("-inf")  # nothing finite
+    spreads = logit_spreads(values)
+    for row in range(5):
+        one = logit_spread(values[row])
+        if one is None:
+            assert row == 3 and math.isnan(float(spreads[row]))
+        else:
+            assert float(spreads[row]) == pytest.approx(one, rel=1e-6)
+
+
+def test_a_row_without_finite_scores_is_left_while_others_are_penalised(table):
+    scores = random_scores(2)
+    scores[0] = float("-inf")
+    penalty = RepetitionPenalty(table, FixedOracle(report()), eos_ids=[0])
+    out = penalty(torch.tensor([ids_of("x"), ids_of("x")]), scores)
+    assert torch.isneginf(out[0]).all()
+    assert out[1, IDS["def"]] < scores[1, IDS["def"]]
