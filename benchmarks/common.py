@@ -261,7 +261,7 @@ def sample_line_cases(
     return cases
 
 
-# ------------------------------------------------------------------ prompt documents
+# ------------------------------------------------------------------ FIM sentinels
 
 
 def with_fim(lm: Any) -> Any:
@@ -271,66 +271,6 @@ def with_fim(lm: Any) -> Any:
     prefix-only prompts; the evaluation still measures FIM to back that choice.
     """
     return lm if lm.fim is not None else dataclasses.replace(lm, fim=fim_tokens(lm.tokenizer))
-
-
-@dataclass(frozen=True)
-class PromptDocument:
-    """A shortened document that gives ``build_prompt`` the same prompt as the full one."""
-
-    text: str
-    offset: int
-    headers: list[tuple[int, int]]
-
-
-def prompt_document(
-    lm: Any, text: str, offset: int, headers: Sequence[tuple[int, int]], max_new_tokens: int
-) -> PromptDocument:
-    """Return ``text`` cut to the lines ``build_prompt`` can keep, with the same prompt.
-
-    ``lsp_server.prompt.prefix_window`` drops the oldest line and re-tokenises the
-    window until it fits, which costs seconds on large files. Cutting the document at
-    line starts where the prefix (and the suffix) already holds more tokens than the
-    whole prompt budget leaves the dropping loop's end point — hence the prompt —
-    unchanged; enclosing header lines cut away are put in front of the cut document
-    as ranges of their own, so ``build_prompt`` still finds them.
-    """
-    from lsp_server.prompt import MAX_PREFIX_CHARS, MAX_SUFFIX_CHARS
-
-    budget = max(8, lm.context_length - max_new_tokens - 4)
-
-    def over(piece: str) -> bool:
-        return len(lm.encode(piece)) > budget
-
-    # 1. the latest line start before the cursor with more than `budget` tokens after it
-    cut = offset
-    while cut > 0:
-        cut = text.rfind("\n", 0, max(0, cut - 2000)) + 1
-        if over(text[cut:offset]):
-            break
-    if offset - cut >= MAX_PREFIX_CHARS or not over(text[cut:offset]):
-        cut = 0
-    # 2. the earliest line start after the cursor with more than `budget` tokens before it
-    end = offset
-    while end < len(text):
-        nl = text.find("\n", min(len(text), end + 2000))
-        end = len(text) if nl < 0 else nl + 1
-        if over(text[offset:end]):
-            break
-    if end - offset >= MAX_SUFFIX_CHARS or not over(text[offset:end]):
-        end = len(text)
-    # 3. header lines before the cut go first, as ranges of the new text
-    front: list[str] = []
-    new_headers: list[tuple[int, int]] = []
-    position = 0
-    for start, stop in headers:
-        if start < cut:
-            line = text[start:stop].rstrip("\n") + "\n"
-            front.append(line)
-            new_headers.append((position, position + len(line)))
-            position += len(line)
-    shift = position - cut
-    new_headers += [(s + shift, e + shift) for s, e in headers if s >= cut]
-    return PromptDocument("".join(front) + text[cut:end], offset + shift, new_headers)
 
 
 # ------------------------------------------------------------------ metrics

@@ -5,17 +5,30 @@ from a Single Autoregressive Inference Pass") claims k drafts for about the cost
 of one. This script measures that claim, and the drafts' quality, on held-out
 code: files of the standard-library corpus the default model never trained on
 (``models.corpus.split_files()[1]``), cut at random end-of-line positions; the
-target is the next (non-blank) line. Every draft stops at its first newline
-(single-line stop rule). For each k, on the same prompts, in one run:
+target is the next (non-blank) line, the cursor at the start of it.
 
-* wall time per prompt of superposed decoding (as served: n-grams + verification,
+Every request is what ships, :meth:`lsp_server.pipeline.CompletionPipeline.run`, with
+the server's prompt (healing, FIM policy), constraints (member monitor, repetition
+penalty), cleaning and ranking, one line per draft (``multiline="never"``); the methods
+differ only in :class:`PipelineOptions` ``decoder``, ``ngram`` and ``verify``
+(:data:`METHODS`). The decoders the server offers (superposed, greedy, beam, sampling)
+run as the server runs them; the k-sequential-passes baselines
+(:func:`models.baselines.sequential_decode`, the cost superposed decoding is compared
+with, which the server never serves) are decoder names of this benchmark's backend
+(:class:`BenchmarkBackend`, the pipeline's pluggable decoding step), which also sets the
+benchmark's temperature, top-p, n-gram weight and per-prompt seed on every request.
+For each k, on the same prompts, in one run:
+
+* decoding time per prompt (the pipeline's decoding step; the whole request is
+  reported next to it) of superposed decoding (as served: n-grams + verification,
   and "plain": neither), k sequential greedy passes, k sequential nucleus passes,
   batched nucleus sampling (k rows, one forward per step) and beam search (k beams);
-* best-of-k exact match of the completed line, mean per-draft model perplexity
-  (exact, one batched pass per prompt, outside the timed region), the number of
-  distinct drafts; plus greedy's single-draft exact match;
-* the n-gram overhead per decoding step (measured inside superposed decoding, and
-  in isolation for k=4, N=12).
+* best-of-k exact match of the completed line (the cleaned drafts), mean per-draft
+  model perplexity of the decoded drafts (exact, one batched pass per prompt, outside
+  the timed region), the number of distinct drafts the pipeline returns; plus greedy's
+  single-draft exact match;
+* the n-gram overhead per decoding step (measured inside superposed decoding, and in
+  isolation for k=4, N=12: the only measurement outside the pipeline).
 
 Writes ``drafts.json`` and ``drafts.md`` into ``--out``. Example::
 
@@ -31,23 +44,24 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
+from analysis.document import Document
 from benchmarks.common import add_model_arguments, use_threads
 from benchmarks.plugin import Benchmark, Row, Target, fmt, row
-from models.baselines import beam_decode, sampling_decode, sequential_decode
+from lsp_server.backend import DecodeContext, LocalBackend
+from lsp_server.pipeline import CompletionPipeline, PipelineOptions
+from models.baselines import sequential_decode
 from models.corpus import split_files
-from models.decoding import DecodeRequest, DecodeResult, greedy_decode
+from models.decoding import Decoder, DecodeRequest, DecodeResult
 from models.loader import LoadedModel, ModelLoadError, load_model
 from models.ngram import NgramModel, NgramTable, WorkspaceNgrams
-from models.superposed import superposed_decode
 from models.verify import token_logprobs
 
 
@@ -58,12 +72,6 @@ class Case:
     source: str
     prompt: str
     target: str
-
-
-def first_line(text: str) -> int | None:
-    """Single-line stop rule: cut at the first newline."""
-    i = text.find("\n")
-    return i if i >= 0 else None
 
 
 def heldout_cases(n: int, seed: int, max_prompt_chars: int) -> list[Case]:
@@ -85,18 +93,110 @@ def heldout_cases(n: int, seed: int, max_prompt_chars: int) -> list[Case]:
     return cases
 
 
-def completed_line(draft_text: str) -> str:
-    return draft_text.split("\n", 1)[0].rstrip()
+@dataclass(frozen=True)
+class Method:
+    """One way to get k drafts: a pipeline decoder and its n-gram / verification flags."""
+
+    name: str
+    decoder: str  # PipelineOptions.decoder (the server's, or a BenchmarkBackend baseline)
+    ngram: bool = False
+    verify: bool = False
+
+
+METHODS = (
+    Method("superposed", "superposed", ngram=True, verify=True),  # as served
+    Method("superposed-plain", "superposed"),
+    Method("sequential-greedy", "sequential-greedy"),
+    Method("sequential-nucleus", "sequential-sampling"),
+    Method("batched-nucleus", "sampling"),
+    Method("beam", "beam"),
+)
+GREEDY = Method("greedy", "greedy")  # the single draft best-of-k is compared with
+
+
+def method_options(method: Method, k: int, max_new_tokens: int) -> PipelineOptions:
+    """Return the pipeline options of ``method``: the server's, one line per draft."""
+    return PipelineOptions(
+        k=k,
+        max_new_tokens=max_new_tokens,
+        decoder=method.decoder,
+        ngram=method.ngram,
+        verify=method.verify,
+        multiline="never",
+    )
+
+
+class BenchmarkBackend(LocalBackend):
+    """The local backend with the benchmark's decoding parameters on every request
+    (temperature, top-p, n-gram weight, the current prompt's ``seed``), and the
+    k-sequential-passes baselines as decoder names (the server offers none of them)."""
+
+    name = "benchmark"
+    BASELINES: ClassVar[dict[str, Decoder]] = {
+        "sequential-greedy": partial(sequential_decode, inner="greedy"),
+        "sequential-sampling": partial(sequential_decode, inner="sampling"),
+    }
+
+    def __init__(
+        self, temperature: float = 1.0, top_p: float = 0.95, ngram_weight: float = 0.1
+    ) -> None:
+        self.temperature = temperature
+        self.top_p = top_p
+        self.ngram_weight = ngram_weight
+        self.seed: int | None = None
+
+    def decode(self, lm: LoadedModel, request: DecodeRequest, ctx: DecodeContext) -> DecodeResult:
+        request = replace(
+            request,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            ngram_weight=self.ngram_weight,
+            seed=self.seed,
+        )
+        baseline = self.BASELINES.get(ctx.options.decoder)
+        if baseline is not None:
+            return baseline(lm, request)
+        return super().decode(lm, request, ctx)
+
+
+@dataclass
+class Outcome:
+    """What one method gave on one prompt."""
+
+    lines: list[str]  # the pipeline's drafts, in rank order
+    decode_seconds: float  # the pipeline's decoding step
+    seconds: float  # the whole pipeline run
+    forward_calls: int
+    generated_tokens: int
+    timings: dict[str, float] = field(default_factory=dict)  # the decoder's own
+    perplexities: list[float] = field(default_factory=list)
+
+
+def case_document(case: Case) -> Document:
+    """Return the editor's document of ``case``: the code before the cursor."""
+    return Document(f"file:///heldout/{case.source}", case.prompt, "python")
 
 
 def run_method(
-    lm: LoadedModel,
-    decode: Callable[[LoadedModel, DecodeRequest], DecodeResult],
-    req: DecodeRequest,
-) -> tuple[DecodeResult, float]:
+    pipeline: CompletionPipeline, case: Case, options: PipelineOptions, perplexity: bool = True
+) -> Outcome:
+    """Return what :meth:`CompletionPipeline.run` gives at the end of ``case.prompt``."""
     started = time.perf_counter()
-    result = decode(lm, req)
-    return result, time.perf_counter() - started
+    result = pipeline.run(case_document(case), len(case.prompt), options)
+    seconds = time.perf_counter() - started
+    decoded = result.decoded
+    assert decoded is not None and result.prompt is not None
+    return Outcome(
+        lines=[d.text.rstrip() for d in result.drafts],
+        decode_seconds=result.timings["decode_ms"] / 1000.0,
+        seconds=seconds,
+        forward_calls=decoded.forward_calls,
+        generated_tokens=decoded.generated_tokens,
+        timings=dict(decoded.timings),
+        perplexities=(
+            draft_perplexities(pipeline.lm, result.prompt.ids, decoded) if perplexity else []
+        ),
+    )
 
 
 def draft_perplexities(lm: LoadedModel, prompt_ids: list[int], result: DecodeResult) -> list[float]:
@@ -158,56 +258,38 @@ def main(argv: list[str] | None = None) -> int:
         if path.is_file():
             background = NgramTable.load(path)
     cases = heldout_cases(args.prompts, args.seed, args.max_prompt_chars)
-    base = dict(
-        max_new_tokens=args.max_new_tokens,
-        stop=first_line,
-        temperature=args.temperature,
-        top_p=args.top_p,
-    )
-
-    methods: dict[str, tuple[Callable, dict[str, Any]]] = {
-        "superposed": (superposed_decode, {"verify": True, "use_ngram": True}),
-        "superposed-plain": (superposed_decode, {"verify": False, "use_ngram": False}),
-        "sequential-greedy": (partial(sequential_decode, inner="greedy"), {}),
-        "sequential-nucleus": (partial(sequential_decode, inner="sampling"), {}),
-        "batched-nucleus": (sampling_decode, {}),
-        "beam": (beam_decode, {}),
-    }
+    backend = BenchmarkBackend(args.temperature, args.top_p, args.ngram_weight)
+    # the open document is the workspace: its text so far feeds the workspace table
+    workspace = WorkspaceNgrams(lm.vocab_size)
+    ngram = NgramModel(background, workspace)
+    pipeline = CompletionPipeline(lm, ngram, backend=backend)
     per: dict[tuple[int, str], dict[str, list[float]]] = {}
     greedy_hits: list[float] = []
     greedy_seconds: list[float] = []
     ngram_step_ms: list[float] = []
     started = time.perf_counter()
+    uri = ""
     for ci, case in enumerate(cases):
-        prompt_ids = lm.encode(case.prompt)
-        # the open document is the workspace: its text so far feeds the workspace table
-        workspace = WorkspaceNgrams(lm.vocab_size)
-        workspace.set_document(case.source, prompt_ids)
-        ngram = NgramModel(background, workspace)
-        greedy, secs = run_method(lm, greedy_decode, DecodeRequest(prompt_ids=prompt_ids, **base))
-        greedy_hits.append(float(completed_line(greedy.drafts[0].text) == case.target.rstrip()))
-        greedy_seconds.append(secs)
+        workspace.remove_document(uri)  # the previous prompt's (the last stays for the look-ups)
+        uri = case_document(case).uri
+        workspace.set_document(uri, lm.encode(case.prompt))
+        backend.seed = args.seed * 1000 + ci
+        target = case.target.rstrip()
+        greedy = run_method(pipeline, case, method_options(GREEDY, 1, args.max_new_tokens), False)
+        greedy_hits.append(float(greedy.lines[:1] == [target]))
+        greedy_seconds.append(greedy.decode_seconds)
         for k in ks:
-            for name, (decode, opts) in methods.items():
-                req = DecodeRequest(
-                    prompt_ids=prompt_ids,
-                    k=k,
-                    seed=args.seed * 1000 + ci,
-                    verify=opts.get("verify", False),
-                    ngram=ngram if opts.get("use_ngram") else None,
-                    ngram_weight=args.ngram_weight,
-                    **base,
-                )
-                result, secs = run_method(lm, decode, req)
-                lines = [completed_line(d.text) for d in result.drafts]
-                stats = per.setdefault((k, name), {})
-                stats.setdefault("seconds", []).append(secs)
-                stats.setdefault("forward_calls", []).append(result.forward_calls)
-                stats.setdefault("hit", []).append(float(case.target.rstrip() in lines))
-                stats.setdefault("distinct", []).append(len(set(lines)))
-                stats.setdefault("ppl", []).extend(draft_perplexities(lm, prompt_ids, result))
-                if name == "superposed" and k == 4 and result.generated_tokens:
-                    ngram_step_ms.append(result.timings["ngram_ms"] / result.generated_tokens)
+            for method in METHODS:
+                outcome = run_method(pipeline, case, method_options(method, k, args.max_new_tokens))
+                stats = per.setdefault((k, method.name), {})
+                stats.setdefault("seconds", []).append(outcome.decode_seconds)
+                stats.setdefault("pipeline_seconds", []).append(outcome.seconds)
+                stats.setdefault("forward_calls", []).append(outcome.forward_calls)
+                stats.setdefault("hit", []).append(float(target in outcome.lines))
+                stats.setdefault("distinct", []).append(len(set(outcome.lines)))
+                stats.setdefault("ppl", []).extend(outcome.perplexities)
+                if method.name == "superposed" and k == 4 and outcome.generated_tokens:
+                    ngram_step_ms.append(outcome.timings["ngram_ms"] / outcome.generated_tokens)
         print(f"[{ci + 1}/{len(cases)}] {time.perf_counter() - started:.0f}s", file=sys.stderr)
 
     summary = summarise(per, ks, greedy_hits, greedy_seconds)
@@ -219,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
         "prompts": len(cases),
         "config": {**vars(args), "out": str(args.out)},
         "torch_threads": torch.get_num_threads(),
+        "pipeline_options": {
+            m.name: {"decoder": m.decoder, "ngram": m.ngram, "verify": m.verify}
+            for m in (GREEDY, *METHODS)
+        },
         "background_ngram": background is not None,
         "greedy": {
             "exact_match": statistics.fmean(greedy_hits) if greedy_hits else None,
@@ -251,6 +337,7 @@ def summarise(
                 "k": k,
                 "method": name,
                 "ms_per_prompt": 1000 * statistics.fmean(stats["seconds"]),
+                "pipeline_ms_per_prompt": 1000 * statistics.fmean(stats["pipeline_seconds"]),
                 "time_vs_superposed": statistics.fmean(stats["seconds"]) / statistics.fmean(sup),
                 "forward_calls": statistics.fmean(stats["forward_calls"]),
                 "best_of_k_exact_match": statistics.fmean(stats["hit"]),

@@ -16,22 +16,33 @@ recorded next to its weights in ``heldout.txt``, else ``models.corpus.split_file
     *mid-line* masks (the code up to the closing brackets/quotes that end the line
     is cut and those closers stay after the cursor, as an editor auto-closes them;
     the completion is placed the way the server places it, overwriting closers it
-    re-types, :func:`lsp_server.drafts.clean_draft`) and *next-line* cases (cursor at
-    the end of a line, target a newline plus the whole next line). The target is cut
-    out of the document (the code after it stays, as in an editor), prompts
-    are built by :func:`lsp_server.prompt.build_prompt` with the engine's enclosing
-    headers (from a document cut to the lines the prompt can hold, which gives the
-    same prompt much faster, see :func:`benchmarks.common.prompt_document`),
-    decoding is greedy with a single-line stop, and the metrics are exact
-    match and edit similarity (1 - Levenshtein / max length) of the completion.
-    Four prompt settings on the same cases: prefix-only vs fill-in-the-middle
-    (Bavarian et al. 2022; only when the tokenizer has FIM sentinels) x with vs
-    without token healing (Guidance's "token healing"; the re-spelled text is forced
-    by :class:`models.healing.HealingConstraint`). Mid-word cursors (inside an
+    re-types) and *next-line* cases (cursor at the end of a line, target a newline
+    plus the whole next line). The target is cut out of the document (the code after
+    it stays, as in an editor) and every completion is what ships,
+    :meth:`lsp_server.pipeline.CompletionPipeline.run` on the whole document
+    (cursor facts and enclosing headers, prompt windows, healing, cleaning and
+    placing as the server does them) with :func:`line_options`: greedy, one draft,
+    without the member monitor, the repetition penalty and n-grams (the model
+    alone), one line (``multiline="never"``; next-line cases get the server's
+    multi-line rules, ``multiline="always"``, cut to two lines, ``max_lines=2``: the
+    rest of the cursor's line, normally nothing, and the next line; a next line the
+    server would not offer, such as one leaving the block, gives no completion). The
+    metrics are exact match and edit similarity (1 - Levenshtein / max length) of the
+    completion.
+    Four prompt settings on the same cases (``PipelineOptions.fim`` and ``healing``):
+    prefix-only vs fill-in-the-middle (Bavarian et al. 2022; only when the tokenizer
+    has FIM sentinels, which the FIM settings then use at every cursor, whatever the
+    model's served FIM policy) x with vs without token healing (Guidance's "token
+    healing"; the re-spelled text is forced by
+    :class:`models.healing.HealingConstraint`). Mid-word cursors (inside an
     identifier) are reported on their own, since that is where healing matters;
-(c) **latency**: wall time per completion (prompt building + decoding, p50/p95),
+(c) **latency**: wall time per completion (the whole pipeline run, p50/p95),
     next-token latency (one forward with a KV cache, p50/p95) and prefill time;
     plus model size on disk, parameter count and load time.
+
+(a) and (c)'s forward latency measure the model itself (every token of the held-out
+files, one forward pass), not a completion, so they call the model directly; every
+completion of (b) goes through the pipeline.
 
 Writes ``heldout.json`` and ``heldout.md`` to ``--out``. Reproduce with::
 
@@ -45,6 +56,7 @@ and other work is left a core); ``--threads 0`` keeps torch's default.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import random
 import statistics
@@ -57,7 +69,6 @@ from typing import Any
 
 import torch
 
-from analysis.context import cursor_context
 from analysis.document import Document
 from benchmarks.common import (
     KINDS,
@@ -70,7 +81,6 @@ from benchmarks.common import (
     markdown_table,
     model_disk_bytes,
     percentiles,
-    prompt_document,
     rate,
     sample_line_cases,
     use_threads,
@@ -79,10 +89,8 @@ from benchmarks.common import (
 )
 from benchmarks.plugin import Benchmark, Row, Target, fmt
 from benchmarks.plugin import row as summary_row
-from lsp_server.drafts import clean_draft, draft_context
-from lsp_server.prompt import Prompt, build_prompt
-from models.decoding import DecodeRequest, forward, greedy_decode
-from models.healing import HealingConstraint
+from lsp_server.pipeline import CompletionPipeline, PipelineOptions, PipelineResult
+from models.decoding import forward
 from models.loader import LoadedModel, load_model
 from models.training import portable_path
 
@@ -180,64 +188,79 @@ def next_token_stats(
 # ------------------------------------------------------------------ (b) line completion
 
 
-def line_stop(removed: str, leading_newline: bool):
-    """Return the single-line stop rule for drafts that first re-spell ``removed``.
+def line_options(setting: Setting, case: LineCase, max_new_tokens: int) -> PipelineOptions:
+    """Return the pipeline options of one line completion: greedy, one draft, the model
+    alone (no monitor, repetition penalty or n-grams), the setting's prompt, one line.
 
-    With ``leading_newline`` (next-line cases) a draft that starts with a newline
-    ends at its second newline, so the completion is that newline plus one line.
+    Next-line cases ask the server's multi-line rules (the cursor ends a line) for two
+    lines (``max_lines=2``): the rest of the cursor's line, normally nothing, and the
+    next line; the others for one line (``multiline="never"``).
     """
+    next_line = case.kind == "next_line"
+    return PipelineOptions(
+        k=1,
+        max_new_tokens=max_new_tokens,
+        decoder="greedy",
+        monitor=False,
+        repetition_penalty=False,
+        ngram=False,
+        verify=False,
+        multiline="always" if next_line else "never",
+        max_lines=2 if next_line else None,
+        healing=setting.heal,
+        fim=setting.fim,
+    )
 
-    def stop(draft: str) -> int | None:
-        if len(draft) <= len(removed):
-            return None
-        body = draft[len(removed) :]
-        start = 1 if leading_newline and body.startswith("\n") else 0
-        cut = body.find("\n", start)
-        return None if cut < 0 else cut + len(removed)
 
-    return stop
+def line_pipeline(lm: LoadedModel) -> CompletionPipeline:
+    """Return the pipeline of the line completions: the model with its tokenizer's FIM
+    sentinels at every cursor (``PipelineOptions.fim`` then picks FIM or prefix-only)."""
+    fim_lm = with_fim(lm)
+    if fim_lm.fim is not None:
+        fim_lm = dataclasses.replace(fim_lm, fim_policy="always")
+    return CompletionPipeline(fim_lm)
+
+
+def case_document(case: LineCase) -> Document:
+    """Return the editor's document of ``case`` (the target cut out)."""
+    return Document(f"file:///heldout/{case.source}", case.document, "python")
 
 
 def complete_line(
-    lm: LoadedModel, prompt: Prompt, max_new_tokens: int, case: LineCase
-) -> tuple[str, int]:
-    """Return (greedy single-line completion after the cursor, generated tokens).
+    pipeline: CompletionPipeline,
+    case: LineCase,
+    setting: Setting,
+    max_new_tokens: int,
+    doc: Document | None = None,
+) -> tuple[str, PipelineResult]:
+    """Return (the completion the pipeline gives at the case's cursor, its result).
 
-    For mid-line cases the completion is what ends up before the closers kept after
-    the cursor once the draft is placed as the server places it (closers it re-types
-    are overwritten, see :func:`placed_before_closers`).
+    ``doc`` is the case's document when already open (:func:`case_document`). The
+    completion is the top draft as the pipeline cleans and places it; for mid-line
+    cases, what it leaves before the closers kept after the cursor
+    (:func:`placed_before_closers`).
     """
-    removed = prompt.removed_text
-    constraints = [HealingConstraint(lm.table, removed)] if removed else []
-    request = DecodeRequest(
-        prompt_ids=prompt.ids,
-        max_new_tokens=max_new_tokens + len(removed),
-        constraints=constraints,
-        stop=line_stop(removed, case.kind == "next_line"),
-    )
-    result = greedy_decode(lm, request)
-    text = result.drafts[0].text
-    completion = text[len(removed) :] if text.startswith(removed) else text
+    options = line_options(setting, case, max_new_tokens)
+    result = pipeline.run(doc or case_document(case), case.offset, options)
+    top = result.drafts[0] if result.drafts else None
+    if top is None:
+        return "", result
     if case.kind == "mid":
-        completion = placed_before_closers(completion, case)
-    return completion, result.generated_tokens
+        return placed_before_closers(top.text, top.end, case), result
+    return top.text, result
 
 
-def placed_before_closers(completion: str, case: LineCase) -> str:
-    """Return the text a mid-line completion leaves between the cursor and the kept closers.
+def placed_before_closers(text: str, end: int, case: LineCase) -> str:
+    """Return what a mid-line draft leaves between the cursor and the kept closers.
 
-    The draft is cleaned and placed as the server does (:func:`clean_draft`), the rest
-    of the line after its replace range appended; when the line then ends in the
-    case's closers, what precedes them is the completion, else the whole placed rest
-    of the line (which cannot match the target).
+    The draft ``text`` replaces ``case.document[case.offset:end]`` (the server's
+    placement: closers it re-types are overwritten), the rest of the line after it
+    follows; when the line then ends in the case's closers, what precedes them is the
+    completion, else the whole placed rest of the line (which cannot match the target).
     """
-    ctx = draft_context(case.document, case.offset, "python", "never")
-    cleaned = clean_draft(completion, ctx)
-    if cleaned is None:
-        return ""
     line_end = case.document.find("\n", case.offset)
     line_end = len(case.document) if line_end < 0 else line_end
-    placed = cleaned.text + case.document[cleaned.replace_end : line_end]
+    placed = text + case.document[max(end, case.offset) : line_end]
     if case.line_suffix and placed.endswith(case.line_suffix):
         return placed[: -len(case.line_suffix)]
     return placed
@@ -281,15 +304,12 @@ def evaluate_cases(
 ) -> tuple[list[dict[str, Any]], dict[str, list[float]]]:
     """Return per-case results for every setting, and completion latencies (ms) per setting."""
     settings = settings_for(lm)
-    fim_lm = with_fim(lm)
+    pipeline = line_pipeline(lm)
     latencies: dict[str, list[float]] = {s.name: [] for s in settings}
     rows: list[dict[str, Any]] = []
     for index, case in enumerate(cases):
-        # 1. the engine's view of the document: enclosing headers kept in the prompt window
-        doc = Document(f"file:///heldout/{case.source}", case.document, "python")
-        headers = cursor_context(doc, case.offset).enclosing_headers
-        # the same prompts from a document cut to what the prompt can hold (much faster)
-        cut = prompt_document(lm, case.document, case.offset, headers, max_new_tokens)
+        # the open document (parsed once, as the server parses it on open, not per request)
+        doc = case_document(case)
         row: dict[str, Any] = {
             "source": case.source,
             "kind": case.kind,
@@ -297,37 +317,29 @@ def evaluate_cases(
             "target": case.target,
             "results": {},
         }
-        done: dict[tuple[int, ...], dict[str, Any]] = {}
+        healed_nothing: dict[bool, dict[str, Any]] = {}  # fim -> result of the healed setting
         for setting in settings:
-            # 2. build the prompt; identical prompts (nothing to heal) are decoded once
-            started = time.perf_counter()
-            prompt = build_prompt(
-                fim_lm if setting.fim else lm,
-                cut.text,
-                cut.offset,
-                max_new_tokens,
-                headers=cut.headers,
-                use_fim=setting.fim,
-                heal=setting.heal,
-            )
-            key = tuple(prompt.ids)
-            if key in done:
-                row["results"][setting.name] = {**done[key], "reused": True}
+            # with nothing to heal the prompt is the same without healing: decoded once
+            # (settings_for puts each healed setting before its unhealed one)
+            if not setting.heal and setting.fim in healed_nothing:
+                row["results"][setting.name] = {**healed_nothing[setting.fim], "reused": True}
                 continue
-            # 3. greedy single-line completion, timed with the prompt building
-            completion, tokens = complete_line(lm, prompt, max_new_tokens, case)
+            started = time.perf_counter()
+            completion, result = complete_line(pipeline, case, setting, max_new_tokens, doc)
             ms = (time.perf_counter() - started) * 1000.0
             latencies[setting.name].append(ms)
-            result = {
+            healed = result.prompt.removed_text if result.prompt is not None else ""
+            outcome = {
                 "completion": completion,
                 "exact": exact_match(completion, case.target),
                 "similarity": round(edit_similarity(completion, case.target), 4),
-                "healed": prompt.removed_text,
-                "tokens": tokens,
+                "healed": healed,
+                "tokens": result.decoded.generated_tokens if result.decoded else 0,
                 "ms": round(ms, 2),
             }
-            done[key] = result
-            row["results"][setting.name] = result
+            if setting.heal and not healed:
+                healed_nothing[setting.fim] = outcome
+            row["results"][setting.name] = outcome
         rows.append(row)
         if progress and (index + 1) % 20 == 0:
             print(f"  line completion {index + 1}/{len(cases)}", file=sys.stderr)

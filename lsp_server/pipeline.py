@@ -76,6 +76,9 @@ class PipelineOptions:
     ngram: bool = True
     verify: bool = True
     multiline: str = "auto"  # auto | never | always
+    # drafts end after this many lines, the cursor's line the first (a benchmark's "a
+    # newline and the next line" is 2); None: the stop rules alone
+    max_lines: int | None = None
     healing: bool = True
     fim: bool = True
     # referenced definitions in front of the prefix window (the contextDefinitions setting)
@@ -228,7 +231,7 @@ class CompletionPipeline:
             max_new_tokens=options.max_new_tokens + len(prompt.removed_text),
             k=options.k,
             constraints=constraints,
-            stop=healed_stop(prompt.removed_text, dctx),
+            stop=healed_stop(prompt.removed_text, dctx, options.max_lines),
             cancel=cancel,
             ngram=self.ngrams if options.ngram else None,
             verify=options.verify,
@@ -255,6 +258,8 @@ class CompletionPipeline:
         monitor = next((c for c in constraints if isinstance(c, MemberMonitor)), None)
         raw = [without_unfinished_attribute(d.text, monitor, removed) for d in decoded.drafts]
         raw = [r[len(removed) :] if r.startswith(removed) else r for r in raw]
+        if options.max_lines is not None:  # also where a remote decoder had no such rule
+            raw = [within_lines(r, options.max_lines) for r in raw]
         cleaned = [
             (decoded.drafts[index], clean.text, clean.replace_end)
             for index, clean in clean_drafts(raw, dctx)
@@ -470,16 +475,39 @@ def without_unfinished_attribute(text: str, monitor: MemberMonitor | None, remov
     return text if cut is None else text[: max(cut, len(removed))]
 
 
-def healed_stop(removed: str, dctx: DraftContext):
-    """Return the stop rule for drafts that first re-spell the healed text ``removed``."""
+def healed_stop(removed: str, dctx: DraftContext, max_lines: int | None = None):
+    """Return the stop rule for drafts that first re-spell the healed text ``removed``
+    (and end after ``max_lines`` lines, when given)."""
 
     def stop(draft: str) -> int | None:
         if removed and len(draft) <= len(removed):
             return None
-        cut = stop_index(draft[len(removed) :], dctx)
+        body = draft[len(removed) :]
+        cut = stop_index(body, dctx)
+        if max_lines is not None:
+            end = lines_end(body, max_lines)
+            if end is not None and (cut is None or end < cut):
+                cut = end
         return None if cut is None else cut + len(removed)
 
     return stop
+
+
+def lines_end(text: str, max_lines: int) -> int | None:
+    """Return the index of the newline ending line ``max_lines`` (at least 1) of ``text``,
+    or None when ``text`` has no more lines than that."""
+    at = -1
+    for _ in range(max(1, max_lines)):
+        at = text.find("\n", at + 1)
+        if at < 0:
+            return None
+    return at
+
+
+def within_lines(text: str, max_lines: int) -> str:
+    """Return ``text`` cut to its first ``max_lines`` lines."""
+    end = lines_end(text, max_lines)
+    return text if end is None else text[:end]
 
 
 def _after_healing(

@@ -1,11 +1,18 @@
-"""How the held-out evaluation scores mid-line completions (benchmarks/heldout_eval.py)."""
+"""The held-out evaluation (benchmarks/heldout_eval.py): line completions are what
+CompletionPipeline.run gives, mid-line completions are scored as the server places them."""
 
 from __future__ import annotations
 
 import pytest
 
+from analysis.document import Document
 from benchmarks.common import LineCase
-from benchmarks.heldout_eval import line_stop, placed_before_closers
+from benchmarks.heldout_eval import (
+    evaluate_cases,
+    placed_before_closers,
+    settings_for,
+)
+from lsp_server.pipeline import CompletionPipeline, PipelineOptions
 
 
 def mid(document: str, cursor: str, target: str, suffix: str) -> LineCase:
@@ -15,33 +22,101 @@ def mid(document: str, cursor: str, target: str, suffix: str) -> LineCase:
 
 
 @pytest.mark.parametrize(
-    ("completion", "placed"),
+    ("text", "overwrites", "placed"),
     [
-        ("value", "value"),  # stops before the kept closer
-        ("value)", "value"),  # re-typed closer overwritten, as the server places it
-        ("value[0]", "value[0]"),  # its own brackets are kept
-        ("value, other", "value, other"),
-        ("", ""),
+        ("value", 0, "value"),  # inserted before the kept closer
+        ("value)", 1, "value"),  # re-typed closer overwritten, as the server places it
+        ("value[0]", 0, "value[0]"),  # its own brackets are kept
+        ("value, other", 0, "value, other"),
+        ("value))", 0, "value))"),  # the line ends in ")))": what precedes the kept ")"
+        ("", 0, ""),
     ],
 )
-def test_mid_line_completion_is_what_precedes_the_kept_closers(completion, placed):
+def test_mid_line_completion_is_what_precedes_the_kept_closers(text, overwrites, placed):
     case = mid("print(|)\nx = 1\n", "|", "value", ")")
-    assert placed_before_closers(completion, case) == placed
+    assert placed_before_closers(text, case.offset + overwrites, case) == placed
 
 
 def test_mid_line_closers_with_a_block_colon():
     case = mid("if check(|):\n    pass\n", "|", "a, b", "):")
-    assert placed_before_closers("a, b):", case) == "a, b"
-    assert placed_before_closers("a, b", case) == "a, b"
+    assert placed_before_closers("a, b):", case.offset + 2, case) == "a, b"
+    assert placed_before_closers("a, b", case.offset, case) == "a, b"
+    assert placed_before_closers("a, b", case.offset + 1, case) == "a, b:"  # ")" lost
 
 
-def test_line_stop_ends_at_the_first_newline_after_the_healed_text():
-    stop = line_stop("na", leading_newline=False)
-    assert stop("na") is None
-    assert stop("name = 1\nnext") == len("name = 1")
-    next_line = line_stop("", leading_newline=True)
-    assert next_line("\n    return x") is None
-    assert next_line("\n    return x\n") == len("\n    return x")
+TEXT = "def add(a, b):\n    return a + b\n\n\nvalue = add(1, 2)\nprint(value)\n"
+
+
+def line_cases() -> list[LineCase]:
+    """An end-of-line, a mid-line (mid-word) and a next-line case of ``TEXT``."""
+    eol_at = TEXT.index("a + b")
+    mid_at = TEXT.index("ue)")
+    body = TEXT.index("\n    return")
+    return [
+        LineCase("t.py", TEXT[:eol_at] + TEXT[eol_at + 5 :], eol_at, "a + b", "eol"),
+        LineCase("t.py", TEXT[:mid_at] + TEXT[mid_at + 2 :], mid_at, "ue", "mid", True, ")"),
+        LineCase(
+            "t.py",
+            TEXT[:body] + TEXT[body + len("\n    return a + b") :],
+            body,
+            "\n    return a + b",
+            "next_line",
+        ),
+    ]
+
+
+def test_line_completions_are_what_the_pipeline_gives(tiny_lm, monkeypatch):
+    runs: list[PipelineOptions] = []
+    run = CompletionPipeline.run
+
+    def spy(self, doc, offset, options, *args, **kwargs):
+        runs.append(options)
+        return run(self, doc, offset, options, *args, **kwargs)
+
+    monkeypatch.setattr(CompletionPipeline, "run", spy)
+    cases = line_cases()
+    rows, latencies = evaluate_cases(tiny_lm, cases, max_new_tokens=6)
+    settings = settings_for(tiny_lm)
+    assert [s.name for s in settings] == ["fim+heal", "fim", "prefix+heal", "prefix"]
+    reused = sum(r["results"][s.name].get("reused", False) for r in rows for s in settings)
+    assert len(runs) == len(cases) * len(settings) - reused  # every completion: one run
+    assert {(o.decoder, o.k, o.monitor, o.ngram, o.repetition_penalty) for o in runs} == {
+        ("greedy", 1, False, False, False)
+    }
+    assert all(len(v) for v in latencies.values())
+    monkeypatch.setattr(CompletionPipeline, "run", run)
+    # the same completions from the server's pipeline with the documented flags
+    pipeline = CompletionPipeline(tiny_lm)
+    completions = []
+    for case, row in zip(cases, rows, strict=True):
+        doc = Document(f"file:///heldout/{case.source}", case.document, "python")
+        next_line = case.kind == "next_line"
+        for setting in settings:
+            options = PipelineOptions(
+                k=1,
+                max_new_tokens=6,
+                decoder="greedy",
+                monitor=False,
+                repetition_penalty=False,
+                ngram=False,
+                multiline="always" if next_line else "never",
+                max_lines=2 if next_line else None,
+                healing=setting.heal,
+                fim=setting.fim,
+            )
+            result = pipeline.run(doc, case.offset, options)
+            top = result.drafts[0] if result.drafts else None
+            expected = "" if top is None else top.text
+            if top is not None and case.kind == "mid":
+                expected = placed_before_closers(top.text, top.end, case)
+            got = row["results"][setting.name]
+            assert got["completion"] == expected, (case.kind, setting.name)
+            assert got["healed"] == result.prompt.removed_text
+            assert got["exact"] == (expected.rstrip() == case.target.rstrip())
+            completions.append(expected)
+            if next_line:  # the rest of the cursor's line and at most the next line
+                assert expected.count("\n") <= 1
+    assert any(completions)  # the random model wrote something somewhere
 
 
 def fake_report(acc: float, eol: float, positions: int = 30) -> dict:

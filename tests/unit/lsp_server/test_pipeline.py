@@ -246,3 +246,58 @@ def test_progress_texts_start_after_the_healed_prefix():
     on_step([" return x", " r", " rex", " re"])  # " r": still re-spelling, not reported
     assert seen == [["turn x", "x", ""]]
     assert _after_healing(" re", None) is None  # nothing asked: no callback
+
+
+class FixedBackend:
+    """A backend whose decoder writes ``texts`` (and keeps the request it was given)."""
+
+    name = "fixed"
+    remote = False
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self.request = None
+
+    def decode(self, lm, request, ctx):
+        from models.decoding import DecodeResult
+
+        self.request = request
+        drafts = [draft(text, -0.5 - i) for i, text in enumerate(self.texts)]
+        return DecodeResult(drafts, 1, len(request.prompt_ids), 2, 0.0)
+
+
+LINES = "def add(a, b):\n    total = a + b\n"
+
+
+@pytest.mark.parametrize("max_lines", [None, 1, 2, 3])
+def test_max_lines_ends_drafts_after_that_many_lines(tiny_lm, max_lines):
+    written = "\n    y = 2\n    z = 3\n    return z"
+    backend = FixedBackend([written])
+    doc = Document("file:///m.py", LINES + "\nprint(add(1, 2))\n", "python")
+    offset = len(LINES) - 1  # the end of the block's first line
+    options = PipelineOptions(
+        k=1, max_new_tokens=8, healing=False, multiline="always", max_lines=max_lines
+    )
+    result = CompletionPipeline(tiny_lm, backend=backend).run(doc, offset, options)
+    expected = {None: written, 1: None, 2: "\n    y = 2", 3: "\n    y = 2\n    z = 3"}[max_lines]
+    assert [d.text for d in result.drafts] == ([expected] if expected else [])
+    # the decoder's stop rule ends the draft there too
+    stop = backend.request.stop
+    assert stop(written) == (None if max_lines is None else len(expected or ""))
+    assert stop("\n    y") == (0 if max_lines == 1 else None)  # one line: the cursor's
+
+
+def test_the_stop_rule_counts_lines_after_the_healed_text():
+    from lsp_server.drafts import draft_context
+    from lsp_server.pipeline import healed_stop, lines_end, within_lines
+
+    text = "x = 1\nif x:\n    na"
+    dctx = draft_context(text, len(text), "python", "always")
+    stop = healed_stop("na", dctx, max_lines=2)
+    assert stop("na") is None  # still re-spelling the healed text
+    assert stop("name = 1\n    other") is None
+    assert stop("name = 1\n    other = 2\n    more") == len("name = 1\n    other = 2")
+    assert healed_stop("na", dctx)("name = 1\n    other = 2\n    more") is None  # no limit
+    assert lines_end("a\nb\nc", 1) == 1 and lines_end("a\nb\nc", 2) == 3
+    assert lines_end("a\nb", 2) is None and lines_end("a\nb", 0) == 1  # at least one line
+    assert within_lines("\nnext\nafter", 2) == "\nnext" and within_lines("one", 1) == "one"
