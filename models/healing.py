@@ -62,23 +62,19 @@ def heal_prompt(
 
     Backs off the last token when the prompt ends in identifier or operator
     characters, and further tokens (up to ``max_backoff_tokens``) while they are
-    inside the same trailing run; a last token of pure whitespace ending in
-    spaces/tabs (indentation after a newline) is backed off alone. Otherwise never
+    inside the same trailing run; a last token of pure whitespace (indentation, or a
+    newline the next line's indentation would merge with) is backed off alone. Otherwise never
     removes special tokens or tokens holding a newline, never empties the prompt,
     and cuts only at UTF-8 character boundaries. Returns ``(prompt_ids, "")`` when there is nothing to heal.
     """
     ids = list(prompt_ids)
     if max_backoff_tokens < 1 or len(ids) < 2:
         return ids, ""
-    # 0. trailing indentation ("\n        ", "return "): BPE merges it with the next
-    #    word (" total"), so a prompt ending in it sits at an unseen boundary
+    # 0. trailing whitespace: indentation ("\n        ", "return ") merges with the next
+    #    word (" total"), and a bare newline with the next line's indentation ("\n   "),
+    #    so a prompt ending in either sits at a boundary the model rarely saw
     last = table.surfaces[ids[-1]]
-    if (
-        last
-        and not bool(table.special[ids[-1]])
-        and last.endswith((b" ", b"\t"))
-        and not last.strip(b" \t\r\n")
-    ):
+    if last and not bool(table.special[ids[-1]]) and not last.strip(b" \t\r\n"):
         return ids[:-1], last.decode("utf-8")
     # 1. the trailing run of word/operator characters, measured on the last tokens
     window = ids[-(max_backoff_tokens + _MAX_EXTRA_FOR_UTF8 + 1) :]

@@ -74,6 +74,7 @@ def allowed(constraint: HealingConstraint, generated: list[int]) -> set | None:
         (("x", " =="), 2, ("x",), " =="),  # partial operator
         (("x", " ", "=", "="), 2, ("x", " "), "=="),
         (("def", " ", "test"), 2, ("def", " "), "test"),  # a word and the space stay
+        (("x", "\n"), 2, ("x",), "\n"),  # a bare newline: the next token may indent
         (("na", b"\xc3", b"\xaf"), 1, ("na",), "ï"),  # never split a UTF-8 character
         (("na", b"\xc3", b"\xaf"), 2, ("na",), "ï"),
     ],
@@ -87,7 +88,6 @@ def test_heal_prompt_backs_off_partial_words(prompt, max_backoff, kept, removed)
 @pytest.mark.parametrize(
     "prompt",
     [
-        ("x", "\n"),  # ends in a newline
         ("x", "\nte"),  # the partial word shares its token with a newline
         ("x", EOS),  # special token
         ("test",),  # never empties the prompt
@@ -179,6 +179,7 @@ def test_trailing_indentation_is_healed(tiny_lm):
     trimmed, removed = heal_prompt(tiny_lm.table, ids)
     assert removed.strip(" \t\n") == "" and removed.endswith(" ")
     assert tiny_lm.table.decode(trimmed) + removed == "for x in y:\n        "
-    # text ending in a newline alone is left as is
-    ids = tiny_lm.encode("x = 1\n")
-    assert heal_prompt(tiny_lm.table, ids) == (ids, "")
+    # a bare newline merges with the next line's indentation too: backed off alone
+    ids = tiny_lm.encode("if x:\n")
+    trimmed, removed = heal_prompt(tiny_lm.table, ids)
+    assert removed == "\n" and tiny_lm.table.decode(trimmed) == "if x:"
