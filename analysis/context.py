@@ -15,12 +15,15 @@ second:
 2. the lexical state (string/comment/brackets) at the end of the code comes from a small
    incremental lexer (:mod:`analysis.lexer`) started from the state at the cursor and cached
    at every line start of ``extra``, so each call lexes at most the current line;
-3. the receiver (``a``, ``a.b().c``, ``Foo()``, ``self``, ``this``, ``new Foo()``) is read
-   backwards from the end of the code;
+3. the receiver (``a``, ``a.b().c``, ``Foo()``, ``xs[0]``, ``d["k"].v``, ``self``, ``this``,
+   ``new Foo()``) is read backwards from the end of the code;
 4. its scope comes from an *environment* built once per statement start: the document tree
    edited incrementally to hold the draft's complete lines plus a placeholder statement at
    the receiver's indentation (one incremental re-parse), cached per statement start;
-5. resolution results are cached per environment and receiver chain.
+5. resolution results are cached per environment and receiver chain. A Python receiver
+   whose type depends on call arguments (``sorted(xs)[0]``, ``d.get(k)``) or with a
+   parenthesized head (``(a or b)``) is resolved as an expression parsed from its text, its
+   names looked up at the placeholder -- unless the statement around it binds one of them.
 """
 
 from __future__ import annotations
@@ -178,7 +181,7 @@ def _is_ident_char(char: str, python: bool) -> bool:
     return char.isalnum() or char == "_" or (not python and char == "$")
 
 
-def read_receiver(text: str, python: bool) -> tuple[Chain, int] | None:
+def read_receiver(text: str, python: bool, extended: bool = False) -> tuple[Chain, int] | None:
     """The receiver chain ending ``text`` and its start index, or None if there is none.
 
     Accepts names, dotted chains and calls (``a.b().c``, ``Foo(x)``), ``self``/``cls``/
@@ -186,29 +189,67 @@ def read_receiver(text: str, python: bool) -> tuple[Chain, int] | None:
     dots). A Python string, bytes, list, dict or set literal as the head reads as an
     instance of its type (``", ".join`` as ``str().join``). Numbers, keywords,
     subscripts, other literals and ``..`` give None.
+
+    ``extended`` (Python, what the member oracle reads): subscripts are read too, each as a
+    part of its own spelled ``[N]`` (an integer literal index), ``[:]`` (a slice) or
+    ``[?]`` (any other single index), followed by its calls (``f()[0]().x`` is ``f``,
+    ``[0]``, ``x`` with one call each but ``x``); a subscript with several indices gives
+    None. A literal head is spelled ``"str`` (with no call): an instance of the builtin
+    class itself, whatever the name ``str`` is bound to. A parenthesized head
+    (``(a or b).``, ``(await f()).``) is spelled ``(``: the oracle reads such a receiver
+    as an expression (:meth:`analysis.resolution.PythonResolver.expression_members`).
     """
     i = len(text)
     limit = max(0, i - MAX_SCAN)
     parts: list[tuple[str, int]] = []
+    extended = extended and python
     while True:
         calls = 0
-        while i > limit and text[i - 1] == ")":
+        # postfix operations after the name, last first: "(" a call, "[..]" a subscript
+        operations: list[str] = []
+        while i > limit and (text[i - 1] == ")" or (extended and text[i - 1] == "]")):
             j = _match_open(text, i - 1, limit)
             if j is None:
                 return None
+            if text[i - 1] == ")":
+                operations.append("(")
+            else:
+                if not _subscripted(text, j, limit):
+                    break  # a list display: the literal head below
+                index = _index_part(text[j + 1 : i - 1])
+                if index is None:
+                    return None
+                operations.append(index)
             i = j
-            calls += 1
+        operations.reverse()
+        # the name's own calls, then each subscript with the calls of its result
+        leading = 0
+        while leading < len(operations) and operations[leading] == "(":
+            leading += 1
+        segments: list[tuple[str, int]] = []
+        for op in operations[leading:]:
+            if op == "(":
+                segments[-1] = (segments[-1][0], segments[-1][1] + 1)
+            else:
+                segments.append((op, 0))
+        calls = leading
         k = i
         while k > limit and _is_ident_char(text[k - 1], python):
             k -= 1
         name = text[k:i]
+        if not name and calls and extended and _parenthesized(text, i, limit):
+            # ``(a or b).``, ``(await f()).``: a parenthesized head, read as text
+            parts.extend(reversed(segments))
+            parts.append(("(", calls - 1))
+            break
         if not name and not calls and python:
             literal = _literal_at_end(text, i, limit)
             if literal is None:
                 return None
             # a literal head reads as its builtin type's instance: "x". is str().
             kind, i = literal
-            parts.append((kind, 1))
+            parts.extend(reversed(segments))
+            parts.append(('"' + kind, 0) if extended else (kind, 1))
             break
         if not name or name[0].isdigit():
             return None
@@ -217,6 +258,9 @@ def read_receiver(text: str, python: bool) -> tuple[Chain, int] | None:
             name = "#" + name
         elif not (name.isidentifier() or (not python and name.replace("$", "_").isidentifier())):
             return None
+        if segments and keyword.iskeyword(name):
+            return None  # ``in[0]``: not a subscript of a name
+        parts.extend(reversed(segments))
         parts.append((name, calls))
         i = k
         j = i
@@ -243,6 +287,93 @@ def read_receiver(text: str, python: bool) -> tuple[Chain, int] | None:
             new = True
             i -= len(match.group(0))
     return (tuple(parts), new), i
+
+
+def _parenthesized(text: str, open_at: int, limit: int) -> bool:
+    """True when the ``(`` at ``open_at`` opens a parenthesized expression, not a call
+    (``f (x)`` is a call: what precedes the ``(`` is neither a name nor a closing bracket
+    or quote, except a keyword such as ``return``)."""
+    j = open_at
+    while j > limit and text[j - 1] in " \t":
+        j -= 1
+    if j <= limit:
+        return True
+    before = text[j - 1]
+    if before in ")]}'\"":
+        return False
+    if not _is_ident_char(before, True):
+        return True
+    word = re.search(r"\w+$", text[max(limit, j - 64) : j])
+    return word is not None and word.group() in _OPERATOR_KEYWORDS
+
+
+# keywords after which ``(`` opens an expression (``None (x)`` and the like are calls)
+_OPERATOR_KEYWORDS = frozenset(keyword.kwlist) - {"None", "True", "False"}
+
+
+def _subscripted(text: str, open_at: int, limit: int) -> bool:
+    """True when the ``[`` at ``open_at`` subscripts what precedes it (a name, a call's or
+    a subscript's result, a literal) rather than opening a list display."""
+    if open_at <= limit:
+        return False
+    before = text[open_at - 1]
+    if before in ")]}'\"":
+        return True
+    if not _is_ident_char(before, True):
+        return False
+    word = re.search(r"\w+$", text[max(limit, open_at - 64) : open_at])
+    return word is not None and not keyword.iskeyword(word.group())
+
+
+_INTEGER = re.compile(r"-?\s*(?:0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|0+|[1-9][\d_]*)")
+
+
+def _index_part(body: str) -> str | None:
+    """The part that spells a subscript with the inside ``body``: ``[N]`` for an integer
+    literal, ``[:]`` for a slice, ``[?]`` for another single index; None for several
+    indices (``a[1, 2]``), a lambda, a walrus or an empty subscript."""
+    body = body.strip()
+    if not body:
+        return None
+    separators = _top_level_characters(body)
+    if separators is None or "," in separators or "=" in separators:
+        return None
+    if re.search(r"\blambda\b", body):
+        return None
+    if ":" in separators:
+        return "[:]"
+    if _INTEGER.fullmatch(body):
+        return f"[{int(body.replace(' ', '').replace('_', ''), 0)}]"
+    return "[?]"
+
+
+def _top_level_characters(body: str) -> set[str] | None:
+    """The characters among ``,:=`` that ``body`` holds outside brackets and strings
+    (``:=`` counts as ``=``); None when a string or bracket is left open."""
+    found: set[str] = set()
+    depth = 0
+    i = 0
+    while i < len(body):
+        char = body[i]
+        if char in "'\"":
+            quote = body[i : i + 3] if body[i : i + 3] == char * 3 else char
+            j = i + len(quote)
+            while j < len(body) and not body.startswith(quote, j):
+                j += 2 if body[j] == "\\" else 1
+            if j >= len(body):
+                return None
+            i = j + len(quote)
+            continue
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth == 0 and char == ":" and body[i + 1 : i + 2] == "=":
+            found.add("=")
+        elif depth == 0 and char in ",:":
+            found.add(char)
+        i += 1
+    return found if depth == 0 else None
 
 
 def _string_start(text: str, end: int, limit: int) -> int | None:
@@ -321,31 +452,129 @@ def _literal_at_end(text: str, end: int, limit: int) -> tuple[str, int] | None:
     return ("dict" if dict_like else "set"), start
 
 
+_CALL_ARGUMENTS = re.compile(r"\(\s*[^\s)]")  # a call with arguments
+_PY_STRING = re.compile(
+    r"[rRbBuUfF]{0,2}(?:\"\"\"[\s\S]*?\"\"\"|'\'\'[\s\S]*?'\'\'|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*')"
+)
+_FREE_NAME = re.compile(r"(?<![\w.])[^\W\d]\w*\b(?!\s*=[^=])")
+
+
+def _free_names(text: str) -> set[str]:
+    """Names a Python receiver expression reads (not attributes, keyword-argument names,
+    keywords or text inside strings: an f-string is a str whatever it interpolates)."""
+    code = _PY_STRING.sub(" ", text)
+    return {m.group() for m in _FREE_NAME.finditer(code) if not keyword.iskeyword(m.group())}
+
+
 def _binds_in_head(head_text: str, name: str, python: bool) -> bool:
     """True when the statement text before the receiver may (re)bind ``name``."""
     quoted = re.escape(name)
     if python:
-        if re.search(r"\b(def|class|import|global|nonlocal)\b", head_text):
-            return True
-        patterns = [
-            rf"(?<![\w.]){quoted}[\w\s,()\[\]*]*(?:[-+*/%&|^@]|//|\*\*|>>|<<)?=(?!=)",
-            rf"(?<![\w.]){quoted}\s*:=",
-            rf"\bfor\b[^:]*?(?<![\w.]){quoted}\b",
-            rf"\blambda\b[^:]*?(?<![\w.]){quoted}\b",
-            rf"\bas\s+{quoted}\b",
-        ]
-    else:
-        if name == "this":
-            return bool(re.search(r"\bfunction\b", head_text))
-        if re.search(r"\b(function|class)\b|=>", head_text):
-            return True
-        patterns = [
-            rf"(?<![\w$.]){quoted}\s*(?:[-+*/%&|^]|\*\*|>>>?|<<|\?\?|&&|\|\|)?=(?![=>])",
-            rf"\b(let|const|var|for|catch)\b[^;]*(?<![\w$.]){quoted}\b",
-            rf"(?<![\w$.]){quoted}\s*(\+\+|--)",
-            rf"(\+\+|--)\s*{quoted}\b",
-        ]
+        return _python_binds_in_head(head_text, quoted)
+    if name == "this":
+        return bool(re.search(r"\bfunction\b", head_text))
+    if re.search(r"\b(function|class)\b|=>", head_text):
+        return True
+    patterns = [
+        rf"(?<![\w$.]){quoted}\s*(?:[-+*/%&|^]|\*\*|>>>?|<<|\?\?|&&|\|\|)?=(?![=>])",
+        rf"\b(let|const|var|for|catch)\b[^;]*(?<![\w$.]){quoted}\b",
+        rf"(?<![\w$.]){quoted}\s*(\+\+|--)",
+        rf"(\+\+|--)\s*{quoted}\b",
+    ]
     return any(re.search(pattern, head_text) for pattern in patterns)
+
+
+# a target list ``a, (b, c) =``, ``a +=``, ``a: T =`` (only an ``=`` outside brackets counts)
+_PY_ASSIGNED = (
+    r"(?<![\w.]){name}\b[\w\s,()\[\]*]*(?:[-+*/%&|^@]|//|\*\*|>>|<<)?=(?!=)",
+    r"^\s*{name}\s*:[^=]*=(?!=)",  # an annotated assignment
+)
+_PY_BINDERS = (
+    r"(?<![\w.]){name}\s*:=",  # a walrus, in any brackets
+    r"\bfor\b(?:(?!\bin\b)[^:])*?(?<![\w.]){name}\b",  # a for/comprehension target
+    r"\blambda\b[^:]*?(?<![\w.]){name}\b",  # a lambda parameter
+    r"\bas\s+{name}\b",  # with/except ... as name
+    r"\bas\s*[(\[][^:]*?(?<![\w.]){name}\b",  # with ... as (a, b)
+)
+_PY_HEADER = re.compile(r"\s*(?:async\s+)?(?:def|class)\s+([^\W\d]\w*)")
+
+
+def _python_binds_in_head(head_text: str, quoted: str) -> bool:
+    """:func:`_binds_in_head` for Python (``quoted``: the name, regex-escaped).
+
+    Bindings the environment cannot see because the statement is replaced by the
+    placeholder: targets of assignments (an ``=`` outside brackets; inside them it is a
+    keyword argument), walruses, ``for`` targets, lambda parameters, ``as`` names, the
+    name a ``def``/``class`` header defines and, once its body has begun on the header's
+    line, everything (its parameters), ``case`` patterns, imports and global declarations.
+    A receiver in a ``def``'s parameter list (defaults, annotations) or a class's bases is
+    evaluated in the enclosing scope, where the placeholder stands.
+    """
+    if re.search(r"\b(import|global|nonlocal)\b", head_text) or re.match(r"\s*case\b", head_text):
+        return True
+    depths: list[int] | None = []  # computed when needed
+
+    def depth(index: int) -> int | None:
+        nonlocal depths
+        if depths == []:
+            depths = _bracket_depths(head_text)
+        return None if depths is None else depths[index]
+
+    header = _PY_HEADER.match(head_text)
+    if header is not None:
+        rest = head_text[header.end() :]
+        if re.fullmatch(quoted, header.group(1)) or rest.lstrip().startswith("["):
+            return True  # the name it defines; type parameters ``def f[T](x: T`` bind T
+        if re.search(r"\b(def|class)\b", rest):
+            return True
+        for index in range(header.end(), len(head_text)):
+            if head_text[index] == ":" and depth(index) in (0, None):
+                return True  # the body has begun: the parameters are bound there
+    elif re.search(r"\b(def|class)\b", head_text):
+        return True
+    if any(re.search(pattern.format(name=quoted), head_text) for pattern in _PY_BINDERS):
+        return True
+    for pattern in _PY_ASSIGNED:
+        for match in re.finditer(pattern.format(name=quoted), head_text):
+            if depth(match.end() - 1) in (0, None):
+                return True
+    return False
+
+
+def _bracket_depths(text: str) -> list[int] | None:
+    """The bracket depth before each character of Python code ``text`` (-1 inside strings
+    and comments); None when the code ends inside a string (the scan is unsure)."""
+    depths = [0] * len(text)
+    depth = 0
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "#":
+            end = text.find("\n", i)
+            end = len(text) if end < 0 else end
+            depths[i:end] = [-1] * (end - i)
+            i = end
+            continue
+        if char in "'\"":
+            quote = text[i : i + 3] if text[i : i + 3] == char * 3 else char
+            j = i + len(quote)
+            while j < len(text) and not text.startswith(quote, j):
+                if len(quote) == 1 and text[j] == "\n":
+                    return None
+                j += 2 if text[j] == "\\" else 1
+            if j >= len(text):
+                return None
+            end = j + len(quote)
+            depths[i:end] = [-1] * (end - i)
+            i = end
+            continue
+        if char in ")]}":
+            depth = max(0, depth - 1)
+        depths[i] = depth
+        if char in "([{":
+            depth += 1
+        i += 1
+    return depths
 
 
 # -- environments -----------------------------------------------------------------------------
@@ -367,6 +596,7 @@ class _Environment:
         if node is not None and data[node.start_byte : node.end_byte] == PLACEHOLDER.encode():
             self.node = node
         self.results: dict[Chain, frozenset[str] | None] = {}
+        self.text_results: dict[str, frozenset[str] | None] = {}
         self._module = None
 
     def module(self):
@@ -399,6 +629,21 @@ class _Environment:
         self.results[chain] = result
         return result
 
+    def resolve_text(self, text: str) -> frozenset[str] | None:
+        """The members after the Python receiver expression ``text`` (cached per text)."""
+        if text in self.text_results:
+            return self.text_results[text]
+        result = None
+        try:
+            if self.node is not None:
+                resolver: PythonResolver = self.oracle.python_resolver()
+                result = resolver.expression_members(self.module(), self.node, text)
+        except Exception:  # totality: resolution problems mean "no constraint"
+            if STRICT:
+                raise
+        self.text_results[text] = result
+        return result
+
     def _resolve(self, chain: Chain) -> frozenset[str] | None:
         if self.node is None:
             return None
@@ -410,8 +655,8 @@ class _Environment:
     def _resolve_python(self, parts: tuple[tuple[str, int], ...]) -> frozenset[str] | None:
         resolver: PythonResolver = self.oracle.python_resolver()
         head, calls = parts[0]
-        if head == "type" and calls:
-            return None  # type(x) may be a subclass of x's class
+        if head == "(" or (head == "type" and calls):
+            return None  # (...) is read as text; type(x) may be a subclass of x's class
         return resolver.chain_members(self.module(), self.node, parts)  # super() included
 
     def _resolve_javascript(
@@ -496,6 +741,7 @@ class MemberOracle:
         # after the cursor: the document resumes at the start of the next line
         newline = text.find("\n", self.offset)
         self._suffix_start = len(text) if newline < 0 else newline + 1
+        self._line_suffix = text[self.offset : self._suffix_start]
 
     # -- resolvers ---------------------------------------------------------------------------
 
@@ -597,7 +843,7 @@ class MemberOracle:
         # Step 3: the receiver, read backwards over the tail of the code.
         tail_start = max(0, q - MAX_SCAN)
         tail = self.text[tail_start:q] + extra
-        found = read_receiver(tail, python)
+        found = read_receiver(tail, python, extended=True)
         if found is None:
             return None
         chain, start_in_tail = found
@@ -625,11 +871,26 @@ class MemberOracle:
                 return None
         if _binds_in_head(code_head, head, python):
             return None
+        if python and re.search(_PY_BINDERS[1].format(name=re.escape(head)), self._line_suffix):
+            return None  # ``[x.| for x in xs]``: a comprehension after the cursor binds it
         environment = self._environment(trim, base, extra, cut, cut == statement_start)
         if environment is None:
             return None
         # Step 5: resolve (cached per environment and chain).
-        return environment.resolve(chain)
+        result = environment.resolve(chain)
+        if result is None and python and head != "super":
+            # a call with arguments whose result depends on them (``sorted(xs)[0]``,
+            # ``d.get(k)``): the receiver's text as an expression, when no name in it is
+            # bound by the statement around it
+            text = tail[start_in_tail:]
+            if _CALL_ARGUMENTS.search(text) and ":=" not in text:
+                if not any(
+                    _binds_in_head(code_head, name, True)
+                    or re.search(_PY_BINDERS[1].format(name=re.escape(name)), self._line_suffix)
+                    for name in _free_names(text)
+                ):
+                    result = environment.resolve_text(text)
+        return result
 
     # -- lexical states ----------------------------------------------------------------------
 

@@ -77,6 +77,7 @@ from analysis.builtin_types import (
     parse_spec,
     spec_class,
 )
+from analysis.languages import parser_for
 from analysis.python_symbols import (
     DATACLASS_MEMBERS,
     KNOWN_CLASS_DECORATORS,
@@ -192,6 +193,53 @@ class _Arguments:
         return cls(module, positional, keywords, splat)
 
 
+class ReceiverModule(PyModule):
+    """A receiver expression parsed on its own (:meth:`PythonResolver.expression_members`).
+
+    The names it does not bind itself (comprehension variables and lambda parameters
+    inside it do) are looked up at node ``at`` of the module ``outer``, where the
+    receiver is written.
+    """
+
+    def __init__(self, data: bytes, tree: tree_sitter.Tree, outer: PyModule, at: Node):
+        super().__init__(data, tree, outer.path, outer.name, outer.is_package, outer.is_stdlib)
+        self.outer = outer
+        self.at = at
+
+
+_RECEIVER_TREES: collections.OrderedDict[str, tuple[bytes, tree_sitter.Tree, Node] | None] = (
+    collections.OrderedDict()
+)
+_RECEIVER_LOCK = threading.Lock()
+
+
+def _receiver_tree(text: str) -> tuple[bytes, tree_sitter.Tree, Node] | None:
+    """``text`` parsed as one expression without errors: (bytes, tree, node), else None
+    (cached)."""
+    with _RECEIVER_LOCK:
+        if text in _RECEIVER_TREES:
+            return _RECEIVER_TREES[text]
+    data = text.encode("utf-8")
+    tree = parser_for("python").parse(data)
+    root = tree.root_node
+    statements = root.named_children
+    result = None
+    if (
+        not root.has_error
+        and len(statements) == 1
+        and statements[0].type == "expression_statement"
+        and len(statements[0].named_children) == 1
+    ):
+        node = statements[0].named_children[0]
+        if node.start_byte == 0 and node.end_byte == len(data):
+            result = (data, tree, node)
+    with _RECEIVER_LOCK:
+        _RECEIVER_TREES[text] = result
+        if len(_RECEIVER_TREES) > 2048:
+            _RECEIVER_TREES.popitem(last=False)
+    return result
+
+
 def scope_chain(module: PyModule, node: Node) -> list[FunctionScope | PyClass]:
     """Scopes that ``node`` is evaluated in, innermost first (module scope implied last).
 
@@ -252,18 +300,45 @@ class PythonResolver(AnnotationReader):
         if head == "super" and calls == 1 and self._is_builtin_name(module, "super", at):
             typ: Type | None = self._super_type(module, at, None)
             calls = 0
+        elif head.startswith('"'):  # a literal: an instance of the builtin class itself
+            self.home = module
+            typ = builtin_instance(head[1:])
         else:
             typ = self.name_type(module, head, at)
         for index, (name, call_count) in enumerate(parts):
             if index > 0:
                 if typ is None:
                     return None
-                typ = self.attribute_type(typ, name)
+                if name.startswith("["):
+                    typ = self._chain_item_type(typ, name)
+                else:
+                    typ = self.attribute_type(typ, name)
             else:
                 call_count = calls
             for _ in range(call_count):
                 typ = self.call_type(typ)
         return self.members(typ)
+
+    def expression_members(self, module: PyModule, at: Node, text: str) -> frozenset[str] | None:
+        """The members after ``text.``, a receiver expression written at node ``at`` of
+        ``module`` (its names looked up there): what :meth:`receiver_members` gives for the
+        same expression in the tree, for receivers the code only holds as text (calls with
+        arguments: ``sorted(xs)[0]``, ``d.get(k)``, ``open(p, "rb")``)."""
+        parsed = _receiver_tree(text)
+        if parsed is None:
+            return None
+        data, tree, node = parsed
+        self.home = module
+        return self.members(self.expression_type(ReceiverModule(data, tree, module, at), node))
+
+    def _chain_item_type(self, typ: Type, part: str) -> Type | None:
+        """``obj[...]`` for a chain part ``[N]`` (integer literal), ``[:]`` (a slice) or
+        ``[?]`` (another single index), as :func:`analysis.context.read_receiver` spells it."""
+        inside = part[1:-1]
+        if inside == ":":
+            return self._item_type(typ, True, None)
+        position = int(inside) if inside.lstrip("-").isdigit() else None
+        return self._item_type(typ, False, position)
 
     # -- modules ---------------------------------------------------------------------------
 
@@ -1023,6 +1098,13 @@ class PythonResolver(AnnotationReader):
             return None
         index = subscripts[0]
         is_slice = index.type == "slice"
+        return self._item_type(typ, is_slice, None if is_slice else _integer_index(module, index))
+
+    def _item_type(self, typ: Type | None, is_slice: bool, position: int | None) -> Type | None:
+        """The type of ``obj[index]`` for ``obj`` of type ``typ``: a slice, or one index
+        (``position``: its value when it is an integer literal)."""
+        if typ is None:
+            return None
         if isinstance(typ, AbstractType):
             if is_slice:
                 return None
@@ -1040,7 +1122,7 @@ class PythonResolver(AnnotationReader):
             for klass in mro:
                 if isinstance(klass, BuiltinClass):
                     if "__getitem__" in klass.names:
-                        return self.item_type(InstanceType(klass), subscripts, module)
+                        return self._item_type(InstanceType(klass), is_slice, position)
                     continue
                 if "__getitem__" in klass.body.names:
                     return self.call_type(self.attribute_type(typ, "__getitem__"))
@@ -1055,7 +1137,6 @@ class PythonResolver(AnnotationReader):
                     return builtin_instance("tuple", element, variadic=True)
                 if typ.variadic:
                     return typ.args[0] if typ.args else None
-                position = _integer_index(module, index)
                 if position is not None and -len(typ.args) <= position < len(typ.args):
                     return typ.args[position]
                 return join_all(list(typ.args))
@@ -1087,6 +1168,8 @@ class PythonResolver(AnnotationReader):
     ) -> tuple[list[Binding], PyClass | FunctionScope | None] | None:
         """The bindings of ``name`` in the innermost function/class/module scope binding it,
         seen from ``at`` (None when only builtins or star imports may bind it)."""
+        if isinstance(module, ReceiverModule):
+            return self._lookup(module.outer, name, module.at)
         chain = scope_chain(module, at)
         for index, scope in enumerate(chain):
             if isinstance(scope, PyClass):
@@ -1105,11 +1188,15 @@ class PythonResolver(AnnotationReader):
         return (bindings, None) if bindings else None
 
     def _is_builtin_name(self, module: PyModule, name: str, at: Node) -> bool:
-        return (
-            self._lookup(module, name, at) is None
-            and not module.namespace.stars
-            and not module.dynamic
-        )
+        if isinstance(module, ReceiverModule):
+            return self._is_builtin_name(module.outer, name, module.at)
+        if self._lookup(module, name, at) is not None or module.dynamic:
+            return False
+        for target in self._star_targets(module):  # a star import may bind the name
+            exported = self.exported_names(target) if target is not None else None
+            if exported is None or name in exported:
+                return False
+        return True
 
     def name_type(self, module: PyModule, name: str, at: Node) -> Type | None:
         """The certain type of ``name`` as seen from node ``at`` in ``module``."""
@@ -1122,6 +1209,11 @@ class PythonResolver(AnnotationReader):
                 return found
         else:
             crossed = False
+        if isinstance(module, ReceiverModule):  # a free name of a receiver expression
+            outer = scope_chain(module.outer, module.at)
+            if crossed and outer and isinstance(outer[0], PyClass):
+                return None  # a class scope is not visible from a comprehension
+            return self.name_type(module.outer, name, module.at)
         chain = scope_chain(module, at)
         for index, scope in enumerate(chain):
             if isinstance(scope, PyClass):
@@ -1397,7 +1489,7 @@ class PythonResolver(AnnotationReader):
             sub = self.loader.python_submodule(module, name)
             if sub is not None:
                 return ModuleType(sub)
-        if builtins and not module.namespace.stars:
+        if builtins:  # every star import is known (above) and none binds the name
             builtin = builtin_class(name)
             if builtin is not None:
                 return ClassObjectType(builtin)

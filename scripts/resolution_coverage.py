@@ -20,7 +20,8 @@ held-out files (each ``attribute`` node of the tree-sitter tree, i.e. each ``.``
 
 With ``--nodes`` it also resolves every receiver as a tree node of the complete file
 (``PythonResolver.receiver_members``): what a cursor layer that hands over the receiver node
-gets, literals, subscripts and ``super()`` included. ``--cost-only`` skips the coverage.
+gets, literals, subscripts and ``super()`` included. ``--cost-only`` skips the coverage;
+``--unresolved N`` lists the N receivers (by text) left open most often.
 
 It imports only ``analysis`` (no torch). Reproduce with::
 
@@ -48,6 +49,7 @@ REPO = Path(__file__).resolve().parent.parent
 HELDOUT = REPO / "models" / "default_model" / "heldout.txt"
 COST_FILE = "logging/__init__.py"  # 2,273 lines, held out
 _IDENTIFIER = re.compile(r"[^\W\d]\w*")
+_CONTINUATION = re.compile(r"[ \t]*(?:\\\r?\n[ \t]*)*")
 # after the name: ``= v``, ``+= v``, ``: T = v`` or more targets ``, other.name = v``
 _ASSIGNED = re.compile(r"\s*(?:,\s*[\w.]+\s*)*(?:[-+*/%&|^@<>]{1,3})?=(?!=)|\s*:[^=\n]*=(?!=)")
 
@@ -122,9 +124,11 @@ def resolve_point(uri: str, text: str, dot: int) -> frozenset[str] | None:
 
 def actual_member(text: str, dot: int) -> tuple[str, bool]:
     """(the identifier the file spells after the ``.``, whether it is assigned there)."""
-    match = _IDENTIFIER.match(text, dot + 1)
+    # ``obj. \`` + newline + ``name``: the name follows a backslash continuation
+    start = _CONTINUATION.match(text, dot + 1).end()
+    match = _IDENTIFIER.match(text, start)
     name = match.group(0) if match else ""
-    rest = text[dot + 1 + len(name) : text.find("\n", dot) if "\n" in text[dot:] else None]
+    rest = text[start + len(name) : text.find("\n", start) if "\n" in text[start:] else None]
     assigned = bool(_ASSIGNED.match(rest))
     return name, assigned
 
@@ -140,12 +144,15 @@ def coverage(files: list[tuple[str, Path]], limit: int | None, seed: int) -> dic
         points = random.Random(seed).sample(points, limit)
     resolved = Counter()
     total = Counter()
+    unresolved: Counter[tuple[str, str]] = Counter()
     violations = []
     for name, path, text, dot, receiver in points:
         shape = receiver_shape(receiver)
         total[shape] += 1
         members = resolve_point(path.as_uri(), text, dot)
-        if members is not None:
+        if members is None:
+            unresolved[(shape, " ".join(receiver.split()))] += 1
+        else:
             resolved[shape] += 1
             actual, assigned = actual_member(text, dot)
             if actual not in members and not assigned:
@@ -161,6 +168,11 @@ def coverage(files: list[tuple[str, Path]], limit: int | None, seed: int) -> dic
             shape: {"points": total[shape], "resolved": resolved[shape]}
             for shape in sorted(total, key=lambda s: -total[s])
         },
+        # the receivers left open most often: where resolution could grow next
+        "unresolved": [
+            {"shape": shape, "receiver": receiver, "points": count}
+            for (shape, receiver), count in unresolved.most_common()
+        ],
     }
 
 
@@ -258,6 +270,13 @@ def main() -> None:
     parser.add_argument(
         "--nodes", action="store_true", help="also resolve every receiver as a tree node"
     )
+    parser.add_argument(
+        "--unresolved",
+        type=int,
+        default=0,
+        metavar="N",
+        help="list the N receivers (by text) left open most often",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(args.analysis_root or REPO))
     import analysis
@@ -287,6 +306,10 @@ def main() -> None:
     for shape, row in cov["by_shape"].items():
         share = 100 * row["resolved"] / max(1, row["points"])
         print(f"  {shape:10s} {row['resolved']:6d} / {row['points']:6d}  ({share:5.1f} %)")
+    if args.unresolved:
+        print(f"receivers left open most often (top {args.unresolved}):")
+        for row in cov.get("unresolved", [])[: args.unresolved]:
+            print(f"  {row['points']:5d}  {row['shape']:10s} {row['receiver'][:70]}")
     nodes = result["node_coverage"]
     if nodes is not None:
         print(

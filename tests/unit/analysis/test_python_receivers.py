@@ -1,10 +1,10 @@
 """Receivers resolved with certainty (issue 14, item 2), each with its uncertain neighbours.
 
 Two ways in: the oracle (``oracle_for(...).members(extra)``: the receiver read back from the
-code as a chain of names and calls, as the decoding monitor asks today), and the resolver on
+code as a chain of names, calls and subscripts -- or, for calls with arguments and
+parenthesized heads, as an expression -- as the decoding monitor asks), and the resolver on
 a tree node (``node_members``: the receiver expression ending at ``<|>`` followed by a
-``.``, for receivers the chain reader does not produce: literals, subscripts, ``super()``,
-comprehension variables, ``await``).
+``.``: literals, subscripts, ``super()``, comprehension variables, ``await``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from analysis_testing import oracle_for, strict_analysis, write_files  # noqa: F401
 
+from analysis.context import read_receiver
 from analysis.languages import parser_for
 from analysis.python_symbols import PyModule, writes_globals
 from analysis.resolution import PythonResolver
@@ -500,8 +501,226 @@ def test_the_oracle_reads_literal_heads_as_their_types_instances(head, expected,
     "head",
     ["first = items[0]", "first = f(x)[0]", "total = (a + b)", "n = 1", "name = x'a'"],
 )
-def test_the_oracle_leaves_subscripts_and_other_heads_open(head):
+def test_the_oracle_leaves_subscripts_and_other_heads_of_unknown_values_open(head):
     assert members_at("\ndef f(items, a, b, x):\n    <|>", head) is None
+
+
+# ------------------------------------------------------------------ what the oracle reads as text
+
+TYPED = """
+async def load() -> Circle:
+    return Circle(1.0)
+
+
+def f(xs: list[Circle], d: dict[str, Circle], t: tuple[int, Circle], v: tuple[Circle, ...],
+      s: typing.Sequence[Circle], m: typing.Mapping[str, Circle], words: list[str],
+      pairs: list[tuple[str, Circle]], grid: dict[str, list[Circle]], c: Circle, sq: Square,
+      u, i: int, p: str, mode):
+    <|>"""
+
+
+@pytest.mark.parametrize(
+    ("receiver", "expected", "absent"),
+    [
+        ("xs[0]", CIRCLE, LIST),
+        ("xs[i]", CIRCLE, LIST),
+        ("xs[-1]", CIRCLE, LIST),
+        ("xs[len(xs) - 1]", CIRCLE, LIST),
+        ("xs[1:]", LIST, CIRCLE),  # a slice of a list is a list
+        ("xs[::2]", LIST, CIRCLE),
+        ("xs[1:][0]", CIRCLE, LIST),
+        ("d['k']", CIRCLE, DICT),
+        ('d["k"]', CIRCLE, DICT),
+        ("d[p]", CIRCLE, DICT),
+        ("t[1]", CIRCLE, TUPLE),  # a literal index picks the element
+        ("t[-1]", CIRCLE, TUPLE),
+        ("t[0]", {"bit_length"}, CIRCLE),
+        ("t[:1]", TUPLE, CIRCLE),
+        ("v[3]", CIRCLE, TUPLE),
+        ("v[i]", CIRCLE, TUPLE),
+        ("s[0]", CIRCLE, LIST),  # Sequence[T]: its elements are known
+        ("m['k']", CIRCLE, DICT),
+        ("words[0]", STR, NOT_STR),
+        ("words[0][1:]", STR, NOT_STR),
+        ("pairs[0][1]", CIRCLE, TUPLE),
+        ("pairs[0][0]", STR, CIRCLE),
+        ("grid['k'][0]", CIRCLE, LIST),
+        ("xs[0].area()", {"is_integer", "hex"}, CIRCLE),
+        ("Square(1).corners()[0]", CIRCLE, SQUARE),
+        ("'abc'[0]", STR, NOT_STR),
+        ("(xs + xs)[0]", CIRCLE, LIST),
+    ],
+)
+def test_the_oracle_reads_subscripts(receiver, expected, absent):
+    members = names(members_at(TYPED, receiver))
+    assert expected <= members and not absent & members
+
+
+def test_read_receiver_spells_subscripts_only_when_extended():
+    # the default reading is a contract of lsp_server.serving.members (table keys)
+    assert read_receiver("x = xs[0]", True) is None
+    assert read_receiver("x = ', '.join", True) == (((("str", 1), ("join", 0)), False), 4)
+    chain = (("f", 1), ("[0]", 1), ("x", 0), ("[:]", 0), ("[?]", 0))
+    assert read_receiver("y = f()[0]().x[1:][k]", True, extended=True) == ((chain, False), 4)
+    literal = (('"str', 0), ("join", 0))
+    assert read_receiver("y = ', '.join", True, extended=True) == ((literal, False), 4)
+    assert read_receiver("y = (a or b)[-1]", True, extended=True) == (
+        ((("(", 0), ("[-1]", 0)), False),
+        4,
+    )
+    for text in ("a[1, 2]", "a[i := 0]", "a[]", "print (x)"):
+        assert read_receiver(text, True, extended=True) is None, text
+
+
+def test_the_oracle_reads_subscripts_of_attributes():
+    source = SHAPES + (
+        "\nclass Scene:\n    def __init__(self):\n        self.shapes: list[Circle] = []\n"
+        "        self.index: dict[str, list[Square]] = {}\n\n    def draw(self, i):\n        <|>"
+    )
+    oracle = oracle_for(source)
+    assert CIRCLE <= names(oracle.members("self.shapes[i]"))
+    assert SQUARE <= names(oracle.members("self.index['a'][0]"))
+    assert LIST <= names(oracle.members("self.shapes[i:]"))
+
+
+@pytest.mark.parametrize(
+    "receiver",
+    [
+        "t[i]",  # int or Circle: the index is not a literal
+        "t[5]",  # out of range
+        "u[0]",  # unannotated
+        "s[1:]",  # a slice of any Sequence: its class is not known
+        "xs[0, 1]",
+        "xs[j := 0]",
+        "xs[lambda: 0]",
+        "c[0]",  # Circle has no __getitem__
+        "xs [0]",
+    ],
+)
+def test_uncertain_subscripts_stay_open(receiver):
+    assert members_at(TYPED, receiver) is None
+
+
+@pytest.mark.parametrize(
+    ("receiver", "expected", "absent"),
+    [
+        ("sorted(xs)[0]", CIRCLE, LIST),
+        ("sorted(xs)", LIST, CIRCLE),
+        ("max(xs)", CIRCLE, LIST),
+        ("next(iter(xs))", CIRCLE, LIST),
+        ("tuple(xs)[0]", CIRCLE, TUPLE),
+        ("list(d.values())[0]", CIRCLE, LIST),
+        ("d.get('k')", CIRCLE | {"__bool__"}, DICT),
+        ("d.get(p)", CIRCLE | {"__bool__"}, DICT),
+        ("open(p, 'rb')", {"read", "peek"}, {"encoding"}),
+        ("open(p, encoding='utf-8')", {"read", "encoding"}, {"peek"}),
+        ("dict(a=1)", DICT, {"append"}),
+        ("p.split(',')[0]", STR, NOT_STR),
+        ('", ".join(words)', STR, NOT_STR),
+        ("(c)", CIRCLE, SQUARE),
+        ("((c))", CIRCLE, SQUARE),
+        ("(c or Circle(2.0))", CIRCLE, SQUARE),
+        ("(1, 'a')", TUPLE, {"append"}),
+        ("return (c)", CIRCLE, SQUARE),
+        ("x = not (c)", CIRCLE, SQUARE),
+    ],
+)
+def test_the_oracle_reads_calls_with_arguments_and_parenthesized_heads(receiver, expected, absent):
+    members = names(members_at(TYPED, receiver))
+    assert expected <= members and not absent & members
+
+
+def test_the_oracle_reads_an_awaited_parenthesized_call():
+    source = TYPED.replace("def f(", "async def f(")
+    assert CIRCLE <= names(members_at(source, "(await load())"))
+
+
+@pytest.mark.parametrize(
+    "receiver",
+    [
+        "d.get('k', 0)",  # Circle or int
+        "open(p, mode)",  # text or binary: the mode is not a literal
+        "max(xs, key=id)",
+        "sorted(u)[0]",
+        "(c if u else sq)",  # Circle or Square
+        "print (c)",  # a call, not a parenthesized c
+        "f (c)",
+        "(u)",
+        "(j := c)",
+        "(lambda: c)()",
+    ],
+)
+def test_uncertain_calls_and_parenthesized_heads_stay_open(receiver):
+    assert members_at(TYPED, receiver) is None
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        # names in the receiver that the statement itself binds: not the parameters
+        "for xs in [[sq]]: sorted(xs)[0]",
+        "for p, d in [('', {'k': sq})]: d.get(p)",
+        "ys = [max(xs) for xs in grid.values()] + [max(xs)",
+        "g = lambda xs: sorted(xs)[0]",
+        "with open(p) as d: (d)",
+        "c = (c)",
+    ],
+)
+def test_receivers_read_as_text_whose_names_the_statement_binds_stay_open(statement):
+    assert members_at(TYPED, statement) is None
+
+
+def test_a_comprehension_after_the_cursor_binds_the_receiver():
+    # [c.| for c in ...]: mid-line, the rest of the line binds c (a Square, not the Circle)
+    line = "    squares = [c<|> for c in [sq]]\n    return squares\n"
+    source = SHAPES + TYPED.replace("    <|>", line)
+    assert oracle_for(source).members("") is None
+    assert CIRCLE <= names(oracle_for(source.replace(" for c in [sq]", "")).members(""))
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        # what the statement binds is told apart from what only looks like a binding
+        ("draw(c, scale=c", CIRCLE),  # a keyword argument binds nothing
+        ("draw(c,\n         scale=c", CIRCLE),
+        ("c_area = c", CIRCLE),  # another name that starts with c
+        ("sizes = [x for x in xs if x is not c] + [c", CIRCLE),  # c is no loop target
+        ("total = sum((x.radius for x in [c]), c", CIRCLE),
+        ("def g(a=c", CIRCLE),  # defaults are evaluated where the def stands
+        ("def g(a: int = 1) -> c", CIRCLE),
+        ("class K(c", CIRCLE),
+        ("for x in [c, c", CIRCLE),
+    ],
+)
+def test_names_the_statement_does_not_rebind_are_resolved(statement, expected):
+    assert expected <= names(members_at(TYPED, statement))
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "c = c",
+        "c, other = sq, c",
+        "(c, other) = sq, c",
+        "c += c",
+        "c: Circle = c",
+        "for c in [sq]: c",
+        "for k, c in {'a': sq}.items(): c",
+        "ys = [c for c in [sq] if c",
+        "g = lambda c: c",
+        "def c(a=c",  # the def binds c
+        "def g(c): return c",  # the body sees the parameter
+        "class c(c",
+        "def g[c](a: c",  # a type parameter
+        "class K[c](c",
+        "with open(p) as c: c",
+        "if (c := sq): c",
+        "match sq:\n        case c if c",
+    ],
+)
+def test_names_the_statement_rebinds_stay_open(statement):
+    assert members_at(TYPED, statement) is None
 
 
 def test_builtin_names_are_the_builtins_only_when_not_shadowed():
