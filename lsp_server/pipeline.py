@@ -271,7 +271,7 @@ class CompletionPipeline:
         if options.confidence is not None:
             shown = confident_drafts(ranked, removed, dctx, options, evidence, lm.table, monitor)
             # 8. ... but never less than the identifier the model and the analysis agree on
-            ranked = identifier_floor(shown, ranked, facts, facts.oracle, decoded.drafts)
+            ranked = identifier_floor(shown, ranked, facts, facts.oracle)
         return PipelineResult(ranked, timings, prompt, decoded)
 
     # ------------------------------------------------------------ steps
@@ -354,20 +354,15 @@ def cursor_evidence(facts: CursorFacts) -> CursorEvidence:
 
 
 def identifier_floor(
-    shown: list[RankedDraft],
-    ranked: list[RankedDraft],
-    facts: CursorFacts,
-    oracle: Any,
-    decoded: Sequence[Draft] = (),
+    shown: list[RankedDraft], ranked: list[RankedDraft], facts: CursorFacts, oracle: Any
 ) -> list[RankedDraft]:
     """Return ``shown`` extended to at least the identifier being typed, where known.
 
     Inside an identifier or right after a ``.``, the candidates are the receiver's members
     (when the analysis knows them) or the names written near the cursor. The first draft
-    (in rank order) that completes the word to a candidate names the identifier the model
-    ranks first (complete: something follows the name in the draft, the draft ended there,
-    or no candidate extends the name); without one, a word of two or more characters with
-    a single candidate completion gets that one. The ghost text then shows at least that identifier, even where the rest of
+    (in rank order, uncut) that completes the word to a candidate names the identifier
+    the model ranks first; without one, a word with a single candidate completion gets
+    that one. The ghost text then shows at least that identifier, even where the rest of
     the line is too uncertain to show: no static completer should save more keystrokes.
     """
     if facts.prose or not (facts.mid_word or facts.after_dot):
@@ -380,21 +375,14 @@ def identifier_floor(
     for d in ranked:
         match = _LEADING_IDENTIFIER.match(d.text)
         rest = match.group(0) if match else ""
-        name = word + rest
-        complete = (
-            len(rest) < len(d.text)  # something after the name ends it
-            or d.finish in ("eos", "stop")
-            or not any(c != name and c.startswith(name) for c in candidates)  # none longer
-        )
-        if rest and complete and name in candidates:
+        complete = len(rest) < len(d.text) or d.finish in ("eos", "stop")
+        if rest and complete and word + rest in candidates:
             floor = (rest, d)
             break
-    if floor is None and len(word) >= 2:
+    if floor is None and not facts.after_dot and len(word) >= 2:
         completions = [c for c in candidates if c.startswith(word) and c != word]
-        if len(completions) == 1 and (ranked or decoded):
-            # the analysis alone decides the name; its score and stats are the top draft's
-            top_draft = ranked[0] if ranked else _unranked(decoded[0], facts.offset)
-            floor = (completions[0][len(word) :], top_draft)
+        if len(completions) == 1 and ranked:
+            floor = (completions[0][len(word) :], ranked[0])
     if floor is None or len(floor[0]) < 2:
         return shown
     rest, source = floor
@@ -408,11 +396,6 @@ def identifier_floor(
         RankedDraft(i + 1, d.text, d.score, d.start, d.end, d.finish, d.source, d.stats)
         for i, d in enumerate(others)
     ]
-
-
-def _unranked(draft: Draft, offset: int) -> RankedDraft:
-    """Return a decoder's draft that cleaning dropped, as a stand-in source at ``offset``."""
-    return RankedDraft(0, "", draft.ranking_score, offset, offset, draft.finish, draft, {})
 
 
 def _candidates(facts: CursorFacts, oracle: Any) -> frozenset[str]:

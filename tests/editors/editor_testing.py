@@ -7,7 +7,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_READY_TIMEOUT_S = 120
-SETTINGS = {"drafts": 3, "maxNewTokens": 16}
+# ghostConfidence 0: ghost text is never cut by the shipped model's calibrated confidence,
+# so these tests of the editors' plumbing do not depend on what the model is sure of
+SETTINGS = {"drafts": 3, "maxNewTokens": 16, "ghostConfidence": 0.0}
 
 SOURCE = """import os
 

@@ -303,34 +303,6 @@ def test_the_stop_rule_counts_lines_after_the_healed_text():
     assert within_lines("\nnext\nafter", 2) == "\nnext" and within_lines("one", 1) == "one"
 
 
-def test_the_identifier_floor_after_a_dot_needs_no_draft_to_end_the_name():
-    from analysis.cursor import cursor_facts
-    from lsp_server.pipeline import RankedDraft, identifier_floor
-
-    class Members:
-        def members(self, extra, trim=0):
-            return frozenset({"count", "counter", "increment"})
-
-    def ranked(text: str, finish: str) -> list:
-        return [RankedDraft(0, text, -1.0, 0, 0, finish, draft(text, -1.0))]
-
-    typed = "obj.i\n"
-    facts = cursor_facts(Document("file:///f.py", typed, "python"), 5)
-    # cut by its confidence right where the name ends: no member extends "increment"
-    floor = identifier_floor([], ranked("ncrement", "confidence"), facts, Members())
-    assert [(d.text, d.finish) for d in floor] == [("ncrement", "floor")]
-    # ... but "count" may still become "counter": not complete
-    prefix = "obj.c\n"
-    facts_c = cursor_facts(Document("file:///g.py", prefix, "python"), 5)
-    assert identifier_floor([], ranked("ount", "confidence"), facts_c, Members()) == []
-    # no usable draft at all: two typed characters with one member completing them suffice
-    typed = "obj.inc\n"
-    facts = cursor_facts(Document("file:///h.py", typed, "python"), 7)
-    floor = identifier_floor([], [], facts, Members(), [draft("in", -2.0)])
-    assert [(d.text, d.finish) for d in floor] == [("rement", "floor")]
-    assert identifier_floor([], [], facts, Members()) == []  # nothing decoded: nothing to show
-
-
 def test_a_draft_stopped_before_it_re_spells_the_healed_text_is_dropped(tiny_lm, monkeypatch):
     """A draft cut (by its confidence) inside the healed word says nothing after the cursor:
     it must not be shown as if it followed the cursor."""
