@@ -296,33 +296,32 @@ def _parenthesized(text: str, open_at: int, limit: int) -> bool:
     j = open_at
     while j > limit and text[j - 1] in " \t":
         j -= 1
-    if j <= limit:
-        return True
-    before = text[j - 1]
-    if before in ")]}'\"":
-        return False
-    if not _is_ident_char(before, True):
-        return True
-    word = re.search(r"\w+$", text[max(limit, j - 64) : j])
-    return word is not None and word.group() in _OPERATOR_KEYWORDS
+    return not _ends_value(text, j, limit, _OPERATOR_KEYWORDS)
 
 
 # keywords after which ``(`` opens an expression (``None (x)`` and the like are calls)
 _OPERATOR_KEYWORDS = frozenset(keyword.kwlist) - {"None", "True", "False"}
+_KEYWORDS = frozenset(keyword.kwlist)
 
 
 def _subscripted(text: str, open_at: int, limit: int) -> bool:
     """True when the ``[`` at ``open_at`` subscripts what precedes it (a name, a call's or
     a subscript's result, a literal) rather than opening a list display."""
-    if open_at <= limit:
+    return _ends_value(text, open_at, limit, _KEYWORDS)
+
+
+def _ends_value(text: str, at: int, limit: int, keywords: frozenset[str]) -> bool:
+    """True when ``text[limit:at]`` ends in a value a bracket at ``at`` applies to: a
+    closing bracket or quote, or a name other than one of ``keywords``."""
+    if at <= limit:
         return False
-    before = text[open_at - 1]
+    before = text[at - 1]
     if before in ")]}'\"":
         return True
     if not _is_ident_char(before, True):
         return False
-    word = re.search(r"\w+$", text[max(limit, open_at - 64) : open_at])
-    return word is not None and not keyword.iskeyword(word.group())
+    word = re.search(r"\w+$", text[max(limit, at - 64) : at])
+    return word is not None and word.group() not in keywords
 
 
 _INTEGER = re.compile(r"-?\s*(?:0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|0+|[1-9][\d_]*)")

@@ -353,32 +353,35 @@ def _last_cut(text: str, lo: int, hi: int) -> int | None:
     return None
 
 
-def _common_prefix(a: str, i: int, b: str, j: int) -> int:
-    """Return how many characters ``a[i:]`` and ``b[j:]`` share at their start."""
-    n, done, size = min(len(a) - i, len(b) - j), 0, 64
+def _galloped(n: int, same: Callable[[int, int], bool]) -> int:
+    """Return how many of ``n`` characters match, where ``same(done, step)`` compares the
+    ``step`` characters after the first ``done`` (galloping: chunks double while they
+    match and halve when they do not)."""
+    done, size = 0, 64
     while done < n:
         step = min(size, n - done)
-        if a[i + done : i + done + step] == b[j + done : j + done + step]:
+        if same(done, step):
             done, size = done + step, size * 2
         elif step == 1:
             break
         else:
             size = step // 2
     return done
+
+
+def _common_prefix(a: str, i: int, b: str, j: int) -> int:
+    """Return how many characters ``a[i:]`` and ``b[j:]`` share at their start."""
+    return _galloped(
+        min(len(a) - i, len(b) - j),
+        lambda done, step: a[i + done : i + done + step] == b[j + done : j + done + step],
+    )
 
 
 def _common_suffix(a: str, i: int, b: str, j: int) -> int:
     """Return how many characters ``a[:i]`` and ``b[:j]`` share at their end."""
-    n, done, size = min(i, j), 0, 64
-    while done < n:
-        step = min(size, n - done)
-        if a[i - done - step : i - done] == b[j - done - step : j - done]:
-            done, size = done + step, size * 2
-        elif step == 1:
-            break
-        else:
-            size = step // 2
-    return done
+    return _galloped(
+        min(i, j), lambda done, step: a[i - done - step : i - done] == b[j - done - step : j - done]
+    )
 
 
 def _alignment(new: str, old: str) -> tuple[int, int, int] | None:
