@@ -596,6 +596,7 @@ class _Environment:
             self.node = node
         self.results: dict[Chain, frozenset[str] | None] = {}
         self.text_results: dict[str, frozenset[str] | None] = {}
+        self.declared_results: dict[Chain, frozenset[str] | None] = {}
         self._module = None
 
     def module(self):
@@ -626,6 +627,28 @@ class _Environment:
                 raise
             result = None
         self.results[chain] = result
+        return result
+
+    def declared(self, chain: Chain) -> frozenset[str] | None:
+        """The names the receiver's class certainly declares when :meth:`resolve` leaves its
+        members open (``declared_members`` of the language's resolver), cached per chain."""
+        if chain in self.declared_results:
+            return self.declared_results[chain]
+        result = None
+        parts, new = chain
+        try:
+            if self.node is None or parts[0][0] == "(":
+                result = None
+            elif self.oracle.family == "python":
+                resolver: PythonResolver = self.oracle.python_resolver()
+                result = resolver.chain_declared(self.module(), self.node, parts)
+            else:
+                typ = self._javascript_type(parts, new)
+                result = self.oracle.js_resolver().declared_members(typ)
+        except Exception:  # totality: resolution problems mean "nothing preferred"
+            if STRICT:
+                raise
+        self.declared_results[chain] = result
         return result
 
     def resolve_text(self, text: str) -> frozenset[str] | None:
@@ -661,6 +684,10 @@ class _Environment:
     def _resolve_javascript(
         self, parts: tuple[tuple[str, int], ...], new: bool
     ) -> frozenset[str] | None:
+        return self.oracle.js_resolver().members(self._javascript_type(parts, new))
+
+    def _javascript_type(self, parts: tuple[tuple[str, int], ...], new: bool) -> object | None:
+        """The JavaScript/TypeScript type of a receiver chain (None: unknown)."""
         from analysis.js_symbols import JsClassObject, JsInstance, this_owner
 
         resolver = self.oracle.js_resolver()
@@ -691,7 +718,7 @@ class _Environment:
                 remaining -= 1
             for _ in range(remaining):
                 typ = resolver.call_type(typ)
-        return resolver.members(typ)
+        return typ
 
 
 @dataclass
@@ -732,6 +759,8 @@ class MemberOracle:
         self.lexer = Lexer(self.family or "python")
         self._lock = threading.RLock()
         self._answers: OrderedDict[tuple[int, str], frozenset[str] | None] = OrderedDict()
+        # open answers whose receiver resolved to a place: (environment, chain) per key
+        self._open: OrderedDict[tuple[int, str], tuple[_Environment, Chain]] = OrderedDict()
         self._bases: dict[int, _Base] = {}
         self._line_states: dict[tuple[int, str], State] = {}
         self._environments: dict[tuple, _Environment] = {}
@@ -797,7 +826,26 @@ class MemberOracle:
             answers[key] = result
             if len(answers) > ANSWER_CACHE_SIZE:
                 answers.popitem(last=False)
+            if len(self._open) > ANSWER_CACHE_SIZE:
+                self._open.popitem(last=False)
         return result
+
+    def declared(self, extra: str, trim: int = 0) -> frozenset[str] | None:
+        """Names the receiver certainly has where :meth:`members` is open (None: none known).
+
+        For an object of a class the analysis cannot close (``__getattr__``, a base out
+        of sight): the names its class and visible ancestors declare. A preference, never
+        a constraint: other names stay possible.
+        """
+        trim = max(0, trim)
+        if self.members(extra, trim) is not None:
+            return None
+        found = self._open.get((trim, extra))
+        if found is None:
+            return None
+        environment, chain = found
+        with self._lock:
+            return environment.declared(chain)
 
     def assignable(self, extra: str, trim: int = 0) -> bool:
         """True when a ``.name`` after the code may create a new attribute by assignment.
@@ -877,6 +925,8 @@ class MemberOracle:
             return None
         # Step 5: resolve (cached per environment and chain).
         result = environment.resolve(chain)
+        if result is None:
+            self._open[(trim, extra)] = (environment, chain)
         if result is None and python and head != "super":
             # a call with arguments whose result depends on them (``sorted(xs)[0]``,
             # ``d.get(k)``): the receiver's text as an expression, when no name in it is
@@ -1161,3 +1211,6 @@ class ShiftedOracle:
 
     def assignable(self, extra: str, trim: int = 0) -> bool:
         return self.oracle.assignable(extra, trim + self.shift)
+
+    def declared(self, extra: str, trim: int = 0) -> frozenset[str] | None:
+        return self.oracle.declared(extra, trim + self.shift)

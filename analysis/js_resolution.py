@@ -16,6 +16,7 @@ functions. A member set, when given, contains every member the object can have.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -137,14 +138,9 @@ class JsResolver:
             return self._export_names(typ.module, depth)
         if isinstance(typ, JsInterface):
             return frozenset(self._interface_names(typ, depth) | OBJECT_PROTOTYPE)
-        cls = typ.cls
         instance = isinstance(typ, JsInstance)
         names: set[str] = set(OBJECT_PROTOTYPE if instance else FUNCTION_PROTOTYPE)
-        seen: set[int] = set()
-        while cls is not None:
-            if id(cls) in seen:
-                raise _Open
-            seen.add(id(cls))
+        for cls in self._extends_chain(typ.cls):
             own_instance, own_static, is_open, _ = cls.facts
             if is_open or (cls.name and cls.module.dynamic_class(cls.name)):
                 raise _Open
@@ -156,13 +152,41 @@ class JsResolver:
                     if instance
                     else external.get(cls.name, set())
                 )
+        return frozenset(names)
+
+    def declared_members(self, typ: JsType | None) -> frozenset[str] | None:
+        """The names an instance or class object certainly has when :meth:`members` is open
+        although its whole ``extends`` chain resolves (an index signature, a dynamic class):
+        what the classes of the chain declare. A lower bound for preferring names, never a
+        mask; None for other types, or when a base is out of sight (its names are as real
+        as the declared ones)."""
+        if not isinstance(typ, JsInstance | JsClassObject):
+            return None
+        instance = isinstance(typ, JsInstance)
+        names: set[str] = set(OBJECT_PROTOTYPE if instance else FUNCTION_PROTOTYPE)
+        try:
+            for cls in self._extends_chain(typ.cls):
+                own_instance, own_static, _, _ = cls.facts
+                names |= own_instance if instance else own_static
+        except (_Open, RecursionError):
+            return None
+        return frozenset(names)
+
+    def _extends_chain(self, cls: JsClass) -> Iterator[JsClass]:
+        """``cls`` and the classes it extends, nearest first; raises ``_Open`` at a base out
+        of sight or a cycle."""
+        seen: set[int] = set()
+        while True:
+            if id(cls) in seen:
+                raise _Open
+            seen.add(id(cls))
+            yield cls
             if cls.extends is None:
-                break
+                return
             base = self.expression_type(cls.module, cls.extends)
             if not isinstance(base, JsClassObject):
                 raise _Open
             cls = base.cls
-        return frozenset(names)
 
     def _export_names(self, module: JsModule, depth: int) -> frozenset[str]:
         exports, stars, certain = module.exports

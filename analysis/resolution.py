@@ -294,6 +294,18 @@ class PythonResolver(AnnotationReader):
     ) -> frozenset[str] | None:
         """The members after a receiver chain ``a.b().c`` (``((name, calls), ...)``) read at
         node ``at``; like resolving its parts one by one, with ``super()`` as the head."""
+        return self.members(self.chain_type(module, at, parts))
+
+    def chain_declared(
+        self, module: PyModule, at: Node, parts: tuple[tuple[str, int], ...]
+    ) -> frozenset[str] | None:
+        """:meth:`declared_members` of the receiver chain's type (see :meth:`chain_members`)."""
+        return self.declared_members(self.chain_type(module, at, parts))
+
+    def chain_type(
+        self, module: PyModule, at: Node, parts: tuple[tuple[str, int], ...]
+    ) -> Type | None:
+        """The type of a receiver chain ``a.b().c`` read at node ``at`` (None: unknown)."""
         if not parts:
             return None
         head, calls = parts[0]
@@ -317,7 +329,7 @@ class PythonResolver(AnnotationReader):
                 call_count = calls
             for _ in range(call_count):
                 typ = self.call_type(typ)
-        return self.members(typ)
+        return typ
 
     def expression_members(self, module: PyModule, at: Node, text: str) -> frozenset[str] | None:
         """The members after ``text.``, a receiver expression written at node ``at`` of
@@ -430,6 +442,73 @@ class PythonResolver(AnnotationReader):
         except (_Open, RecursionError):
             return None
         return None  # functions (they take attributes), abstract collections
+
+    def declared_members(self, typ: Type | None) -> frozenset[str] | None:
+        """The names an object of type ``typ`` certainly has, for a class whose full member
+        set is open although every ancestor is in sight (``__getattr__``, ``setattr``, an
+        unknown decorator or metaclass): what the class and its ancestors declare. Names
+        beyond these come only from such dynamic means, rarely what code spells on the
+        object; a base out of sight (a third-party class) is different -- its names are
+        as real as the declared ones, so then nothing is offered. A lower bound, for
+        preferring names (never for masking); None when ``typ`` is no instance or class
+        object of a class defined in Python source, or an ancestor does not resolve.
+        """
+        if isinstance(typ, InstanceType):
+            instance = True
+        elif isinstance(typ, ClassObjectType):
+            instance = False
+        else:
+            return None
+        if not isinstance(typ.cls, PyClass):
+            return None
+        key = ("declared" if instance else "declared class", typ.cls)
+        if key in self._members:
+            return self._members[key]
+        self._members[key] = None  # cycle guard
+        result: frozenset[str] | None = None
+        try:
+            ancestry = self._ancestry(typ.cls)
+            if ancestry is not None:
+                names = set(OBJECT_MEMBERS if instance else TYPE_MEMBERS)
+                for klass in ancestry:
+                    names |= self._declared_own(klass, instance)
+                result = frozenset(names)
+        except RecursionError:
+            result = None
+        self._members[key] = result
+        return result
+
+    def _ancestry(self, cls: PyClass) -> list[PyClass | BuiltinClass] | None:
+        """``cls`` and all its ancestors, each once (None when a base does not resolve)."""
+        found: list[PyClass | BuiltinClass] = []
+        stack: list[PyClass | BuiltinClass] = [cls]
+        while stack:
+            klass = stack.pop()
+            if klass in found:
+                continue
+            found.append(klass)
+            if isinstance(klass, BuiltinClass):
+                continue
+            for base in klass.bases:
+                node = base.child_by_field_name("value") if base.type == "subscript" else base
+                typ = self.expression_type(klass.module, node) if node is not None else None
+                if not isinstance(typ, ClassObjectType):
+                    return None
+                stack.append(typ.cls)
+        return found
+
+    def _declared_own(self, cls: PyClass | BuiltinClass, instance: bool) -> set[str]:
+        """The names one class declares: its body, slots, attributes stored on its first
+        parameter in its methods (on instances, or on the class by classmethods)."""
+        if isinstance(cls, BuiltinClass):
+            return set(cls.names)
+        names = set(cls.body.names) | (cls.slots or set())
+        for attribute, assignments in cls.first_parameter_attributes.items():
+            if instance or any(scope.first_parameter_role == "class" for _, scope in assignments):
+                names.add(attribute)
+        if cls.is_dataclass:
+            names |= DATACLASS_MEMBERS
+        return names | _mangled(cls.name, names)
 
     def _module_members(self, module: PyModule) -> frozenset[str] | None:
         key = ("module", module)

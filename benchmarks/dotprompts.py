@@ -37,6 +37,10 @@ draft), judged per point, never guessed:
   ``super()`` -- the identifier is valid when it is in a set, or when it is a new
   attribute the draft assigns where the monitor allows one (``self.new = ...``), invalid
   otherwise;
+* where no member set is known but the receiver's class is (a class with
+  ``__getattr__``, or a base out of sight), a name that class or a visible ancestor
+  declares is valid (``PythonResolver.declared_members`` of the complete file); any
+  other identifier there is unknown;
 * else the point is **unknown** (no analysis can tell): it counts as valid in no rate.
   "Valid over all points" is therefore a lower bound; the unknown share is reported
   beside it (valid + unknown is the upper bound).
@@ -161,7 +165,8 @@ class DotPoint:
     """A member access of a held-out file: the ``.`` at code point ``dot`` of ``text``.
 
     ``judge``: the receiver's members resolved as a node of the complete file (None:
-    unknown); ``in_file_class``: the receiver is ``self`` or a name, of an instance of a
+    unknown); ``declared``: where they are unknown, the names the receiver's class and
+    its visible ancestors certainly declare (a lower bound); ``in_file_class``: the receiver is ``self`` or a name, of an instance of a
     class whose MRO is defined in this file (or builtin).
     """
 
@@ -173,6 +178,7 @@ class DotPoint:
     judge: frozenset[str] | None
     in_file_class: bool
     lines: int
+    declared: frozenset[str] | None = None
 
     @property
     def document(self) -> str:
@@ -240,11 +246,14 @@ def file_points(source: str, path: Path, text: str) -> list[DotPoint]:
                 resolver.home = module
                 typ = resolver.expression_type(module, obj)
                 in_file = obj.type == "identifier" and _fully_in_file(resolver, module, typ)
+                declared = resolver.declared_members(typ) if judge is None else None
         except OracleTimeout:
-            judge, in_file = None, False
+            judge, in_file, declared = None, False, None
         dot = len(data[:byte].decode("utf-8", "surrogatepass"))
         points.append(
-            DotPoint(source, path.as_uri(), text, dot, receiver[-40:], judge, in_file, lines)
+            DotPoint(
+                source, path.as_uri(), text, dot, receiver[-40:], judge, in_file, lines, declared
+            )
         )
     return points
 
@@ -312,6 +321,10 @@ class TimedOracle:
 
     def assignable(self, extra: str, trim: int = 0) -> bool:
         return self._timed(lambda: self.inner.assignable(extra, trim), False)
+
+    def declared(self, extra: str, trim: int = 0) -> frozenset[str] | None:
+        ask = getattr(self.inner, "declared", None)
+        return self._timed(lambda: ask(extra, trim), None) if callable(ask) else None
 
 
 @dataclass
@@ -415,14 +428,16 @@ def verdict(draft: str, point: DotPoint, resolved: frozenset[str] | None, assign
     ident = first_identifier(draft)
     rest = draft[len(ident) :]
     assigns = bool(ident and rest.strip()) and assignment_state(rest) is True
-    sets = [s for s in (resolved, point.judge) if s is not None]
-    member = bool(ident) and any(ident in s for s in sets)
+    closed = [s for s in (resolved, point.judge) if s is not None]
+    member = bool(ident) and any(ident in s for s in (*closed, point.declared or ()))
     if ident and ident == first_identifier(point.target):
         if member or not point.target_assigned or assigns:
             return "valid"
-    if not sets:
+    if member:
+        return "valid"
+    if not closed:
         return "unknown"
-    if member or (assignable and assigns):
+    if assignable and assigns:
         return "valid"
     return "invalid"
 

@@ -16,6 +16,13 @@ Right after the dot, drafts start with the members people write there
 (:func:`preferred_members`: no dunders, and no private names of another object, until
 the fragment typed asks for them with ``_``).
 
+Where the analysis cannot close a receiver's members but knows names it certainly has
+(``declared``: a class with ``__getattr__``, or with a base out of sight, still declares
+its own methods and attributes), nothing is masked: tokens that spell one of those names
+further get ``prefer_bonus`` added to their logits, so an unsure draft writes
+``self._conn`` of its own class rather than a name from nowhere, and a sure one still
+writes what the class inherits from where the analysis cannot see.
+
 Assignments create attributes: where the oracle allows a new name
 (``assignable``: ``self.``/``cls.`` or ``this.`` starting a statement), any
 identifier may be spelled, but one outside ``M`` must be followed by an assignment
@@ -88,6 +95,10 @@ class MemberOracle(Protocol):
     def members(self, extra: str, trim: int = 0) -> frozenset[str] | None: ...
 
 
+# logits added to tokens spelling a declared member of an open receiver (see the docstring)
+PREFER_BONUS = 2.0
+
+
 def preferred_members(members: frozenset[str], own: bool) -> frozenset[str]:
     """Return the members a draft may start right after the ``.``, as people use them.
 
@@ -133,6 +144,7 @@ class _Step:
     mask: torch.Tensor | None  # (V,) bool allowed tokens, None = unconstrained
     masked: int  # tokens the mask forbids
     applied: bool = False
+    favoured: torch.Tensor | None = None  # (V,) bool tokens given the bonus (no mask)
 
 
 class MemberMonitor:
@@ -146,6 +158,7 @@ class MemberMonitor:
         oracle: MemberOracle,
         prompt_tail: str,
         eos_ids: frozenset[int] = frozenset(),
+        prefer_bonus: float = PREFER_BONUS,
     ) -> None:
         if not isinstance(table, TokenTable):
             raise TypeError("table must be a TokenTable")
@@ -156,6 +169,9 @@ class MemberMonitor:
         bad = [i for i in eos_ids if not 0 <= int(i) < table.vocab_size]
         if bad:
             raise ValueError(f"eos ids outside the vocabulary: {bad}")
+        if not 0.0 <= float(prefer_bonus) < float("inf"):
+            raise ValueError(f"prefer_bonus must be a finite number >= 0, got {prefer_bonus}")
+        self.prefer_bonus = float(prefer_bonus)
         self.table = table
         self.oracle = oracle
         self.prompt_tail = prompt_tail
@@ -182,33 +198,52 @@ class MemberMonitor:
             raise ValueError("input_ids and scores disagree on the number of rows")
         # 1. each draft prefix's decision (cached by its generated ids)
         steps = [self._step(tuple(ids)) for ids in input_ids.tolist()]
+        out = self._favour(steps, scores)
         rows = [row for row, step in enumerate(steps) if step.mask is not None]
         if not rows:
-            return scores
+            return out
         # 2. mask the constrained rows at once
         index = torch.tensor(rows, dtype=torch.long, device=scores.device)  # (R,)
         allowed = torch.stack([steps[row].mask for row in rows]).to(scores.device)  # (R, V)
-        masked = scores[index].masked_fill(~allowed, float("-inf"))  # (R, V)
+        masked = out[index].masked_fill(~allowed, float("-inf"))  # (R, V)
         # 3. never leave a row without a finite score: such a row stays as it was
         alive = (masked > float("-inf")).any(dim=-1)  # (R,)
         for row, kept in zip(rows, alive.tolist(), strict=True):
             steps[row].applied = kept
         if not bool(alive.any()):
-            return scores
-        out = scores.clone()  # (rows, V)
+            return out
+        out = out.clone() if out is scores else out  # (rows, V)
         out[index[alive]] = masked[alive]
+        return out
+
+    def _favour(self, steps: list[_Step], scores: torch.Tensor) -> torch.Tensor:
+        """Return ``scores`` with the bonus added to the favoured tokens of the rows that
+        have them (a new tensor; ``scores`` itself when no row has any)."""
+        rows = [row for row, step in enumerate(steps) if step.favoured is not None]
+        if not rows or self.prefer_bonus == 0.0:
+            return scores
+        index = torch.tensor(rows, dtype=torch.long, device=scores.device)  # (F,)
+        favoured = torch.stack([steps[row].favoured for row in rows]).to(scores.device)  # (F, V)
+        out = scores.clone()  # (rows, V)
+        out[index] = scores[index] + favoured.to(scores.dtype) * self.prefer_bonus
         return out
 
     def stats(self, draft_ids: tuple[int, ...]) -> dict[str, Any]:
         """Return how many steps along ``draft_ids`` were masked, and how many tokens."""
         ids = tuple(draft_ids)
-        steps = masked = 0
+        steps = masked = favoured = 0
         for i in range(len(ids) + 1):
             step = self._steps.get(ids[:i])
             if step is not None and step.applied:
                 steps += 1
                 masked += step.masked
-        return {"monitor_constrained_steps": steps, "monitor_masked_tokens": masked}
+            if step is not None and step.favoured is not None:
+                favoured += 1
+        return {
+            "monitor_constrained_steps": steps,
+            "monitor_masked_tokens": masked,
+            "monitor_preferred_steps": favoured,
+        }
 
     def unfinished_attribute(self, draft: str) -> int | None:
         """Return where an unfinished new attribute starts in ``draft`` (None if none).
@@ -246,14 +281,16 @@ class MemberMonitor:
             data = parent.data + self.table.surfaces[ids[-1]]
         else:
             data = self.table.decode_bytes(ids)
-        mask, masked = self._decision(data.decode("utf-8", errors="replace"))
-        step = self._steps[ids] = _Step(data=data, mask=mask, masked=masked)
+        mask, masked, favoured = self._decision(data.decode("utf-8", errors="replace"))
+        step = self._steps[ids] = _Step(data=data, mask=mask, masked=masked, favoured=favoured)
         return step
 
-    def _decision(self, draft: str) -> tuple[torch.Tensor | None, int]:
-        """Return (allowed tokens (V,) or None, masked count) after ``draft``."""
+    def _decision(self, draft: str) -> tuple[torch.Tensor | None, int, torch.Tensor | None]:
+        """Return (allowed tokens (V,) or None, masked count, favoured tokens (V,) or None)
+        after ``draft``."""
         text = self.prompt_tail + draft
         access = trailing_member_access(text)
+        favoured = None
         # 1. inside a member access whose receiver the analysis knows: spell a member
         if access is not None:
             dot, fragment = access
@@ -269,7 +306,7 @@ class MemberMonitor:
                     # `self.` starting a statement: a new attribute may be assigned
                     new = self._new_name_mask(fragment)  # (V,)
                     mask = new if mask is None else mask | new
-                    return mask, int((~mask).sum())
+                    return mask, int((~mask).sum()), None
                 if mask is not None:
                     if fragment in members:
                         # the member is complete: a following ".x" token crosses a new trigger
@@ -279,16 +316,42 @@ class MemberMonitor:
                             if bool(combined.any()):
                                 mask = combined
                                 masked = int((~mask).sum())
-                    return mask, masked
+                    return mask, masked, None
+            else:  # open: prefer what the receiver's class certainly declares
+                favoured = self._preference(extra, trim, fragment, text[:dot])
         # 2. just after a new attribute name: only an assignment may follow
         pending = self._pending_assignment(draft, text)
         if pending is not None:
-            return pending, int((~pending).sum())
+            return pending, int((~pending).sum()), None
         # 3. waiting: only tokens that cross the trigger (".get") are checked
         crossing = self._crossing_mask_after(draft, text)
         if crossing is None:
-            return None, 0
-        return crossing, int((~crossing).sum())
+            return None, 0, favoured
+        return crossing, int((~crossing).sum()), None
+
+    def _preference(
+        self, extra: str, trim: int, fragment: str, before_dot: str
+    ) -> torch.Tensor | None:
+        """Return the tokens (V,) spelling a declared member of an open receiver further
+        after ``.fragment`` (None: nothing to prefer)."""
+        if self.prefer_bonus == 0.0:
+            return None
+        declared = self._declared(extra, trim)
+        if not declared:
+            return None
+        if not fragment:
+            declared = preferred_members(declared, _OWN_RECEIVER.search(before_dot) is not None)
+        mask, _ = self._member_mask(declared, fragment)
+        return mask
+
+    def _declared(self, extra: str, trim: int) -> frozenset[str] | None:
+        """The names an open receiver certainly has (memoised; None without an answer)."""
+        key = ("declared", extra, trim)
+        if key not in self._answers:
+            ask = getattr(self.oracle, "declared", None)
+            answer = ask(extra, trim) if callable(ask) else None
+            self._answers[key] = frozenset(answer) if answer else None
+        return self._answers[key]  # type: ignore[return-value]
 
     def _receiver_code(self, draft: str, dot: int) -> tuple[str, int]:
         """Return the oracle's (extra, trim) for the code before the ``.`` at ``dot`` of the text."""

@@ -14,6 +14,10 @@ can foresee:
   write as receivers — ``self``/``cls``/``this`` and the identifiers written just before
   the cursor (at most :data:`MAX_RECEIVERS`), resolved where the draft starts.
 
+Where a receiver's members are open but its class is known (``__getattr__``), an entry
+also carries ``declared``: the names the class certainly has, which the monitor prefers
+without masking anything else (an older client sends none; then nothing is preferred).
+
 :class:`TableOracle` answers the monitor on the service from these tables. Its limits
 (what the remote monitor loses, said in ``superpose.status``): a receiver that is not a
 plain name (``a.b.c``, ``f(x)``) or that the draft itself binds (``def f(self):``,
@@ -60,6 +64,7 @@ def receiver_key(code: str, language: str | None) -> tuple[str, str, int] | None
 class MemberAnswer:
     members: frozenset[str] | None
     assignable: bool = False
+    declared: frozenset[str] | None = None  # open receivers: names to prefer, not a mask
 
 
 class TableOracle:
@@ -87,6 +92,12 @@ class TableOracle:
             self.unknown += 1
             return None
         return answer.members
+
+    def declared(self, extra: str, trim: int = 0) -> frozenset[str] | None:
+        if not extra and trim in self.at_cursor:
+            return self.at_cursor[trim].declared
+        answer = self._lookup(extra, trim)
+        return answer.declared if answer is not None and answer.members is None else None
 
     def assignable(self, extra: str, trim: int = 0) -> bool:
         if not extra and trim in self.at_cursor:
@@ -155,7 +166,7 @@ def member_tables(
     receivers = []
     for name in receiver_names(before_cursor, language)[:limit]:
         entry = _answer({"receiver": name}, oracle, "\n" + indent + name, 0)
-        if entry["members"]:
+        if entry["members"] or entry.get("declared"):
             receivers.append(entry)
     return {"prompt_tail": prompt_tail, "at_cursor": at_cursor, "receivers": receivers}
 
@@ -177,15 +188,22 @@ def receiver_names(before_cursor: str, language: str | None) -> list[str]:
 
 
 def _answer(entry: dict[str, Any], oracle: Any, extra: str, trim: int) -> dict[str, Any]:
-    """``entry`` with the oracle's members (sorted, bounded; None: unknown) and flag."""
+    """``entry`` with the oracle's members (sorted, bounded; None: unknown) and flag; for
+    an open receiver, the names its class declares (``declared``, when there are any)."""
+    declared = None
     try:
         members = oracle.members(extra, trim)
         ask = getattr(oracle, "assignable", None)
         assignable = bool(ask(extra, trim)) if callable(ask) else False
+        ask = getattr(oracle, "declared", None)
+        if not members and callable(ask):
+            declared = ask(extra, trim)
     except Exception:  # noqa: BLE001 - analysis never breaks a completion
         members, assignable = None, False
     entry["members"] = sorted(members)[:MAX_MEMBERS] if members else None
     entry["assignable"] = assignable
+    if declared:
+        entry["declared"] = sorted(declared)[:MAX_MEMBERS]
     return entry
 
 
@@ -193,8 +211,12 @@ def oracle_from_wire(language: str | None, data: dict[str, Any]) -> TableOracle:
     """Return the service's oracle for a request's ``superpose.monitor`` block (validated)."""
 
     def answer(item: dict[str, Any]) -> MemberAnswer:
-        members = item.get("members")
-        return MemberAnswer(frozenset(members) if members else None, bool(item.get("assignable")))
+        members, declared = item.get("members"), item.get("declared")
+        return MemberAnswer(
+            frozenset(members) if members else None,
+            bool(item.get("assignable")),
+            frozenset(declared) if declared and not members else None,
+        )
 
     receivers = {item["receiver"]: answer(item) for item in data.get("receivers", ())}
     at_cursor = {int(item["trim"]): answer(item) for item in data.get("at_cursor", ())}
@@ -204,4 +226,4 @@ def oracle_from_wire(language: str | None, data: dict[str, Any]) -> TableOracle:
 def table_size(data: dict[str, Any]) -> int:
     """Members named in a monitor block (bounded by the service)."""
     items: Iterable[dict[str, Any]] = [*data.get("receivers", ()), *data.get("at_cursor", ())]
-    return sum(len(item.get("members") or ()) for item in items)
+    return sum(len(item.get("members") or ()) + len(item.get("declared") or ()) for item in items)

@@ -14,6 +14,7 @@ model's tokenizer; a string is tokenised by the service), ``n`` (k drafts), ``ma
       "monitor": {"language": "python", "prompt_tail": "…",
                   "at_cursor": [{"trim": 0, "members": […] | null, "assignable": false}],
                   "receivers": [{"receiver": "self", "members": […], "assignable": true}]},
+                                                     # + "declared": […] for open receivers
       "repetition": {"language": "python" | null, "prefix": "…"},
       "stop": {"language": "python", "multiline": "never", "text": "…", "offset": 812},
       "confidence": {"prose": false, "mid_word": true, "after_dot": false,
@@ -248,13 +249,16 @@ def _parse_extension(ext: dict[str, Any], spec: CompletionSpec) -> None:
                     if name_key == "trim"
                     else isinstance(item.get(name_key), str)
                 )
-                members = item.get("members")
-                if not ok or not (
-                    members is None
-                    or (isinstance(members, list) and all(isinstance(m, str) for m in members))
+                if not ok or not all(
+                    names is None
+                    or (isinstance(names, list) and all(isinstance(m, str) for m in names))
+                    for names in (item.get("members"), item.get("declared"))
                 ):
                     raise ApiError(
-                        400, f"'superpose.monitor.{key}' items need {name_key} and members", key
+                        400,
+                        f"'superpose.monitor.{key}' items need {name_key} and members "
+                        "(members and declared: lists of names or null)",
+                        key,
                     )
         if table_size(monitor) > MAX_MONITOR_MEMBERS:
             raise ApiError(400, f"the monitor tables name over {MAX_MONITOR_MEMBERS} members")

@@ -91,6 +91,33 @@ def test_verdicts_are_valid_invalid_or_unknown(points):
     assert dp.verdict("fresh.y", created, None, False) == "unknown"
 
 
+WRAPPER = """class Wrapper:
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def size(self):
+        return self.inner.size()
+"""
+
+
+def test_open_receivers_judge_declared_names_valid_and_others_unknown(tmp_path):
+    path = tmp_path / "wrapper.py"
+    path.write_text(WRAPPER)
+    found = dp.file_points("wrapper.py", path, WRAPPER)
+    dot = WRAPPER.index("self.inner.size") + len("self")
+    point = next(p for p in found if p.dot == dot)
+    assert point.judge is None  # __getattr__: any name may be served
+    assert point.declared is not None and {"inner", "size"} <= point.declared
+    assert dp.verdict("inner.size()", point, None, False) == "valid"  # the file's own
+    assert dp.verdict("size()", point, None, False) == "valid"  # Wrapper declares it
+    assert dp.verdict("other()", point, None, False) == "unknown"  # never counted valid
+    closed = point_at(dp.file_points("geometry.py", path, SOURCE), "p.norm()")
+    assert closed.declared is None  # the member set decides there
+
+
 def test_samples_are_uniform_plus_distinct_in_file_points(points):
     uniform, extra = dp.sample_points(points, 3, 4, seed=1)
     assert len(uniform) == 3 and {p.key for p in uniform}.isdisjoint({p.key for p in extra})

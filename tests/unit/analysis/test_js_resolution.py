@@ -36,6 +36,8 @@ interface Loose { [key: string]: number }
 type Pair = { left: Foo; right(): void };
 class Dyn { [key: string]: any }
 class FromUnknown extends React.Component { render() { <|> } }
+class Bag { [key: string]: any; size = 0; add(item) { return item; } }
+class Sack extends Bag { empty() { return true; } }
 """
 FOO = {
     "alpha",
@@ -118,6 +120,18 @@ def test_uncertain_or_non_code_receivers_are_open(extra):
 def test_unresolved_extends_and_index_signatures_are_open():
     assert oracle_at(2).members("this") is None
     assert oracle_at(0).members("new Dyn()") is None
+
+
+def test_open_receivers_declare_their_own_names_for_the_monitor_to_prefer():
+    # an index signature opens the class; what its chain declares is still certain
+    assert oracle_at(0).members("new Sack()") is None
+    assert oracle_at(0).declared("new Sack()") == {"size", "add", "empty"} | OBJECT_PROTOTYPE
+    assert oracle_at(0).declared("new Dyn()") == OBJECT_PROTOTYPE
+    # a base out of sight: its names are as real as the class's own, nothing preferred
+    assert oracle_at(2).members("this") is None and oracle_at(2).declared("this") is None
+    # resolved receivers: the member set decides, nothing to prefer
+    assert oracle_at(0).declared("this") is None
+    assert oracle_at(0).declared("untyped") is None
 
 
 def test_namespace_imports_and_extends_across_workspace_modules(tmp_path):

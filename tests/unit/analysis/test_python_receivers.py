@@ -1013,3 +1013,85 @@ EDITED = (
 def test_self_resolves_mid_file_with_the_rest_of_the_method_below(method):
     members = names(oracle_for(EDITED + method).members("", 1))
     assert {"_name", "_mode", "__init__"} <= members
+
+
+# -- declared names of open receivers: preferred by the monitor, never a mask -------------
+
+PROXY = """
+from elsewhere import Base
+
+
+class Proxy:
+    kind = "proxy"
+
+    def __init__(self, conn):
+        self._conn = conn
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+    def call(self):
+        return 1
+
+
+class Foreign(Base):
+    def own(self):
+        return 1
+
+
+class Child(Proxy):
+    __slots__ = ("extra",)
+
+    @classmethod
+    def make(cls, other: "Child", foreign: Foreign):
+        cls.registry = {}
+        return <|>
+"""
+
+
+@pytest.mark.parametrize(
+    ("receiver", "declared", "absent"),
+    [
+        ("Proxy(1)", {"_conn", "call", "kind", "__init__", "__class__"}, {"registry"}),
+        # what Child and the class it inherits __getattr__ from declare
+        ("other", {"extra", "make", "call", "_conn", "registry"}, set()),
+        # the class object: class attributes and those classmethods store on cls
+        ("Child", {"make", "registry", "call", "kind", "mro"}, {"_conn"}),
+        ("cls", {"make", "registry", "call", "kind"}, {"_conn"}),
+    ],
+)
+def test_open_receivers_declare_what_their_visible_classes_define(receiver, declared, absent):
+    oracle = oracle_for(PROXY.replace("<|>", receiver + "<|>"))
+    assert oracle.members("") is None  # open: __getattr__
+    names = oracle.declared("")
+    assert names is not None and declared <= names and not absent & names
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "class Foo:\n    a = 1\n\nFoo().<|>",  # closed: the members themselves apply
+        "def f(x):\n    return x<|>",  # unannotated parameter: nothing is known
+        "import os\nos<|>",  # a module
+        "x = [1]\nx<|>",  # a builtin class is always closed
+    ],
+)
+def test_declared_is_none_where_members_decide_or_nothing_is_known(source):
+    oracle = oracle_for(source.replace(".<|>", "<|>"))
+    assert oracle.declared("") is None
+
+
+def test_a_base_out_of_sight_offers_nothing_to_prefer():
+    # Base's names are as real as Foreign's own: preferring "own" would push them out
+    oracle = oracle_for(PROXY.replace("<|>", "foreign<|>"))
+    assert oracle.members("") is None and oracle.declared("") is None
+
+
+def test_declared_names_read_through_the_healing_shift():
+    from analysis.context import ShiftedOracle
+
+    source = PROXY.replace("<|>", "Proxy(1).ca<|>")
+    oracle = oracle_for(source)
+    shifted = ShiftedOracle(oracle, 3)  # the cursor after ".ca", asked for the code before "."
+    assert shifted.declared("") == oracle.declared("", 3)
+    assert "call" in (shifted.declared("") or ())

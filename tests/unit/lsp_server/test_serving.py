@@ -112,6 +112,18 @@ BAD = [
         "monitor",
     ),
     (
+        "declared names of wrong type",
+        {
+            "prompt": [5],
+            "superpose": {
+                "monitor": {"receivers": [{"receiver": "self", "members": None, "declared": "x"}]}
+            },
+        },
+        None,
+        400,
+        "declared",
+    ),
+    (
         "stop window offset",
         {"prompt": [5], "superpose": {"stop": {"text": "ab", "offset": 9}}},
         None,
@@ -290,6 +302,31 @@ def test_member_tables_carry_the_analysis_answers_at_the_cursor():
     wire = oracle_from_wire("python", {**tables, "language": "python"})
     assert wire.members("", len("it") + 1) == oracle.members("", len("it") + 1)
     assert wire.members("x = names") == oracle.members("\n        names")
+
+
+def test_member_tables_carry_declared_names_of_open_receivers_to_the_service():
+    text = (
+        "class Proxy:\n    def __init__(self, inner):\n        self._inner = inner\n\n"
+        "    def __getattr__(self, name):\n        return getattr(self._inner, name)\n\n"
+        "    def size(self):\n        return self._in"
+    )
+    doc = Document("file:///proxy.py", text, "python")
+    oracle = member_oracle(doc, len(text))
+    tables = member_tables(oracle, text[-256:], text, "python")
+    at = {entry["trim"]: entry for entry in tables["at_cursor"]}
+    trim = len("_in") + 1
+    assert at[trim]["members"] is None and {"_inner", "size"} <= set(at[trim]["declared"])
+    receivers = {entry["receiver"]: entry for entry in tables["receivers"]}
+    assert receivers["self"]["members"] is None and "_inner" in receivers["self"]["declared"]
+    wire = oracle_from_wire("python", {**tables, "language": "python"})
+    assert wire.members("", trim) is None
+    assert wire.declared("", trim) == oracle.declared("", trim)
+    assert wire.declared("x = self") == oracle.declared("\n        self")
+    assert wire.declared("x = other") is None
+    # an older client sends no "declared": nothing is preferred, nothing breaks
+    old = {k: [{**e, "declared": None} for e in v] for k, v in tables.items() if k != "prompt_tail"}
+    old_wire = oracle_from_wire("python", {**old, "prompt_tail": tables["prompt_tail"]})
+    assert old_wire.declared("", trim) is None
 
 
 def test_receiver_names_put_the_own_object_first_then_the_nearest_names():

@@ -222,6 +222,7 @@ def test_unknown_receiver_leaves_scores_untouched(answer):
     assert monitor.stats((ID["get"],)) == {
         "monitor_constrained_steps": 0,
         "monitor_masked_tokens": 0,
+        "monitor_preferred_steps": 0,
     }
 
 
@@ -475,3 +476,81 @@ def test_constrained_rows_are_masked_together_and_a_row_left_without_tokens_is_k
         allowed = {SURFACES[i] for i in torch.nonzero(out[row] > float("-inf")).flatten().tolist()}
         assert allowed == {"b", "beta"}
         assert_exact_mask(scores[row], out[row])
+
+
+class OpenOracle:
+    """An open receiver (no member set) whose class declares ``declared`` names."""
+
+    def __init__(self, declared: set[str] | None):
+        self.declared_names = None if declared is None else frozenset(declared)
+
+    def members(self, extra: str, trim: int = 0) -> frozenset[str] | None:
+        return None
+
+    def declared(self, extra: str, trim: int = 0) -> frozenset[str] | None:
+        return self.declared_names if (extra, trim) == ("", 1) else None
+
+
+def test_declared_members_of_an_open_receiver_are_preferred_not_forced():
+    monitor = MemberMonitor(TABLE, OpenOracle({"alpha"}), "obj.", prefer_bonus=2.0)
+    scores = torch.randn(2, TABLE.vocab_size)
+    ids = torch.zeros(2, 0, dtype=torch.long)
+    out = monitor(ids, scores)
+    assert out is not scores and torch.isfinite(out).all()  # nothing is masked
+    favoured = {ID["al"], ID["a"], ID["alpha"]}
+    for token in range(TABLE.vocab_size):
+        want = scores[:, token] + (2.0 if token in favoured else 0.0)
+        assert torch.allclose(out[:, token], want), SURFACES[token]
+    assert monitor.stats(())["monitor_preferred_steps"] == 1
+    assert monitor.stats(())["monitor_constrained_steps"] == 0
+    # a name the class does not declare stays possible, and then nothing is preferred
+    after_other = monitor(torch.tensor([[ID["b"]]]), scores[:1])
+    assert after_other is scores[:1] or torch.equal(after_other, scores[:1])
+    # inside a declared name, its continuation is preferred
+    inside = monitor(torch.tensor([[ID["al"]]]), scores[:1])
+    assert inside[0, ID["pha"]] == scores[0, ID["pha"]] + 2.0
+    assert inside[0, ID["beta"]] == scores[0, ID["beta"]]
+
+
+def test_preference_is_off_at_zero_and_without_declared_names():
+    scores = torch.randn(1, TABLE.vocab_size)
+    ids = torch.zeros(1, 0, dtype=torch.long)
+    assert (
+        MemberMonitor(TABLE, OpenOracle({"alpha"}), "obj.", prefer_bonus=0.0)(ids, scores) is scores
+    )
+    assert MemberMonitor(TABLE, OpenOracle(None), "obj.")(ids, scores) is scores
+    with pytest.raises(ValueError):
+        MemberMonitor(TABLE, OpenOracle(None), "obj.", prefer_bonus=-1.0)
+    with pytest.raises(ValueError):
+        MemberMonitor(TABLE, OpenOracle(None), "obj.", prefer_bonus=float("nan"))
+
+
+def test_known_members_mask_and_declared_names_are_not_asked():
+    class Both(OpenOracle):
+        def members(self, extra, trim=0):
+            return frozenset({"beta"}) if (extra, trim) == ("", 1) else None
+
+    monitor = MemberMonitor(TABLE, Both({"alpha"}), "obj.")
+    out = monitor(torch.zeros(1, 0, dtype=torch.long), torch.zeros(1, TABLE.vocab_size))
+    allowed = {SURFACES[i] for i in torch.nonzero(out[0] > float("-inf")).flatten().tolist()}
+    assert allowed == {"b", "beta"}  # the closed set masks; "alpha" gets no bonus
+    assert out[0, ID["beta"]] == 0.0
+
+
+def test_preference_right_after_the_dot_skips_dunders_until_asked():
+    surfaces = [EOS, ".", "_", "__", "al", "alpha", "get"]
+    table = make_table(surfaces)
+    ids = {s: i for i, s in enumerate(surfaces)}
+    oracle = OpenOracle({"alpha", "__getattr__"})
+    monitor = MemberMonitor(table, oracle, "obj.", prefer_bonus=1.5)
+    out = monitor(torch.zeros(1, 0, dtype=torch.long), torch.zeros(1, table.vocab_size))
+    assert out[0, ids["alpha"]] == 1.5 and out[0, ids["al"]] == 1.5
+    assert out[0, ids["__"]] == 0.0 and out[0, ids["_"]] == 0.0  # no dunder first
+    asked = OpenOracle({"alpha", "__getattr__"})
+    asked.declared = lambda extra, trim=0: (
+        oracle.declared_names if (extra, trim) == ("", 2) else None
+    )
+    monitor = MemberMonitor(table, asked, "obj._", prefer_bonus=1.5)
+    out = monitor(torch.zeros(1, 0, dtype=torch.long), torch.zeros(1, table.vocab_size))
+    assert out[0, ids["_"]] == 1.5  # "_" typed: "__getattr__" may be meant
+    assert out[0, ids["alpha"]] == 0.0
