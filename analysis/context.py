@@ -833,9 +833,9 @@ class MemberOracle:
     def declared(self, extra: str, trim: int = 0) -> frozenset[str] | None:
         """Names the receiver certainly has where :meth:`members` is open (None: none known).
 
-        For an object of a class the analysis cannot close (``__getattr__``, a base out
-        of sight): the names its class and visible ancestors declare. A preference, never
-        a constraint: other names stay possible.
+        For an object of a class the analysis cannot close although all its ancestors
+        are in sight (``__getattr__``, ``setattr``): the names they declare. None when a
+        base is out of sight. A preference, never a constraint: other names stay possible.
         """
         trim = max(0, trim)
         if self.members(extra, trim) is not None:

@@ -17,11 +17,11 @@ Right after the dot, drafts start with the members people write there
 the fragment typed asks for them with ``_``).
 
 Where the analysis cannot close a receiver's members but knows names it certainly has
-(``declared``: a class with ``__getattr__``, or with a base out of sight, still declares
-its own methods and attributes), nothing is masked: tokens that spell one of those names
-further get ``prefer_bonus`` added to their logits, so an unsure draft writes
-``self._conn`` of its own class rather than a name from nowhere, and a sure one still
-writes what the class inherits from where the analysis cannot see.
+(``declared``: a class with ``__getattr__`` still declares its own methods and
+attributes), nothing is masked: tokens that spell one of those names further get
+``prefer_bonus`` added to their logits, so an unsure draft writes ``self._conn`` of its
+own class rather than a name from nowhere, and a sure one still writes a name
+``__getattr__`` serves.
 
 Assignments create attributes: where the oracle allows a new name
 (``assignable``: ``self.``/``cls.`` or ``this.`` starting a statement), any
