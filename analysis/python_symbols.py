@@ -1014,6 +1014,30 @@ class PyClass:
                 found.setdefault(self.module.text(attr), []).append((binding, method))
         return found
 
+    @cached_property
+    def first_parameter_uses(self) -> frozenset[str]:
+        """Attribute names used through the first parameter of an instance method
+        (``self.x``), read or written; nested classes have their own receiver."""
+        names: set[str] = set()
+        if self.body_node is None:
+            return frozenset()
+        for attribute in captures(attribute_query(), self.body_node).get("attribute", []):
+            obj = attribute.child_by_field_name("object")
+            attr = attribute.child_by_field_name("attribute")
+            if obj is None or attr is None or attr.type != "identifier":
+                continue
+            receiver = self.module.text(obj)
+            if receiver != "self":
+                continue  # cheap filter: instance methods almost always name it so
+            method = self._method_of(attribute)
+            if (
+                method is not None
+                and method.first_parameter_role == "instance"
+                and receiver == method.first_parameter
+            ):
+                names.add(self.module.text(attr))
+        return frozenset(names)
+
     def _method_of(self, node: Node) -> FunctionScope | None:
         """The method of this class (outermost function in its body) containing ``node``."""
         method = None

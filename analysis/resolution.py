@@ -596,6 +596,8 @@ class PythonResolver(AnnotationReader):
                 result = frozenset(names)
             except _Open:
                 result = None
+        if result is not None and instance and _uses_undeclared(mro or [], result):
+            result = None  # a mixin or abstract base: its methods use what others define
         self._members[key] = result
         return result
 
@@ -661,7 +663,7 @@ class PythonResolver(AnnotationReader):
         if module is None:
             raise _Open
         if module_name == "enum":
-            names |= _assigned_attribute_names(module)
+            names |= _assigned_attribute_names(module) | _namespace_keys(module)
         if not instance:
             for binding in module.namespace.names.get(meta, []):
                 if binding.kind == "class" and binding.node is not None:
@@ -1729,6 +1731,35 @@ def _setattr_targets(module: PyModule) -> frozenset[str]:
     return cached
 
 
+def _uses_undeclared(mro: list[PyClass | BuiltinClass], names: frozenset[str]) -> bool:
+    """Whether the object's class is a base its own module extends, whose methods use
+    ``self.x`` for an ``x`` no class of ``mro`` declares.
+
+    Such a class is an abstract base (``PurePath`` reads ``self._flavour``, which only
+    its subclasses set): the object may be of a subclass that adds members, so its member
+    set is open (the names it declares are still preferred). Without a subclass in sight
+    an undeclared use is more often the line being rewritten (``self.x = ...`` cut at the
+    cursor, ``x`` read elsewhere), and the set stays closed.
+    """
+    cls = mro[0] if mro else None
+    return (
+        isinstance(cls, PyClass)
+        and _subclassed_in_module(cls)
+        and any(isinstance(k, PyClass) and not k.first_parameter_uses <= names for k in mro)
+    )
+
+
+def _subclassed_in_module(cls: PyClass) -> bool:
+    """Whether a class statement of ``cls``'s module names ``cls`` among its bases."""
+    module = cls.module
+    bases = getattr(module, "_base_names", None)
+    if bases is None:
+        found = re.findall(rb"^[ \t]*class\s+\w+\s*\(([^)]*)", module.data, re.MULTILINE)
+        bases = {name.decode() for text in found for name in re.findall(rb"(?<![\w.])\w+", text)}
+        module._base_names = bases  # type: ignore[attr-defined]
+    return cls.name in bases
+
+
 def _takes_attributes(cls: PyClass | BuiltinClass) -> bool:
     """Whether instances may get attributes stored from anywhere (they have a ``__dict__``)."""
     return isinstance(cls, PyClass) or any(k.instance_dict for k in cls.mro)
@@ -1935,6 +1966,18 @@ def _remember_chunk(chunk: bytes, names: frozenset[str]) -> None:
         while _stored_bytes > _STORED_CHUNK_BYTES and _STORED_CHUNKS:
             old, _ = _STORED_CHUNKS.popitem(last=False)
             _stored_bytes -= len(old)
+
+
+def _namespace_keys(module: PyModule) -> set[str]:
+    """String keys a metaclass of ``module`` writes into a class namespace
+    (``classdict['_member_map_'] = {}``): class attributes its classes get."""
+    cached = getattr(module, "_namespace_keys", None)
+    if cached is not None:
+        return cached
+    found = re.findall(rb"\b\w+\[\s*['\"](\w+)['\"]\s*\]\s*=(?!=)", module.data)
+    names = {key.decode() for key in found}
+    module._namespace_keys = names  # type: ignore[attr-defined]
+    return names
 
 
 def _assigned_attribute_names(module: PyModule) -> set[str]:

@@ -1095,3 +1095,35 @@ def test_declared_names_read_through_the_healing_shift():
     shifted = ShiftedOracle(oracle, 3)  # the cursor after ".ca", asked for the code before "."
     assert shifted.declared("") == oracle.declared("", 3)
     assert "call" in (shifted.declared("") or ())
+
+
+ABSTRACT = """
+class Shape:
+    def area(self):
+        return self._w * self._h
+
+    def describe(self):
+        return <|>
+
+
+class Rect(Shape):
+    def __init__(self):
+        self._w = self._h = 1
+"""
+
+
+def test_a_class_using_attributes_it_does_not_declare_is_open_and_prefers_its_own():
+    # Shape's methods read self._w, which only subclasses set: self may be a Rect
+    oracle = oracle_for(ABSTRACT.replace("<|>", "self<|>"))
+    assert oracle.members("") is None
+    assert {"area", "describe"} <= (oracle.declared("") or set())
+    # the subclass declares what its base uses: closed, and exact
+    oracle = oracle_for(ABSTRACT.replace("<|>", "Rect()<|>"))
+    assert {"_w", "_h", "area", "describe"} <= names(oracle.members(""))
+    # no use of undeclared names: closed
+    oracle = oracle_for(ABSTRACT.replace("self._w * self._h", "1").replace("<|>", "self<|>"))
+    assert {"area", "describe"} <= names(oracle.members(""))
+    # no subclass in sight: the use is more likely the line being rewritten, closed
+    lone = ABSTRACT[: ABSTRACT.index("class Rect")]
+    oracle = oracle_for(lone.replace("<|>", "self<|>"))
+    assert {"area", "describe"} <= names(oracle.members(""))
