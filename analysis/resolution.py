@@ -491,6 +491,11 @@ class PythonResolver(AnnotationReader):
                 continue
             for base in klass.bases:
                 node = base.child_by_field_name("value") if base.type == "subscript" else base
+                text = klass.module.text(node) if node is not None else ""
+                if text in ("object", "type") and node.type == "identifier":
+                    if text == "type":
+                        stack.append(TYPE_TYPE)
+                    continue  # as mro() reads them
                 typ = self.expression_type(klass.module, node) if node is not None else None
                 if not isinstance(typ, ClassObjectType):
                     return None

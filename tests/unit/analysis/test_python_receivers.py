@@ -1127,3 +1127,12 @@ def test_a_class_using_attributes_it_does_not_declare_is_open_and_prefers_its_ow
     lone = ABSTRACT[: ABSTRACT.index("class Rect")]
     oracle = oracle_for(lone.replace("<|>", "self<|>"))
     assert {"area", "describe"} <= names(oracle.members(""))
+
+
+def test_declared_names_read_object_and_type_bases_as_the_mro_does():
+    source = (
+        "class Lazy(object):\n    size = 1\n\n    def __getattr__(self, name):\n        return 0\n\n"
+        "    def get(self):\n        return self<|>\n"
+    )
+    oracle = oracle_for(source)
+    assert oracle.members("") is None and {"size", "get"} <= (oracle.declared("") or set())
