@@ -487,19 +487,11 @@ class PythonResolver(AnnotationReader):
             if klass in found:
                 continue
             found.append(klass)
-            if isinstance(klass, BuiltinClass):
-                continue
-            for base in klass.bases:
-                node = base.child_by_field_name("value") if base.type == "subscript" else base
-                text = klass.module.text(node) if node is not None else ""
-                if text in ("object", "type") and node.type == "identifier":
-                    if text == "type":
-                        stack.append(TYPE_TYPE)
-                    continue  # as mro() reads them
-                typ = self.expression_type(klass.module, node) if node is not None else None
-                if not isinstance(typ, ClassObjectType):
+            if isinstance(klass, PyClass):
+                try:
+                    stack.extend(self._base_classes(klass))
+                except _Open:
                     return None
-                stack.append(typ.cls)
         return found
 
     def _declared_own(self, cls: PyClass | BuiltinClass, instance: bool) -> set[str]:
@@ -548,26 +540,7 @@ class PythonResolver(AnnotationReader):
         direct: list[PyClass | BuiltinClass] = []
         result: list[PyClass | BuiltinClass] | None = None
         try:
-            for base in cls.bases:
-                node = base
-                if node.type == "subscript":
-                    node = node.child_by_field_name("value") or node
-                if node.type == "identifier" and cls.module.text(node) in ("object", "type"):
-                    if cls.module.text(node) == "type":
-                        direct.append(TYPE_TYPE)
-                        linearisations.append(list(TYPE_TYPE.mro))
-                    continue
-                typ = self.expression_type(cls.module, node)
-                base_class: PyClass | BuiltinClass | None = None
-                if isinstance(typ, ClassObjectType):
-                    base_class = typ.cls
-                elif self._typing_origin(Source(cls.module, cls.module.data), node) == (
-                    "typing",
-                    "NamedTuple",
-                ):
-                    base_class = NAMEDTUPLE_BASE
-                if base_class is None:
-                    raise _Open
+            for base_class in self._base_classes(cls):
                 base_mro = self.mro(base_class)
                 if base_mro is None:
                     raise _Open
@@ -578,6 +551,30 @@ class PythonResolver(AnnotationReader):
             result = None
         self._mro[key] = result
         return result
+
+    def _base_classes(self, cls: PyClass) -> list[PyClass | BuiltinClass]:
+        """The classes ``cls`` names as bases (``object`` implied, so left out; a
+        ``NamedTuple`` base read as such); raises _Open for a base that does not resolve."""
+        found: list[PyClass | BuiltinClass] = []
+        for base in cls.bases:
+            node = base
+            if node.type == "subscript":
+                node = node.child_by_field_name("value") or node
+            if node.type == "identifier" and cls.module.text(node) in ("object", "type"):
+                if cls.module.text(node) == "type":
+                    found.append(TYPE_TYPE)
+                continue
+            typ = self.expression_type(cls.module, node)
+            if isinstance(typ, ClassObjectType):
+                found.append(typ.cls)
+            elif self._typing_origin(Source(cls.module, cls.module.data), node) == (
+                "typing",
+                "NamedTuple",
+            ):
+                found.append(NAMEDTUPLE_BASE)
+            else:
+                raise _Open
+        return found
 
     def _metaclass(self, cls: PyClass) -> tuple[bool, str | None]:
         """(known, name) for the class's explicit metaclass (inherited ones come via bases)."""

@@ -37,9 +37,8 @@ draft), judged per point, never guessed:
   ``super()`` -- the identifier is valid when it is in a set, or when it is a new
   attribute the draft assigns where the monitor allows one (``self.new = ...``), invalid
   otherwise;
-* where no member set is known but the receiver's class is (a class with
-  ``__getattr__``, or a base out of sight), a name that class or a visible ancestor
-  declares is valid (``PythonResolver.declared_members`` of the complete file); any
+* where no member set is known but the receiver's class and all its ancestors are (a
+  class with ``__getattr__``), a name one of them declares is valid (``PythonResolver.declared_members`` of the complete file); any
   other identifier there is unknown;
 * else the point is **unknown** (no analysis can tell): it counts as valid in no rate.
   "Valid over all points" is therefore a lower bound; the unknown share is reported
@@ -166,8 +165,9 @@ class DotPoint:
 
     ``judge``: the receiver's members resolved as a node of the complete file (None:
     unknown); ``declared``: where they are unknown, the names the receiver's class and
-    its visible ancestors certainly declare (a lower bound); ``in_file_class``: the receiver is ``self`` or a name, of an instance of a
-    class whose MRO is defined in this file (or builtin).
+    its ancestors certainly declare (a lower bound); ``in_file_class``: the receiver is
+    ``self`` or a name, of an instance of a class whose MRO is defined in this file (or
+    builtin).
     """
 
     source: str
