@@ -28,6 +28,8 @@ second:
 
 from __future__ import annotations
 
+import bisect
+import functools
 import keyword
 import re
 import threading
@@ -498,6 +500,22 @@ _PY_BINDERS = (
 _PY_HEADER = re.compile(r"\s*(?:async\s+)?(?:def|class)\s+([^\W\d]\w*)")
 
 
+@functools.lru_cache(maxsize=512)
+def _python_binding_patterns(
+    quoted: str,
+) -> tuple[tuple[re.Pattern[str], ...], tuple[re.Pattern[str], ...]]:
+    """(:data:`_PY_BINDERS`, :data:`_PY_ASSIGNED`) compiled for one name."""
+    return (
+        tuple(re.compile(pattern.format(name=quoted)) for pattern in _PY_BINDERS),
+        tuple(re.compile(pattern.format(name=quoted)) for pattern in _PY_ASSIGNED),
+    )
+
+
+def _binds_as_for_target(name: str, text: str) -> bool:
+    """True when Python ``text`` has ``name`` as a ``for``/comprehension target."""
+    return _python_binding_patterns(re.escape(name))[0][1].search(text) is not None
+
+
 def _python_binds_in_head(head_text: str, quoted: str) -> bool:
     """:func:`_binds_in_head` for Python (``quoted``: the name, regex-escaped).
 
@@ -509,6 +527,8 @@ def _python_binds_in_head(head_text: str, quoted: str) -> bool:
     A receiver in a ``def``'s parameter list (defaults, annotations) or a class's bases is
     evaluated in the enclosing scope, where the placeholder stands.
     """
+    if not head_text.strip():
+        return False  # the receiver begins the statement
     if re.search(r"\b(import|global|nonlocal)\b", head_text) or re.match(r"\s*case\b", head_text):
         return True
     depths: list[int] | None = []  # computed when needed
@@ -531,10 +551,11 @@ def _python_binds_in_head(head_text: str, quoted: str) -> bool:
                 return True  # the body has begun: the parameters are bound there
     elif re.search(r"\b(def|class)\b", head_text):
         return True
-    if any(re.search(pattern.format(name=quoted), head_text) for pattern in _PY_BINDERS):
+    binders, assigned = _python_binding_patterns(quoted)
+    if any(pattern.search(head_text) for pattern in binders):
         return True
-    for pattern in _PY_ASSIGNED:
-        for match in re.finditer(pattern.format(name=quoted), head_text):
+    for pattern in assigned:
+        for match in pattern.finditer(head_text):
             if depth(match.end() - 1) in (0, None):
                 return True
     return False
@@ -731,6 +752,11 @@ class _Base:
     statement_start: int  # start of the line where the statement containing q begins
     doc_line_states: list[tuple[int, State]] = field(default_factory=list)
 
+    @property
+    def restart(self) -> int:
+        """The line start in top-level code where lexing began (nothing is open there)."""
+        return self.doc_line_states[0][0] if self.doc_line_states else 0
+
 
 class MemberOracle:
     """Answers "which identifiers may follow a ``.`` here?" for one document snapshot.
@@ -918,7 +944,7 @@ class MemberOracle:
                 return None
         if _binds_in_head(code_head, head, python):
             return None
-        if python and re.search(_PY_BINDERS[1].format(name=re.escape(head)), self._line_suffix):
+        if python and _binds_as_for_target(head, self._line_suffix):
             return None  # ``[x.| for x in xs]``: a comprehension after the cursor binds it
         environment = self._environment(trim, base, extra, cut, cut == statement_start)
         if environment is None:
@@ -935,7 +961,7 @@ class MemberOracle:
             if _CALL_ARGUMENTS.search(text) and ":=" not in text:
                 if not any(
                     _binds_in_head(code_head, name, True)
-                    or re.search(_PY_BINDERS[1].format(name=re.escape(name)), self._line_suffix)
+                    or _binds_as_for_target(name, self._line_suffix)
                     for name in _free_names(text)
                 ):
                     result = environment.resolve_text(text)
@@ -980,38 +1006,9 @@ class MemberOracle:
         starts where a statement begins and the line after a complete statement. Never
         descends into strings or comments.
         """
-        tree = self.tree
-        if tree is None:
+        if self.tree is None:
             return 0
-        data = self.data
-        target = str_offset_to_byte(self.text, q)
-        best = 0
-
-        def line_start_of(byte: int) -> int:
-            return data.rfind(b"\n", 0, byte) + 1
-
-        node = tree.root_node
-        while node is not None and node.type not in _STRINGISH:
-            next_node = None
-            container = node.type in _STATEMENT_CONTAINERS
-            children = node.children
-            for index, child in enumerate(children):
-                if child.start_byte > target:
-                    break
-                if container and child.is_named and child.type not in ("ERROR", "comment"):
-                    start = line_start_of(child.start_byte)
-                    if not data[start : child.start_byte].strip():
-                        best = max(best, start)
-                    if child.end_byte <= target and not child.has_error:
-                        after = data.find(b"\n", child.end_byte)
-                        following = (
-                            children[index + 1].start_byte if index + 1 < len(children) else None
-                        )
-                        if 0 <= after < target and (following is None or following > after):
-                            best = max(best, after + 1)
-                if child.start_byte <= target < child.end_byte:
-                    next_node = child
-            node = next_node
+        best = restart_byte(self.tree.root_node, self.data, str_offset_to_byte(self.text, q))
         return byte_to_str_offset(self.text, best) if best else 0
 
     def _extra_line_state(self, trim: int, base: _Base, prefix: str) -> State:
@@ -1066,13 +1063,16 @@ class MemberOracle:
             indent = line[: len(line) - len(line.lstrip(" \t"))]
         else:
             indent = " "
-        key = (trim, min(cut, q), prefix, indent)
-        environment = self._environments.get(key)
-        if environment is not None:
-            return environment
         closers = ""
         if self.family != "python":
             closers = self._closers(trim, base, extra, cut)
+        # The tree depends on the code kept before the statement, the draft's text in it,
+        # and (JavaScript) the closers: not on ``trim`` itself, so the answer before the
+        # cursor's "." and the drafts' answers after it share one re-parse and its symbols.
+        key = (min(cut, q), prefix, indent, closers)
+        environment = self._environments.get(key)
+        if environment is not None:
+            return environment
         environment = self._build_environment(base, prefix, min(cut, q), indent, closers)
         if len(self._environments) > 256:
             self._environments.clear()
@@ -1161,6 +1161,57 @@ class MemberOracle:
             if code and not code.startswith("#"):
                 return len(line[: len(line) - len(code)].expandtabs(8)) > width
         return False
+
+
+def restart_byte(root: tree_sitter.Node, data: bytes, target: int) -> int:
+    """The latest line start (a byte offset <= ``target``) where a statement of a statement
+    container on the way from ``root`` down to ``target`` begins, or the line after a
+    complete one; 0 if none. Never descends into strings or comments.
+
+    Only the children around ``target`` are read: the child holding it is found by
+    bisection, and the scan for a candidate goes backwards from it and stops at the first
+    statement that gives one (a later statement's candidates are never smaller).
+    """
+    best = 0
+    node: tree_sitter.Node | None = root
+    while node is not None and node.type not in _STRINGISH:
+        children = node.children
+        # the children that start at or before the target: children[:last]
+        last = bisect.bisect_right(children, target, key=_start_byte)
+        holder = children[last - 1] if last and target < children[last - 1].end_byte else None
+        if node.type in _STATEMENT_CONTAINERS:
+            for index in range(last - 1, -1, -1):
+                found = _restart_candidate(children, index, data, target)
+                if found:
+                    best = max(best, found)
+                    break
+        node = holder
+    return best
+
+
+def _start_byte(node: tree_sitter.Node) -> int:
+    return node.start_byte
+
+
+def _restart_candidate(
+    children: list[tree_sitter.Node], index: int, data: bytes, target: int
+) -> int:
+    """The latest restart line a statement ``children[index]`` gives (0: none): its own
+    line when it begins one, or the line after it when it is complete before ``target``
+    and nothing follows it on its last line."""
+    child = children[index]
+    if not child.is_named or child.type in ("ERROR", "comment"):
+        return 0
+    found = 0
+    start = data.rfind(b"\n", 0, child.start_byte) + 1
+    if not data[start : child.start_byte].strip():
+        found = start
+    if child.end_byte <= target and not child.has_error:
+        after = data.find(b"\n", child.end_byte)
+        following = children[index + 1].start_byte if index + 1 < len(children) else None
+        if 0 <= after < target and (following is None or following > after):
+            found = max(found, after + 1)
+    return found
 
 
 def member_oracle(

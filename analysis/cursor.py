@@ -322,6 +322,19 @@ class CursorFacts:
     def enclosing_headers(self) -> list[tuple[int, int]]:
         return self.context.enclosing_headers
 
+    @property
+    def restart(self) -> int | None:
+        """A line start <= the cursor where the code is at top level, nothing open: the
+        lexical state at the cursor may be read from there (None without a syntax tree)."""
+        if self.oracle is None or self.oracle.tree is None:
+            return None
+        try:
+            return self.oracle.base(0).restart
+        except Exception:  # totality: a failure means "not known"
+            if context_module.STRICT:
+                raise
+            return None
+
     # -- the word being typed -----------------------------------------------------------------
 
     @cached_property

@@ -18,6 +18,8 @@ bound names is added (more names allowed is safe, fewer is not).
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -85,6 +87,41 @@ class Bindings:
 
     def add(self, name: str, binding: Binding) -> None:
         self.names.setdefault(name, []).append(binding)
+
+
+class TextCache:
+    """Facts derived from a piece of source text alone, kept across parses (thread-safe,
+    least recently used first out, bounded by the text it keeps).
+
+    Every keystroke re-parses the document, so facts on tree nodes do not survive it;
+    facts that depend only on a statement's or class's text (its names) do, keyed by
+    that text.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[bytes, frozenset[str]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, text: bytes) -> frozenset[str] | None:
+        with self._lock:
+            found = self._entries.get(text)
+            if found is not None:
+                self._entries.move_to_end(text)
+            return found
+
+    def put(self, text: bytes, names: frozenset[str]) -> None:
+        with self._lock:
+            if text not in self._entries:
+                self._entries[text] = names
+                self._bytes += len(text)
+            while self._bytes > self.max_bytes and self._entries:
+                old, _ = self._entries.popitem(last=False)
+                self._bytes -= len(old)
+
+
+_FIRST_PARAMETER_USES = TextCache(8_000_000)
 
 
 _COMPOUND = frozenset(
@@ -1018,9 +1055,18 @@ class PyClass:
     def first_parameter_uses(self) -> frozenset[str]:
         """Attribute names used through the first parameter of an instance method
         (``self.x``), read or written; nested classes have their own receiver."""
-        names: set[str] = set()
         if self.body_node is None:
             return frozenset()
+        text = self.module.data[self.node.start_byte : self.node.end_byte]
+        found = _FIRST_PARAMETER_USES.get(text)
+        if found is None:  # the class's text alone decides it
+            found = self._first_parameter_uses()
+            _FIRST_PARAMETER_USES.put(text, found)
+        return found
+
+    def _first_parameter_uses(self) -> frozenset[str]:
+        names: set[str] = set()
+        assert self.body_node is not None
         for attribute in captures(attribute_query(), self.body_node).get("attribute", []):
             obj = attribute.child_by_field_name("object")
             attr = attribute.child_by_field_name("attribute")

@@ -85,6 +85,7 @@ from analysis.python_symbols import (
     FunctionScope,
     PyClass,
     PyModule,
+    TextCache,
     attribute_query,
     captures,
     decorator_name,
@@ -1756,10 +1757,27 @@ def _subclassed_in_module(cls: PyClass) -> bool:
     module = cls.module
     bases = getattr(module, "_base_names", None)
     if bases is None:
-        found = re.findall(rb"^[ \t]*class\s+\w+\s*\(([^)]*)", module.data, re.MULTILINE)
-        bases = {name.decode() for text in found for name in re.findall(rb"(?<![\w.])\w+", text)}
+        bases = _base_names(module.data)
         module._base_names = bases  # type: ignore[attr-defined]
     return cls.name in bases
+
+
+_CLASS_HEADER = re.compile(rb"class[ \t]+\w+[ \t]*\(([^)]*)")
+_BASE_NAME = re.compile(rb"(?<![\w.])\w+")
+
+
+def _base_names(data: bytes) -> set[str]:
+    """Every name in the base list of a ``class`` statement of ``data`` (a textual scan:
+    ``bytes.find`` for the keyword, then the header at a line start)."""
+    names: set[str] = set()
+    at = data.find(b"class")
+    while at >= 0:
+        line_start = data.rfind(b"\n", 0, at) + 1
+        header = _CLASS_HEADER.match(data, at)
+        if header is not None and not data[line_start:at].strip(b" \t"):
+            names.update(name.decode() for name in _BASE_NAME.findall(header.group(1)))
+        at = data.find(b"class", at + 5)
+    return names
 
 
 def _takes_attributes(cls: PyClass | BuiltinClass) -> bool:
@@ -1916,10 +1934,7 @@ _OWN_RECEIVER = re.compile(rb"(?<![\w.])(?:self|cls)[ \t]*$")
 _SETATTR_NAME = re.compile(rb"\bsetattr\([^,()]+,\s*[rbuRBU]?[\'\"]([^\W\d]\w*)[\'\"]")
 
 
-_STORED_CHUNKS: collections.OrderedDict[bytes, frozenset[str]] = collections.OrderedDict()
-_STORED_LOCK = threading.Lock()
-_STORED_CHUNK_BYTES = 8_000_000  # bound on the text the chunk cache keeps
-_stored_bytes = 0
+_STORED_CHUNKS = TextCache(8_000_000)  # names stored per top-level statement text
 
 
 def _stored_attribute_names(module: PyModule) -> frozenset[str]:
@@ -1941,8 +1956,7 @@ def _stored_attribute_names(module: PyModule) -> frozenset[str]:
         chunk = data[child.start_byte : child.end_byte]
         if b"=" not in chunk and b"setattr" not in chunk:
             continue
-        with _STORED_LOCK:
-            found = _STORED_CHUNKS.get(chunk)
+        found = _STORED_CHUNKS.get(chunk)
         if found is None:
             found = frozenset(
                 match.group(1).decode("utf-8", "replace")
@@ -1952,22 +1966,11 @@ def _stored_attribute_names(module: PyModule) -> frozenset[str]:
             ) | frozenset(
                 match.group(1).decode("utf-8", "replace") for match in _SETATTR_NAME.finditer(chunk)
             )
-            _remember_chunk(chunk, found)
+            _STORED_CHUNKS.put(chunk, found)
         names |= found
     cached = frozenset(names)
     module.__dict__["_stored_attribute_names"] = cached
     return cached
-
-
-def _remember_chunk(chunk: bytes, names: frozenset[str]) -> None:
-    global _stored_bytes
-    with _STORED_LOCK:
-        if chunk not in _STORED_CHUNKS:
-            _STORED_CHUNKS[chunk] = names
-            _stored_bytes += len(chunk)
-        while _stored_bytes > _STORED_CHUNK_BYTES and _STORED_CHUNKS:
-            old, _ = _STORED_CHUNKS.popitem(last=False)
-            _stored_bytes -= len(old)
 
 
 def _namespace_keys(module: PyModule) -> set[str]:

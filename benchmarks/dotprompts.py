@@ -110,6 +110,8 @@ QUICK_IN_FILE = 20
 FULL_NEW_TOKENS = 24
 QUICK_NEW_TOKENS = 16
 LARGE_FILE_LINES = 2000  # the issue's analysis-cost target is on files of this size
+FULL_LARGE = 40  # more points in such files, for the analysis-cost target (greedy, monitor on)
+QUICK_LARGE = 10
 ORACLE_TIMEOUT_S = 2.0  # an oracle answer slower than this counts as "unknown"
 GREEDY_OFF, GREEDY_ON = "greedy, monitor off", "greedy, monitor on"
 SUPERPOSED_ON, SUPERPOSED_OFF = "superposed k=4, monitor on", "superposed k=4, monitor off"
@@ -273,6 +275,33 @@ def sample_points(
     rest = [p for p in points if p.in_file_class and p.key not in taken]
     extra = rng.sample(rest, min(in_file, len(rest)))
     return uniform, extra
+
+
+def sample_large(
+    points: Sequence[DotPoint], n: int, taken: set[tuple[str, int]], seed: int
+) -> list[DotPoint]:
+    """``n`` more points of files of at least :data:`LARGE_FILE_LINES` lines, not in ``taken``."""
+    rest = [p for p in points if p.lines >= LARGE_FILE_LINES and p.key not in taken]
+    return random.Random(f"large:{seed}").sample(rest, min(n, len(rest)))
+
+
+def summarise_large(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per-request analysis time on files of at least :data:`LARGE_FILE_LINES` lines."""
+    return {
+        "n": len(rows),
+        "files": sorted({r["source"] for r in rows}),
+        "analysis_ms": percentiles([r["analysis_ms"] for r in rows], (50, 95)),
+        "keystroke_analysis_ms": percentiles(
+            [
+                r["keystroke_analysis_ms"]
+                for r in rows
+                if r.get("keystroke_analysis_ms") is not None
+            ],
+            (50, 95),
+        ),
+        "facts_ms": percentiles([r["facts_ms"] for r in rows], (50, 95)),
+        "oracle_ms": percentiles([r["oracle_ms"] for r in rows], (50, 95)),
+    }
 
 
 def resolved_at(point: DotPoint) -> frozenset[str] | None:
@@ -636,6 +665,17 @@ def markdown(report: dict[str, Any]) -> str:
             step += [o.get(key, {}).get("p50"), o.get(key, {}).get("p99")]
         steps.append(step)
     in_file_n = max((v.get("n", 0) for v in inf.values()), default=0)
+    big = report.get("large_files") or {}
+    large_line = (
+        f"Every greedy monitored request on files of >= {LARGE_FILE_LINES} lines "
+        f"({big.get('n', 0)}, {p.get('large_extra', 0)} of them drawn for this; "
+        f"{', '.join(big.get('files', [])) or 'none'}): analysis p50 / p95 "
+        f"**{fmt(big.get('analysis_ms', {}).get('p50'), 'ms')}** / "
+        f"{fmt(big.get('analysis_ms', {}).get('p95'), 'ms')} (cursor facts p50 "
+        f"{fmt(big.get('facts_ms', {}).get('p50'), 'ms')}, oracle p50 "
+        f"{fmt(big.get('oracle_ms', {}).get('p50'), 'ms')}); next keystroke p50 "
+        f"{fmt(big.get('keystroke_analysis_ms', {}).get('p50'), 'ms')}."
+    )
     return "\n".join(
         [
             f"## DotPrompts (Python), every dereference point: {report['model']['name']}",
@@ -696,6 +736,8 @@ def markdown(report: dict[str, Any]) -> str:
                 ],
                 cost,
             ),
+            large_line,
+            "",
             "Monitor cost per constraint call (ms; wall, wall without the oracle's share, "
             "CPU without it):",
             "",
@@ -733,12 +775,17 @@ def run(
     arms: Sequence[str] | None = None,
     all_coverage: bool | None = None,
     progress: bool = False,
+    large: int | None = None,
 ) -> dict[str, Any]:
-    """Run DotPrompts; write ``dotprompts.json``/``dotprompts.md`` to ``out``."""
+    """Run DotPrompts; write ``dotprompts.json``/``dotprompts.md`` to ``out``.
+
+    ``large``: more points of files of at least :data:`LARGE_FILE_LINES` lines, asked with
+    the greedy monitored arm only: the sample of the analysis-cost target."""
     started = time.perf_counter()
     wanted = prompts if prompts is not None else (QUICK_PROMPTS if quick else FULL_PROMPTS)
     extra = in_file if in_file is not None else (QUICK_IN_FILE if quick else FULL_IN_FILE)
     max_new_tokens = max_new_tokens or (QUICK_NEW_TOKENS if quick else FULL_NEW_TOKENS)
+    large = large if large is not None else (QUICK_LARGE if quick else FULL_LARGE)
     arms = list(arms or DEFAULT_ARMS)
     all_coverage = (not quick) if all_coverage is None else all_coverage
     # 1. the model, the held-out files and every member access in them
@@ -747,7 +794,9 @@ def run(
     files = [(f.relpath, f.path, f.read()) for f in heldout_files(lm.path)]
     pool = heldout_points(files)
     uniform, in_file_extra = sample_points(pool, wanted, extra, seed)
-    points = {p.key: p for p in (*uniform, *in_file_extra)}
+    taken = {p.key for p in (*uniform, *in_file_extra)}
+    large_extra = sample_large(pool, large, taken, seed) if GREEDY_ON in arms else []
+    points = {p.key: p for p in (*uniform, *in_file_extra, *large_extra)}
     # 2. the resolved share: every point (full) or the uniform sample (quick)
     covered = pool if all_coverage else uniform
     cov = coverage(covered, progress)
@@ -755,8 +804,11 @@ def run(
     # 3. every point through the pipeline, once per arm
     pipeline = new_pipeline(lm)
     rows: list[dict[str, Any]] = []
-    for index, point in enumerate([*uniform, *in_file_extra]):
-        for arm in arms:
+    for index, point in enumerate([*uniform, *in_file_extra, *large_extra]):
+        sample = "uniform" if index < len(uniform) else "in_file"
+        if index >= len(uniform) + len(in_file_extra):
+            sample = "large"
+        for arm in arms if sample != "large" else [GREEDY_ON]:
             options = arm_options(arm, max_new_tokens)
             row = complete(pipeline, point, arm, options, keystroke=arm == GREEDY_ON)
             row.update(
@@ -766,7 +818,8 @@ def run(
                 target=point.target,
                 judge_known=point.judge is not None,
                 in_file_class=point.in_file_class,
-                uniform=index < len(uniform),
+                uniform=sample == "uniform",
+                sample=sample,
             )
             rows.append(row)
         if progress and (index + 1) % 10 == 0:
@@ -778,6 +831,7 @@ def run(
         + "".join(f" --arm '{arm}'" for arm in arms if arm not in DEFAULT_ARMS)
         + (" --quick" if quick else "")
         + (" --all-coverage" if all_coverage and quick else "")
+        + f" --large-files {large}"
     )
     report: dict[str, Any] = {
         "benchmark": "dotprompts",
@@ -807,6 +861,7 @@ def run(
             "files": len(files),
             "uniform": len(uniform),
             "in_file_extra": len(in_file_extra),
+            "large_extra": len(large_extra),
         },
         "coverage": cov,
         "arms": {
@@ -814,9 +869,18 @@ def run(
             for arm, arm_rows in by_arm.items()
         },
         "in_file": {
-            arm: summarise_in_file([r for r in arm_rows if r["in_file_class"]])
+            arm: summarise_in_file(
+                [r for r in arm_rows if r["in_file_class"] and r.get("sample") != "large"]
+            )
             for arm, arm_rows in by_arm.items()
         },
+        "large_files": summarise_large(
+            [
+                r
+                for r in by_arm.get(GREEDY_ON, [])
+                if points[r["source"], r["dot"]].lines >= LARGE_FILE_LINES
+            ]
+        ),
         "monitor_overhead_ms": pipeline.times.summary(),
         "rows": rows,
     }
@@ -844,9 +908,19 @@ def main(argv: list[str] | None = None) -> int:
         "--all-coverage", action="store_true", help="resolved share over every point (quick too)"
     )
     parser.add_argument("--max-new-tokens", type=int, default=None, help="24 (quick: 16)")
+    parser.add_argument(
+        "--large-files",
+        type=int,
+        default=None,
+        help=f"more points in files of >= {LARGE_FILE_LINES} lines, greedy monitored arm only, "
+        f"for the analysis-cost target: {FULL_LARGE} (quick {QUICK_LARGE})",
+    )
     args = parser.parse_args(argv)
     if (args.prompts is not None and args.prompts < 1) or args.threads < 0:
         print("dotprompts: --prompts must be >= 1 and --threads >= 0", file=sys.stderr)
+        return 2
+    if args.large_files is not None and args.large_files < 0:
+        print("dotprompts: --large-files must be >= 0", file=sys.stderr)
         return 2
     if args.max_new_tokens is not None and args.max_new_tokens < 1:
         print("dotprompts: --max-new-tokens must be >= 1", file=sys.stderr)
@@ -867,6 +941,7 @@ def main(argv: list[str] | None = None) -> int:
             arms=arms,
             all_coverage=True if args.all_coverage else None,
             progress=True,
+            large=args.large_files,
         )
     except ModelLoadError as exc:
         print(f"dotprompts: {exc}", file=sys.stderr)
@@ -954,7 +1029,11 @@ def plugin_rows(result: dict[str, Any]) -> list[Row]:
     n = f"{on.get('n', '?')} points"
     waiting = overhead.get("waiting_excluding_analysis", {})
     constrained = overhead.get("constrained", {})
-    large = on.get("analysis_ms_large_files", {})
+    sample = result.get("large_files")  # all greedy monitored requests on large files
+    large = sample["analysis_ms"] if sample else on.get("analysis_ms_large_files", {})
+    keystroke = (sample or {}).get("keystroke_analysis_ms") or on.get(
+        "keystroke_analysis_ms_large_files", {}
+    )
     return [
         summary_row(
             VALID.label,
@@ -999,7 +1078,7 @@ def plugin_rows(result: dict[str, Any]) -> list[Row]:
             ANALYSIS,
             None,
             f"(fresh document; p95 {fmt(large.get('p95'), 'ms')}, n={large.get('count', 0)}; next "
-            f"keystroke p50 {fmt(on.get('keystroke_analysis_ms_large_files', {}).get('p50'), 'ms')}"
+            f"keystroke p50 {fmt(keystroke.get('p50'), 'ms')}"
             f"; all files p50 {fmt(on.get('analysis_ms', {}).get('p50'), 'ms')})",
         ),
         summary_row(
@@ -1100,6 +1179,7 @@ def run_plugin(
     prompts: int | None = None,
     in_file: int | None = None,
     max_new_tokens: int | None = None,
+    large: int | None = None,
 ) -> dict[str, Any]:
     """``run`` as the report calls it (quick sizes below full mode; full mode adds the
     k=4 monitor-off arm and the definitions flip)."""
@@ -1112,6 +1192,7 @@ def run_plugin(
         in_file=in_file,
         max_new_tokens=max_new_tokens,
         arms=arms,
+        large=large,
     )
 
 
@@ -1123,7 +1204,7 @@ PLUGIN = Benchmark(
     markdown=markdown,
     targets=(VALID, VALID_DRAFTS, IDENTIFIER, RESOLVED, ANALYSIS, WAITING, CONSTRAINED),
     sizes={
-        "smoke": {"prompts": 3, "in_file": 2, "max_new_tokens": 8},
+        "smoke": {"prompts": 3, "in_file": 2, "max_new_tokens": 8, "large": 1},
         "quick": {"prompts": 24, "in_file": 16, "max_new_tokens": 16},
         "full": {},
     },

@@ -206,7 +206,7 @@ class CompletionPipeline:
         # 1. what surrounds the cursor decides single/multi-line and the stop rule
         facts = cursor_facts(analysed, offset, self.workspace)
         timings["facts_ms"] = _ms(t0)
-        dctx = self.draft_shape(text, offset, language, options)
+        dctx = self.draft_shape(text, offset, language, options, facts.restart)
         # 2. the prompt: token-budgeted windows, FIM when the model has it, healing
         prompt = build_prompt(
             lm,
@@ -278,13 +278,18 @@ class CompletionPipeline:
 
     @staticmethod
     def draft_shape(
-        text: str, offset: int, language: str | None, options: PipelineOptions
+        text: str,
+        offset: int,
+        language: str | None,
+        options: PipelineOptions,
+        restart: int | None = None,
     ) -> DraftContext:
-        """Return the draft context: multi-line only where the cursor asks for a block."""
-        dctx = draft_context(text, offset, language, options.multiline)
+        """Return the draft context: multi-line only where the cursor asks for a block
+        (``restart``: where the cursor facts' lexing began, see :class:`DraftContext`)."""
+        dctx = draft_context(text, offset, language, options.multiline, restart)
         multiline = wants_multiline(dctx) and not options.automatic
         if not multiline and dctx.multiline != "never":
-            dctx = draft_context(text, offset, language, "never")
+            dctx = draft_context(text, offset, language, "never", restart)
         return dctx
 
     def definitions(

@@ -207,3 +207,39 @@ def test_summaries_and_rows_answer_every_target():
     assert verdicts["dotprompts.resolved_share"] == "met"
     assert verdicts["dotprompts.next_identifier_gain"] == "**missed**"  # on == off
     assert verdicts["dotprompts.valid_drafts"] == "not measured"
+
+
+def test_large_file_points_are_distinct_and_summarised_for_the_cost_target():
+    def point(source, dot, lines):
+        return dp.DotPoint(source, f"file:///{source}", "x", dot, "p", None, False, lines)
+
+    pool = [point("big.py", d, 2500) for d in range(10)] + [point("small.py", 1, 50)]
+    taken = {("big.py", 0), ("big.py", 1)}
+    drawn = dp.sample_large(pool, 5, taken, seed=3)
+    assert len(drawn) == 5 and all(p.lines >= dp.LARGE_FILE_LINES for p in drawn)
+    assert not {p.key for p in drawn} & taken
+    assert [p.key for p in dp.sample_large(pool, 5, taken, seed=3)] == [p.key for p in drawn]
+    assert len(dp.sample_large(pool, 50, taken, seed=3)) == 8  # what there is
+    rows = [
+        {
+            "source": "big.py",
+            "analysis_ms": ms,
+            "keystroke_analysis_ms": None,
+            "facts_ms": 1.0,
+            "oracle_ms": ms - 1.0,
+        }
+        for ms in (2.0, 4.0, 30.0)
+    ]
+    summary = dp.summarise_large(rows)
+    assert summary["n"] == 3 and summary["files"] == ["big.py"]
+    assert summary["analysis_ms"]["p50"] == 4.0 and summary["keystroke_analysis_ms"]["count"] == 0
+    # the cost target reads this sample when the report has it
+    result = {
+        "arms": {},
+        "in_file": {},
+        "coverage": {},
+        "monitor_overhead_ms": {},
+        "large_files": summary,
+    }
+    cost = next(r for r in load("dotprompts").rows(result) if r.target is dp.ANALYSIS)
+    assert cost.measured == 4.0 and cost.verdict() == "met" and "n=3" in cost.value

@@ -320,3 +320,96 @@ def test_fuzz_never_raises_and_edits_stay_on_the_cursor_line(
         for end in range(len(draft) + 1):
             cut = stop_index(draft[:end], ctx)
             assert cut is None or 0 <= cut <= end
+
+
+# --------------------------------------------------------------- the analysis' restart line
+
+RESTART_PYTHON = '''import os
+
+
+def read(path):
+    """Read it.
+
+    Lines of prose, (unbalanced [brackets.
+    """
+    with open(path) as f:
+        data = f.read(
+            1024)
+    return data.split(
+        "\\n")
+
+
+class Store:
+    def put(self, key, value):
+        if key:
+            self.items[key] = value
+'''
+
+
+def _restart_at(text: str, offset: int, language: str) -> int:
+    from analysis.cursor import cursor_facts
+    from analysis.document import Document
+
+    return cursor_facts(Document("file:///t", text, language), offset).restart
+
+
+@pytest.mark.parametrize("language", ["python", "javascript"])
+def test_lexing_from_the_analysis_restart_line_changes_no_draft(language):
+    # in code that parses, the state at the cursor read from the tree's restart line
+    # equals the windowed scan
+    text = RESTART_PYTHON if language == "python" else JS_RESTART
+    drafts = ["x)", "]\n", "value\n        return", '"""', "1024)\n    x = 1"]
+    restarts = set()
+    for offset in range(0, len(text) + 1, 3):
+        restart = _restart_at(text, offset, language)
+        restarts.add(restart)
+        for mode in ("auto", "never"):
+            plain = draft_context(text, offset, language, mode)
+            fast = draft_context(text, offset, language, mode, restart)
+            assert fast.restart == restart
+            assert wants_multiline(fast) == wants_multiline(plain), offset
+            for draft in drafts:
+                assert clean_draft(draft, fast) == clean_draft(draft, plain), (offset, draft)
+    assert len(restarts) > 3
+
+
+def test_on_broken_code_the_restart_line_follows_the_tree():
+    # ``split(`` is never closed; the tree reads the class below as a new statement, and
+    # so does the draft cleaning at the class's line: a ``)`` there closes nothing
+    text = "def f(data):\n    return data.split(\n\n\nclass Store:\n    pass\n"
+    offset = text.index("class") + 1
+    restart = _restart_at(text, offset, "python")
+    assert restart == text.index("class")
+    assert clean_draft("x)", draft_context(text, offset, "python", "never", restart)).text == "x"
+    assert clean_draft("x)", draft_context(text, offset, "python", "never")).text == "x)"
+
+
+JS_RESTART = """const a = 1;
+function f(x) {
+  const s = `a ${x} (
+  b`;
+  return g(x,
+    2);
+}
+"""
+
+
+def test_a_restart_line_reads_a_string_opened_before_the_window():
+    # a docstring longer than the window: the windowed scan starts inside it and reads
+    # its lines as code; the tree's restart line is the statement that opens it
+    prose = "word (unbalanced\n" * 5000
+    text = f'def f():\n    """Docs.\n{prose}'
+    offset = len(text) - 3
+    restart = _restart_at(text, offset, "python")
+    assert restart == text.index("def f")
+    fast = draft_context(text, offset, "python", "auto", restart)
+    assert fast._facts.quote == '"""' and not fast._facts.truncated
+    windowed = draft_context(text, offset, "python", "auto")
+    assert windowed._facts.truncated
+
+
+def test_a_restart_past_the_cursor_is_ignored():
+    assert draft_context("abc", 2, "python", "auto", 3).restart is None
+    assert draft_context("abc", 2, "python", "auto", "1").restart is None
+    with pytest.raises(ValueError):
+        DraftContext("abc", 2, "python", "auto", 3)

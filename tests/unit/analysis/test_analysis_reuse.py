@@ -1,0 +1,183 @@
+"""Work the analysis shares or skips per request (issue 14: analysis under 5 ms on large files).
+
+Each shortcut must give the answer the full computation gives: the restart line found
+by bisection equals a scan of every statement, one re-parsed environment serves the
+answer before the cursor's "." and the drafts' answers after it, and facts cached by
+text follow the text.
+"""
+
+from __future__ import annotations
+
+import random
+
+from analysis_testing import CURSOR, oracle_for, strict_analysis  # noqa: F401
+
+from analysis.context import _STATEMENT_CONTAINERS, _STRINGISH, restart_byte
+from analysis.languages import parser_for
+from analysis.python_symbols import PyModule, TextCache
+from analysis.resolution import _base_names
+
+PYTHON = '''import os
+
+X = 1; Y = 2
+class Store:
+    """A store.
+
+    def not_code(self):
+    """
+
+    def put(self, key, value):
+        if key:
+            self.items[key] = value  # a comment
+        else:
+            raise KeyError(
+                key,
+            )
+
+    def get(self, key
+        return self.items[key]
+
+
+def helper(a, b):
+    for item in a:
+        yield item
+    return b
+'''
+
+JAVASCRIPT = """const a = 1; let b = 2;
+class Store {
+  put(key, value) {
+    if (key) { this.items[key] = value; }
+    const s = `template ${key}
+    more`;
+    return s;
+  }
+}
+function helper(x) {
+  return x +
+}
+"""
+
+
+def restart_by_full_scan(root, data: bytes, target: int) -> int:
+    """The reference: every statement before ``target`` on the way down is a candidate."""
+    best = 0
+    node = root
+    while node is not None and node.type not in _STRINGISH:
+        holder = None
+        children = node.children
+        for index, child in enumerate(children):
+            if child.start_byte > target:
+                break
+            if node.type in _STATEMENT_CONTAINERS and child.is_named:
+                if child.type not in ("ERROR", "comment"):
+                    start = data.rfind(b"\n", 0, child.start_byte) + 1
+                    if not data[start : child.start_byte].strip():
+                        best = max(best, start)
+                    if child.end_byte <= target and not child.has_error:
+                        after = data.find(b"\n", child.end_byte)
+                        following = (
+                            children[index + 1].start_byte if index + 1 < len(children) else None
+                        )
+                        if 0 <= after < target and (following is None or following > after):
+                            best = max(best, after + 1)
+            if child.start_byte <= target < child.end_byte:
+                holder = child
+        node = holder
+    return best
+
+
+def test_restart_line_by_bisection_equals_the_full_scan_at_every_offset():
+    for language, source in (("python", PYTHON), ("javascript", JAVASCRIPT)):
+        data = source.encode()
+        tree = parser_for(language).parse(data)
+        restarts = set()
+        for target in range(len(data) + 1):
+            expected = restart_by_full_scan(tree.root_node, data, target)
+            assert restart_byte(tree.root_node, data, target) == expected, (language, target)
+            restarts.add(expected)
+        assert len(restarts) > 8  # the sources have many restart lines
+
+
+def test_restart_line_on_randomly_damaged_code():
+    rng = random.Random(7)
+    source = PYTHON * 3
+    for _ in range(20):
+        cut = rng.randrange(len(source) - 30)
+        damaged = (source[:cut] + source[cut + rng.randrange(1, 30) :]).encode()
+        tree = parser_for("python").parse(damaged)
+        for target in rng.sample(range(len(damaged) + 1), 40):
+            expected = restart_by_full_scan(tree.root_node, damaged, target)
+            assert restart_byte(tree.root_node, damaged, target) == expected
+
+
+STORE = """
+class Store:
+    def __init__(self):
+        self.items = {}
+
+    def put(self, key, value):
+        <|>
+"""
+
+
+def test_one_environment_answers_before_and_after_the_dot():
+    oracle = oracle_for(STORE.replace("<|>", "self.<|>"))
+    before_dot = oracle.members("", 1)  # the code before the cursor's "."
+    assert before_dot is not None and {"items", "put"} <= before_dot
+    for draft in ("it", "items", "items.pop(key)"):
+        oracle.members(draft)  # what the monitor asks while a draft grows
+    assert len(oracle._environments) == 1
+    # and the shared environment answers each draft as a fresh oracle would
+    fresh = oracle_for(STORE.replace("<|>", "self.<|>"))
+    assert fresh.members("items.copy()") == oracle.members("items.copy()")
+
+
+def test_base_names_are_read_from_class_headers_at_line_starts():
+    data = b"""class A(Base, mod.Mixin, metaclass=Meta):
+    class Inner (Other) :
+        pass
+x = classify(Thing)
+s = "class Fake(NotABase)"
+class Plain:
+    pass
+class Multi(
+    First,
+    Second):
+    pass
+"""
+    names = _base_names(data)
+    assert {"Base", "metaclass", "Meta", "Other", "First", "Second"} <= names
+    assert "mod" in names  # the text before a dot is a name too (over-approximates)
+    # ``mod.Mixin`` names another module's class; calls, strings and plain classes name none
+    assert not {"Mixin", "Thing", "NotABase", "Plain"} & names
+
+
+def test_text_cache_is_least_recently_used_and_bounded_by_bytes():
+    cache = TextCache(max_bytes=10)
+    cache.put(b"aaaa", frozenset({"a"}))
+    cache.put(b"bbbb", frozenset({"b"}))
+    assert cache.get(b"aaaa") == {"a"}  # now the most recently used
+    cache.put(b"cccc", frozenset({"c"}))  # 12 bytes: the oldest entry goes
+    assert cache.get(b"bbbb") is None
+    assert cache.get(b"aaaa") == {"a"} and cache.get(b"cccc") == {"c"}
+
+
+def _first_class(source: str):
+    data = source.encode()
+    module = PyModule(data, parser_for("python").parse(data))
+    node = next(c for c in module.root.named_children if c.type == "class_definition")
+    return module.class_at(node)
+
+
+def test_first_parameter_uses_follow_the_class_text():
+    source = "class C:\n    def m(self):\n        return self.a + self.b\n"
+    assert _first_class(source).first_parameter_uses == {"a", "b"}
+    # the same class elsewhere in another file: the same answer
+    assert _first_class("import os\n\n" + source).first_parameter_uses == {"a", "b"}
+    # an edit of the class changes it (the cache is keyed by the class's text)
+    edited = source.replace("self.b", "self.c")
+    assert _first_class(edited).first_parameter_uses == {"a", "c"}
+    # a static method's first parameter is no instance
+    static = "class C:\n    @staticmethod\n    def m(self):\n        return self.a\n"
+    assert _first_class(static).first_parameter_uses == frozenset()
