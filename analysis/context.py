@@ -469,9 +469,9 @@ def _free_names(text: str) -> set[str]:
 
 def _binds_in_head(head_text: str, name: str, python: bool) -> bool:
     """True when the statement text before the receiver may (re)bind ``name``."""
-    quoted = re.escape(name)
     if python:
-        return _python_binds_in_head(head_text, quoted)
+        return _python_binds_in_head(head_text, name)
+    quoted = re.escape(name)
     if name == "this":
         return bool(re.search(r"\bfunction\b", head_text))
     if re.search(r"\b(function|class)\b|=>", head_text):
@@ -513,11 +513,13 @@ def _python_binding_patterns(
 
 def _binds_as_for_target(name: str, text: str) -> bool:
     """True when Python ``text`` has ``name`` as a ``for``/comprehension target."""
+    if name not in text:
+        return False  # (compiling a pattern per name costs more than this whole check)
     return _python_binding_patterns(re.escape(name))[0][1].search(text) is not None
 
 
-def _python_binds_in_head(head_text: str, quoted: str) -> bool:
-    """:func:`_binds_in_head` for Python (``quoted``: the name, regex-escaped).
+def _python_binds_in_head(head_text: str, name: str) -> bool:
+    """:func:`_binds_in_head` for Python.
 
     Bindings the environment cannot see because the statement is replaced by the
     placeholder: targets of assignments (an ``=`` outside brackets; inside them it is a
@@ -542,7 +544,7 @@ def _python_binds_in_head(head_text: str, quoted: str) -> bool:
     header = _PY_HEADER.match(head_text)
     if header is not None:
         rest = head_text[header.end() :]
-        if re.fullmatch(quoted, header.group(1)) or rest.lstrip().startswith("["):
+        if header.group(1) == name or rest.lstrip().startswith("["):
             return True  # the name it defines; type parameters ``def f[T](x: T`` bind T
         if re.search(r"\b(def|class)\b", rest):
             return True
@@ -551,7 +553,9 @@ def _python_binds_in_head(head_text: str, quoted: str) -> bool:
                 return True  # the body has begun: the parameters are bound there
     elif re.search(r"\b(def|class)\b", head_text):
         return True
-    binders, assigned = _python_binding_patterns(quoted)
+    if name not in head_text:
+        return False  # every pattern below spells the name
+    binders, assigned = _python_binding_patterns(re.escape(name))
     if any(pattern.search(head_text) for pattern in binders):
         return True
     for pattern in assigned:

@@ -48,7 +48,8 @@ Reported per arm: the valid-member rate over resolved points and over all points
 (with the unknown share), next-identifier match (over all and resolved points), for k = 4
 the per-draft valid rate, the share of points where every draft is valid and best-of-k
 identifier match; per-request analysis time p50/p95 (all requests, and requests on files
-of at least 2,000 lines); the monitor's cost per step. The targets read the points
+of at least 2,000 lines, where ``--large-files`` more points are drawn and asked with the
+greedy monitored arm: the sample of the analysis-cost target); the monitor's cost per step. The targets read the points
 whose receiver is ``self`` or a name of an instance of a class *fully defined in the
 file* (every class of its MRO is defined in the file or is a builtin; decided by the
 judge): the uniform sample's such points plus ``--in-file`` more drawn from them.
