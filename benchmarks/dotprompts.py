@@ -52,7 +52,10 @@ of at least 2,000 lines, where ``--large-files`` more points are drawn and asked
 greedy monitored arm: the sample of the analysis-cost target); the monitor's cost per step. The targets read the points
 whose receiver is ``self`` or a name of an instance of a class *fully defined in the
 file* (every class of its MRO is defined in the file or is a builtin; decided by the
-judge): the uniform sample's such points plus ``--in-file`` more drawn from them.
+judge) whose member set is closed (a class with ``__getattr__``, ``setattr`` targets,
+an unknown decorator or metaclass may have any member, so no identifier can be judged
+there; such points are counted, not targeted): the uniform sample's such points plus
+``--in-file`` more drawn from them.
 
     python -m benchmarks.dotprompts --model default --prompts 300 --in-file 150 --seed 0
 """
@@ -170,7 +173,9 @@ class DotPoint:
     unknown); ``declared``: where they are unknown, the names the receiver's class and
     its ancestors certainly declare (a lower bound); ``in_file_class``: the receiver is
     ``self`` or a name, of an instance of a class whose MRO is defined in this file (or
-    builtin).
+    builtin) and whose member set the judge knows; ``open_in_file_class``: such a class
+    whose member set is open (``__getattr__``, ``setattr``, an unknown decorator or
+    metaclass: any name may exist, so no identifier there can be judged).
     """
 
     source: str
@@ -182,6 +187,7 @@ class DotPoint:
     in_file_class: bool
     lines: int
     declared: frozenset[str] | None = None
+    open_in_file_class: bool = False
 
     @property
     def document(self) -> str:
@@ -253,9 +259,19 @@ def file_points(source: str, path: Path, text: str) -> list[DotPoint]:
         except OracleTimeout:
             judge, in_file, declared = None, False, None
         dot = len(data[:byte].decode("utf-8", "surrogatepass"))
+        closed = judge is not None  # an open class: every name may exist, none judged
         points.append(
             DotPoint(
-                source, path.as_uri(), text, dot, receiver[-40:], judge, in_file, lines, declared
+                source,
+                path.as_uri(),
+                text,
+                dot,
+                receiver[-40:],
+                judge,
+                in_file and closed,
+                lines,
+                declared,
+                in_file and not closed,
             )
         )
     return points
@@ -686,8 +702,11 @@ def markdown(report: dict[str, Any]) -> str:
             f"wall times). {p.get('uniform', '?')} points drawn uniformly from all "
             f"{p.get('pool', '?')} member accesses of {p.get('files', '?')} held-out files "
             f"(code after the cursor present), plus {p.get('in_file_extra', 0)} more whose "
-            f"receiver is an instance of a class fully defined in the file "
-            f"({in_file_n} such points in all). Resolved share (the request's oracle) over "
+            f"receiver is an instance of a class fully defined in the file, with a closed "
+            f"member set ({in_file_n} such points in all; "
+            f"{p.get('pool_open_in_file_class', '?')} more of the pool are of in-file "
+            f"classes whose members are open, e.g. by `__getattr__`, and are not "
+            f"judged there). Resolved share (the request's oracle) over "
             f"{cov.get('points', '?')} points: **{fmt(cov.get('share'), '%')}** "
             f"({cov.get('scope', '')}); real continuation allowed at resolved points: "
             f"{fmt(cov.get('target_allowed'), '%')}. Definitions in the prompt (item 5): "
@@ -858,6 +877,7 @@ def run(
         "points": {
             "pool": len(pool),
             "pool_in_file_class": sum(p.in_file_class for p in pool),
+            "pool_open_in_file_class": sum(p.open_in_file_class for p in pool),
             "pool_judge_known": sum(p.judge is not None for p in pool),
             "files": len(files),
             "uniform": len(uniform),

@@ -344,9 +344,7 @@ class CompletionPipeline:
             constraints.append(MemberMonitor(lm.table, oracle, tail, lm.eos_ids))
         if options.repetition_penalty:
             oracle = (
-                StatementRepetition(language, doc.text[:gen_offset])
-                if language is not None
-                else None
+                StatementRepetition.for_document(doc, gen_offset) if language is not None else None
             )
             constraints.append(RepetitionPenalty(lm.table, oracle, lm.eos_ids))
         return constraints

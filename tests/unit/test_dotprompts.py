@@ -114,8 +114,12 @@ def test_open_receivers_judge_declared_names_valid_and_others_unknown(tmp_path):
     assert dp.verdict("inner.size()", point, None, False) == "valid"  # the file's own
     assert dp.verdict("size()", point, None, False) == "valid"  # Wrapper declares it
     assert dp.verdict("other()", point, None, False) == "unknown"  # never counted valid
+    # the class is defined in the file but its member set is open: counted, never a
+    # target point (no identifier there can be judged invalid)
+    assert not point.in_file_class and point.open_in_file_class
     closed = point_at(dp.file_points("geometry.py", path, SOURCE), "p.norm()")
     assert closed.declared is None  # the member set decides there
+    assert closed.in_file_class and not closed.open_in_file_class
 
 
 def test_samples_are_uniform_plus_distinct_in_file_points(points):

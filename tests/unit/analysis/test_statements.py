@@ -236,6 +236,47 @@ def test_incremental_equals_batch_on_a_looping_draft():
     assert reports[-1].copies == 8 and reports[-1].excess == 6  # free copy: prompt has two
 
 
+def test_drafts_parsed_from_the_documents_tree_equal_the_prefix_alone():
+    # the oracle of a document parses each draft from the document's own tree (the code
+    # after the cursor replaced by the draft): trees and reports equal those of a fresh
+    # prefix-only oracle, and the prefix is never parsed on its own
+    from analysis.document import Document
+
+    rng = random.Random(3)
+    checked = 0
+    sources = [*_stdlib_sources()[:2], "def f(s='😀漢字'):\n    x = (1,\n    return s\n"]
+    for source in sources:
+        doc = Document("file:///t.py", source, "python")
+        lines = source.splitlines(keepends=True)
+        for _ in range(4):
+            cut = rng.randrange(0, len(source) + 1)
+            draft = "".join(lines[rng.randrange(len(lines)) :][:6]) + "x = 1\nx = 1\nx = 1\n"
+            from_doc = StatementRepetition.for_document(doc, cut)
+            alone = StatementRepetition("python", source[:cut])
+            for pos in range(0, len(draft) + 1, 7):
+                assert from_doc.report(draft[:pos]) == alone.report(draft[:pos])
+            data = from_doc._prompt + draft.encode()
+            fresh = doc_parser().parse(data)
+            assert str(from_doc._parse(data).root_node) == str(fresh.root_node)
+            assert from_doc._base is not None and from_doc._base[0] is doc.tree
+            checked += 1
+    assert checked == 4 * len(sources)
+
+
+def doc_parser():
+    from analysis.languages import parser_for
+
+    return parser_for("python")
+
+
+def test_a_document_whose_bytes_differ_from_the_prefix_falls_back_to_the_prefix():
+    # the document changed under the request: its tree is not used
+    oracle = StatementRepetition("python", "x = 1\n", source=(doc_parser().parse(b"y"), b"y"))
+    assert oracle._base is None
+    assert oracle.report("a = f(1)\n" * 4) is not None
+    assert oracle._base is not None and oracle.parses >= 1
+
+
 CODE_ALPHABET = st.sampled_from(
     list("abcdefxyz_019 \n\t()[]{}:;,.=+-*/'\"#@`$\\<>!&|?") + ["def ", "if ", "else", "😀", "漢字"]
 )
