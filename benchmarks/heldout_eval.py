@@ -7,7 +7,9 @@ recorded next to its weights in ``heldout.txt``, else ``models.corpus.split_file
     preceded by EOS (as in training), scored in windows of the model's context
     with stride context/2: the first window counts all its tokens, later windows
     only their second half, so every token is predicted once with at least half
-    a context of history;
+    a context of history; and the same loss **by the context the model had**
+    (tokens before the predicted one, bucketed; full non-overlapping windows, so
+    every bucket reads the same windows): whether more positions would pay;
 (b) **line completion** at N seeded random cursor positions, in the style of the
     Code4Me evaluation (Izadi et al. 2024, "Language Models for Code Completion:
     A Practical Evaluation"): the rest of the line is completed at a random cursor,
@@ -183,6 +185,74 @@ def next_token_stats(
         "perplexity": round(math.exp(loss), 3) if total else None,
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+# context lengths at which the loss-by-context curve is cut (tokens before the predicted one)
+CONTEXT_EDGES = (1, 16, 32, 64, 128, 192, 256, 320, 384, 448, 512, 768, 1024, 1536)
+
+
+@torch.no_grad()
+def context_curve(
+    lm: LoadedModel, texts: Sequence[tuple[str, str]], max_tokens: int | None
+) -> dict[str, Any]:
+    """Return next-token loss and accuracy by the context the model had: token ``j`` of a
+    window is predicted from ``j`` tokens, and the buckets of ``j`` cut at
+    :data:`CONTEXT_EDGES`. Windows are full-length, non-overlapping pieces of each file
+    (the same windows in every bucket, so the buckets differ only by context); the curve
+    tells whether more positions would pay (issue 15, item 3)."""
+    window = min(lm.context_length, MAX_WINDOW)
+    bos = [min(lm.eos_ids)] if lm.eos_ids else []
+    # 1. full windows of every file, within the token budget
+    windows: list[list[int]] = []
+    for _, text in texts:
+        if max_tokens is not None and len(windows) * window >= max_tokens:
+            break
+        ids = bos + lm.encode(text)
+        for start in range(0, len(ids) - window + 1, window):
+            windows.append(ids[start : start + window])
+            if max_tokens is not None and len(windows) * window >= max_tokens:
+                break
+    edges = [e for e in CONTEXT_EDGES if e < window] + [window]
+    nll = [0.0] * (len(edges) - 1)
+    hits = [0] * (len(edges) - 1)
+    # 2. batched forward passes; position j - 1's logits predict token j
+    rows = max(1, min(16, LOGIT_BUDGET // (window * lm.vocab_size)))
+    for b in range(0, len(windows), rows):
+        inputs = torch.tensor(windows[b : b + rows], dtype=torch.long)  # (B, W)
+        logits = lm.model(input_ids=inputs.to(lm.device)).logits.float()  # (B, W, V)
+        logp = torch.log_softmax(logits[:, :-1], dim=-1)  # (B, W-1, V)
+        targets = inputs[:, 1:].to(logp.device)  # (B, W-1)
+        token_nll = -logp.gather(2, targets[..., None])[..., 0]  # (B, W-1)
+        token_hit = logp.argmax(dim=-1) == targets  # (B, W-1)
+        for i in range(len(edges) - 1):
+            lo, hi = edges[i] - 1, edges[i + 1] - 1  # columns of contexts edges[i]..edges[i+1]-1
+            nll[i] += float(token_nll[:, lo:hi].sum())
+            hits[i] += int(token_hit[:, lo:hi].sum())
+    buckets = []
+    for i in range(len(edges) - 1):
+        n = len(windows) * (edges[i + 1] - edges[i])
+        buckets.append(
+            {
+                "context": [edges[i], edges[i + 1] - 1],
+                "tokens": n,
+                "loss_nats": round(nll[i] / n, 4) if n else None,
+                "accuracy": round(hits[i] / n, 4) if n else None,
+            }
+        )
+    return {"window": window, "windows": len(windows), "buckets": buckets}
+
+
+def context_markdown(curve: dict[str, Any]) -> str:
+    """The loss-by-context table."""
+    rows = [
+        [f"{b['context'][0]}-{b['context'][1]}", b["loss_nats"], b["accuracy"], b["tokens"]]
+        for b in curve["buckets"]
+    ]
+    return (
+        f"Next-token loss by the context the model had ({curve['windows']} full windows of "
+        f"{curve['window']} tokens, not overlapping):\n\n"
+        + markdown_table(["context tokens", "loss (nats)", "accuracy", "tokens"], rows)
+    )
 
 
 # ------------------------------------------------------------------ (b) line completion
@@ -491,6 +561,8 @@ def markdown(report: dict[str, Any]) -> str:
             ],
         ),
     ]
+    if report.get("context"):
+        lines += ["", context_markdown(report["context"])]
     return "\n".join(lines)
 
 
@@ -548,6 +620,7 @@ def run(
     if progress:
         print(f"next-token evaluation on {len(scored)} files", file=sys.stderr)
     tokens = next_token_stats(lm, scored, max_tokens)
+    curve = context_curve(lm, scored, max_tokens)
     # 3. line completion at seeded random cursors, every prompt setting on the same cases
     cases = sample_line_cases(texts, positions, seed)
     rows, latencies = evaluate_cases(lm, cases, max_new_tokens, progress)
@@ -577,6 +650,7 @@ def run(
             "heldout_files": [name for name, _ in texts],
         },
         "next_token": tokens,
+        "context": curve,
         "cases": {
             **{kind: sum(r["kind"] == kind for r in rows) for kind in KINDS},
             "mid_word": sum(r["kind"] in ("eol", "mid") and r["mid_word"] for r in rows),

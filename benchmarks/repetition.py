@@ -28,8 +28,9 @@ and strings abstracted, so ``path.join(os.join(path.join(`` and three more
 ``self.x = x`` statements both count), next to the same rate on the files' real
 continuations of the same length (what people write). The per-step cost of the
 constraint (p50/p99) is split into steps whose draft just received a newline
-(the oracle may reparse) and the others, plus the one-off oracle setup (prompt
-parse). TR-S, TR-N and parse-clean use the completion up to its last newline
+(the oracle may reparse; its first parse of a request starts from the document's
+own tree) and the others, plus the one-off constraints' set-up per request (no parse
+since the oracle reads the document's tree). TR-S, TR-N and parse-clean use the completion up to its last newline
 (complete lines). Finally each prompt's real continuation is replayed through
 the penalty without a model, to show how often each detector fires on code
 people wrote and how often it lowers the token the file really has.
@@ -347,7 +348,7 @@ class MeasuredPipeline(CompletionPipeline):
         out: list[LogitsConstraint] = []
         for constraint in found:
             if isinstance(constraint, RepetitionPenalty):
-                # the constraints' set-up time, mostly the oracle's prompt parse
+                # the constraints' set-up time (the oracle parses nothing up front)
                 self.setup_ms.append((time.perf_counter() - started) * 1000.0)
                 if self.strength is not None:
                     constraint.strength = self.strength
@@ -524,7 +525,7 @@ def table(summary: dict[str, Any]) -> str:
     labels = {
         "newline": "step after a newline (may reparse)",
         "other": "step without a newline",
-        "setup": "oracle setup (prompt parse), per request",
+        "setup": "constraints' set-up, per request",
     }
     for name, label in labels.items():
         p50, p99 = o[f"{name}_p50_ms"], o[f"{name}_p99_ms"]

@@ -181,3 +181,32 @@ def test_mixed_setting_takes_fim_on_mid_line_cases_only(tiny_lm):
         dataclasses.replace(tiny_lm, fim_policy="mid-line"), rows, latencies
     )
     assert list(served)[0] == MIXED  # the served setting comes first
+
+
+def test_loss_by_context_buckets_every_token_of_full_windows_once(tiny_lm):
+    import torch
+
+    from benchmarks.heldout_eval import context_curve
+
+    text = "def add(a, b):\n    return a + b\n" * 40
+    curve = context_curve(tiny_lm, [("t.py", text)], None)
+    window, n = curve["window"], curve["windows"]
+    assert window == tiny_lm.context_length and n >= 1
+    buckets = curve["buckets"]
+    assert buckets[0]["context"][0] == 1 and buckets[-1]["context"][1] == window - 1
+    assert all(
+        a["context"][1] + 1 == b["context"][0]
+        for a, b in zip(buckets[:-1], buckets[1:], strict=True)
+    )
+    assert sum(b["tokens"] for b in buckets) == n * (window - 1)
+    # the buckets' token-weighted loss is the plain loss over the same windows
+    ids = [min(tiny_lm.eos_ids)] + tiny_lm.encode(text)
+    windows = torch.tensor([ids[s : s + window] for s in range(0, n * window, window)])
+    with torch.no_grad():
+        logits = tiny_lm.model(input_ids=windows).logits.float()
+    logp = torch.log_softmax(logits[:, :-1], dim=-1)
+    plain = float(-logp.gather(2, windows[:, 1:, None]).mean())
+    weighted = sum(b["loss_nats"] * b["tokens"] for b in buckets) / (n * (window - 1))
+    assert abs(weighted - plain) < 1e-3
+    # a budget keeps fewer windows
+    assert context_curve(tiny_lm, [("t.py", text)], window)["windows"] == 1
