@@ -49,13 +49,13 @@ Reported per arm: the valid-member rate over resolved points and over all points
 the per-draft valid rate, the share of points where every draft is valid and best-of-k
 identifier match; per-request analysis time p50/p95 (all requests, and requests on files
 of at least 2,000 lines, where ``--large-files`` more points are drawn and asked with the
-greedy monitored arm: the sample of the analysis-cost target); the monitor's cost per step. The targets read the points
-whose receiver is ``self`` or a name of an instance of a class *fully defined in the
-file* (every class of its MRO is defined in the file or is a builtin; decided by the
-judge) whose member set is closed (a class with ``__getattr__``, ``setattr`` targets,
-an unknown decorator or metaclass may have any member, so no identifier can be judged
-there; such points are counted, not targeted): the uniform sample's such points plus
-``--in-file`` more drawn from them.
+greedy monitored arm: the sample of the analysis-cost target); the monitor's cost per
+step. The targets read the points whose receiver is ``self`` or a name of an instance
+of a class *fully defined in the file* (every class of its MRO is defined in the file
+or is a builtin; decided by the judge) whose member set is closed (a class with
+``__getattr__``, ``setattr`` targets, an unknown decorator or metaclass may have any
+member, so no identifier can be judged there; such points are counted, not targeted):
+the uniform sample's such points plus ``--in-file`` more drawn from them.
 
     python -m benchmarks.dotprompts --model default --prompts 300 --in-file 150 --seed 0
 """

@@ -838,7 +838,7 @@ PLUGIN = Benchmark(
     targets=(NEXT_TOKEN, EOL_EXACT),
     sizes={
         "smoke": {"positions": 4, "max_tokens": 1024, "max_new_tokens": 8},
-        "quick": {"positions": 16, "max_tokens": 4096, "max_new_tokens": 24},
+        "quick": {"positions": 60, "max_tokens": 32_768, "max_new_tokens": 24},
         "full": {},
     },
     figures=(figure,),

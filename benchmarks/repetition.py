@@ -30,8 +30,8 @@ continuations of the same length (what people write). The per-step cost of the
 constraint (p50/p99) is split into steps whose draft just received a newline
 (the oracle may reparse; its first parse of a request starts from the document's
 own tree) and the others, plus the one-off constraints' set-up per request (no parse
-since the oracle reads the document's tree). TR-S, TR-N and parse-clean use the completion up to its last newline
-(complete lines). Finally each prompt's real continuation is replayed through
+since the oracle reads the document's tree). TR-S, TR-N and parse-clean use the
+completion up to its last newline (complete lines). Finally each prompt's real continuation is replayed through
 the penalty without a model, to show how often each detector fires on code
 people wrote and how often it lowers the token the file really has.
 

@@ -151,6 +151,7 @@ def verified_drafts(
                 ids = list(draft.token_ids[: split + 1])
                 text = lm.table.decode(ids)
                 if text not in texts:
+                    ngram = draft.token_ngram_logprobs
                     kept = replace(
                         kept,
                         text=text,
@@ -158,6 +159,9 @@ def verified_drafts(
                         finish="trimmed",
                         logprob=sum(lps[: split + 1]),
                         stats=dict(stats, trimmed_from=len(draft.token_ids)),
+                        # the per-token lists follow the kept tokens
+                        token_logprobs=draft.token_logprobs[: split + 1],
+                        token_ngram_logprobs=None if ngram is None else ngram[: split + 1],
                     )
         if kept.text in texts:
             kept = replace(draft, logprob=sum(lps), stats=stats)  # never merge two drafts

@@ -38,7 +38,14 @@ def test_one_token_prompt_works_without_cache(tiny_lm):
 
 
 def make_draft(lm, ids: list[int], finish: str = "length") -> Draft:
-    return Draft(text=lm.table.decode(ids), token_ids=ids, score=0.0, finish=finish)
+    return Draft(
+        text=lm.table.decode(ids),
+        token_ids=ids,
+        score=0.0,
+        finish=finish,
+        token_logprobs=[-0.1 * (i + 1) for i in range(len(ids))],  # the decoder's, per token
+        token_ngram_logprobs=[-1.0 - i for i in range(len(ids))],
+    )
 
 
 def test_drafts_are_ranked_by_exact_mean_logprob(tiny_lm):
@@ -78,6 +85,10 @@ def test_far_worse_drafts_are_cut_after_their_first_diverging_token(tiny_lm):
     assert second.text == tiny_lm.table.decode(second.token_ids)
     exact = full_recompute(tiny_lm, prompt, second.token_ids)
     assert second.logprob == pytest.approx(sum(exact), abs=1e-3)
+    # the per-token lists (the ghost-text confidence reads them) follow the kept tokens
+    assert second.token_logprobs == pytest.approx([-0.1, -0.2, -0.3])
+    assert second.token_ngram_logprobs == [-1.0, -2.0, -3.0]
+    assert len(best.token_logprobs) == len(best.token_ids)
     # with a generous margin nothing is cut
     kept = verified_drafts(tiny_lm, prompt, [a, b], cut_margin=1e9)
     assert [d.finish for d in kept] == ["length", "length"]
