@@ -302,20 +302,19 @@ def sample_large(
     return random.Random(f"large:{seed}").sample(rest, min(n, len(rest)))
 
 
+def keystroke_percentiles(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """p50/p95 of the next keystroke's analysis time over the rows that have one."""
+    times = [r.get("keystroke_analysis_ms") for r in rows]
+    return percentiles([t for t in times if t is not None], (50, 95))
+
+
 def summarise_large(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Per-request analysis time on files of at least :data:`LARGE_FILE_LINES` lines."""
     return {
         "n": len(rows),
         "files": sorted({r["source"] for r in rows}),
         "analysis_ms": percentiles([r["analysis_ms"] for r in rows], (50, 95)),
-        "keystroke_analysis_ms": percentiles(
-            [
-                r["keystroke_analysis_ms"]
-                for r in rows
-                if r.get("keystroke_analysis_ms") is not None
-            ],
-            (50, 95),
-        ),
+        "keystroke_analysis_ms": keystroke_percentiles(rows),
         "facts_ms": percentiles([r["facts_ms"] for r in rows], (50, 95)),
         "oracle_ms": percentiles([r["oracle_ms"] for r in rows], (50, 95)),
     }
@@ -581,22 +580,8 @@ def summarise_arm(rows: Sequence[dict[str, Any]], points: dict[tuple[str, int], 
         "mean_definitions_tokens": rate([r["definitions_tokens"] for r in rows]),
         "analysis_ms": percentiles([r["analysis_ms"] for r in rows], (50, 95)),
         "analysis_ms_large_files": percentiles([r["analysis_ms"] for r in large], (50, 95)),
-        "keystroke_analysis_ms": percentiles(
-            [
-                r["keystroke_analysis_ms"]
-                for r in rows
-                if r.get("keystroke_analysis_ms") is not None
-            ],
-            (50, 95),
-        ),
-        "keystroke_analysis_ms_large_files": percentiles(
-            [
-                r["keystroke_analysis_ms"]
-                for r in large
-                if r.get("keystroke_analysis_ms") is not None
-            ],
-            (50, 95),
-        ),
+        "keystroke_analysis_ms": keystroke_percentiles(rows),
+        "keystroke_analysis_ms_large_files": keystroke_percentiles(large),
         "facts_ms": percentiles([r["facts_ms"] for r in rows], (50, 95)),
         "oracle_ms": percentiles([r["oracle_ms"] for r in rows], (50, 95)),
         "definitions_ms": percentiles([r["definitions_ms"] for r in rows], (50, 95)),
