@@ -137,19 +137,43 @@ def scoring_windows(n: int, window: int) -> list[tuple[int, int, int]]:
     return out
 
 
+def scoring_window(lm: LoadedModel) -> int:
+    """The window the next-token measures score in: the model's context, capped."""
+    return min(lm.context_length, MAX_WINDOW)
+
+
+def file_ids(lm: LoadedModel, text: str) -> list[int]:
+    """A file's token ids, preceded by EOS as in training."""
+    return ([min(lm.eos_ids)] if lm.eos_ids else []) + lm.encode(text)
+
+
 @torch.no_grad()
+def token_scores(lm: LoadedModel, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(negative log-likelihood, argmax hit), each (B, T-1), of ``inputs`` (B, T): column
+    ``j - 1`` scores token ``j`` from the tokens before it."""
+    logits = lm.model(input_ids=inputs.to(lm.device)).logits.float()  # (B, T, V)
+    logp = torch.log_softmax(logits[:, :-1], dim=-1)  # (B, T-1, V)
+    targets = inputs[:, 1:].to(logp.device)  # (B, T-1)
+    nll = -logp.gather(2, targets[..., None])[..., 0]  # (B, T-1)
+    return nll, logp.argmax(dim=-1) == targets
+
+
+def batch_rows(lm: LoadedModel, window: int) -> int:
+    """Rows per scoring batch within :data:`LOGIT_BUDGET`."""
+    return max(1, min(16, LOGIT_BUDGET // (window * lm.vocab_size)))
+
+
 def next_token_stats(
     lm: LoadedModel, texts: Sequence[tuple[str, str]], max_tokens: int | None
 ) -> dict[str, Any]:
     """Return next-token accuracy, loss (nats/token) and perplexity over ``texts``."""
     started = time.perf_counter()
-    window = min(lm.context_length, MAX_WINDOW)
-    bos = [min(lm.eos_ids)] if lm.eos_ids else []
+    window = scoring_window(lm)
     # 1. every file's windows with the positions they count, within the token budget
     jobs: list[tuple[list[int], int]] = []  # (window ids, first counted index in window)
     counted = 0
     for _, text in texts:
-        ids = bos + lm.encode(text)
+        ids = file_ids(lm, text)
         for start, end, first in scoring_windows(len(ids), window):
             jobs.append((ids[start:end], first - start))
             counted += end - first
@@ -158,7 +182,7 @@ def next_token_stats(
         if max_tokens is not None and counted >= max_tokens:
             break
     # 2. batched forward passes; right padding cannot change earlier positions (causal)
-    rows = max(1, min(16, LOGIT_BUDGET // (window * lm.vocab_size)))
+    rows = batch_rows(lm, window)
     nll, hits, total = 0.0, 0, 0
     for b in range(0, len(jobs), rows):
         batch = jobs[b : b + rows]
@@ -166,14 +190,11 @@ def next_token_stats(
         inputs = torch.zeros((len(batch), width), dtype=torch.long)  # (B, T)
         for r, (ids, _) in enumerate(batch):
             inputs[r, : len(ids)] = torch.tensor(ids)
-        logits = lm.model(input_ids=inputs.to(lm.device)).logits.float()  # (B, T, V)
+        token_nll, token_hit = token_scores(lm, inputs)  # (B, T-1) each
         for r, (ids, first) in enumerate(batch):
-            targets = torch.tensor(ids[first:], device=logits.device)  # (n,)
-            predicted = logits[r, first - 1 : len(ids) - 1]  # (n, V)
-            logp = torch.log_softmax(predicted, dim=-1)  # (n, V)
-            nll -= float(logp.gather(1, targets[:, None]).sum())
-            hits += int((predicted.argmax(dim=-1) == targets).sum())
-            total += len(targets)
+            nll += float(token_nll[r, first - 1 : len(ids) - 1].sum())
+            hits += int(token_hit[r, first - 1 : len(ids) - 1].sum())
+            total += len(ids) - first
     loss = nll / max(1, total)
     return {
         "tokens": total,
@@ -191,7 +212,6 @@ def next_token_stats(
 CONTEXT_EDGES = (1, 16, 32, 64, 128, 192, 256, 320, 384, 448, 512, 768, 1024, 1536)
 
 
-@torch.no_grad()
 def context_curve(
     lm: LoadedModel, texts: Sequence[tuple[str, str]], max_tokens: int | None
 ) -> dict[str, Any]:
@@ -200,14 +220,13 @@ def context_curve(
     :data:`CONTEXT_EDGES`. Windows are full-length, non-overlapping pieces of each file
     (the same windows in every bucket, so the buckets differ only by context); the curve
     tells whether more positions would pay (issue 15, item 3)."""
-    window = min(lm.context_length, MAX_WINDOW)
-    bos = [min(lm.eos_ids)] if lm.eos_ids else []
+    window = scoring_window(lm)
     # 1. full windows of every file, within the token budget
     windows: list[list[int]] = []
     for _, text in texts:
         if max_tokens is not None and len(windows) * window >= max_tokens:
             break
-        ids = bos + lm.encode(text)
+        ids = file_ids(lm, text)
         for start in range(0, len(ids) - window + 1, window):
             windows.append(ids[start : start + window])
             if max_tokens is not None and len(windows) * window >= max_tokens:
@@ -216,14 +235,10 @@ def context_curve(
     nll = [0.0] * (len(edges) - 1)
     hits = [0] * (len(edges) - 1)
     # 2. batched forward passes; position j - 1's logits predict token j
-    rows = max(1, min(16, LOGIT_BUDGET // (window * lm.vocab_size)))
+    rows = batch_rows(lm, window)
     for b in range(0, len(windows), rows):
         inputs = torch.tensor(windows[b : b + rows], dtype=torch.long)  # (B, W)
-        logits = lm.model(input_ids=inputs.to(lm.device)).logits.float()  # (B, W, V)
-        logp = torch.log_softmax(logits[:, :-1], dim=-1)  # (B, W-1, V)
-        targets = inputs[:, 1:].to(logp.device)  # (B, W-1)
-        token_nll = -logp.gather(2, targets[..., None])[..., 0]  # (B, W-1)
-        token_hit = logp.argmax(dim=-1) == targets  # (B, W-1)
+        token_nll, token_hit = token_scores(lm, inputs)  # (B, W-1) each
         for i in range(len(edges) - 1):
             lo, hi = edges[i] - 1, edges[i + 1] - 1  # columns of contexts edges[i]..edges[i+1]-1
             nll[i] += float(token_nll[:, lo:hi].sum())
