@@ -23,13 +23,17 @@ second:
 5. resolution results are cached per environment and receiver chain. A Python receiver
    whose type depends on call arguments (``sorted(xs)[0]``, ``d.get(k)``) or with a
    parenthesized head (``(a or b)``) is resolved as an expression parsed from its text, its
-   names looked up at the placeholder -- unless the statement around it binds one of them.
+   names looked up at the placeholder -- unless the statement around it binds one of them;
+6. environments outlive their oracle: the placeholder replaces the statement being written,
+   so while a person types within one line, every request's environment has the same text
+   byte for byte. The last few are kept (:data:`ENVIRONMENT_CACHE_SIZE`), keyed by that
+   text and the workspace's generation, and the next request's oracle reuses one whole --
+   tree, symbols and resolved receivers -- instead of re-parsing and re-resolving.
 """
 
 from __future__ import annotations
 
 import bisect
-import functools
 import keyword
 import re
 import threading
@@ -63,6 +67,7 @@ _OWN_OBJECT_LINE = {
     "javascript": re.compile(r"[ \t]*this"),
 }
 ANSWER_CACHE_SIZE = 8192
+ENVIRONMENT_CACHE_SIZE = 4  # environments kept across requests (see step 6 above)
 # Tests set this to True so that internal errors surface instead of becoming "no constraint".
 STRICT = False
 
@@ -485,37 +490,47 @@ def _binds_in_head(head_text: str, name: str, python: bool) -> bool:
     return any(re.search(pattern, head_text) for pattern in patterns)
 
 
-# a target list ``a, (b, c) =``, ``a +=``, ``a: T =`` (only an ``=`` outside brackets counts)
-_PY_ASSIGNED = (
-    r"(?<![\w.]){name}\b[\w\s,()\[\]*]*(?:[-+*/%&|^@]|//|\*\*|>>|<<)?=(?!=)",
-    r"^\s*{name}\s*:[^=]*=(?!=)",  # an annotated assignment
-)
-_PY_BINDERS = (
-    r"(?<![\w.]){name}\s*:=",  # a walrus, in any brackets
-    r"\bfor\b(?:(?!\bin\b)[^:])*?(?<![\w.]){name}\b",  # a for/comprehension target
-    r"\blambda\b[^:]*?(?<![\w.]){name}\b",  # a lambda parameter
-    r"\bas\s+{name}\b",  # with/except ... as name
-    r"\bas\s*[(\[][^:]*?(?<![\w.]){name}\b",  # with ... as (a, b)
-)
+# Binding forms, read without compiling a pattern per name (compiling one costs ~0.1 ms,
+# as much as the whole check): each is a fixed pattern plus a test on where the name occurs.
+# ``name`` is bound by ...
+_NAME_AT = re.compile(r"(?<![\w.])[^\W\d]\w*")  # identifiers not after "." (candidates)
+# ... an assignment target list ``a, (b, c) =``, ``a +=`` (an ``=`` outside brackets counts):
+_ASSIGNED_AFTER = re.compile(r"[\w\s,()\[\]*]*(?:[-+*/%&|^@]|//|\*\*|>>|<<)?=(?!=)")
+_ANNOTATED = re.compile(r"\s*([^\W\d]\w*)\s*:[^=]*=(?!=)")  # ... ``name: T =`` ...
+_WALRUS_AFTER = re.compile(r"\s*:=")  # ... a walrus, in any brackets ...
+_AS_NAME = re.compile(r"\bas\s+([^\W\d]\w*)")  # ... with/except ... as name ...
+# ... or a name between one of these and the end of its region: for/comprehension targets
+# (up to `in` or ":"), lambda parameters and ``with ... as (a, b)`` (up to ":")
+_FOR, _LAMBDA, _AS_TUPLE = (re.compile(p) for p in (r"\bfor\b", r"\blambda\b", r"\bas\s*[(\[]"))
+_FOR_END = re.compile(r":|\bin\b")
+_COLON = re.compile(":")
 _PY_HEADER = re.compile(r"\s*(?:async\s+)?(?:def|class)\s+([^\W\d]\w*)")
 
 
-@functools.lru_cache(maxsize=512)
-def _python_binding_patterns(
-    quoted: str,
-) -> tuple[tuple[re.Pattern[str], ...], tuple[re.Pattern[str], ...]]:
-    """(:data:`_PY_BINDERS`, :data:`_PY_ASSIGNED`) compiled for one name."""
-    return (
-        tuple(re.compile(pattern.format(name=quoted)) for pattern in _PY_BINDERS),
-        tuple(re.compile(pattern.format(name=quoted)) for pattern in _PY_ASSIGNED),
-    )
+def _name_spans(text: str, name: str) -> list[tuple[int, int]]:
+    """Where identifier ``name`` occurs in ``text``, not as an attribute (``x.name``)."""
+    if name not in text:
+        return []
+    return [m.span() for m in _NAME_AT.finditer(text) if m.group() == name]
+
+
+def _in_region(
+    text: str, starts: list[tuple[int, int]], opener: re.Pattern[str], end: re.Pattern[str]
+) -> bool:
+    """Whether a name starting at one of ``starts`` lies after a match of ``opener`` and
+    before the next match of ``end``."""
+    for match in opener.finditer(text):
+        stop = end.search(text, match.end())
+        limit = stop.start() if stop is not None else len(text)
+        if any(match.end() <= start < limit for start, _ in starts):
+            return True
+    return False
 
 
 def _binds_as_for_target(name: str, text: str) -> bool:
     """True when Python ``text`` has ``name`` as a ``for``/comprehension target."""
-    if name not in text:
-        return False  # (compiling a pattern per name costs more than this whole check)
-    return _python_binding_patterns(re.escape(name))[0][1].search(text) is not None
+    spans = _name_spans(text, name)
+    return bool(spans) and _in_region(text, spans, _FOR, _FOR_END)
 
 
 def _python_binds_in_head(head_text: str, name: str) -> bool:
@@ -553,16 +568,21 @@ def _python_binds_in_head(head_text: str, name: str) -> bool:
                 return True  # the body has begun: the parameters are bound there
     elif re.search(r"\b(def|class)\b", head_text):
         return True
-    if name not in head_text:
-        return False  # every pattern below spells the name
-    binders, assigned = _python_binding_patterns(re.escape(name))
-    if any(pattern.search(head_text) for pattern in binders):
+    spans = _name_spans(head_text, name)
+    if not spans:
+        return False  # every form below spells the name
+    if any(_WALRUS_AFTER.match(head_text, end) for _, end in spans):
         return True
-    for pattern in assigned:
-        for match in pattern.finditer(head_text):
-            if depth(match.end() - 1) in (0, None):
-                return True
-    return False
+    if any(m.group(1) == name for m in _AS_NAME.finditer(head_text)):
+        return True
+    regions = ((_FOR, _FOR_END), (_LAMBDA, _COLON), (_AS_TUPLE, _COLON))
+    if any(_in_region(head_text, spans, opener, end) for opener, end in regions):
+        return True
+    annotated = _ANNOTATED.match(head_text)
+    ends = [m.end() for _, e in spans if (m := _ASSIGNED_AFTER.match(head_text, e))]
+    if annotated is not None and annotated.group(1) == name:
+        ends.append(annotated.end())
+    return any(depth(end - 1) in (0, None) for end in ends)
 
 
 def _bracket_depths(text: str) -> list[int] | None:
@@ -605,12 +625,22 @@ def _bracket_depths(text: str) -> list[int] | None:
 
 
 class _Environment:
-    """The scope at a statement start: an incrementally re-parsed tree with a placeholder."""
+    """The scope at a statement start: an incrementally re-parsed tree with a placeholder.
+
+    It may serve requests after the oracle that built it (see :func:`cached_environment`),
+    so it has its own resolvers and its queries take its own lock.
+    """
 
     def __init__(
         self, oracle: MemberOracle, tree: tree_sitter.Tree, data: bytes, placeholder_byte: int
     ):
-        self.oracle = oracle
+        self.family = oracle.family
+        self.language = oracle.language
+        self.path = oracle.path
+        self.workspace = oracle.workspace
+        self._python_resolver: PythonResolver | None = None
+        self._js_resolver = None
+        self.lock = threading.RLock()
         self.data = data
         self.tree = tree
         self.node: Node | None = None
@@ -624,11 +654,23 @@ class _Environment:
         self.declared_results: dict[Chain, frozenset[str] | None] = {}
         self._module = None
 
+    def python_resolver(self) -> PythonResolver:
+        if self._python_resolver is None:
+            loader = self.workspace if self.workspace is not None else default_stdlib()
+            self._python_resolver = PythonResolver(loader)
+        return self._python_resolver
+
+    def js_resolver(self):
+        if self._js_resolver is None:
+            from analysis.js_symbols import JsResolver
+
+            self._js_resolver = JsResolver(self.workspace)
+        return self._js_resolver
+
     def module(self):
         if self._module is None:
-            oracle = self.oracle
-            path = oracle.path
-            if oracle.family == "python":
+            path = self.path
+            if self.family == "python":
                 self._module = PyModule(
                     self.data,
                     self.tree,
@@ -639,68 +681,71 @@ class _Environment:
             else:
                 from analysis.js_symbols import JsModule
 
-                self._module = JsModule(self.data, self.tree, path, oracle.language or "javascript")
+                self._module = JsModule(self.data, self.tree, path, self.language or "javascript")
         return self._module
 
     def resolve(self, chain: Chain) -> frozenset[str] | None:
-        if chain in self.results:
-            return self.results[chain]
-        try:
-            result = self._resolve(chain)
-        except Exception:  # totality: resolution problems mean "no constraint"
-            if STRICT:
-                raise
-            result = None
-        self.results[chain] = result
-        return result
+        with self.lock:
+            if chain in self.results:
+                return self.results[chain]
+            try:
+                result = self._resolve(chain)
+            except Exception:  # totality: resolution problems mean "no constraint"
+                if STRICT:
+                    raise
+                result = None
+            self.results[chain] = result
+            return result
 
     def declared(self, chain: Chain) -> frozenset[str] | None:
         """The names the receiver's class certainly declares when :meth:`resolve` leaves its
         members open (``declared_members`` of the language's resolver), cached per chain."""
-        if chain in self.declared_results:
-            return self.declared_results[chain]
-        result = None
-        parts, new = chain
-        try:
-            if self.node is None or parts[0][0] == "(":
-                result = None
-            elif self.oracle.family == "python":
-                resolver: PythonResolver = self.oracle.python_resolver()
-                result = resolver.chain_declared(self.module(), self.node, parts)
-            else:
-                typ = self._javascript_type(parts, new)
-                result = self.oracle.js_resolver().declared_members(typ)
-        except Exception:  # totality: resolution problems mean "nothing preferred"
-            if STRICT:
-                raise
-        self.declared_results[chain] = result
-        return result
+        with self.lock:
+            if chain in self.declared_results:
+                return self.declared_results[chain]
+            result = None
+            parts, new = chain
+            try:
+                if self.node is None or parts[0][0] == "(":
+                    result = None
+                elif self.family == "python":
+                    resolver: PythonResolver = self.python_resolver()
+                    result = resolver.chain_declared(self.module(), self.node, parts)
+                else:
+                    typ = self._javascript_type(parts, new)
+                    result = self.js_resolver().declared_members(typ)
+            except Exception:  # totality: resolution problems mean "nothing preferred"
+                if STRICT:
+                    raise
+            self.declared_results[chain] = result
+            return result
 
     def resolve_text(self, text: str) -> frozenset[str] | None:
         """The members after the Python receiver expression ``text`` (cached per text)."""
-        if text in self.text_results:
-            return self.text_results[text]
-        result = None
-        try:
-            if self.node is not None:
-                resolver: PythonResolver = self.oracle.python_resolver()
-                result = resolver.expression_members(self.module(), self.node, text)
-        except Exception:  # totality: resolution problems mean "no constraint"
-            if STRICT:
-                raise
-        self.text_results[text] = result
-        return result
+        with self.lock:
+            if text in self.text_results:
+                return self.text_results[text]
+            result = None
+            try:
+                if self.node is not None:
+                    resolver: PythonResolver = self.python_resolver()
+                    result = resolver.expression_members(self.module(), self.node, text)
+            except Exception:  # totality: resolution problems mean "no constraint"
+                if STRICT:
+                    raise
+            self.text_results[text] = result
+            return result
 
     def _resolve(self, chain: Chain) -> frozenset[str] | None:
         if self.node is None:
             return None
         parts, new = chain
-        if self.oracle.family == "python":
+        if self.family == "python":
             return self._resolve_python(parts)
         return self._resolve_javascript(parts, new)
 
     def _resolve_python(self, parts: tuple[tuple[str, int], ...]) -> frozenset[str] | None:
-        resolver: PythonResolver = self.oracle.python_resolver()
+        resolver: PythonResolver = self.python_resolver()
         head, calls = parts[0]
         if head == "(" or (head == "type" and calls):
             return None  # (...) is read as text; type(x) may be a subclass of x's class
@@ -709,13 +754,13 @@ class _Environment:
     def _resolve_javascript(
         self, parts: tuple[tuple[str, int], ...], new: bool
     ) -> frozenset[str] | None:
-        return self.oracle.js_resolver().members(self._javascript_type(parts, new))
+        return self.js_resolver().members(self._javascript_type(parts, new))
 
     def _javascript_type(self, parts: tuple[tuple[str, int], ...], new: bool) -> object | None:
         """The JavaScript/TypeScript type of a receiver chain (None: unknown)."""
         from analysis.js_symbols import JsClassObject, JsInstance, this_owner
 
-        resolver = self.oracle.js_resolver()
+        resolver = self.js_resolver()
         module = self.module()
         new_at = next((i for i, (_, calls) in enumerate(parts) if calls), None) if new else None
         head, _ = parts[0]
@@ -794,27 +839,12 @@ class MemberOracle:
         self._bases: dict[int, _Base] = {}
         self._line_states: dict[tuple[int, str], State] = {}
         self._environments: dict[tuple, _Environment] = {}
-        self._python_resolver: PythonResolver | None = None
-        self._js_resolver = None
         # after the cursor: the document resumes at the start of the next line
         newline = text.find("\n", self.offset)
         self._suffix_start = len(text) if newline < 0 else newline + 1
         self._line_suffix = text[self.offset : self._suffix_start]
 
     # -- resolvers ---------------------------------------------------------------------------
-
-    def python_resolver(self) -> PythonResolver:
-        if self._python_resolver is None:
-            loader = self.workspace if self.workspace is not None else default_stdlib()
-            self._python_resolver = PythonResolver(loader)
-        return self._python_resolver
-
-    def js_resolver(self):
-        if self._js_resolver is None:
-            from analysis.js_symbols import JsResolver
-
-            self._js_resolver = JsResolver(self.workspace)
-        return self._js_resolver
 
     # -- the public query ---------------------------------------------------------------------
 
@@ -1142,6 +1172,11 @@ class MemberOracle:
         old_end_byte = str_offset_to_byte(self.text, resume)
         inserted = encode(middle)
         data = self.data[:start_byte] + inserted + self.data[old_end_byte:]
+        placeholder_byte = start_byte + len(encode(prefix + indent + opener))
+        key = (self.language, self.path, placeholder_byte, self.workspace, _generation(self))
+        reused = cached_environment(key, data)
+        if reused is not None:
+            return reused
         new_end_byte = start_byte + len(inserted)
         old_tree = self.tree.copy()
         old_tree.edit(
@@ -1153,8 +1188,9 @@ class MemberOracle:
             new_end_point=byte_point(data, new_end_byte),
         )
         tree = parser_for(self.language).parse(data, old_tree)
-        placeholder_byte = start_byte + len(encode(prefix + indent + opener))
-        return _Environment(self, tree, data, placeholder_byte)
+        environment = _Environment(self, tree, data, placeholder_byte)
+        keep_environment(key, environment)
+        return environment
 
     def _indented_deeper(self, start: int, indent: str) -> bool:
         """True when the first code line of ``text[start:]`` is indented deeper than
@@ -1165,6 +1201,51 @@ class MemberOracle:
             if code and not code.startswith("#"):
                 return len(line[: len(line) - len(code)].expandtabs(8)) > width
         return False
+
+
+# -- environments kept across requests (step 6 of the module docstring) -----------------------
+
+_KEPT: OrderedDict[tuple, _Environment] = OrderedDict()
+_KEPT_LOCK = threading.Lock()
+
+
+def _generation(oracle: MemberOracle) -> int | None:
+    """The workspace's generation, apart from the oracle's own file: an edit to another
+    file may change what a receiver resolves to (None: a loader that cannot tell)."""
+    workspace = oracle.workspace
+    if workspace is None:
+        return 0  # the standard library's sources do not change
+    generation_without = getattr(workspace, "generation_without", None)
+    return generation_without(oracle.path) if generation_without is not None else None
+
+
+def cached_environment(key: tuple, data: bytes) -> _Environment | None:
+    """The kept environment for ``key`` whose placeholder text is ``data``, if any."""
+    if key[-1] is None:
+        return None
+    with _KEPT_LOCK:
+        environment = _KEPT.get(key)
+        if environment is None or environment.data != data:
+            return None
+        _KEPT.move_to_end(key)
+        return environment
+
+
+def keep_environment(key: tuple, environment: _Environment) -> None:
+    """Keep ``environment`` for later requests (the least recently used one goes)."""
+    if key[-1] is None:
+        return
+    with _KEPT_LOCK:
+        _KEPT[key] = environment
+        _KEPT.move_to_end(key)
+        while len(_KEPT) > ENVIRONMENT_CACHE_SIZE:
+            _KEPT.popitem(last=False)
+
+
+def clear_environments() -> None:
+    """Forget the kept environments (benchmarks measure cold requests with it)."""
+    with _KEPT_LOCK:
+        _KEPT.clear()
 
 
 def restart_byte(root: tree_sitter.Node, data: bytes, target: int) -> int:

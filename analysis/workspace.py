@@ -224,6 +224,9 @@ class WorkspaceIndex:
         self._files: dict[Path, FileEntry] = {}
         self._overrides: dict[Path, str] = {}
         self._modules: OrderedDict[Path, object] = OrderedDict()
+        # bumped by every change to the indexed files: what was resolved before may be stale
+        self.generation = 0
+        self._changes: dict[Path, int] = {}  # the changes of each file among them
 
     # -- walking -------------------------------------------------------------------------------
 
@@ -306,10 +309,21 @@ class WorkspaceIndex:
         with self._lock:
             self._files = files
             self._modules.clear()
+            self.generation += 1
         return len(files)
 
     def __len__(self) -> int:
         return len(self._files)
+
+    def _count_change(self, path: Path) -> None:
+        self.generation += 1
+        self._changes[path] = self._changes.get(path, 0) + 1
+
+    def generation_without(self, path: Path | None) -> int:
+        """The generation not counting changes to ``path``: what an analysis of that file's
+        open buffer depends on (the index's copy of the buffer itself lags behind it)."""
+        with self._lock:
+            return self.generation - (self._changes.get(path, 0) if path is not None else 0)
 
     def paths(self) -> list[Path]:
         """Indexed file paths."""
@@ -332,6 +346,7 @@ class WorkspaceIndex:
             path = self.root / path
         language = language_for(path)
         with self._lock:
+            self._count_change(path)
             self._modules.pop(path, None)
             if text is not None:
                 self._overrides[path] = text
@@ -347,6 +362,7 @@ class WorkspaceIndex:
         if not path.is_absolute():
             path = self.root / path
         with self._lock:
+            self._count_change(path)
             self._files.pop(path, None)
             self._overrides.pop(path, None)
             self._modules.pop(path, None)

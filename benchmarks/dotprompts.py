@@ -76,6 +76,7 @@ from typing import Any
 
 import torch
 
+from analysis import context as context_module
 from analysis import definitions as definitions_module
 from analysis.builtin_types import BuiltinClass
 from analysis.cursor import CursorFacts, cursor_facts
@@ -504,6 +505,7 @@ def complete(
     if ngrams is not None:  # the open document is part of the workspace n-grams
         ngrams.workspace.set_document(point.uri, pipeline.lm.encode(document))
     definitions_module.clear_cache()  # every point is a cold request
+    context_module.clear_environments()
     pipeline.log = RequestLog()
     started = time.perf_counter()
     result = pipeline.run(doc, point.offset, options)

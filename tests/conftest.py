@@ -18,6 +18,17 @@ try:
 except ImportError:  # pragma: no cover - hypothesis is a dev dependency
     pass
 
+
+@pytest.fixture(autouse=True)
+def cold_analysis():
+    """Every test starts without environments kept by an earlier test's requests."""
+    from analysis.context import clear_environments
+
+    clear_environments()
+    yield
+    clear_environments()
+
+
 TINY_CORPUS = [
     "def add(a, b):\n    return a + b\n",
     "class Foo:\n    def __init__(self):\n        self.alpha = 1\n        self.beta = 2\n",

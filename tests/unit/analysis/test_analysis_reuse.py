@@ -12,10 +12,18 @@ import random
 
 from analysis_testing import CURSOR, oracle_for, strict_analysis  # noqa: F401
 
-from analysis.context import _STATEMENT_CONTAINERS, _STRINGISH, restart_byte
+from analysis.context import (
+    _STATEMENT_CONTAINERS,
+    _STRINGISH,
+    clear_environments,
+    member_oracle,
+    restart_byte,
+)
+from analysis.document import Document
 from analysis.languages import parser_for
 from analysis.python_symbols import PyModule, TextCache
 from analysis.resolution import _base_names
+from analysis.workspace import WorkspaceIndex
 
 PYTHON = '''import os
 
@@ -129,8 +137,56 @@ def test_one_environment_answers_before_and_after_the_dot():
         oracle.members(draft)  # what the monitor asks while a draft grows
     assert len(oracle._environments) == 1
     # and the shared environment answers each draft as a fresh oracle would
+    clear_environments()
     fresh = oracle_for(STORE.replace("<|>", "self.<|>"))
     assert fresh.members("items.copy()") == oracle.members("items.copy()")
+
+
+def _typed(source: str, typed: str, workspace: WorkspaceIndex | None = None):
+    """(document, oracle at the ``<|>`` marker, oracle after ``typed`` is typed there)."""
+    offset = source.index(CURSOR)
+    document = Document("file:///tmp/store.py", source.replace(CURSOR, ""), "python")
+    first = member_oracle(document, offset, workspace)
+    first.members("", 1)  # the request at the "."
+    document.apply_change(offset, offset, typed)
+    return document, first, member_oracle(document, offset + len(typed), workspace)
+
+
+def test_a_keystroke_on_the_same_line_reuses_the_environment_of_the_request_before():
+    _, first, after = _typed(STORE.replace("<|>", "self.<|>"), "it")
+    assert after.members("", 3) == first.members("", 1)  # ``self`` before the ".it"
+    assert list(after._environments.values()) == list(first._environments.values())
+    # its answers for drafts are those of an environment built afresh
+    reused = after.members("ems.copy()", 0)
+    clear_environments()
+    _, _, fresh = _typed(STORE.replace("<|>", "self.<|>"), "it")
+    assert fresh.members("ems.copy()", 0) == reused is not None
+    assert list(fresh._environments.values()) != list(after._environments.values())
+
+
+def test_an_edit_on_another_line_is_never_answered_from_a_kept_environment():
+    document, first, _ = _typed(STORE.replace("<|>", "self.<|>"), "")
+    assert "drop" not in first.members("", 1)
+    end = len(document.text)
+    document.apply_change(end, end, "\n    def drop(self, key):\n        del self.items[key]\n")
+    cursor = STORE.replace("<|>", "self.<|>").index(CURSOR)
+    again = member_oracle(document, cursor, None)
+    assert "drop" in again.members("", 1)
+
+
+def test_a_changed_workspace_module_is_resolved_afresh(tmp_path):
+    (tmp_path / "helpers.py").write_text("def first():\n    pass\n")
+    workspace = WorkspaceIndex(tmp_path)
+    workspace.build()
+    source = "import helpers\n\ndef main():\n    helpers.<|>\n"
+    _, first, _ = _typed(source, "", workspace)
+    assert {"first"} <= first.members("", 1) and "second" not in first.members("", 1)
+    workspace.update_file(
+        tmp_path / "helpers.py", "def first():\n    pass\ndef second():\n    pass\n"
+    )
+    # the document is the same text: only the workspace's generation tells them apart
+    _, again, _ = _typed(source, "", workspace)
+    assert {"first", "second"} <= again.members("", 1)
 
 
 def test_base_names_are_read_from_class_headers_at_line_starts():

@@ -107,6 +107,21 @@ def test_update_and_remove_file(project):
     assert project / "new.py" not in index.paths()
 
 
+def test_generation_counts_changes_apart_from_one_file(project):
+    index = WorkspaceIndex(project)
+    index.build()
+    mine, other = project / "app" / "mine.py", project / "app" / "other.py"
+    before = index.generation_without(mine)
+    index.update_file(mine, "x = 1\n")  # the open buffer of the file being analysed
+    assert index.generation_without(mine) == before
+    assert index.generation_without(other) > before  # ... is news to every other file's analysis
+    index.update_file(other, "y = 2\n")
+    index.remove_file(other)
+    assert index.generation_without(mine) == before + 2
+    index.build()
+    assert index.generation_without(mine) == before + 3
+
+
 def test_js_module_resolution(project):
     index = WorkspaceIndex(project)
     app = project / "web" / "app.ts"
