@@ -12,11 +12,15 @@
    draft with per-token log-probabilities; every prefix of ``j`` tokens is labelled right
    when its text (after the healed prefix, trailing whitespace dropped) starts the truth.
 3. **Fit.** A logistic model over :func:`models.confidence.prefix_features`.
-4. **Threshold.** The simulated typist of ``benchmarks.typing`` (unpaced, through the real
-   server) types calibration segments at a grid of thresholds; the default is the one
-   saving the most keystrokes with at most ``--max-wrong`` wrong ghost texts per 100 keys.
-5. **Store.** ``superpose.json`` of the model gets ``confidence`` (weights, threshold) and
-   ``calibration`` (sample sizes, log-loss, the threshold grid's results).
+4. **Wrong cost.** Ghost text shows the prefix with the most expected keystrokes saved
+   net of what a wrong ghost text costs (:func:`models.confidence.best_prefix`). The
+   simulated typist of ``benchmarks.typing`` (unpaced, through the real server) types
+   calibration segments at a grid of costs; the default is the one saving the most
+   keystrokes with at most ``--max-wrong`` wrong ghost texts per 100 keys. (``--rule
+   threshold`` calibrates the older rule instead: one probability threshold for every
+   prefix, whatever its length.)
+5. **Store.** ``superpose.json`` of the model gets ``confidence`` (weights, threshold,
+   wrong cost) and ``calibration`` (sample sizes, log-loss, the grid's results).
 
     python -m benchmarks.calibration --model default --positions 1200 --segments 16
 """
@@ -36,6 +40,9 @@ from benchmarks.typing import Pace, RunConfig, run_config, sample_segments
 from models.confidence import FEATURES, ConfidenceModel, fit_logistic, prefix_features
 
 THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+WRONG_COSTS = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 12.0)
+# each rule's grid: the setting the typist's server gets, and the key of the grid's rows
+RULES = {"cost": ("ghostWrongCost", "wrong_cost"), "threshold": ("ghostConfidence", "threshold")}
 
 
 def calibration_positions(
@@ -105,21 +112,26 @@ def log_loss(model: ConfidenceModel, x: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
-def sweep(model: str, segments: list[Any], thresholds: tuple[float, ...]) -> list[dict[str, Any]]:
-    """Return the unpaced typing metrics of the calibration segments at each threshold."""
+def sweep(
+    model: str, segments: list[Any], values: tuple[float, ...], rule: str = "cost"
+) -> list[dict[str, Any]]:
+    """Return the unpaced typing metrics of the calibration segments at each value of the
+    rule's setting (wrong costs, or thresholds)."""
+    setting, key = RULES[rule]
     out = []
-    for tau in thresholds:
-        config = RunConfig(f"threshold {tau}", options={"ghostConfidence": tau}, paced=False)
+    for value in values:
+        config = RunConfig(f"{key} {value}", options={setting: value}, paced=False)
         metrics = run_config(config, segments, model, Pace(paced=False))["metrics"]
-        out.append({"threshold": tau, **{k: metrics[k] for k in ("savings", "wrong_per_100")}})
+        out.append({key: value, **{k: metrics[k] for k in ("savings", "wrong_per_100")}})
     return out
 
 
-def choose(results: list[dict[str, Any]], max_wrong: float) -> float:
-    """Return the threshold saving most keys within the wrong-ghost-text budget."""
+def choose(results: list[dict[str, Any]], max_wrong: float, key: str = "threshold") -> float:
+    """Return the grid value saving most keys within the wrong-ghost-text budget (ties:
+    the larger value, the surer ghost text)."""
     allowed = [r for r in results if (r["wrong_per_100"] or 0) <= max_wrong]
     pool = allowed or [min(results, key=lambda r: r["wrong_per_100"] or 0)]
-    return max(pool, key=lambda r: (r["savings"] or 0, r["threshold"]))["threshold"]
+    return max(pool, key=lambda r: (r["savings"] or 0, r[key]))[key]
 
 
 def calibrate(
@@ -128,10 +140,12 @@ def calibrate(
     segments: int,
     seed: int,
     max_wrong: float,
-    thresholds: tuple[float, ...] = THRESHOLDS,
+    values: tuple[float, ...] | None = None,
     write: bool = True,
+    rule: str = "cost",
 ) -> dict[str, Any]:
-    """Fit, sweep and (with ``write``) store the calibration of ``model``."""
+    """Fit, sweep the ``rule``'s grid (``values``; default :data:`WRONG_COSTS` or
+    :data:`THRESHOLDS`) and (with ``write``) store the calibration of ``model``."""
     from models.loader import resolve_model_dir
 
     started = time.monotonic()
@@ -147,12 +161,18 @@ def calibrate(
     options = json.loads(original) if original else {}
     options["confidence"] = fitted.to_dict()
     options_path.write_text(json.dumps(options, indent=1) + "\n")  # the sweep's server reads it
-    # 4. the threshold, by simulated typing of calibration segments through the server
+    # 4. the rule's setting, by simulated typing of calibration segments through the server
     typing_segments = sample_segments(texts, segments, seed + 1)
-    grid = sweep(model, typing_segments, thresholds)
-    chosen = choose(grid, max_wrong)
-    final = ConfidenceModel(fitted.weights, fitted.bias, chosen)
+    if values is None:
+        values = WRONG_COSTS if rule == "cost" else THRESHOLDS
+    grid = sweep(model, typing_segments, values, rule)
+    chosen = choose(grid, max_wrong, RULES[rule][1])
+    if rule == "cost":
+        final = ConfidenceModel(fitted.weights, fitted.bias, fitted.threshold, chosen)
+    else:
+        final = ConfidenceModel(fitted.weights, fitted.bias, chosen)
     report = {
+        "rule": rule,
         "positions": positions,
         "labelled_prefixes": int(len(y)),
         "right_share": round(float(y.mean()), 4) if len(y) else None,
@@ -191,10 +211,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-wrong", type=float, default=8.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dry-run", action="store_true", help="do not write superpose.json")
+    parser.add_argument(
+        "--rule",
+        choices=sorted(RULES),
+        default="cost",
+        help="cost: the prefix with the most expected keystrokes saved (default); "
+        "threshold: one probability threshold",
+    )
     args = parser.parse_args(argv)
     use_threads(args.threads)
     result = calibrate(
-        args.model, args.positions, args.segments, args.seed, args.max_wrong, write=not args.dry_run
+        args.model,
+        args.positions,
+        args.segments,
+        args.seed,
+        args.max_wrong,
+        write=not args.dry_run,
+        rule=args.rule,
     )
     print(json.dumps(result, indent=1))
     return 0

@@ -703,6 +703,7 @@ def service_body(
             "mid_word": e.mid_word,
             "after_dot": e.after_dot,
             "threshold": options.confidence_threshold,
+            "wrong_cost": options.confidence_wrong_cost,
         }
     if workspace is not None:
         ext["workspace"] = {"id": workspace.id, "seq": workspace.seq}

@@ -148,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-wrong", type=float, default=8.0, help="wrong ghost texts per 100 keys allowed"
     )
     calibrate.add_argument("--dry-run", action="store_true", help="do not write superpose.json")
+    calibrate.add_argument(
+        "--rule",
+        choices=("cost", "threshold"),
+        default="cost",
+        help="cost: show the prefix with the most expected keystrokes saved (default); "
+        "threshold: one probability threshold for every prefix",
+    )
     return parser
 
 
@@ -379,6 +386,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         args.seed,
         args.max_wrong,
         write=not args.dry_run,
+        rule=args.rule,
     )
     print(json.dumps(result["confidence"]))
     return EXIT_OK

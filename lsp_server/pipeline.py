@@ -88,6 +88,8 @@ class PipelineOptions:
     # ghost text: drafts cut where their calibrated confidence falls below the threshold
     confidence: ConfidenceModel | None = None
     confidence_threshold: float | None = None  # None: the model's calibrated threshold
+    # keystrokes one wrong ghost text costs (None: the model's calibrated value, if any)
+    confidence_wrong_cost: float | None = None
 
     @classmethod
     def for_request(
@@ -119,6 +121,7 @@ class PipelineOptions:
             max_prompt_tokens=AUTOMATIC_PROMPT_TOKENS if automatic else None,
             confidence=confidence if automatic else None,
             confidence_threshold=settings.ghostConfidence,
+            confidence_wrong_cost=settings.ghostWrongCost,
         )
 
 
@@ -420,9 +423,7 @@ def confidence_rule(options: PipelineOptions, evidence: CursorEvidence):
     model = options.confidence
     if model is None:
         return None
-    threshold = (
-        model.threshold if options.confidence_threshold is None else options.confidence_threshold
-    )
+    threshold = model.floor(options.confidence_threshold, options.confidence_wrong_cost)
 
     def worth_extending(lm: Sequence[float], ngram: Sequence[float] | None) -> bool:
         return not lm or model.prefix_confidences(lm, ngram, evidence)[-1] >= threshold
@@ -439,19 +440,28 @@ def confident_drafts(
     table: Any,
     monitor: MemberMonitor | None = None,
 ) -> list[RankedDraft]:
-    """Return the drafts cut before their first token below the confidence threshold.
+    """Return the drafts cut to the prefix their calibrated confidence says to show
+    (:meth:`models.confidence.ConfidenceModel.keep`).
 
     A draft left with fewer than two visible characters is dropped (accepting it would
     save nothing); drafts that become equal are merged; the order is kept.
     """
     model = options.confidence
     assert model is not None
-    threshold = options.confidence_threshold
+    threshold, wrong_cost = options.confidence_threshold, options.confidence_wrong_cost
     out: list[RankedDraft] = []
     seen: set[tuple[str, int]] = set()
     for d in ranked:
         source = d.source
-        keep = model.keep(source.token_logprobs, source.token_ngram_logprobs, evidence, threshold)
+        chars = visible_chars(table, source, removed)
+        keep = model.keep(
+            source.token_logprobs,
+            source.token_ngram_logprobs,
+            evidence,
+            threshold,
+            chars,
+            wrong_cost,
+        )
         text, end, finish = d.text, d.end, d.finish
         if keep < len(source.token_ids):
             raw = table.decode(source.token_ids[:keep])[: len(source.text)]
@@ -467,6 +477,17 @@ def confident_drafts(
         out.append(
             RankedDraft(len(out), text, d.score, d.start, end, finish, source, dict(d.stats))
         )
+    return out
+
+
+def visible_chars(table: Any, draft: Draft, removed: str) -> list[int]:
+    """Return, for j = 1..n, how many characters the first ``j`` tokens of ``draft`` show
+    after the healed text ``removed`` (trailing whitespace is not shown)."""
+    limit = len(draft.text)
+    out = []
+    for j in range(1, len(draft.token_ids) + 1):
+        raw = table.decode(draft.token_ids[:j])[:limit]
+        out.append(len(raw[len(removed) :].rstrip()) if raw.startswith(removed) else 0)
     return out
 
 

@@ -44,6 +44,11 @@ class Settings:
     # ghost text shows a draft only as far as its calibrated probability of being exactly
     # right stays at or above this (0..1; null: the model's calibrated default; 0: whole)
     ghostConfidence: float | None = None
+    # what one wrong ghost text costs, in keystrokes: ghost text shows the prefix of a draft
+    # with the most expected keystrokes saved net of this cost (>= 0; null: the model's
+    # calibrated value). Higher: fewer, surer suggestions. An explicit ghostConfidence
+    # takes precedence (the plain threshold rule).
+    ghostWrongCost: float | None = None
     # summaries (signatures, fields, docstring lines) of the classes and functions referenced
     # near the cursor, in front of the prompt's prefix window (analysis/definitions.py).
     # Off by default: on the shipped model (never trained with them) they changed neither
@@ -77,6 +82,10 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "completionMenu": COMPLETION_MENU,
     "mode": MODES,
 }
+_FLOAT_RANGES: dict[str, tuple[float, float]] = {
+    "ghostConfidence": (0.0, 1.0),  # a probability
+    "ghostWrongCost": (0.0, 100.0),  # keystrokes
+}
 _RANGES: dict[str, tuple[int, int]] = {
     "drafts": (1, MAX_DRAFTS),
     "maxNewTokens": (1, MAX_NEW_TOKENS),
@@ -92,11 +101,15 @@ def _checked(name: str, value: Any, kind: type) -> tuple[Any, str | None]:
         return None, f"'{name}' must be true or false, got {value!r}"
     if kind is tuple:
         return _checked_strings(name, value)
-    if kind is float:  # a probability, or null for the default
+    if kind is float:  # a number in its range, or null for the default
         if value is None:
             return None, None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            return None, f"'{name}' must be a number between 0 and 1 or null, got {value!r}"
+        lo, hi = _FLOAT_RANGES[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+            return (
+                None,
+                f"'{name}' must be a number between {lo:g} and {hi:g} or null, got {value!r}",
+            )
         return float(value), None
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):

@@ -9,8 +9,17 @@ first ``j`` tokens of a draft to the probability that those ``j`` tokens are a p
 of what the user types next. It is fitted on held-out code with the real pipeline
 (``lsp_server.calibration``) and shipped with the model in ``superpose.json``.
 
-A draft is then cut before the first token whose prefix confidence falls below the
-threshold (:meth:`ConfidenceModel.keep`), and a draft with nothing left is not shown.
+Which prefix to show (:meth:`ConfidenceModel.keep`) is a decision under that
+probability. A prefix of ``c`` visible characters saves ``c - 1`` keystrokes when it is
+right (one key accepts it) and interrupts the person once when it is wrong. With
+``wrong_cost`` -- what one wrong ghost text costs, in keystrokes -- the shown prefix is the
+one with the most expected keystrokes saved, ``p * (c - 1) - wrong_cost * (1 - p)``, and
+nothing is shown when no prefix gains (the Bayes decision rule, e.g. Elkan 2001, "The
+foundations of cost-sensitive learning"). A long prefix may be worth showing at a
+probability where a two-character one is not. Without ``wrong_cost`` (older calibrations,
+or an explicit ``ghostConfidence``) a draft is cut before the first token whose prefix
+confidence falls below the threshold. ``wrong_cost`` is calibrated like the threshold: by
+simulated typing, the value saving most keystrokes within a wrong-ghost-text budget.
 
 Features of the prefix of ``j`` tokens (:func:`prefix_features`): the summed, minimum
 and last model log-probability, the mean n-gram log-probability, ``log j``, and three
@@ -37,6 +46,11 @@ FEATURES = (
     "after_dot",
 )
 FLOOR = -30.0  # log-probabilities below this (masked, -inf) count as this
+# decoding a draft further is useless once its prefix confidence is so low that even a
+# prefix of this many characters would not be worth showing (see ConfidenceModel.floor).
+# Measured by simulated typing of the calibration half at wrong cost 4: 8 saved 0.9 points
+# fewer keystrokes; 24 saved no more than 16 and decoded 10 % longer.
+REACH_CHARS = 16
 
 
 @dataclass(frozen=True)
@@ -78,12 +92,17 @@ class ConfidenceModel:
     weights: tuple[float, ...]
     bias: float
     threshold: float = 0.5
+    wrong_cost: float | None = None  # keystrokes one wrong ghost text costs (None: threshold)
 
     def __post_init__(self) -> None:
         if len(self.weights) != len(FEATURES):
             raise ValueError(f"expected {len(FEATURES)} weights, got {len(self.weights)}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError("threshold must be in [0, 1]")
+        if self.wrong_cost is not None and not (
+            math.isfinite(self.wrong_cost) and self.wrong_cost >= 0.0
+        ):
+            raise ValueError("wrong_cost must be a finite number >= 0")
         if not all(math.isfinite(w) for w in (*self.weights, self.bias)):
             raise ValueError("weights must be finite")
 
@@ -97,29 +116,66 @@ class ConfidenceModel:
         z = x @ np.asarray(self.weights) + self.bias
         return (1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))).tolist()
 
+    def rule(
+        self, threshold: float | None = None, wrong_cost: float | None = None
+    ) -> tuple[str, float]:
+        """Return the showing rule a request uses: ``("cost", wrong cost)`` or
+        ``("threshold", threshold)``. An explicit threshold wins, then an explicit wrong
+        cost, then the calibrated wrong cost, then the calibrated threshold."""
+        if threshold is not None:
+            return "threshold", threshold
+        if wrong_cost is not None:
+            return "cost", wrong_cost
+        if self.wrong_cost is not None:
+            return "cost", self.wrong_cost
+        return "threshold", self.threshold
+
     def keep(
         self,
         lm: Sequence[float],
         ngram: Sequence[float] | None,
         cursor: CursorEvidence,
         threshold: float | None = None,
+        chars: Sequence[int] | None = None,
+        wrong_cost: float | None = None,
     ) -> int:
-        """Return how many leading tokens to show: up to the first one below the threshold."""
-        tau = self.threshold if threshold is None else threshold
+        """Return how many leading tokens to show (0: none).
+
+        Under the cost rule (see the module docstring) ``chars[j - 1]`` is the number of
+        characters the first ``j`` tokens show; without ``chars`` the threshold rule
+        applies: up to the first token below the threshold.
+        """
+        kind, value = self.rule(threshold, wrong_cost)
+        confidences = self.prefix_confidences(lm, ngram, cursor)
+        if kind == "cost" and chars is not None:
+            return best_prefix(confidences, chars, value)
+        tau = value if kind == "threshold" else self.threshold
         kept = 0
-        for p in self.prefix_confidences(lm, ngram, cursor):
+        for p in confidences:
             if p < tau:
                 break
             kept += 1
         return kept
 
+    def floor(self, threshold: float | None = None, wrong_cost: float | None = None) -> float:
+        """Return the prefix confidence below which decoding a draft further is useless:
+        the threshold, or under the cost rule the confidence at which even a prefix of
+        :data:`REACH_CHARS` characters would not gain."""
+        kind, value = self.rule(threshold, wrong_cost)
+        if kind == "threshold":
+            return value
+        return value / (value + REACH_CHARS - 1) if value > 0 else 0.0
+
     def to_dict(self) -> dict:
-        return {
+        out = {
             "features": list(FEATURES),
             "weights": [round(w, 6) for w in self.weights],
             "bias": round(self.bias, 6),
             "threshold": self.threshold,
         }
+        if self.wrong_cost is not None:
+            out["wrong_cost"] = self.wrong_cost
+        return out
 
     @classmethod
     def from_dict(cls, data: object) -> ConfidenceModel | None:
@@ -127,13 +183,27 @@ class ConfidenceModel:
         if not isinstance(data, dict) or data.get("features") != list(FEATURES):
             return None
         try:
+            cost = data.get("wrong_cost")
             return cls(
                 tuple(float(w) for w in data["weights"]),
                 float(data["bias"]),
                 float(data.get("threshold", 0.5)),
+                None if cost is None else float(cost),
             )
         except (KeyError, TypeError, ValueError):
             return None
+
+
+def best_prefix(confidences: Sequence[float], chars: Sequence[int], wrong_cost: float) -> int:
+    """Return the number of leading tokens whose prefix has the most expected keystrokes
+    saved, ``p * (c - 1) - wrong_cost * (1 - p)`` for confidence ``p`` and ``c`` visible
+    characters; 0 when no prefix gains (ties: the shorter prefix)."""
+    best, kept = 0.0, 0
+    for j, (p, c) in enumerate(zip(confidences, chars, strict=False), start=1):
+        gain = p * (c - 1) - wrong_cost * (1.0 - p)
+        if gain > best:
+            best, kept = gain, j
+    return kept
 
 
 def fit_logistic(

@@ -18,7 +18,7 @@ model's tokenizer; a string is tokenised by the service), ``n`` (k drafts), ``ma
       "repetition": {"language": "python" | null, "prefix": "…"},
       "stop": {"language": "python", "multiline": "never", "text": "…", "offset": 812},
       "confidence": {"prose": false, "mid_word": true, "after_dot": false,
-                     "threshold": 0.5},
+                     "threshold": 0.5, "wrong_cost": 4.0},  # both optional
       "cache_key": "…"                               # prompt KV reuse across requests
     }
 
@@ -282,6 +282,8 @@ def _parse_extension(ext: dict[str, Any], spec: CompletionSpec) -> None:
             _boolean(confidence, key, False, f"superpose.confidence.{key}")
         if confidence.get("threshold") is not None:
             _number(confidence, "threshold", 0.5, 0.0, 1.0, "superpose.confidence.threshold")
+        if confidence.get("wrong_cost") is not None:
+            _number(confidence, "wrong_cost", 4.0, 0.0, 100.0, "superpose.confidence.wrong_cost")
         spec.confidence = confidence
     cache_key = ext.get("cache_key")
     if cache_key is not None and (not isinstance(cache_key, str) or len(cache_key) > 512):

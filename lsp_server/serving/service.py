@@ -258,7 +258,9 @@ class ModelService:
                 c.get("prose", False), c.get("mid_word", False), c.get("after_dot", False)
             )
             options = PipelineOptions(
-                confidence=self.confidence, confidence_threshold=c.get("threshold")
+                confidence=self.confidence,
+                confidence_threshold=c.get("threshold"),
+                confidence_wrong_cost=c.get("wrong_cost"),
             )
             extend_while = confidence_rule(options, evidence)
         status["confidence"] = "applied" if extend_while is not None else "off"

@@ -51,6 +51,13 @@ def test_the_threshold_saves_most_within_the_wrong_budget():
     assert choose(grid, 10.0) == 0.4
     assert choose(grid, 5.0) == 0.6
     assert choose(grid, 1.0) == 0.6  # nothing within budget: the fewest wrong
+    costs = [
+        {"wrong_cost": 2.0, "savings": 0.30, "wrong_per_100": 9.0},
+        {"wrong_cost": 4.0, "savings": 0.30, "wrong_per_100": 6.0},
+        {"wrong_cost": 8.0, "savings": 0.22, "wrong_per_100": 3.0},
+    ]
+    assert choose(costs, 10.0, "wrong_cost") == 4.0  # a tie in savings: the surer one
+    assert choose(costs, 5.0, "wrong_cost") == 8.0
 
 
 def test_calibration_and_evaluation_halves_are_disjoint_and_stable(tmp_path):

@@ -29,6 +29,9 @@ export interface ServerSettings {
   /** Ghost text only as far as its calibrated chance of being right stays at or above this
    * (0..1); null: the model's calibrated default. */
   ghostConfidence: number | null;
+  /** What one wrong ghost text costs, in keystrokes (0..100): ghost text shows the prefix
+   * with the most expected keystrokes saved net of it; null: the model's calibrated value. */
+  ghostWrongCost: number | null;
 }
 
 /** Options that only the client reads. */
@@ -65,6 +68,7 @@ export const SERVER_DEFAULTS: Readonly<ServerSettings> = Object.freeze({
   disabledGlobs: [] as string[],
   debounceMs: 0,
   ghostConfidence: null,
+  ghostWrongCost: null,
 });
 
 /** serverPath '' = find it: workspace .venv, then PATH, then `python -m lsp_server`. */
@@ -117,8 +121,9 @@ function validServerValue<K extends keyof ServerSettings>(
   if (value === undefined || value === null) {
     return (Array.isArray(fallback) ? [...fallback] : fallback) as ServerSettings[K];
   }
-  if (key === 'ghostConfidence') {
-    const ok = typeof value === 'number' && value >= 0 && value <= 1;
+  if (key === 'ghostConfidence' || key === 'ghostWrongCost') {
+    const hi = key === 'ghostConfidence' ? 1 : 100;
+    const ok = typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= hi;
     return (ok ? value : fallback) as ServerSettings[K];
   }
   if (Array.isArray(fallback)) {

@@ -42,6 +42,7 @@ describe('serverSettingsFrom', () => {
       disabledGlobs: [],
       debounceMs: 0,
       ghostConfidence: null,
+      ghostWrongCost: null,
     });
   });
 
@@ -50,6 +51,14 @@ describe('serverSettingsFrom', () => {
     assert.equal(serverSettingsFrom(getterOf({ ghostConfidence: 0 })).ghostConfidence, 0);
     for (const bad of [1.5, -0.2, 'high', true]) {
       assert.equal(serverSettingsFrom(getterOf({ ghostConfidence: bad })).ghostConfidence, null);
+    }
+  });
+
+  it('takes a wrong-ghost-text cost between 0 and 100 keystrokes, or null', () => {
+    assert.equal(serverSettingsFrom(getterOf({ ghostWrongCost: 4 })).ghostWrongCost, 4);
+    assert.equal(serverSettingsFrom(getterOf({ ghostWrongCost: 0 })).ghostWrongCost, 0);
+    for (const bad of [-1, 101, Infinity, 'many', true]) {
+      assert.equal(serverSettingsFrom(getterOf({ ghostWrongCost: bad })).ghostWrongCost, null);
     }
   });
 

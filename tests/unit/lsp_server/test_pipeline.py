@@ -119,6 +119,39 @@ def test_ghost_text_is_cut_where_its_confidence_falls(pipeline, tiny_lm):
     assert none.drafts == []
 
 
+def test_ghost_text_shows_the_prefix_with_the_most_expected_keystrokes_saved(pipeline, tiny_lm):
+    from lsp_server.pipeline import visible_chars
+    from models.confidence import FEATURES, ConfidenceModel, CursorEvidence, best_prefix
+
+    model = ConfidenceModel((1.0,) + (0.0,) * (len(FEATURES) - 1), 8.0, 0.5, wrong_cost=2.0)
+    base = dict(k=1, max_new_tokens=6, verify=False, automatic=True, healing=False, ngram=False)
+    text = "def add(a, b):\n    return a + b\n\nvalue = add(1, 2)\nother = "
+    doc = Document("file:///c.py", text, "python")
+    whole = pipeline.run(doc, len(text), PipelineOptions(**base))
+    assert whole.drafts
+    source = whole.drafts[0].source
+    chars = visible_chars(tiny_lm.table, source, "")
+    assert chars == [
+        len(tiny_lm.table.decode(source.token_ids[:j]).rstrip())
+        for j in range(1, len(source.token_ids) + 1)
+    ]
+    for cost in (0.0, 2.0, 50.0):
+        conf = model.prefix_confidences(source.token_logprobs, None, CursorEvidence())
+        n = best_prefix(conf, chars, cost)
+        options = PipelineOptions(**base, confidence=model, confidence_wrong_cost=cost)
+        shown = [d.text for d in pipeline.run(doc, len(text), options).drafts]
+        prefix = tiny_lm.table.decode(source.token_ids[:n]).rstrip()
+        if n == 0 or len(prefix.strip()) < 2:
+            assert shown == []
+        elif n == len(source.token_ids):
+            assert shown == [whole.drafts[0].text]
+        else:
+            assert shown == [prefix]
+    # the settings reach the pipeline
+    opts = PipelineOptions.for_request(Settings(ghostWrongCost=3.0), True, None, model)
+    assert opts.confidence_wrong_cost == 3.0
+
+
 def test_the_engine_serves_ghost_text_with_the_models_calibration(tiny_lm, tmp_path):
     import dataclasses
     import json
@@ -151,6 +184,11 @@ def test_ghost_confidence_setting_takes_a_probability_or_null():
     for bad in (1.5, -0.1, "high", True):
         kept, messages = merge_settings(Settings(ghostConfidence=0.4), {"ghostConfidence": bad})
         assert kept.ghostConfidence == 0.4 and "between 0 and 1" in messages[0]
+    settings, messages = merge_settings(Settings(), {"ghostWrongCost": 6})
+    assert settings.ghostWrongCost == 6.0 and messages == []
+    for bad in (-1, 1000, "many", False):
+        kept, messages = merge_settings(Settings(ghostWrongCost=2.0), {"ghostWrongCost": bad})
+        assert kept.ghostWrongCost == 2.0 and "between 0 and 100" in messages[0]
 
 
 def test_typing_through_the_engine_gives_the_same_drafts_with_cache_reuse(tiny_lm):

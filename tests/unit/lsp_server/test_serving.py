@@ -130,6 +130,13 @@ BAD = [
         400,
         "offset",
     ),  # fmt: skip
+    (
+        "negative wrong cost",
+        {"prompt": [5], "superpose": {"confidence": {"wrong_cost": -2}}},
+        None,
+        400,
+        "wrong_cost",
+    ),
     ("body too large", None, b"x" * (4 * 1024 * 1024 + 1), 413, "over"),
 ]
 

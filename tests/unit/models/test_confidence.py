@@ -10,8 +10,10 @@ import pytest
 
 from models.confidence import (
     FEATURES,
+    REACH_CHARS,
     ConfidenceModel,
     CursorEvidence,
+    best_prefix,
     fit_logistic,
     load_confidence,
     prefix_features,
@@ -46,9 +48,49 @@ def test_drafts_are_cut_before_the_first_token_below_the_threshold():
     assert model.keep(lps, None, CursorEvidence(), threshold=0.99) == 0
 
 
+def test_the_prefix_shown_is_the_one_with_the_most_expected_keystrokes_saved():
+    # a sure two-character prefix saves 1 key; a longer, less sure one saves more
+    confidences, chars = [0.9, 0.7, 0.3], [2, 12, 30]
+    # gains at cost 2: 0.9 - 0.2 = 0.7; 7.7 - 0.6 = 7.1; 8.7 - 1.4 = 7.3
+    assert best_prefix(confidences, chars, wrong_cost=2.0) == 3
+    # a wrong ghost costing more makes the surer middle prefix best: 7.7 - 3 > 8.7 - 7
+    assert best_prefix(confidences, chars, wrong_cost=10.0) == 2
+    # a short prefix that saves one key is not worth a 50 % chance of being wrong ...
+    assert best_prefix([0.5], [2], wrong_cost=2.0) == 0
+    # ... where the threshold rule would show it
+    assert summed_only(bias=0.0).keep([0.0], None, CursorEvidence()) == 1
+    # one visible character saves nothing, however sure; nothing visible neither
+    assert best_prefix([0.99, 0.99], [1, 0], wrong_cost=0.0) == 0
+    assert best_prefix([], [], wrong_cost=1.0) == 0
+
+
+def test_the_rule_a_request_uses_and_how_far_decoding_goes():
+    calibrated = ConfidenceModel((0.0,) * len(FEATURES), 0.0, 0.6, wrong_cost=4.0)
+    assert calibrated.rule() == ("cost", 4.0)
+    assert calibrated.rule(wrong_cost=8.0) == ("cost", 8.0)
+    assert calibrated.rule(threshold=0.3, wrong_cost=8.0) == ("threshold", 0.3)  # explicit wins
+    assert summed_only(bias=0.0, threshold=0.4).rule() == ("threshold", 0.4)  # older files
+    # decoding stops where not even REACH_CHARS characters would gain
+    floor = calibrated.floor()
+    assert best_prefix([floor * 1.01], [REACH_CHARS], 4.0) == 1
+    assert best_prefix([floor * 0.99], [REACH_CHARS], 4.0) == 0
+    assert calibrated.floor(threshold=0.3) == 0.3
+    # keep() applies the cost rule when it knows the prefixes' lengths, else the threshold
+    sure = ConfidenceModel((1.0,) + (0.0,) * (len(FEATURES) - 1), 3.0, 0.5, wrong_cost=1.0)
+    lps = [-0.1, -0.1, -4.0]  # p = 0.95, 0.94, 0.25
+    assert sure.keep(lps, None, CursorEvidence(), chars=[2, 3, 40]) == 3
+    assert sure.keep(lps, None, CursorEvidence()) == 2
+
+
 def test_stored_model_round_trips_and_bad_input_is_refused(tmp_path):
     model = summed_only(bias=0.25, threshold=0.4)
     assert ConfidenceModel.from_dict(model.to_dict()) == model
+    costed = ConfidenceModel(model.weights, model.bias, 0.4, wrong_cost=5.0)
+    assert ConfidenceModel.from_dict(costed.to_dict()) == costed
+    assert "wrong_cost" not in model.to_dict()  # the file stays readable by older servers
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            ConfidenceModel(model.weights, model.bias, 0.4, wrong_cost=bad)
     assert ConfidenceModel.from_dict({"features": ["other"], "weights": [1], "bias": 0}) is None
     assert ConfidenceModel.from_dict(None) is None
     with pytest.raises(ValueError):
