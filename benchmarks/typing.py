@@ -971,14 +971,31 @@ def sweep_threshold(run_: dict[str, Any]) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def calibrated_threshold(model: str) -> float | None:
-    """The threshold the server uses when ``ghostConfidence`` is not set (None: no
-    calibration ships with ``model``)."""
+def calibrated_rule(model: str) -> tuple[str, float] | None:
+    """The showing rule the server uses when neither ``ghostConfidence`` nor
+    ``ghostWrongCost`` is set: ("threshold", τ) or ("cost", wrong cost); None when no
+    calibration ships with ``model``."""
     from models.confidence import load_confidence
     from models.loader import resolve_model_dir
 
     confidence = load_confidence(resolve_model_dir(model))
-    return None if confidence is None else confidence.threshold
+    return None if confidence is None else confidence.rule()
+
+
+def calibrated_threshold(model: str) -> float | None:
+    """The threshold the server uses when ``ghostConfidence`` is not set (None: no
+    calibration ships with ``model``, or its rule is the wrong cost: the default
+    configuration is then no point of the threshold sweep)."""
+    rule = calibrated_rule(model)
+    return rule[1] if rule is not None and rule[0] == "threshold" else None
+
+
+def rule_text(rule: Any) -> str:
+    """``threshold 0.5`` / ``wrong cost 4`` for a stored ``calibrated_rule``."""
+    if not rule:
+        return "none"
+    kind, value = rule
+    return f"{'wrong cost' if kind == 'cost' else 'threshold'} {value:g}"
 
 
 def plugin_configs(
@@ -1028,6 +1045,7 @@ def run_plugin(
     with segment_count(mode, segments):
         data = run(mode, model, Path(out), seed, None, chosen)
     data["calibrated_threshold"] = calibrated
+    data["calibrated_rule"] = calibrated_rule(model)
     data["sweep"] = [t for t in sweep if calibrated is None or abs(t - calibrated) > 1e-9]
     (Path(out) / "typing.json").write_text(json.dumps(data, indent=2) + "\n")
     (Path(out) / "typing.md").write_text(plugin_markdown(data))
@@ -1126,11 +1144,13 @@ def plugin_markdown(data: dict[str, Any]) -> str:
             ]
             for t, m in ((t, r["metrics"]) for t, r in sweep)
         ]
-        calibrated = data.get("calibrated_threshold")
+        calibrated = data.get("calibrated_rule")
+        if calibrated is None and data.get("calibrated_threshold") is not None:
+            calibrated = ("threshold", data["calibrated_threshold"])  # older reports
         text += (
             "\n## ghostConfidence sweep\n\n"
-            f"The default configuration runs at the model's calibrated threshold "
-            f"({'none' if calibrated is None else f'{calibrated:g}'}); these set "
+            f"The default configuration runs at the model's calibrated rule "
+            f"({rule_text(calibrated)}); these set "
             "`ghostConfidence`, typed at the same pace.\n\n"
             + markdown_table(
                 [
