@@ -844,8 +844,6 @@ class MemberOracle:
         self._suffix_start = len(text) if newline < 0 else newline + 1
         self._line_suffix = text[self.offset : self._suffix_start]
 
-    # -- resolvers ---------------------------------------------------------------------------
-
     # -- the public query ---------------------------------------------------------------------
 
     def members(self, extra: str, trim: int = 0) -> frozenset[str] | None:
