@@ -449,11 +449,12 @@ def confident_drafts(
     model = options.confidence
     assert model is not None
     threshold, wrong_cost = options.confidence_threshold, options.confidence_wrong_cost
+    by_cost = model.rule(threshold, wrong_cost)[0] == "cost"  # it weighs prefix lengths
     out: list[RankedDraft] = []
     seen: set[tuple[str, int]] = set()
     for d in ranked:
         source = d.source
-        chars = visible_chars(table, source, removed)
+        chars = visible_chars(table, source, removed) if by_cost else None
         keep = model.keep(
             source.token_logprobs,
             source.token_ngram_logprobs,
