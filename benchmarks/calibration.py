@@ -202,6 +202,19 @@ def _base_loss(y: np.ndarray) -> float:
     return float(-(p * np.log(p) + (1 - p) * np.log(1 - p)))
 
 
+def calibrate_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """:func:`calibrate` with the options of ``superpose-ls calibrate`` (or this module)."""
+    return calibrate(
+        args.model,
+        args.positions,
+        args.segments,
+        args.seed,
+        args.max_wrong,
+        write=not args.dry_run,
+        rule=args.rule,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="default")
@@ -220,15 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     use_threads(args.threads)
-    result = calibrate(
-        args.model,
-        args.positions,
-        args.segments,
-        args.seed,
-        args.max_wrong,
-        write=not args.dry_run,
-        rule=args.rule,
-    )
+    result = calibrate_from_args(args)
     print(json.dumps(result, indent=1))
     return 0
 

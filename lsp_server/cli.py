@@ -372,22 +372,14 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
-    from benchmarks.calibration import calibrate
+    from benchmarks.calibration import calibrate_from_args
     from models.loader import ModelLoadError, resolve_model_dir
 
     try:
         resolve_model_dir(args.model)
     except ModelLoadError as exc:
         raise UsageError(str(exc)) from exc
-    result = calibrate(
-        args.model,
-        args.positions,
-        args.segments,
-        args.seed,
-        args.max_wrong,
-        write=not args.dry_run,
-        rule=args.rule,
-    )
+    result = calibrate_from_args(args)
     print(json.dumps(result["confidence"]))
     return EXIT_OK
 
