@@ -15,8 +15,10 @@ to one row per draft, drafts right-padded under an attention mask), then
   point it diverges from a better-ranked draft average more than ``cut_margin``
   nats per token below the best draft's mean, the draft is cut right after its
   first diverging token. The cut draft keeps what makes it a distinct
-  alternative (its own first token) and drops the improbable tail. A cut that
-  would duplicate another draft's text is not made.
+  alternative (its own first token) and drops the improbable tail. A cut never
+  ends a draft right after a ``.`` or inside a word: it moves on to the end of
+  the word (``shape.radius.`` becomes ``shape.radius.real``, not a dangling
+  member access). A cut that would duplicate another draft's text is not made.
 """
 
 from __future__ import annotations
@@ -110,6 +112,24 @@ def token_logprobs(
     return [logp[i, start : start + len(row)].tolist() for i, row in enumerate(rows)]
 
 
+def word_end(table: Any, ids: Sequence[int], end: int) -> int:
+    """Return the first cut ``>= end`` of ``ids`` that leaves no ``.`` or word unfinished:
+    while the kept text ends in ``.`` or a word character and the next token goes on
+    with a word character, the next token is kept too."""
+    text = table.decode(list(ids[:end]))
+    while end < len(ids) and text and (text[-1] == "." or _is_word_char(text[-1])):
+        following = table.decode([ids[end]])
+        if not following or not _is_word_char(following[0]):
+            break
+        text += following
+        end += 1
+    return end
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char in "_$"
+
+
 def verified_drafts(
     lm: LoadedModel,
     prompt_ids: Sequence[int],
@@ -147,8 +167,9 @@ def verified_drafts(
             # where does this draft leave the better-ranked ones?
             split = max(_common_prefix(draft.token_ids, drafts[j].token_ids) for j in order[:rank])
             tail = lps[split:]
-            if split + 1 < len(draft.token_ids) and _mean(tail) < best - cut_margin:
-                ids = list(draft.token_ids[: split + 1])
+            end = word_end(lm.table, draft.token_ids, split + 1)
+            if end < len(draft.token_ids) and _mean(tail) < best - cut_margin:
+                ids = list(draft.token_ids[:end])
                 text = lm.table.decode(ids)
                 if text not in texts:
                     ngram = draft.token_ngram_logprobs
@@ -157,11 +178,11 @@ def verified_drafts(
                         text=text,
                         token_ids=ids,
                         finish="trimmed",
-                        logprob=sum(lps[: split + 1]),
+                        logprob=sum(lps[:end]),
                         stats=dict(stats, trimmed_from=len(draft.token_ids)),
                         # the per-token lists follow the kept tokens
-                        token_logprobs=draft.token_logprobs[: split + 1],
-                        token_ngram_logprobs=None if ngram is None else ngram[: split + 1],
+                        token_logprobs=draft.token_logprobs[:end],
+                        token_ngram_logprobs=None if ngram is None else ngram[:end],
                     )
         if kept.text in texts:
             kept = replace(draft, logprob=sum(lps), stats=stats)  # never merge two drafts

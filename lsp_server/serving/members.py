@@ -12,15 +12,20 @@ can foresee:
   flag;
 * **receivers** (by name): what may follow ``name.`` for the names a draft is likely to
   write as receivers — ``self``/``cls``/``this`` and the identifiers written just before
-  the cursor (at most :data:`MAX_RECEIVERS`), resolved where the draft starts.
+  the cursor (at most :data:`MAX_RECEIVERS`), resolved where the draft starts;
+* **chains** (by receiver, exact): what may follow ``obj.attr.`` for the members of the
+  receiver at the cursor — a draft that finishes ``obj.at|`` often goes on with a member
+  of it (``shape.radius.real``). Members written after a ``.`` before the cursor come
+  first, then the public ones in order (at most as many as receiver names).
 
 Where a receiver's members are open but its class is known (``__getattr__``), an entry
 also carries ``declared``: the names the class certainly has, which the monitor prefers
 without masking anything else (an older client sends none; then nothing is preferred).
 
 :class:`TableOracle` answers the monitor on the service from these tables. Its limits
-(what the remote monitor loses, said in ``superpose.status``): a receiver that is not a
-plain name (``a.b.c``, ``f(x)``) or that the draft itself binds (``def f(self):``,
+(what the remote monitor loses, said in ``superpose.status``): a receiver that is neither
+a plain name nor a member of the receiver at the cursor (``a.b.c``, ``f(x)``), or that
+the draft itself binds (``def f(self):``,
 ``for x in``) is unknown, and so is any receiver after a quote or comment character in
 the draft (the service runs no lexer): unknown means *no constraint*, never a wrong one.
 """
@@ -39,6 +44,7 @@ MAX_RECEIVERS = 24  # names resolved per request
 MAX_MEMBERS = 4096  # members per receiver sent
 LOOKBACK_CHARS = 2000  # where receiver names are collected, before the cursor
 _IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*")
+_MEMBER_USE = re.compile(r"\.([A-Za-z_$][\w$]*)")
 _UNSAFE = {"python": re.compile(r"[\"'#\\]"), None: re.compile(r"[\"'`\\]|//|/\*")}
 _OWN_LINE = {"python": re.compile(r"[ \t]*(self|cls)"), None: re.compile(r"[ \t]*(this)")}
 _IMPORT_LINE = re.compile(r"\s*(from|import)\b")
@@ -168,7 +174,51 @@ def member_tables(
         entry = _answer({"receiver": name}, oracle, "\n" + indent + name, 0)
         if entry["members"] or entry.get("declared"):
             receivers.append(entry)
+    for entry in at_cursor:
+        receivers += _chain_answers(oracle, prompt_tail, entry, before_cursor, language, limit)
     return {"prompt_tail": prompt_tail, "at_cursor": at_cursor, "receivers": receivers}
+
+
+def _chain_answers(
+    oracle: Any,
+    prompt_tail: str,
+    at_cursor: dict[str, Any],
+    before_cursor: str,
+    language: str | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The answers for ``receiver.member`` (keyed as :class:`TableOracle` looks them up)
+    for at most ``limit`` members of the receiver answered by ``at_cursor``."""
+    members = at_cursor["members"]
+    trim = at_cursor["trim"]
+    if not members or trim > len(prompt_tail):
+        return []
+    found = receiver_key(prompt_tail[: len(prompt_tail) - trim], language)
+    if found is None:
+        return []
+    key = found[0]
+    chains = []
+    for member in chain_members(members, before_cursor, limit):
+        entry = _answer({"receiver": f"{key}.{member}"}, oracle, "." + member, trim)
+        if entry["members"] or entry.get("declared"):
+            chains.append(entry)
+    return chains
+
+
+def chain_members(members: Iterable[str], before_cursor: str, limit: int) -> list[str]:
+    """Return at most ``limit`` of ``members`` a draft is likely to go on from: those
+    written after a ``.`` before the cursor (nearest first), then the public ones sorted,
+    then the private ones; dunder names never."""
+    names = set(members)
+    seen: dict[str, None] = {}
+    window = before_cursor[-LOOKBACK_CHARS:]
+    for match in reversed(list(_MEMBER_USE.finditer(window))):
+        if match.group(1) in names:
+            seen.setdefault(match.group(1))
+    rest = sorted(n for n in names if not n.startswith("__"))
+    for name in [n for n in rest if not n.startswith("_")] + [n for n in rest if n[0] == "_"]:
+        seen.setdefault(name)
+    return [n for n in seen if not (n.startswith("__") and n.endswith("__"))][:limit]
 
 
 def receiver_names(before_cursor: str, language: str | None) -> list[str]:

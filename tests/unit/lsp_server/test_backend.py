@@ -87,7 +87,10 @@ def test_drafts_through_the_service_equal_local_drafts(host):
             want = local.complete(CompletionJob(uri, offset, automatic=automatic))
             got = remote.complete(CompletionJob(uri, offset, automatic=automatic))
             assert [d.text for d in got.drafts] == [d.text for d in want.drafts], (line, automatic)
-            assert [d.score for d in got.drafts] == [d.score for d in want.drafts]
+            # the service decodes in its batched loop (padded rows): the same numbers up
+            # to float rounding
+            scores = [d.score for d in want.drafts]
+            assert [d.score for d in got.drafts] == pytest.approx(scores, abs=1e-3)
             assert got.timings["forward_calls"] == want.timings["forward_calls"]
     status = remote.status()
     assert status["backend"]["service"]["monitor"].startswith("applied")

@@ -19,6 +19,7 @@ from analysis.document import Document
 from lsp_server.serving.members import (
     MemberAnswer,
     TableOracle,
+    chain_members,
     member_tables,
     oracle_from_wire,
     receiver_key,
@@ -309,6 +310,39 @@ def test_member_tables_carry_the_analysis_answers_at_the_cursor():
     wire = oracle_from_wire("python", {**tables, "language": "python"})
     assert wire.members("", len("it") + 1) == oracle.members("", len("it") + 1)
     assert wire.members("x = names") == oracle.members("\n        names")
+
+
+def test_member_tables_carry_the_members_of_the_receiver_at_the_cursor():
+    # ``shape.`` then a draft ``radius.real``: the monitor asks about ``shape.radius``,
+    # a chain the service can only answer from the tables
+    text = (
+        "class Circle:\n    def __init__(self, radius: float, name: str):\n"
+        "        self.radius = radius\n        self.name = name\n\n\n"
+        "def total(shape: Circle):\n    return shape."
+    )
+    doc = Document("file:///circle.py", text, "python")
+    oracle = member_oracle(doc, len(text))
+    tables = member_tables(oracle, text[-256:], text, "python")
+    receivers = {entry["receiver"]: entry for entry in tables["receivers"]}
+    assert "real" in receivers["shape.radius"]["members"]
+    assert "upper" in receivers["shape.name"]["members"]
+    wire = oracle_from_wire("python", {**tables, "language": "python"})
+    for draft in ("radius", "name"):
+        assert wire.members(draft) == oracle.members(draft), draft
+    # at most ``limit`` members, none asked twice
+    tables = member_tables(oracle, text[-256:], text, "python", limit=1)
+    assert [e["receiver"] for e in tables["receivers"] if "." in e["receiver"]] == ["shape.name"]
+
+
+def test_chain_members_go_from_the_names_used_to_the_public_ones():
+    members = {"size", "_cache", "append", "__len__", "zeta"}
+    assert chain_members(members, "xs.zeta = 1\nys.size\n", 10) == [
+        "size",
+        "zeta",
+        "append",
+        "_cache",
+    ]
+    assert chain_members(members, "", 2) == ["append", "size"]
 
 
 def test_member_tables_carry_declared_names_of_open_receivers_to_the_service():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from models.decoding import Draft, forward
-from models.verify import token_logprobs, verified_drafts
+from models.verify import token_logprobs, verified_drafts, word_end
 
 
 def full_recompute(lm, prompt: list[int], row: list[int]) -> list[float]:
@@ -73,9 +73,9 @@ def test_eos_drafts_are_scored_with_their_eos(tiny_lm):
 
 def test_far_worse_drafts_are_cut_after_their_first_diverging_token(tiny_lm):
     prompt = tiny_lm.encode("class Foo:\n")
-    shared = [30, 31]
-    a = make_draft(tiny_lm, shared + [50, 51, 52])
-    b = make_draft(tiny_lm, shared + [60, 61, 62, 63])
+    shared = [30, 31]  # ":;" then "N()" or "X*+,": the cut is right after "N" or "X"
+    a = make_draft(tiny_lm, shared + [50, 12, 13])
+    b = make_draft(tiny_lm, shared + [60, 14, 15, 16])
     ranked = verified_drafts(tiny_lm, prompt, [a, b], cut_margin=-1e9)  # every tail is "far"
     best, second = ranked
     assert best.finish == "length" and len(best.token_ids) in (5, 6)
@@ -96,3 +96,30 @@ def test_far_worse_drafts_are_cut_after_their_first_diverging_token(tiny_lm):
 
 def test_empty_input_returns_empty(tiny_lm):
     assert verified_drafts(tiny_lm, [1, 2], []) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "cut", "end"),
+    [
+        ("shape.radius.real + 1", len("shape.radius."), len("shape.radius.real")),  # after "."
+        ("x = beta_value + 2", len("x = b"), len("x = beta_value")),  # inside a word
+        ("n = a * c", len("n = a *"), len("n = a *")),  # after an operator: as it was
+        ("obj.", len("obj."), len("obj.")),  # nothing left to finish it with
+    ],
+)
+def test_word_end_finishes_the_word_or_member_a_cut_would_break(tiny_lm, text, cut, end):
+    table, ids = tiny_lm.table, tiny_lm.encode(text)
+    # the first cut (in tokens) keeping at least ``cut`` characters
+    tokens = next(j for j in range(len(ids) + 1) if len(table.decode(ids[:j])) >= cut)
+    assert len(table.decode(ids[: word_end(table, ids, tokens)])) == end
+
+
+def test_a_trimmed_draft_never_ends_after_a_dot_or_inside_a_word(tiny_lm):
+    prompt = tiny_lm.encode("def f(shape):\n    ")
+    one, two = "shape.radius(shapes)", "shape.radius.real + 1"
+    drafts = [make_draft(tiny_lm, tiny_lm.encode(t)) for t in (one, two)]
+    best, second = verified_drafts(tiny_lm, prompt, drafts, cut_margin=-1e9)
+    assert second.finish == "trimmed"
+    # cut after the first diverging token, "(" or "." (then on to the member's end)
+    assert second.text == ("shape.radius(" if best.text == two else "shape.radius.real")
+    assert len(second.token_logprobs) == len(second.token_ids)
