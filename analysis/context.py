@@ -1340,6 +1340,10 @@ class ShiftedOracle:
         self.oracle = oracle
         self.shift = shift
 
+    @property
+    def family(self) -> str | None:
+        return getattr(self.oracle, "family", None)
+
     def members(self, extra: str, trim: int = 0) -> frozenset[str] | None:
         return self.oracle.members(extra, trim + self.shift)
 

@@ -362,6 +362,10 @@ class TimedOracle:
             self.wall += wall_end - wall
             self.cpu += cpu_end - cpu
 
+    @property
+    def family(self) -> str | None:
+        return getattr(self.inner, "family", None)
+
     def members(self, extra: str, trim: int = 0) -> frozenset[str] | None:
         return self._timed(lambda: self.inner.members(extra, trim), None)
 

@@ -12,6 +12,12 @@ identifier ends the monitor is back to waiting. Unknown receivers are never
 constrained. Tokens that *cross* the trigger (one token ``.get`` after a
 receiver) are checked too, against the members of the text so far.
 
+Calls are checked the same way (Python): where the analysis closes the members of the
+text so far and ``__call__`` is not among them (a ``float`` field, a module, an enum
+member, a string), the value cannot be called, so no token starting with ``(`` may
+follow it (``shape.radius(`` is never written). Classes, callable instances and open
+answers (functions, unknown values) are never constrained.
+
 Right after the dot, drafts start with the members people write there
 (:func:`preferred_members`: no dunders, and no private names of another object, until
 the fragment typed asks for them with ``_``).
@@ -136,6 +142,21 @@ def may_end_receiver(text: str) -> bool:
     return last in _RECEIVER_CLOSERS or is_ident_char(last)
 
 
+_CALL_TOKENS: dict[int, tuple[TokenTable, torch.Tensor]] = {}
+
+
+def call_tokens(table: TokenTable) -> torch.Tensor:
+    """Return the tokens (V,) whose text starts with ``(``: a call of what precedes them
+    (computed once per token table)."""
+    found = _CALL_TOKENS.get(id(table))
+    if found is None or found[0] is not table:
+        if len(_CALL_TOKENS) >= 8:  # a process holds a model or two: keep it small
+            _CALL_TOKENS.clear()
+        mask = torch.tensor([s.startswith(b"(") for s in table.surfaces], dtype=torch.bool)
+        found = _CALL_TOKENS[id(table)] = (table, mask)  # (V,)
+    return found[1]
+
+
 @dataclass
 class _Step:
     """One draft prefix: its bytes and the monitor's decision for the next token."""
@@ -177,6 +198,7 @@ class MemberMonitor:
         self.prompt_tail = prompt_tail
         self.index: VocabIndex = vocab_index(table)
         self._has_dot_tokens = len(self.index.dot_ident_ids) > 0
+        self._python = getattr(oracle, "family", None) == "python"  # calls are checked
         self._eos = torch.zeros(table.vocab_size, dtype=torch.bool)  # (V,)
         if eos_ids:
             self._eos[torch.tensor(sorted(int(i) for i in eos_ids), dtype=torch.long)] = True
@@ -440,12 +462,14 @@ class MemberMonitor:
 
     def _crossing_mask_after(self, draft: str, text: str) -> torch.Tensor | None:
         """Return the mask checking ``.member`` tokens after ``text`` (None: nothing to check)."""
-        if not self._has_dot_tokens or not may_end_receiver(text):
+        if not (self._has_dot_tokens or self._python) or not may_end_receiver(text):
             return None
         members = self._members(draft, 0)
         if not members or self._assignable(draft, 0):
             return None
         if members not in self._crossing_masks:
             mask = self.index.crossing_mask(members)  # (V,)
+            if self._python and "__call__" not in members:
+                mask = mask & ~call_tokens(self.table)  # (V,) not callable: no "(" after it
             self._crossing_masks[members] = None if bool(mask.all()) else mask
         return self._crossing_masks[members]

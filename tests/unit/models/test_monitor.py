@@ -198,6 +198,39 @@ def test_token_crossing_the_trigger_is_checked():
     assert forbidden == {".set", ".x"}  # ".get", ".ge", "." and all other tokens stay
 
 
+class PythonOracle(RecordingOracle):
+    family = "python"
+
+
+@pytest.mark.parametrize(
+    ("oracle_class", "members", "calls_allowed"),
+    [
+        (PythonOracle, {"real", "imag"}, False),  # a float: "(" may not follow
+        (PythonOracle, {"real", "__call__"}, True),  # a class or a callable instance
+        (RecordingOracle, {"real", "imag"}, True),  # not Python: calls are not checked
+    ],
+)
+def test_a_value_that_cannot_be_called_is_never_called(oracle_class, members, calls_allowed):
+    call_tokens = {"(", "()"}
+    oracle = oracle_class({("", 0): members, ("", 1): {"get", "radius"}})
+    monitor = MemberMonitor(TABLE, oracle, "y = obj", eos_ids=frozenset({0}))
+    scores, out = run(monitor, [])
+    forbidden = {SURFACES[i] for i in torch.nonzero(torch.isneginf(out[0])).flatten().tolist()}
+    assert call_tokens.isdisjoint(forbidden) == calls_allowed
+    assert {")", " ", "\n", "x"}.isdisjoint(forbidden)  # nothing else is touched
+    if not calls_allowed:
+        assert_exact_mask(scores, out)
+
+
+def test_a_complete_member_that_cannot_be_called_is_not_called():
+    # "obj.get" where get is a plain attribute whose members the analysis closes
+    oracle = PythonOracle({("", 1): {"get", "getattr"}, ("get", 0): {"real"}})
+    monitor = MemberMonitor(TABLE, oracle, "obj.", eos_ids=frozenset({0}))
+    after = allowed(monitor, [ID["get"]])
+    assert after is not None and "(" not in after and "()" not in after
+    assert {")", " ", "attr", "."} <= after  # ends, or goes on as getattr, or a member
+
+
 def test_members_with_non_ascii_letters_never_use_partial_utf8_tokens():
     oracle = RecordingOracle({("", 1): {"naïve"}})
     monitor = MemberMonitor(TABLE, oracle, "o.", eos_ids=frozenset({0}))
