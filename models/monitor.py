@@ -345,7 +345,10 @@ class MemberMonitor:
         pending = self._pending_assignment(draft, text)
         if pending is not None:
             return pending, int((~pending).sum()), None
-        # 3. waiting: only tokens that cross the trigger (".get") are checked
+        # 3. waiting: only tokens that cross the trigger (".get") are checked; after a
+        #    member of an unknown receiver (``log.getE``) there is nothing to check
+        if access is not None:
+            return None, 0, favoured
         crossing = self._crossing_mask_after(draft, text)
         if crossing is None:
             return None, 0, favoured

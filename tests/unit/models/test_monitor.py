@@ -587,3 +587,16 @@ def test_preference_right_after_the_dot_skips_dunders_until_asked():
     out = monitor(torch.zeros(1, 0, dtype=torch.long), torch.zeros(1, table.vocab_size))
     assert out[0, ids["_"]] == 1.5  # "_" typed: "__getattr__" may be meant
     assert out[0, ids["alpha"]] == 0.0
+
+
+def test_members_of_an_unknown_receiver_are_not_asked_about():
+    # "log." is unknown: "log.get" cannot be known either, so no question is asked
+    oracle = RecordingOracle({})
+    monitor = MemberMonitor(TABLE, oracle, "x = log.", eos_ids=frozenset({0}))
+    assert allowed(monitor, [ID["get"]]) is None
+    assert oracle.calls == [("", 1)]
+    # ... while after a known member the crossing tokens are still checked
+    known = RecordingOracle({("", 1): {"get"}, ("get", 0): {"x"}})
+    monitor = MemberMonitor(TABLE, known, "x = log.", eos_ids=frozenset({0}))
+    after = allowed(monitor, [ID["get"]])
+    assert after is not None and ".x" in after and ".set" not in after
