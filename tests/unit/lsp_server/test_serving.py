@@ -312,6 +312,13 @@ def test_member_tables_carry_the_analysis_answers_at_the_cursor():
     assert wire.members("x = names") == oracle.members("\n        names")
 
 
+def _tables_at_end(uri: str, text: str):
+    """(oracle, member tables, their receivers by name) for a cursor at the end of ``text``."""
+    oracle = member_oracle(Document(uri, text, "python"), len(text))
+    tables = member_tables(oracle, text[-256:], text, "python")
+    return oracle, tables, {entry["receiver"]: entry for entry in tables["receivers"]}
+
+
 def test_member_tables_carry_the_members_of_the_receiver_at_the_cursor():
     # ``shape.`` then a draft ``radius.real``: the monitor asks about ``shape.radius``,
     # a chain the service can only answer from the tables
@@ -320,16 +327,13 @@ def test_member_tables_carry_the_members_of_the_receiver_at_the_cursor():
         "        self.radius = radius\n        self.name = name\n\n\n"
         "def total(shape: Circle):\n    return shape."
     )
-    doc = Document("file:///circle.py", text, "python")
-    oracle = member_oracle(doc, len(text))
-    tables = member_tables(oracle, text[-256:], text, "python")
-    receivers = {entry["receiver"]: entry for entry in tables["receivers"]}
+    oracle, tables, receivers = _tables_at_end("file:///circle.py", text)
     assert "real" in receivers["shape.radius"]["members"]
     assert "upper" in receivers["shape.name"]["members"]
     wire = oracle_from_wire("python", {**tables, "language": "python"})
     for draft in ("radius", "name"):
         assert wire.members(draft) == oracle.members(draft), draft
-    # at most ``limit`` members, none asked twice
+    # at most ``limit`` members: the one written nearest before the cursor
     tables = member_tables(oracle, text[-256:], text, "python", limit=1)
     assert [e["receiver"] for e in tables["receivers"] if "." in e["receiver"]] == ["shape.name"]
 
@@ -351,13 +355,10 @@ def test_member_tables_carry_declared_names_of_open_receivers_to_the_service():
         "    def __getattr__(self, name):\n        return getattr(self._inner, name)\n\n"
         "    def size(self):\n        return self._in"
     )
-    doc = Document("file:///proxy.py", text, "python")
-    oracle = member_oracle(doc, len(text))
-    tables = member_tables(oracle, text[-256:], text, "python")
+    oracle, tables, receivers = _tables_at_end("file:///proxy.py", text)
     at = {entry["trim"]: entry for entry in tables["at_cursor"]}
     trim = len("_in") + 1
     assert at[trim]["members"] is None and {"_inner", "size"} <= set(at[trim]["declared"])
-    receivers = {entry["receiver"]: entry for entry in tables["receivers"]}
     assert receivers["self"]["members"] is None and "_inner" in receivers["self"]["declared"]
     wire = oracle_from_wire("python", {**tables, "language": "python"})
     assert wire.members("", trim) is None
