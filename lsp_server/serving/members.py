@@ -25,9 +25,9 @@ without masking anything else (an older client sends none; then nothing is prefe
 :class:`TableOracle` answers the monitor on the service from these tables. Its limits
 (what the remote monitor loses, said in ``superpose.status``): a receiver that is neither
 a plain name nor a member of the receiver at the cursor (``a.b.c``, ``f(x)``), or that
-the draft itself binds (``def f(self):``,
-``for x in``) is unknown, and so is any receiver after a quote or comment character in
-the draft (the service runs no lexer): unknown means *no constraint*, never a wrong one.
+the draft itself binds (``def f(self):``, ``for x in``) is unknown, and so is any
+receiver after a quote or comment character in the draft (the service runs no lexer):
+unknown means *no constraint*, never a wrong one.
 """
 
 from __future__ import annotations
