@@ -201,6 +201,9 @@ def test_typing_through_the_engine_gives_the_same_drafts_with_cache_reuse(tiny_l
         for i, ch in enumerate("turn self.alpha"):
             offset = len(TEXT) + i
             engine.change_document(uri, offset, offset, ch)
+            # count the edit into the workspace n-grams now: the engine's own refresh
+            # timer would race the request (differently in the two engines under load)
+            engine.refresh_derived()
             result = engine.complete(CompletionJob(uri, offset + 1, automatic=True))
             shown.append([d.text for d in result.drafts if not d.stats.get("cached")])
         return shown
