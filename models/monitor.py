@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -140,21 +141,6 @@ def may_end_receiver(text: str) -> bool:
         return False
     last = text[-1]
     return last in _RECEIVER_CLOSERS or is_ident_char(last)
-
-
-_CALL_TOKENS: dict[int, tuple[TokenTable, torch.Tensor]] = {}
-
-
-def call_tokens(table: TokenTable) -> torch.Tensor:
-    """Return the tokens (V,) whose text starts with ``(``: a call of what precedes them
-    (computed once per token table)."""
-    found = _CALL_TOKENS.get(id(table))
-    if found is None or found[0] is not table:
-        if len(_CALL_TOKENS) >= 8:  # a process holds a model or two: keep it small
-            _CALL_TOKENS.clear()
-        mask = torch.tensor([s.startswith(b"(") for s in table.surfaces], dtype=torch.bool)
-        found = _CALL_TOKENS[id(table)] = (table, mask)  # (V,)
-    return found[1]
 
 
 @dataclass
@@ -397,6 +383,13 @@ class MemberMonitor:
             return self.index.pure_ident_start  # (V,)
         return self.index.token_pure | self._assignment_mask("")  # (V,)
 
+    @cached_property
+    def _call_mask(self) -> torch.Tensor:
+        """Tokens (V,) whose text starts with ``(``: a call of what precedes them."""
+        mask = torch.zeros(self.table.vocab_size, dtype=torch.bool)  # (V,)
+        mask[self.index.extension_token_ids(b"(")] = True
+        return mask
+
     def _pending_assignment(self, draft: str, text: str) -> torch.Tensor | None:
         """Return the mask forcing an assignment after a new attribute name, if one is pending."""
         found = _AFTER_NAME.search(text)
@@ -473,6 +466,6 @@ class MemberMonitor:
         if members not in self._crossing_masks:
             mask = self.index.crossing_mask(members)  # (V,)
             if self._python and "__call__" not in members:
-                mask = mask & ~call_tokens(self.table)  # (V,) not callable: no "(" after it
+                mask = mask & ~self._call_mask  # (V,) not callable: no "(" after it
             self._crossing_masks[members] = None if bool(mask.all()) else mask
         return self._crossing_masks[members]

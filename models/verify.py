@@ -33,6 +33,7 @@ import torch
 from models.decoding import Draft, forward
 from models.hf_compat import cache_length, crop_cache, model_forward, select_rows
 from models.loader import LoadedModel
+from models.vocab_index import is_ident_char
 
 DEFAULT_CUT_MARGIN = 2.0  # nats per token below the best draft's mean
 
@@ -112,22 +113,22 @@ def token_logprobs(
     return [logp[i, start : start + len(row)].tolist() for i, row in enumerate(rows)]
 
 
+def _continues_word(char: str) -> bool:
+    return is_ident_char(char) or char == "$"  # "$": JavaScript names
+
+
 def word_end(table: Any, ids: Sequence[int], end: int) -> int:
     """Return the first cut ``>= end`` of ``ids`` that leaves no ``.`` or word unfinished:
     while the kept text ends in ``.`` or a word character and the next token goes on
     with a word character, the next token is kept too."""
     text = table.decode(list(ids[:end]))
-    while end < len(ids) and text and (text[-1] == "." or _is_word_char(text[-1])):
+    while end < len(ids) and text and (text[-1] == "." or _continues_word(text[-1])):
         following = table.decode([ids[end]])
-        if not following or not _is_word_char(following[0]):
+        if not following or not _continues_word(following[0]):
             break
         text += following
         end += 1
     return end
-
-
-def _is_word_char(char: str) -> bool:
-    return char.isalnum() or char in "_$"
 
 
 def verified_drafts(

@@ -210,15 +210,12 @@ def chain_members(members: Iterable[str], before_cursor: str, limit: int) -> lis
     written after a ``.`` before the cursor (nearest first), then the public ones sorted,
     then the private ones; dunder names never."""
     names = set(members)
-    seen: dict[str, None] = {}
     window = before_cursor[-LOOKBACK_CHARS:]
-    for match in reversed(list(_MEMBER_USE.finditer(window))):
-        if match.group(1) in names:
-            seen.setdefault(match.group(1))
-    rest = sorted(n for n in names if not n.startswith("__"))
-    for name in [n for n in rest if not n.startswith("_")] + [n for n in rest if n[0] == "_"]:
-        seen.setdefault(name)
-    return [n for n in seen if not (n.startswith("__") and n.endswith("__"))][:limit]
+    used = [m.group(1) for m in reversed(list(_MEMBER_USE.finditer(window)))]
+    public = sorted(n for n in names if not n.startswith("_"))
+    private = sorted(n for n in names if n.startswith("_") and not n.startswith("__"))
+    ordered = dict.fromkeys([*(n for n in used if n in names), *public, *private])
+    return [n for n in ordered if not (n.startswith("__") and n.endswith("__"))][:limit]
 
 
 def receiver_names(before_cursor: str, language: str | None) -> list[str]:
