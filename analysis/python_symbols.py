@@ -20,9 +20,11 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import tree_sitter
 
@@ -80,7 +82,7 @@ class Binding:
 class Bindings:
     """The bindings of one scope: names, star imports and global/nonlocal declarations."""
 
-    names: dict[str, list[Binding]] = field(default_factory=dict)
+    names: dict[str, list[Binding]] = field(default_factory=dict)  # a module's: ModuleNames
     stars: list[tuple[str, int]] = field(default_factory=list)
     globals: set[str] = field(default_factory=set)
     nonlocals: set[str] = field(default_factory=set)
@@ -89,29 +91,32 @@ class Bindings:
         self.names.setdefault(name, []).append(binding)
 
 
-class TextCache:
+_V = TypeVar("_V")
+
+
+class TextCache(Generic[_V]):
     """Facts derived from a piece of source text alone, kept across parses (thread-safe,
     least recently used first out, bounded by the text it keeps).
 
     Every keystroke re-parses the document, so facts on tree nodes do not survive it;
-    facts that depend only on a statement's or class's text (its names) do, keyed by
-    that text.
+    facts that depend only on a statement's, class's or method's text (its names) do,
+    keyed by that text.
     """
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[bytes, frozenset[str]] = OrderedDict()
+        self._entries: OrderedDict[bytes, _V] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, text: bytes) -> frozenset[str] | None:
+    def get(self, text: bytes) -> _V | None:
         with self._lock:
             found = self._entries.get(text)
             if found is not None:
                 self._entries.move_to_end(text)
             return found
 
-    def put(self, text: bytes, names: frozenset[str]) -> None:
+    def put(self, text: bytes, names: _V) -> None:
         with self._lock:
             if text not in self._entries:
                 self._entries[text] = names
@@ -121,7 +126,87 @@ class TextCache:
                 self._bytes -= len(old)
 
 
-_FIRST_PARAMETER_USES = TextCache(8_000_000)
+# per method text (decorators included): the attributes stored through its first parameter
+# with the method's role, and the ones it uses through ``self`` (see PyClass)
+_METHOD_STORES: TextCache[tuple[tuple[str, str], ...]] = TextCache(8_000_000)
+_METHOD_USES: TextCache[frozenset[str]] = TextCache(8_000_000)
+
+
+@dataclass(frozen=True)
+class StatementFacts:
+    """What one top-level statement binds and stores, read from its text alone."""
+
+    names: tuple[str, ...]  # the names it binds, in order of their first binding
+    stars: tuple[tuple[str, int], ...]
+    globals: frozenset[str]
+    nonlocals: frozenset[str]
+    stored: frozenset[str]  # attribute names stored through another receiver than self/cls
+
+
+# per top-level statement text: a module parsed again (every keystroke re-parses it) reads
+# only the statements whose text changed (see PyModule.statements)
+_STATEMENT_FACTS: TextCache[StatementFacts] = TextCache(16_000_000)
+
+_STORED_ATTRIBUTE = re.compile(rb"\.[ \t]*([^\W\d]\w*)[ \t]*(?:[-+*/%&|^@<>]{1,3})?=(?!=)")
+_OWN_RECEIVER = re.compile(rb"(?<![\w.])(?:self|cls)[ \t]*$")
+_SETATTR_NAME = re.compile(rb"\bsetattr\([^,()]+,\s*[rbuRBU]?[\'\"]([^\W\d]\w*)[\'\"]")
+
+
+def stored_attribute_names_in(chunk: bytes) -> frozenset[str]:
+    """Names stored as ``<expr>.name = ...`` (or ``+=``, ``setattr(obj, "name", v)``) in
+    ``chunk``, a textual scan (strings count too); stores through a plain ``self``/``cls``
+    are left to :attr:`PyClass.first_parameter_attributes`."""
+    if b"=" not in chunk and b"setattr" not in chunk:
+        return frozenset()
+    return frozenset(
+        match.group(1).decode("utf-8", "replace")
+        for match in _STORED_ATTRIBUTE.finditer(chunk)
+        if not _OWN_RECEIVER.search(chunk, max(0, match.start() - 8), match.start())
+    ) | frozenset(
+        match.group(1).decode("utf-8", "replace") for match in _SETATTR_NAME.finditer(chunk)
+    )
+
+
+class ModuleNames(Mapping[str, list[Binding]]):
+    """A module namespace's names, each name's bindings collected on its first lookup.
+
+    Which top-level statements bind which names is known from their facts (kept per
+    statement text), so a request reads the trees of only the statements binding the names
+    it asks about. The bindings of a name: its statements' in source order, then ``extra``
+    (walrus targets, ``global`` declarations, ``global_enum`` members), as
+    :func:`collect_bindings` gives them.
+    """
+
+    def __init__(self, module: PyModule, extra: dict[str, list[Binding]]) -> None:
+        self._module = module
+        self._extra = extra
+        owners: dict[str, list[int]] = {}
+        for index, (_, facts) in enumerate(module.statements):
+            for name in facts.names:
+                owners.setdefault(name, []).append(index)
+        for name in extra:
+            owners.setdefault(name, [])
+        self._owners = owners
+        self._bindings: dict[str, list[Binding]] = {}
+
+    def __getitem__(self, name: str) -> list[Binding]:
+        found = self._bindings.get(name)
+        if found is None:
+            found = []
+            for index in self._owners[name]:
+                found.extend(self._module.statement_bindings(index).names.get(name, ()))
+            found.extend(self._extra.get(name, ()))
+            self._bindings[name] = found
+        return found
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._owners
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._owners)
+
+    def __len__(self) -> int:
+        return len(self._owners)
 
 
 _COMPOUND = frozenset(
@@ -246,12 +331,62 @@ class PyModule:
 
     @cached_property
     def namespace(self) -> Bindings:
-        """Module-level bindings, plus names declared ``global`` inside functions."""
-        bindings = collect_bindings(self, self.root)
+        """Module-level bindings, plus names declared ``global`` inside functions (each
+        name's bindings collected when it is first looked up: :class:`ModuleNames`)."""
+        extra = Bindings()
+        _collect_walrus_targets(self, self.root, extra)
         for name in self._global_declarations():
-            bindings.add(name, Binding("other"))
+            extra.add(name, Binding("other"))
         for name in self.global_enum_names:
-            bindings.add(name, Binding("other"))
+            extra.add(name, Binding("other"))
+        facts = [f for _, f in self.statements]
+        return Bindings(
+            ModuleNames(self, extra.names),  # type: ignore[arg-type]  # read-only, lazy
+            [star for f in facts for star in f.stars],
+            set().union(*(f.globals for f in facts)),
+            set().union(*(f.nonlocals for f in facts)),
+        )
+
+    @cached_property
+    def statements(self) -> list[tuple[Node, StatementFacts]]:
+        """Each top-level statement with its facts, read from the cache when its text was
+        seen before (a statement with a syntax error is read each time: its tree may
+        depend on what surrounds it)."""
+        found: list[tuple[Node, StatementFacts]] = []
+        data = self.data
+        for child in self.root.children:
+            text = data[child.start_byte : child.end_byte]
+            facts = None if child.has_error else _STATEMENT_FACTS.get(text)
+            if facts is None:
+                facts = self._statement_facts(len(found), child, text)
+                if not child.has_error:
+                    _STATEMENT_FACTS.put(text, facts)
+            found.append((child, facts))
+        return found
+
+    def _statement_facts(self, index: int, node: Node, text: bytes) -> StatementFacts:
+        bindings = self.statement_bindings(index, node)
+        return StatementFacts(
+            tuple(bindings.names),
+            tuple(bindings.stars),
+            frozenset(bindings.globals),
+            frozenset(bindings.nonlocals),
+            stored_attribute_names_in(text),
+        )
+
+    def statement_bindings(self, index: int, node: Node | None = None) -> Bindings:
+        """The bindings top-level statement ``index`` makes (collected once per module)."""
+        collected = self.__dict__.setdefault("_statement_bindings", {})
+        bindings = collected.get(index)
+        if bindings is None:
+            bindings = collected[index] = Bindings()
+            try:
+                if node is None:
+                    node = self.statements[index][0]
+                if node.is_named:
+                    _collect_statement(self, node, bindings)
+            except Exception:  # defensive: never raise on odd trees
+                pass
         return bindings
 
     def _global_declarations(self) -> set[str]:
@@ -695,20 +830,24 @@ def collect_bindings(module: PyModule, block: Node) -> Bindings:
     try:
         for child in block.named_children:
             _collect_statement(module, child, bindings)
-        # Walrus targets bind in the enclosing (non-comprehension) scope: look at each
-        # ``:=`` of the block's text (a query over the whole block costs milliseconds).
-        data = module.data
-        position = data.find(b":=", block.start_byte, block.end_byte)
-        if position >= 0:
-            scope = enclosing_scope_node_of_block(block)
-            while position >= 0:
-                node = _walrus_name_at(block, position)
-                if node is not None and enclosing_scope_node(node) == scope:
-                    bindings.add(module.text(node), Binding("other"))
-                position = data.find(b":=", position + 2, block.end_byte)
+        _collect_walrus_targets(module, block, bindings)
     except Exception:  # defensive: never raise on odd trees
         pass
     return bindings
+
+
+def _collect_walrus_targets(module: PyModule, block: Node, bindings: Bindings) -> None:
+    """Walrus targets bind in the enclosing (non-comprehension) scope: look at each ``:=``
+    of the block's text (a query over the whole block costs milliseconds)."""
+    data = module.data
+    position = data.find(b":=", block.start_byte, block.end_byte)
+    if position >= 0:
+        scope = enclosing_scope_node_of_block(block)
+        while position >= 0:
+            node = _walrus_name_at(block, position)
+            if node is not None and enclosing_scope_node(node) == scope:
+                bindings.add(module.text(node), Binding("other"))
+            position = data.find(b":=", position + 2, block.end_byte)
 
 
 def _walrus_name_at(block: Node, position: int) -> Node | None:
@@ -1052,35 +1191,89 @@ class PyClass:
         return found
 
     @cached_property
+    def first_parameter_attribute_roles(self) -> dict[str, frozenset[str]]:
+        """The names of :attr:`first_parameter_attributes`, each with the roles ("instance",
+        "class") of the methods storing it: all a member set needs. Read per method text, so
+        only a method whose text changed is looked at again (the same names and roles as
+        :attr:`first_parameter_attributes`: a store belongs to the method it is in)."""
+        if "first_parameter_attributes" in self.__dict__:  # already known: no second look
+            return {
+                name: frozenset(scope.first_parameter_role or "" for _, scope in stores)
+                for name, stores in self.first_parameter_attributes.items()
+            }
+        found: dict[str, set[str]] = {}
+        for stores in self._per_method(_METHOD_STORES, self._method_stores):
+            for name, role in stores:
+                found.setdefault(name, set()).add(role)
+        return {name: frozenset(roles) for name, roles in found.items()}
+
+    @cached_property
     def first_parameter_uses(self) -> frozenset[str]:
         """Attribute names used through the first parameter of an instance method
-        (``self.x``), read or written; nested classes have their own receiver."""
-        if self.body_node is None:
-            return frozenset()
-        text = self.module.data[self.node.start_byte : self.node.end_byte]
-        found = _FIRST_PARAMETER_USES.get(text)
-        if found is None:  # the class's text alone decides it
-            found = self._first_parameter_uses()
-            _FIRST_PARAMETER_USES.put(text, found)
+        (``self.x``), read or written; read per method text like
+        :attr:`first_parameter_attribute_roles`."""
+        return frozenset().union(*self._per_method(_METHOD_USES, self._method_uses))
+
+    @cached_property
+    def _method_nodes(self) -> list[tuple[Node, Node]]:
+        """Each method (a function directly in the class body, as
+        :attr:`FunctionScope.class_node` decides): (its definition with decorators, its
+        function_definition)."""
+        found: list[tuple[Node, Node]] = []
+        for child in self.body_node.named_children if self.body_node is not None else []:
+            definition = unwrap_definition(child)[0]
+            if definition.type == "function_definition":
+                found.append((child, definition))
         return found
 
-    def _first_parameter_uses(self) -> frozenset[str]:
+    def _per_method(self, cache: TextCache[_V], compute: Callable[[Node], _V]) -> list[_V]:
+        """``compute(method)`` for every method, kept per method text (a method with a
+        syntax error is computed each time: its tree may depend on what surrounds it)."""
+        results: list[_V] = []
+        data = self.module.data
+        for outer, function in self._method_nodes:
+            if outer.has_error:
+                results.append(compute(function))
+                continue
+            text = data[outer.start_byte : outer.end_byte]
+            found = cache.get(text)
+            if found is None:
+                found = compute(function)
+                cache.put(text, found)
+            results.append(found)
+        return results
+
+    def _method_stores(self, function: Node) -> tuple[tuple[str, str], ...]:
+        """(attribute, role) of each store through the method's first parameter (or the
+        instance ``__new__`` creates), nested functions included."""
+        scope = self.module.function_at(function)
+        role = scope.first_parameter_role
+        if role is None:
+            return ()
+        receivers = {scope.first_parameter} | _new_instances(scope)
+        found: dict[tuple[str, str], None] = {}
+        for attribute in captures(stored_attribute_query(), function).get("target", []):
+            obj = attribute.child_by_field_name("object")
+            attr = attribute.child_by_field_name("attribute")
+            if obj is None or attr is None or self.module.text(obj) not in receivers:
+                continue
+            if _attribute_store(self.module, attribute) is not None:
+                found[(self.module.text(attr), role)] = None
+        return tuple(found)
+
+    def _method_uses(self, function: Node) -> frozenset[str]:
+        """Attribute names the method uses through ``self``, its first parameter, if it is
+        an instance method (a cheap filter: instance methods almost always name it so)."""
+        scope = self.module.function_at(function)
+        if scope.first_parameter_role != "instance" or scope.first_parameter != "self":
+            return frozenset()
         names: set[str] = set()
-        assert self.body_node is not None
-        for attribute in captures(attribute_query(), self.body_node).get("attribute", []):
+        for attribute in captures(attribute_query(), function).get("attribute", []):
             obj = attribute.child_by_field_name("object")
             attr = attribute.child_by_field_name("attribute")
             if obj is None or attr is None or attr.type != "identifier":
                 continue
-            receiver = self.module.text(obj)
-            if receiver != "self":
-                continue  # cheap filter: instance methods almost always name it so
-            method = self._method_of(attribute)
-            if (
-                method is not None
-                and method.first_parameter_role == "instance"
-                and receiver == method.first_parameter
-            ):
+            if self.module.text(obj) == "self":
                 names.add(self.module.text(attr))
         return frozenset(names)
 
@@ -1109,6 +1302,8 @@ class PyClass:
         if "__getattr__" in self.body.names or "__getattribute__" in self.body.names:
             return True
         text = self.module.data[self.node.start_byte : self.node.end_byte]
+        if b"setattr" not in text and b"__dict__" not in text and b"vars" not in text:
+            return False  # none of the signs below (a substring test costs microseconds)
         return bool(
             re.search(
                 rb"\bsetattr\(\s*(self|cls)\b"

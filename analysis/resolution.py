@@ -85,7 +85,6 @@ from analysis.python_symbols import (
     FunctionScope,
     PyClass,
     PyModule,
-    TextCache,
     attribute_query,
     captures,
     decorator_name,
@@ -501,8 +500,8 @@ class PythonResolver(AnnotationReader):
         if isinstance(cls, BuiltinClass):
             return set(cls.names)
         names = set(cls.body.names) | (cls.slots or set())
-        for attribute, assignments in cls.first_parameter_attributes.items():
-            if instance or any(scope.first_parameter_role == "class" for _, scope in assignments):
+        for attribute, roles in cls.first_parameter_attribute_roles.items():
+            if instance or "class" in roles:
                 names.add(attribute)
         if cls.is_dataclass:
             names |= DATACLASS_MEMBERS
@@ -642,8 +641,8 @@ class PythonResolver(AnnotationReader):
             if exported is None:
                 raise _Open
             names |= exported
-        for attribute, assignments in cls.first_parameter_attributes.items():
-            if instance or any(scope.first_parameter_role == "class" for _, scope in assignments):
+        for attribute, roles in cls.first_parameter_attribute_roles.items():
+            if instance or "class" in roles:
                 names.add(attribute)
         if instance:  # ``obj.x = ...`` anywhere in the class's module may add x to instances
             names |= _stored_attribute_names(cls.module)
@@ -679,7 +678,9 @@ class PythonResolver(AnnotationReader):
                         if isinstance(klass, BuiltinClass):
                             names |= klass.names
                         else:
-                            names |= set(klass.body.names) | set(klass.first_parameter_attributes)
+                            names |= set(klass.body.names) | set(
+                                klass.first_parameter_attribute_roles
+                            )
         return names
 
     # -- types of expressions ----------------------------------------------------------------
@@ -1929,14 +1930,6 @@ def _external_class_attributes(module: PyModule, class_name: str) -> set[str]:
     return found
 
 
-_STORED_ATTRIBUTE = re.compile(rb"\.[ \t]*([^\W\d]\w*)[ \t]*(?:[-+*/%&|^@<>]{1,3})?=(?!=)")
-_OWN_RECEIVER = re.compile(rb"(?<![\w.])(?:self|cls)[ \t]*$")
-_SETATTR_NAME = re.compile(rb"\bsetattr\([^,()]+,\s*[rbuRBU]?[\'\"]([^\W\d]\w*)[\'\"]")
-
-
-_STORED_CHUNKS = TextCache(8_000_000)  # names stored per top-level statement text
-
-
 def _stored_attribute_names(module: PyModule) -> frozenset[str]:
     """Names stored as ``<expr>.name = ...`` (or ``+=``, ``setattr(obj, "name", v)``)
     anywhere in ``module``.
@@ -1950,25 +1943,7 @@ def _stored_attribute_names(module: PyModule) -> frozenset[str]:
     cached = module.__dict__.get("_stored_attribute_names")
     if cached is not None:
         return cached
-    names: set[str] = set()
-    data = module.data
-    for child in module.root.children:
-        chunk = data[child.start_byte : child.end_byte]
-        if b"=" not in chunk and b"setattr" not in chunk:
-            continue
-        found = _STORED_CHUNKS.get(chunk)
-        if found is None:
-            found = frozenset(
-                match.group(1).decode("utf-8", "replace")
-                for match in _STORED_ATTRIBUTE.finditer(chunk)
-                # a method's own ``self.x = ...``: see PyClass.first_parameter_attributes
-                if not _OWN_RECEIVER.search(chunk, max(0, match.start() - 8), match.start())
-            ) | frozenset(
-                match.group(1).decode("utf-8", "replace") for match in _SETATTR_NAME.finditer(chunk)
-            )
-            _STORED_CHUNKS.put(chunk, found)
-        names |= found
-    cached = frozenset(names)
+    cached = frozenset().union(*(facts.stored for _, facts in module.statements))
     module.__dict__["_stored_attribute_names"] = cached
     return cached
 

@@ -237,3 +237,151 @@ def test_first_parameter_uses_follow_the_class_text():
     # a static method's first parameter is no instance
     static = "class C:\n    @staticmethod\n    def m(self):\n        return self.a\n"
     assert _first_class(static).first_parameter_uses == frozenset()
+
+
+MODULE = """import os, sys as system
+from json import *
+from collections import OrderedDict as OD
+import enum
+
+X = 1; Y = 2
+if system.platform == "win32":
+    def helper(): pass
+else:
+    helper = None
+try:
+    import fast
+except ImportError:
+    fast = None
+if (found := os.environ.get("X")):
+    pass
+
+def use():
+    global LATE
+    LATE = (inner := 1)
+    return inner
+
+@enum.global_enum
+class Colour(enum.Enum):
+    RED = 1
+
+class Box:
+    size: int = 0
+other.attr = 1
+setattr(thing, "made", 2)
+X = def broken
+"""
+
+
+def _module(source: str) -> PyModule:
+    data = source.encode()
+    return PyModule(data, parser_for("python").parse(data))
+
+
+def _full_namespace(module: PyModule):
+    """The namespace as one pass over the module collects it (the reference)."""
+    from analysis.python_symbols import Binding, collect_bindings
+
+    bindings = collect_bindings(module, module.root)
+    for name in module._global_declarations():
+        bindings.add(name, Binding("other"))
+    for name in module.global_enum_names:
+        bindings.add(name, Binding("other"))
+    return bindings
+
+
+def _described(module: PyModule, bindings: list) -> list[tuple]:
+    text = module.text
+    return [(b.kind, text(b.node), text(b.annotation), b.module, b.name) for b in bindings]
+
+
+def test_module_names_equal_one_full_collection_before_and_after_an_edit():
+    from analysis.resolution import _stored_attribute_names
+
+    for source in (MODULE, MODULE.replace("class Box:", "class Crate:")):
+        for _ in range(2):  # the second module reads every statement's facts from the cache
+            module, reference = _module(source), _full_namespace(_module(source))
+            names = module.namespace.names
+            assert list(names) == list(reference.names) and len(names) == len(reference.names)
+            for name in reference.names:
+                assert _described(module, names[name]) == _described(module, reference.names[name])
+            assert module.namespace.stars == reference.stars == [("json", 0)]
+            assert "missing" not in names and names.get("missing") is None
+            assert _stored_attribute_names(module) == {"attr", "made"}
+    edited = _module(MODULE.replace("class Box:", "class Crate:"))
+    assert "Crate" in edited.namespace.names and "Box" not in edited.namespace.names
+    # bindings are nodes of the module's own tree, not of the tree the facts came from
+    (crate,) = edited.namespace.names["Crate"]
+    assert crate.node is not None and edited.text(crate.node).startswith("class Crate")
+    assert {"found", "LATE", "RED", "helper", "fast", "OD", "system"} <= set(edited.namespace.names)
+    assert "inner" not in edited.namespace.names  # a walrus in a function binds there
+
+
+def test_a_looked_up_name_reads_only_the_statements_binding_it():
+    _module(MODULE).namespace  # noqa: B018 - every statement's facts are now cached
+    module = _module(MODULE)
+    names = module.namespace.names
+    statements = [node for node, _ in module.statements]
+
+    def read() -> set[str]:  # the statements read so far (a syntax error is read each time)
+        kept = module.__dict__.get("_statement_bindings", {})
+        return {statements[i].type for i in kept if not statements[i].has_error}
+
+    assert "helper" in names and read() == set()
+    assert [b.kind for b in names["helper"]] == ["def", "assign"]
+    assert read() == {"if_statement"}  # the statement binding it, and nothing else
+
+
+CLASS = """class Node:
+    def __init__(self, parent):
+        self.parent = parent
+        self.children = []
+
+    @classmethod
+    def make(cls):
+        cls.made = True
+        return cls(None)
+
+    @staticmethod
+    def check(self):
+        self.not_an_attribute = 1
+
+    def __new__(cls, *args):
+        self = super().__new__(cls)
+        self.created = True
+        return self
+
+    def walk(self):
+        for self.cursor in self.children:
+            yield self.cursor.value
+"""
+
+
+def test_method_facts_follow_each_method_text():
+    for _ in range(2):  # the second class reads every method from the cache
+        cls = _first_class(CLASS)
+        reference = {
+            name: {scope.first_parameter_role for _, scope in stores}
+            for name, stores in _first_class(CLASS).first_parameter_attributes.items()
+        }
+        assert (
+            cls.first_parameter_attribute_roles
+            == reference
+            == {
+                "parent": {"instance"},
+                "children": {"instance"},
+                "made": {"class"},
+                "created": {"class"},
+                "cursor": {"instance"},
+            }
+        )
+        assert cls.first_parameter_uses == {"parent", "children", "cursor"}
+    # one method edited: its facts change, the other methods' stay
+    edited = _first_class(CLASS.replace("self.children = []", "self.kids = []"))
+    assert "kids" in edited.first_parameter_attribute_roles
+    assert "children" not in edited.first_parameter_attribute_roles
+    assert edited.first_parameter_uses == {"parent", "kids", "children", "cursor"}
+    # a method with a syntax error is read from its own tree each time
+    source = CLASS.replace("self.parent = parent", "self.parent = (parent +")
+    broken, reference = _first_class(source), _first_class(source).first_parameter_attributes
+    assert set(broken.first_parameter_attribute_roles) == set(reference) >= {"made", "cursor"}
