@@ -116,6 +116,16 @@ class TextCache(Generic[_V]):
                 self._entries.move_to_end(text)
             return found
 
+    def get_many(self, texts: list[bytes]) -> list[_V | None]:
+        """:meth:`get` for each of ``texts`` (one lock for all: a module's statements)."""
+        entries = self._entries
+        with self._lock:
+            found = [entries.get(text) for text in texts]
+            for text, value in zip(texts, found, strict=True):
+                if value is not None:
+                    entries.move_to_end(text)
+        return found
+
     def put(self, text: bytes, names: _V) -> None:
         with self._lock:
             if text not in self._entries:
@@ -352,12 +362,14 @@ class PyModule:
         """Each top-level statement with its facts, read from the cache when its text was
         seen before (a statement with a syntax error is read each time: its tree may
         depend on what surrounds it)."""
-        found: list[tuple[Node, StatementFacts]] = []
         data = self.data
-        for child in self.root.children:
-            text = data[child.start_byte : child.end_byte]
-            facts = None if child.has_error else _STATEMENT_FACTS.get(text)
-            if facts is None:
+        children = self.root.children
+        texts = [data[child.start_byte : child.end_byte] for child in children]
+        found: list[tuple[Node, StatementFacts]] = []
+        for child, text, facts in zip(
+            children, texts, _STATEMENT_FACTS.get_many(texts), strict=True
+        ):
+            if facts is None or child.has_error:
                 facts = self._statement_facts(len(found), child, text)
                 if not child.has_error:
                     _STATEMENT_FACTS.put(text, facts)
@@ -1229,17 +1241,17 @@ class PyClass:
     def _per_method(self, cache: TextCache[_V], compute: Callable[[Node], _V]) -> list[_V]:
         """``compute(method)`` for every method, kept per method text (a method with a
         syntax error is computed each time: its tree may depend on what surrounds it)."""
-        results: list[_V] = []
         data = self.module.data
-        for outer, function in self._method_nodes:
-            if outer.has_error:
-                results.append(compute(function))
-                continue
-            text = data[outer.start_byte : outer.end_byte]
-            found = cache.get(text)
-            if found is None:
+        methods = self._method_nodes
+        texts = [data[outer.start_byte : outer.end_byte] for outer, _ in methods]
+        results: list[_V] = []
+        for (outer, function), text, found in zip(
+            methods, texts, cache.get_many(texts), strict=True
+        ):
+            if found is None or outer.has_error:
                 found = compute(function)
-                cache.put(text, found)
+                if not outer.has_error:
+                    cache.put(text, found)
             results.append(found)
         return results
 

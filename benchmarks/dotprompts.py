@@ -99,6 +99,7 @@ from benchmarks.common import (
 )
 from benchmarks.plugin import Benchmark, Row, Target, fmt
 from benchmarks.plugin import row as summary_row
+from lsp_server.engine import settle_heap
 from lsp_server.pipeline import CompletionPipeline, PipelineOptions
 from lsp_server.settings import Settings
 from models.decoding import LogitsConstraint
@@ -466,7 +467,9 @@ def new_pipeline(lm: LoadedModel) -> MeasuredPipeline:
     """A pipeline with the model's background n-grams and a workspace table (the document
     is added to it per request, as the engine keeps open documents)."""
     background = background_for(lm.path, lm.tokenizer, lm.vocab_size)
-    return MeasuredPipeline(lm, NgramModel(background, WorkspaceNgrams(lm.vocab_size)))
+    pipeline = MeasuredPipeline(lm, NgramModel(background, WorkspaceNgrams(lm.vocab_size)))
+    settle_heap()  # as the server does once its model is loaded
+    return pipeline
 
 
 # ------------------------------------------------------------------ judging

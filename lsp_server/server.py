@@ -40,7 +40,14 @@ from lsp_server.controls import (
     Controls,
     toggle_changes,
 )
-from lsp_server.engine import CompletionJob, Engine, EngineResult, uri_to_path
+from lsp_server.engine import (
+    CompletionJob,
+    Engine,
+    EngineResult,
+    settle_heap,
+    unsettle_heap,
+    uri_to_path,
+)
 from lsp_server.positions import position_to_offset
 from lsp_server.protocol import (
     lsp_completion_list,
@@ -240,6 +247,7 @@ class SuperposeServer(LanguageServer):
         self.background.submit(self._load_all)
 
     def _load_all(self) -> None:
+        unsettle_heap()
         try:
             self.engine.load(self.progress("superpose-ls: loading model"))
             for message in self.engine.messages:
@@ -254,6 +262,7 @@ class SuperposeServer(LanguageServer):
             self.engine.index_workspace(self.progress("superpose-ls: indexing workspace"))
         except Exception:  # noqa: BLE001
             log.exception("workspace indexing failed")
+        settle_heap()
 
     def apply_settings(self, raw: Any) -> None:
         before = self.engine.settings

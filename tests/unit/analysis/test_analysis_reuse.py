@@ -217,6 +217,10 @@ def test_text_cache_is_least_recently_used_and_bounded_by_bytes():
     cache.put(b"cccc", frozenset({"c"}))  # 12 bytes: the oldest entry goes
     assert cache.get(b"bbbb") is None
     assert cache.get(b"aaaa") == {"a"} and cache.get(b"cccc") == {"c"}
+    # many at once: the same answers, and the hits become the most recently used
+    assert cache.get_many([b"cccc", b"bbbb", b"aaaa"]) == [{"c"}, None, {"a"}]
+    cache.put(b"dddd", frozenset({"d"}))
+    assert cache.get(b"cccc") is None and cache.get(b"aaaa") == {"a"}
 
 
 def _first_class(source: str):

@@ -212,3 +212,24 @@ def test_the_cache_is_asked_without_decoding(engine):
     cancelled.cancel.set()
     assert engine.cached(cancelled) is None
     assert engine.cached(CompletionJob(uri="file:///nope.py", offset=0)) is None
+
+
+def test_settled_heap_keeps_the_long_lived_objects_out_of_collections(engine):
+    import gc
+
+    from lsp_server.engine import YOUNG_COLLECTION_ALLOCATIONS, settle_heap, unsettle_heap
+
+    thresholds = gc.get_threshold()
+    try:
+        settle_heap()
+        # the model's objects are no longer walked by any collection
+        frozen = gc.get_freeze_count()
+        assert frozen > 0 and gc.get_threshold()[0] == YOUNG_COLLECTION_ALLOCATIONS
+        assert not any(o is engine.lm.model for o in gc.get_objects())
+        assert engine.complete(job(len(TEXT))).drafts  # the engine serves as before
+        unsettle_heap()  # a replaced model can be collected again
+        assert gc.get_freeze_count() == 0
+        assert any(o is engine.lm.model for o in gc.get_objects())
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
