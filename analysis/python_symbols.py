@@ -332,6 +332,7 @@ class PyModule:
         self.is_stdlib = is_stdlib
         self._classes: dict[tuple[int, int], PyClass] = {}
         self._functions: dict[tuple[int, int], FunctionScope] = {}
+        self._statement_bindings: dict[int, Bindings] = {}  # by top-level statement index
 
     def text(self, node: Node | None) -> str:
         """The source text of ``node``."""
@@ -388,10 +389,9 @@ class PyModule:
 
     def statement_bindings(self, index: int, node: Node | None = None) -> Bindings:
         """The bindings top-level statement ``index`` makes (collected once per module)."""
-        collected = self.__dict__.setdefault("_statement_bindings", {})
-        bindings = collected.get(index)
+        bindings = self._statement_bindings.get(index)
         if bindings is None:
-            bindings = collected[index] = Bindings()
+            bindings = self._statement_bindings[index] = Bindings()
             try:
                 if node is None:
                     node = self.statements[index][0]
@@ -1210,7 +1210,7 @@ class PyClass:
         :attr:`first_parameter_attributes`: a store belongs to the method it is in)."""
         if "first_parameter_attributes" in self.__dict__:  # already known: no second look
             return {
-                name: frozenset(scope.first_parameter_role or "" for _, scope in stores)
+                name: frozenset(str(scope.first_parameter_role) for _, scope in stores)
                 for name, stores in self.first_parameter_attributes.items()
             }
         found: dict[str, set[str]] = {}

@@ -328,7 +328,7 @@ def test_a_looked_up_name_reads_only_the_statements_binding_it():
     statements = [node for node, _ in module.statements]
 
     def read() -> set[str]:  # the statements read so far (a syntax error is read each time)
-        kept = module.__dict__.get("_statement_bindings", {})
+        kept = module._statement_bindings
         return {statements[i].type for i in kept if not statements[i].has_error}
 
     assert "helper" in names and read() == set()
