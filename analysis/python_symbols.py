@@ -307,6 +307,23 @@ def unwrap_definition(node: Node) -> tuple[Node, tuple[Node, ...]]:
     return node, ()
 
 
+def remember_text_facts(data: bytes, tree: tree_sitter.Tree) -> None:
+    """Read a module's statement facts and its classes' method facts into the text caches.
+
+    The server does it off the request path when a document opens or goes quiet: a request
+    then re-reads only the statements and methods the user has edited since (the analysis
+    of each request works on a tree of its own, re-parsed with a placeholder at the cursor,
+    whose other statements have the same text).
+    """
+    module = PyModule(data, tree)
+    for node, _ in module.statements:
+        definition, decorators = unwrap_definition(node)
+        if definition.type == "class_definition":
+            cls = module.class_at(definition, decorators)
+            cls.first_parameter_attribute_roles  # noqa: B018 - computed for the cache
+            cls.first_parameter_uses  # noqa: B018
+
+
 class PyModule:
     """Facts about one Python source file (parsed tree + bytes).
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from analysis.document import Document
 from analysis.languages import language_for, path_of_uri
+from analysis.python_symbols import remember_text_facts
 from analysis.workspace import WorkspaceIndex
 from lsp_server.backend import BackendError, LocalBackend, backend_for
 from lsp_server.pipeline import (
@@ -376,19 +377,26 @@ class Engine:
         timer.start()
 
     def refresh_derived(self) -> None:
-        """Bring workspace n-grams and the symbol index up to date with edited documents.
+        """Bring workspace n-grams, the symbol index and the analysis' text caches up to
+        date with edited documents.
 
         Tokenising happens outside the engine lock (it may take a while on a large file);
         the n-gram table takes its own lock for the update.
         """
         with self._refresh_lock:
             with self._lock:
-                dirty = [(u, self.documents[u].text) for u in self._dirty if u in self.documents]
+                dirty = [(u, self.documents[u]) for u in self._dirty if u in self.documents]
                 self._dirty.clear()
-            for uri, text in dirty:
+            for uri, doc in dirty:
+                text, data, tree = doc.snapshot()
                 self._update_ngrams(uri, text)
                 if self.workspace is not None and uri.startswith("file://"):
                     self.workspace.update_file(Path(uri_to_path(uri)), text)
+                if tree is not None and doc.language == "python":
+                    try:  # the next request's analysis reuses them
+                        remember_text_facts(data, tree)
+                    except Exception:  # noqa: BLE001 - a cache warm-up never fails a refresh
+                        log.exception("analysis warm-up of %s failed", uri)
 
     def files_changed(self, changes: list[tuple[str, bool]]) -> None:
         """Update the workspace index for (uri, deleted) file events from the client."""

@@ -233,3 +233,16 @@ def test_settled_heap_keeps_the_long_lived_objects_out_of_collections(engine):
     finally:
         gc.unfreeze()
         gc.set_threshold(*thresholds)
+
+
+def test_a_quiet_document_has_its_statement_and_method_facts_remembered(engine):
+    from analysis.python_symbols import _METHOD_STORES, _STATEMENT_FACTS
+
+    statement = b"class Quiet:\n    def m(self):\n        self.quietly = 2"
+    method = b"def m(self):\n        self.quietly = 2"
+    assert _STATEMENT_FACTS.get(statement) is None and _METHOD_STORES.get(method) is None
+    engine.replace_document(URI, TEXT + "1\n\n" + statement.decode() + "\n")
+    engine.document_changed(URI)
+    engine.refresh_derived()  # what the refresh timer runs once the document is quiet
+    assert _STATEMENT_FACTS.get(statement).names == ("Quiet",)
+    assert _METHOD_STORES.get(method) == (("quietly", "instance"),)
