@@ -110,11 +110,7 @@ class TextCache(Generic[_V]):
         self._lock = threading.Lock()
 
     def get(self, text: bytes) -> _V | None:
-        with self._lock:
-            found = self._entries.get(text)
-            if found is not None:
-                self._entries.move_to_end(text)
-            return found
+        return self.get_many([text])[0]
 
     def get_many(self, texts: list[bytes]) -> list[_V | None]:
         """:meth:`get` for each of ``texts`` (one lock for all: a module's statements)."""
@@ -125,6 +121,24 @@ class TextCache(Generic[_V]):
                 if value is not None:
                     entries.move_to_end(text)
         return found
+
+    def read_through(
+        self, nodes: list[Node], data: bytes, compute: Callable[[int, Node, bytes], _V]
+    ) -> list[_V]:
+        """For each node: the value kept for its text, else ``compute(index, node, text)``,
+        then kept. A node with a syntax error is computed each time and not kept: its
+        tree may depend on what surrounds it."""
+        texts = [data[node.start_byte : node.end_byte] for node in nodes]
+        results: list[_V] = []
+        for index, (node, text, found) in enumerate(
+            zip(nodes, texts, self.get_many(texts), strict=True)
+        ):
+            if found is None or node.has_error:
+                found = compute(index, node, text)
+                if not node.has_error:
+                    self.put(text, found)
+            results.append(found)
+        return results
 
     def put(self, text: bytes, names: _V) -> None:
         with self._lock:
@@ -378,21 +392,10 @@ class PyModule:
     @cached_property
     def statements(self) -> list[tuple[Node, StatementFacts]]:
         """Each top-level statement with its facts, read from the cache when its text was
-        seen before (a statement with a syntax error is read each time: its tree may
-        depend on what surrounds it)."""
-        data = self.data
+        seen before (:meth:`TextCache.read_through`)."""
         children = self.root.children
-        texts = [data[child.start_byte : child.end_byte] for child in children]
-        found: list[tuple[Node, StatementFacts]] = []
-        for child, text, facts in zip(
-            children, texts, _STATEMENT_FACTS.get_many(texts), strict=True
-        ):
-            if facts is None or child.has_error:
-                facts = self._statement_facts(len(found), child, text)
-                if not child.has_error:
-                    _STATEMENT_FACTS.put(text, facts)
-            found.append((child, facts))
-        return found
+        facts = _STATEMENT_FACTS.read_through(children, self.data, self._statement_facts)
+        return list(zip(children, facts, strict=True))
 
     def _statement_facts(self, index: int, node: Node, text: bytes) -> StatementFacts:
         bindings = self.statement_bindings(index, node)
@@ -1225,11 +1228,6 @@ class PyClass:
         "class") of the methods storing it: all a member set needs. Read per method text, so
         only a method whose text changed is looked at again (the same names and roles as
         :attr:`first_parameter_attributes`: a store belongs to the method it is in)."""
-        if "first_parameter_attributes" in self.__dict__:  # already known: no second look
-            return {
-                name: frozenset(str(scope.first_parameter_role) for _, scope in stores)
-                for name, stores in self.first_parameter_attributes.items()
-            }
         found: dict[str, set[str]] = {}
         for stores in self._per_method(_METHOD_STORES, self._method_stores):
             for name, role in stores:
@@ -1256,21 +1254,14 @@ class PyClass:
         return found
 
     def _per_method(self, cache: TextCache[_V], compute: Callable[[Node], _V]) -> list[_V]:
-        """``compute(method)`` for every method, kept per method text (a method with a
-        syntax error is computed each time: its tree may depend on what surrounds it)."""
-        data = self.module.data
+        """``compute(function)`` for every method, kept per method text (decorators
+        included: :meth:`TextCache.read_through`)."""
         methods = self._method_nodes
-        texts = [data[outer.start_byte : outer.end_byte] for outer, _ in methods]
-        results: list[_V] = []
-        for (outer, function), text, found in zip(
-            methods, texts, cache.get_many(texts), strict=True
-        ):
-            if found is None or outer.has_error:
-                found = compute(function)
-                if not outer.has_error:
-                    cache.put(text, found)
-            results.append(found)
-        return results
+        return cache.read_through(
+            [outer for outer, _ in methods],
+            self.module.data,
+            lambda index, _outer, _text: compute(methods[index][1]),
+        )
 
     def _method_stores(self, function: Node) -> tuple[tuple[str, str], ...]:
         """(attribute, role) of each store through the method's first parameter (or the
