@@ -1142,6 +1142,7 @@ class PyClass:
                     self.bases.append(child)
         self.decorator_names = [decorator_name(module, d).rsplit(".", 1)[-1] for d in decorators]
         self.body_node = node.child_by_field_name("body")
+        self._bindings_by_name: dict[str, list[tuple[Binding, FunctionScope]]] = {}
 
     @property
     def key(self) -> tuple[str, int]:
@@ -1204,9 +1205,35 @@ class PyClass:
         nested inside a method count for that method's receiver.
         """
         found: dict[str, list[tuple[Binding, FunctionScope]]] = {}
-        if self.body_node is None:
-            return found
-        for attribute in captures(stored_attribute_query(), self.body_node).get("target", []):
+        if self.body_node is not None:
+            for name, store in self._stores_under(self.body_node):
+                found.setdefault(name, []).append(store)
+        return found
+
+    def first_parameter_bindings(self, name: str) -> list[tuple[Binding, FunctionScope]]:
+        """``first_parameter_attributes.get(name, [])``, reading the trees of only the
+        methods that store ``name`` (which names a method stores is kept per method text,
+        :attr:`first_parameter_attribute_roles`)."""
+        if "first_parameter_attributes" in self.__dict__:  # every store is read already
+            return self.first_parameter_attributes.get(name, [])
+        found = self._bindings_by_name.get(name)
+        if found is None:
+            stores = self._per_method(_METHOD_STORES, self._method_stores)
+            found = [
+                store
+                for (_, function), names in zip(self._method_nodes, stores, strict=True)
+                if any(stored == name for stored, _ in names)
+                for stored, store in self._stores_under(function)
+                if stored == name
+            ]
+            self._bindings_by_name[name] = found
+        return found
+
+    def _stores_under(self, node: Node) -> Iterator[tuple[str, tuple[Binding, FunctionScope]]]:
+        """(name, (binding, method)) of each attribute store through a method's first
+        parameter (or the instance its ``__new__`` creates) under ``node``, in source order."""
+        targets = captures(stored_attribute_query(), node).get("target", [])
+        for attribute in sorted(targets, key=lambda target: target.start_byte):
             method = self._method_of(attribute)
             if method is None or method.first_parameter_role is None:
                 continue
@@ -1219,8 +1246,7 @@ class PyClass:
                 continue
             binding = _attribute_store(self.module, attribute)
             if binding is not None:
-                found.setdefault(self.module.text(attr), []).append((binding, method))
-        return found
+                yield self.module.text(attr), (binding, method)
 
     @cached_property
     def first_parameter_attribute_roles(self) -> dict[str, frozenset[str]]:

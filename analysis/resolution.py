@@ -1638,7 +1638,7 @@ class PythonResolver(AnnotationReader):
             for klass in mro:
                 if isinstance(klass, BuiltinClass):
                     continue
-                for binding, _scope in klass.first_parameter_attributes.get(name, []):
+                for binding, _scope in klass.first_parameter_bindings(name):
                     if owner_module is None:
                         owner_module = klass.module
                     if klass.module is not owner_module:

@@ -389,3 +389,23 @@ def test_method_facts_follow_each_method_text():
     source = CLASS.replace("self.parent = parent", "self.parent = (parent +")
     broken, reference = _first_class(source), _first_class(source).first_parameter_attributes
     assert set(broken.first_parameter_attribute_roles) == set(reference) >= {"made", "cursor"}
+
+
+def test_one_attribute_bindings_read_only_the_methods_storing_it():
+    source = CLASS + "\n    def reset(self):\n        self.children = list(self.children)\n"
+    whole = _first_class(source).first_parameter_attributes
+
+    def entries(stores):
+        return [(b.kind, b.node and b.node.start_byte, s.node.start_byte) for b, s in stores]
+
+    cls = _first_class(source)
+    for name in (*whole, "missing", "not_an_attribute"):
+        assert entries(cls.first_parameter_bindings(name)) == entries(whole.get(name, []))
+    # two stores of "children" in two methods, in source order
+    assert [b.node.type for b, _ in cls.first_parameter_bindings("children")] == ["list", "call"]
+    # only the methods storing the name were queried: the whole-class query never ran
+    assert "first_parameter_attributes" not in cls.__dict__
+    # once the whole-class facts exist, the lookup reads them
+    done = _first_class(source)
+    done.first_parameter_attributes  # noqa: B018
+    assert entries(done.first_parameter_bindings("parent")) == entries(whole["parent"])
