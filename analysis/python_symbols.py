@@ -165,6 +165,8 @@ class StatementFacts:
     globals: frozenset[str]
     nonlocals: frozenset[str]
     stored: frozenset[str]  # attribute names stored through another receiver than self/cls
+    declared_global: frozenset[str] = frozenset()  # `global x` lines anywhere inside it
+    signs: frozenset[str] = frozenset()  # textual signs of a dynamic namespace (_DYNAMIC_SIGNS)
 
 
 # per top-level statement text: a module parsed again (every keystroke re-parses it) reads
@@ -174,6 +176,47 @@ _STATEMENT_FACTS: TextCache[StatementFacts] = TextCache(16_000_000)
 _STORED_ATTRIBUTE = re.compile(rb"\.[ \t]*([^\W\d]\w*)[ \t]*(?:[-+*/%&|^@<>]{1,3})?=(?!=)")
 _OWN_RECEIVER = re.compile(rb"(?<![\w.])(?:self|cls)[ \t]*$")
 _SETATTR_NAME = re.compile(rb"\bsetattr\([^,()]+,\s*[rbuRBU]?[\'\"]([^\W\d]\w*)[\'\"]")
+
+
+_GLOBAL_DECLARATION = re.compile(rb"global[ \t]+([\w, \t]+)")
+_VARS_WRITE = re.compile(rb"vars\(\)\s*(\[|\.update)")
+_SYS_MODULES_NAME = re.compile(rb"sys\.modules\[\s*__name__\s*\]")
+
+
+def global_declarations_in(chunk: bytes) -> frozenset[str]:
+    """Names of the ``global`` declarations starting a line of ``chunk`` (a textual scan)."""
+    if b"global" not in chunk:
+        return frozenset()
+    names: set[str] = set()
+    for match in _GLOBAL_DECLARATION.finditer(chunk):
+        line_start = chunk.rfind(b"\n", 0, match.start()) + 1
+        if chunk[line_start : match.start()].strip():
+            continue
+        for name in match.group(1).decode("utf-8", "replace").split(","):
+            if name.strip().isidentifier():
+                names.add(name.strip())
+    return frozenset(names)
+
+
+def dynamic_signs_in(chunk: bytes) -> frozenset[str]:
+    """Which textual signs of a namespace we cannot see ``chunk`` has (see
+    :attr:`PyModule.dynamic`): ``globals()``, an enum ``_convert_``, ``exec(`` at a line
+    start (``exec-first``: at the chunk's start), a ``vars()`` write,
+    ``sys.modules[__name__]``."""
+    signs = set()
+    if b"globals()" in chunk:
+        signs.add("globals()")
+    if b"._convert_(" in chunk:
+        signs.add("_convert_")
+    if b"\nexec(" in chunk:
+        signs.add("exec")
+    if chunk.startswith(b"exec("):
+        signs.add("exec-first")
+    if b"vars()" in chunk and _VARS_WRITE.search(chunk):
+        signs.add("vars")
+    if b"sys.modules[" in chunk and _SYS_MODULES_NAME.search(chunk):
+        signs.add("sys.modules")
+    return frozenset(signs)
 
 
 def stored_attribute_names_in(chunk: bytes) -> frozenset[str]:
@@ -405,6 +448,8 @@ class PyModule:
             frozenset(bindings.globals),
             frozenset(bindings.nonlocals),
             stored_attribute_names_in(text),
+            global_declarations_in(text),
+            dynamic_signs_in(text),
         )
 
     def statement_bindings(self, index: int, node: Node | None = None) -> Bindings:
@@ -422,17 +467,8 @@ class PyModule:
         return bindings
 
     def _global_declarations(self) -> set[str]:
-        if b"global" not in self.data:
-            return set()
-        names: set[str] = set()
-        for match in re.finditer(rb"global[ \t]+([\w, \t]+)", self.data):
-            line_start = self.data.rfind(b"\n", 0, match.start()) + 1
-            if self.data[line_start : match.start()].strip():
-                continue
-            for name in match.group(1).decode("utf-8", "replace").split(","):
-                if name.strip().isidentifier():
-                    names.add(name.strip())
-        return names
+        """Names declared ``global`` on a line of their own anywhere in the module."""
+        return set().union(*(facts.declared_global for _, facts in self.statements))
 
     @cached_property
     def global_enum_names(self) -> set[str]:
@@ -459,17 +495,17 @@ class PyModule:
         """
         if "__getattr__" in self.namespace.names and self.getattr_names is None:
             return True
-        data = self.data
-        if (
-            writes_globals(data)
-            or b"._convert_(" in data
-            or data.startswith(b"exec(")
-            or b"\nexec(" in data
-        ):
+        # each statement's signs are kept with its text; ``globals()`` needs the module
+        signs: set[str] = set()
+        for node, facts in self.statements:
+            signs.update(facts.signs)
+            if "exec-first" in facts.signs:  # `exec(` starting a line
+                start = node.start_byte
+                if start == 0 or self.data[start - 1 : start] == b"\n":
+                    signs.add("exec")
+        if "globals()" in signs and writes_globals(self.data):
             return True
-        if b"vars()" in data and re.search(rb"vars\(\)\s*(\[|\.update)", data):
-            return True
-        return b"sys.modules[" in data and bool(re.search(rb"sys\.modules\[\s*__name__\s*\]", data))
+        return bool(signs & {"_convert_", "exec", "vars", "sys.modules"})
 
     @cached_property
     def getattr_names(self) -> frozenset[str] | None:

@@ -409,3 +409,26 @@ def test_one_attribute_bindings_read_only_the_methods_storing_it():
     done = _first_class(source)
     done.first_parameter_attributes  # noqa: B018
     assert entries(done.first_parameter_bindings("parent")) == entries(whole["parent"])
+
+
+def test_dynamic_signs_and_global_declarations_are_read_per_statement():
+    quiet = "import sys\n\ndef f():\n    global A, B\n    x = 'global C'\n    return vars()\n"
+    for _ in range(2):  # the second module reads every statement from the cache
+        module = _module(quiet)
+        assert module._global_declarations() == {"A", "B"}
+        assert not module.dynamic
+    signs = {
+        "exec(code)\n": True,  # exec( opening the module
+        "x = 1\nexec(code)\n": True,  # ... or a line
+        "x = 1; exec(code)\n": False,  # not at a line start: as the module-wide scan read it
+        "def f():\n    exec(code)\n": False,
+        "def f():\n    vars()['x'] = 1\n": True,
+        "sys.modules[__name__].x = 1\n": True,
+        "E = enum.Enum._convert_('E', __name__, f)\n": True,
+        "def f():\n    return globals().get('x')\n": False,  # only read
+        "def f(code):\n    exec(code, globals())\n": True,
+        "G = globals()\ndef f():\n    G['x'] = 1\n": True,  # an alias written elsewhere
+    }
+    for source, dynamic in signs.items():
+        for _ in range(2):
+            assert _module(source).dynamic is dynamic, source
