@@ -166,7 +166,9 @@ class StatementFacts:
     nonlocals: frozenset[str]
     stored: frozenset[str]  # attribute names stored through another receiver than self/cls
     declared_global: frozenset[str] = frozenset()  # `global x` lines anywhere inside it
-    signs: frozenset[str] = frozenset()  # textual signs of a dynamic namespace (_DYNAMIC_SIGNS)
+    signs: frozenset[str] = frozenset()  # textual signs of a dynamic namespace (dynamic_signs_in)
+    setattr_targets: frozenset[str] = frozenset()  # NAME of each setattr(NAME, ...)
+    name_stores: frozenset[tuple[str, str]] = frozenset()  # (NAME, attr) of NAME.attr = ...
 
 
 # per top-level statement text: a module parsed again (every keystroke re-parses it) reads
@@ -217,6 +219,31 @@ def dynamic_signs_in(chunk: bytes) -> frozenset[str]:
     if b"sys.modules[" in chunk and _SYS_MODULES_NAME.search(chunk):
         signs.add("sys.modules")
     return frozenset(signs)
+
+
+_SETATTR_TARGET = re.compile(rb"\bsetattr\(\s*([^\W\d]\w*)\s*,")
+_NAME_STORE = re.compile(
+    rb"(?<![\w.])([A-Za-z_]\w*)[ \t]*\.[ \t]*([A-Za-z_]\w*)[ \t]*"
+    rb"(?:=(?!=)|[-+*/|&^%@]=|//=|\*\*=|>>=|<<=)"
+)
+
+
+def setattr_targets_in(chunk: bytes) -> frozenset[str]:
+    """The NAME of each ``setattr(NAME, ...)`` in ``chunk`` (a textual scan)."""
+    if b"setattr" not in chunk:
+        return frozenset()
+    return frozenset(m.group(1).decode("utf-8", "replace") for m in _SETATTR_TARGET.finditer(chunk))
+
+
+def name_stores_in(chunk: bytes) -> frozenset[tuple[str, str]]:
+    """(NAME, attr) of each ``NAME.attr = ...`` (or augmented) in ``chunk`` whose NAME is
+    not itself an attribute (a textual scan: strings count too)."""
+    if b"=" not in chunk:
+        return frozenset()
+    return frozenset(
+        (m.group(1).decode("ascii"), m.group(2).decode("ascii"))
+        for m in _NAME_STORE.finditer(chunk)
+    )
 
 
 def stored_attribute_names_in(chunk: bytes) -> frozenset[str]:
@@ -450,6 +477,8 @@ class PyModule:
             stored_attribute_names_in(text),
             global_declarations_in(text),
             dynamic_signs_in(text),
+            setattr_targets_in(text),
+            name_stores_in(text),
         )
 
     def statement_bindings(self, index: int, node: Node | None = None) -> Bindings:

@@ -1719,18 +1719,12 @@ _NOT_BOUND = _NotBound()
 BUILTIN_FUNCTIONS = frozenset(FUNCTION_RESULTS) | {"open", "iter", "next", "min", "max"}
 
 
-_SETATTR_TARGET = re.compile(rb"\bsetattr\(\s*([^\W\d]\w*)\s*,")
-
-
 def _setattr_targets(module: PyModule) -> frozenset[str]:
-    """Names ``setattr(NAME, ...)`` is called on in ``module`` (cached per module)."""
+    """Names ``setattr(NAME, ...)`` is called on in ``module`` (cached per module and per
+    top-level statement text)."""
     cached = module.__dict__.get("_setattr_targets")
     if cached is None:
-        cached = frozenset()
-        if b"setattr" in module.data:
-            cached = frozenset(
-                m.group(1).decode("utf-8", "replace") for m in _SETATTR_TARGET.finditer(module.data)
-            )
+        cached = frozenset().union(*(facts.setattr_targets for _, facts in module.statements))
         module.__dict__["_setattr_targets"] = cached
     return cached
 
@@ -1908,25 +1902,35 @@ def _mangled(class_name: str, names: set[str]) -> set[str]:
 def _external_class_attributes(module: PyModule, class_name: str) -> set[str]:
     """Attributes assigned on a class from outside it: ``ClassName.attr = ...`` anywhere.
 
-    A textual scan (over-approximates: any scope, even inside strings), cached per module.
+    A textual scan (over-approximates: any scope, even inside strings), kept per top-level
+    statement text (:func:`~analysis.python_symbols.name_stores_in`) and per module.
     """
-    cache = module.__dict__.setdefault("_external_class_attributes", {})
-    found = cache.get(class_name)
-    if found is None:
-        name = class_name.encode()
-        pattern = (
-            re.escape(name)
-            + rb"[ \t]*\.[ \t]*([A-Za-z_]\w*)[ \t]*(?:=(?!=)|[-+*/|&^%@]=|//=|\*\*=|>>=|<<=)"
-        )
-        found = set()
-        data = module.data
-        if name + b"." in data or re.search(re.escape(name) + rb"[ \t]+\.", data):
-            for match in re.finditer(pattern, data):
-                before = data[match.start() - 1 : match.start()]
-                if before and (before.isalnum() or before in b"_."):
-                    continue
-                found.add(match.group(1).decode("utf-8", "replace"))
-        cache[class_name] = found
+    stores = module.__dict__.get("_name_stores")
+    if stores is None:
+        stores = {}
+        for _, facts in module.statements:
+            for name, attribute in facts.name_stores:
+                stores.setdefault(name, set()).add(attribute)
+        module.__dict__["_name_stores"] = stores
+    if not class_name.isascii():  # the statement facts read ASCII names only
+        return _scanned_class_attributes(module, class_name)
+    return stores.get(class_name, set())
+
+
+def _scanned_class_attributes(module: PyModule, class_name: str) -> set[str]:
+    """:func:`_external_class_attributes` by a scan of the module's bytes for the name."""
+    name = class_name.encode()
+    pattern = (
+        re.escape(name)
+        + rb"[ \t]*\.[ \t]*([A-Za-z_]\w*)[ \t]*(?:=(?!=)|[-+*/|&^%@]=|//=|\*\*=|>>=|<<=)"
+    )
+    found = set()
+    data = module.data
+    for match in re.finditer(pattern, data):
+        before = data[match.start() - 1 : match.start()]
+        if before and (before.isalnum() or before in b"_."):
+            continue
+        found.add(match.group(1).decode("utf-8", "replace"))
     return found
 
 

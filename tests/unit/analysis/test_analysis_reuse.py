@@ -432,3 +432,22 @@ def test_dynamic_signs_and_global_declarations_are_read_per_statement():
     for source, dynamic in signs.items():
         for _ in range(2):
             assert _module(source).dynamic is dynamic, source
+
+
+def test_class_attribute_stores_from_outside_are_statement_facts():
+    from analysis.resolution import _external_class_attributes, _setattr_targets
+
+    source = (
+        "class Shape:\n    pass\n\n"
+        "Shape.sides = 4\nShape .area += 1\nother.Shape.not_this = 1\nMyShape.nor_this = 2\n"
+        "Shape.compared == 3\nsetattr(Shape, 'x', 1)\n"
+        "def f(cls):\n    Shape.inside = 1\n    setattr( cls , 'y', 2)\n"
+    )
+    for _ in range(2):  # the second module reads every statement from the cache
+        module = _module(source)
+        assert _external_class_attributes(module, "Shape") == {"sides", "area", "inside"}
+        assert _external_class_attributes(module, "MyShape") == {"nor_this"}
+        assert _external_class_attributes(module, "Missing") == set()
+        assert _setattr_targets(module) == {"Shape", "cls"}
+    # a non-ASCII class name is read by a scan of the module
+    assert _external_class_attributes(_module("Größe.wert = 1\n"), "Größe") == {"wert"}
