@@ -222,10 +222,9 @@ def dynamic_signs_in(chunk: bytes) -> frozenset[str]:
 
 
 _SETATTR_TARGET = re.compile(rb"\bsetattr\(\s*([^\W\d]\w*)\s*,")
-_NAME_STORE = re.compile(
-    rb"(?<![\w.])([A-Za-z_]\w*)[ \t]*\.[ \t]*([A-Za-z_]\w*)[ \t]*"
-    rb"(?:=(?!=)|[-+*/|&^%@]=|//=|\*\*=|>>=|<<=)"
-)
+# `.attr =` (or augmented): anchored at the dot, so the scan skips to dots quickly
+_DOT_STORE = re.compile(rb"\.[ \t]*([A-Za-z_]\w*)[ \t]*(?:=(?!=)|[-+*/|&^%@]=|//=|\*\*=|>>=|<<=)")
+_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
 def setattr_targets_in(chunk: bytes) -> frozenset[str]:
@@ -240,10 +239,20 @@ def name_stores_in(chunk: bytes) -> frozenset[tuple[str, str]]:
     not itself an attribute (a textual scan: strings count too)."""
     if b"=" not in chunk:
         return frozenset()
-    return frozenset(
-        (m.group(1).decode("ascii"), m.group(2).decode("ascii"))
-        for m in _NAME_STORE.finditer(chunk)
-    )
+    found = set()
+    for match in _DOT_STORE.finditer(chunk):
+        end = match.start()
+        while end > 0 and chunk[end - 1] in b" \t":
+            end -= 1
+        start = end
+        while start > 0 and chunk[start - 1] in _WORD_BYTES:
+            start -= 1
+        if start == end or chunk[start] in b"0123456789":
+            continue  # no name before the dot, or a number
+        if start > 0 and chunk[start - 1] == ord("."):
+            continue  # NAME is itself an attribute
+        found.add((chunk[start:end].decode("ascii"), match.group(1).decode("ascii")))
+    return frozenset(found)
 
 
 def stored_attribute_names_in(chunk: bytes) -> frozenset[str]:
