@@ -21,7 +21,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -255,6 +255,61 @@ def name_stores_in(chunk: bytes) -> frozenset[tuple[str, str]]:
     return frozenset(found)
 
 
+@dataclass(frozen=True)
+class TextFacts:
+    """What the textual scans of :class:`StatementFacts` find in a piece of source."""
+
+    stored: frozenset[str]
+    declared_global: frozenset[str]
+    signs: frozenset[str]
+    setattr_targets: frozenset[str]
+    name_stores: frozenset[tuple[str, str]]
+
+    def __or__(self, other: TextFacts) -> TextFacts:
+        return TextFacts(
+            self.stored | other.stored,
+            self.declared_global | other.declared_global,
+            self.signs | other.signs,
+            self.setattr_targets | other.setattr_targets,
+            self.name_stores | other.name_stores,
+        )
+
+
+def text_facts_in(chunk: bytes) -> TextFacts:
+    """Every textual scan of ``chunk``."""
+    return TextFacts(
+        stored_attribute_names_in(chunk),
+        global_declarations_in(chunk),
+        dynamic_signs_in(chunk),
+        setattr_targets_in(chunk),
+        name_stores_in(chunk),
+    )
+
+
+# per statement text inside a class body: an edited class is re-scanned one statement
+# (method) at a time, not whole (see statement_text_facts)
+_CLASS_PART_FACTS: TextCache[TextFacts] = TextCache(8_000_000)
+
+
+def statement_text_facts(node: Node, data: bytes) -> TextFacts:
+    """The textual facts of top-level statement ``node``: a class's from its header and
+    each statement of its body (kept per text, so an edit re-scans one method); anything
+    else scanned whole. Equal to scanning the whole text: every pattern lies within one
+    statement, and a body statement does not start a line (``exec(`` there is not a
+    module-level call)."""
+    definition = unwrap_definition(node)[0]
+    body = definition.child_by_field_name("body") if definition.type == "class_definition" else None
+    parts = body.named_children if body is not None else []
+    if len(parts) < 2:
+        return text_facts_in(data[node.start_byte : node.end_byte])
+    facts = text_facts_in(data[node.start_byte : parts[0].start_byte])
+    for part in _CLASS_PART_FACTS.read_through(
+        parts, data, lambda _i, _n, text: text_facts_in(text)
+    ):
+        facts = facts | replace(part, signs=part.signs - {"exec-first"})
+    return facts
+
+
 def stored_attribute_names_in(chunk: bytes) -> frozenset[str]:
     """Names stored as ``<expr>.name = ...`` (or ``+=``, ``setattr(obj, "name", v)``) in
     ``chunk``, a textual scan (strings count too); stores through a plain ``self``/``cls``
@@ -478,16 +533,17 @@ class PyModule:
 
     def _statement_facts(self, index: int, node: Node, text: bytes) -> StatementFacts:
         bindings = self.statement_bindings(index, node)
+        scanned = statement_text_facts(node, self.data)
         return StatementFacts(
             tuple(bindings.names),
             tuple(bindings.stars),
             frozenset(bindings.globals),
             frozenset(bindings.nonlocals),
-            stored_attribute_names_in(text),
-            global_declarations_in(text),
-            dynamic_signs_in(text),
-            setattr_targets_in(text),
-            name_stores_in(text),
+            scanned.stored,
+            scanned.declared_global,
+            scanned.signs,
+            scanned.setattr_targets,
+            scanned.name_stores,
         )
 
     def statement_bindings(self, index: int, node: Node | None = None) -> Bindings:

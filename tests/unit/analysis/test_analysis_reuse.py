@@ -451,3 +451,34 @@ def test_class_attribute_stores_from_outside_are_statement_facts():
         assert _setattr_targets(module) == {"Shape", "cls"}
     # a non-ASCII class name is read by a scan of the module
     assert _external_class_attributes(_module("Größe.wert = 1\n"), "Größe") == {"wert"}
+
+
+def test_a_class_is_scanned_one_body_statement_at_a_time():
+    from analysis import python_symbols
+    from analysis.python_symbols import statement_text_facts, text_facts_in
+
+    source = (
+        "@decorate\nclass Config(Base):\n"
+        "    exec('x = 1')\n"  # not a module-level exec: no dynamic sign
+        "    def load(self, other):\n        other.seen = 1\n        Config.count += 1\n"
+        "    def save(self):\n        global STATE\n        setattr(self, 'saved', True)\n"
+    )
+
+    def facts(text: str):
+        data = text.encode()
+        node = parser_for("python").parse(data).root_node.children[0]
+        return statement_text_facts(node, data), text_facts_in(data)
+
+    for _ in range(2):  # the second read takes every body statement from the cache
+        chunked, whole = facts(source)
+        assert chunked == whole
+        assert chunked.signs == frozenset()
+        assert chunked.name_stores == {("other", "seen"), ("Config", "count")}
+        assert chunked.declared_global == {"STATE"} and chunked.setattr_targets == {"self"}
+    # an edited method is scanned again; the others come from the cache
+    cache = python_symbols._CLASS_PART_FACTS
+    edited = source.replace("other.seen = 1", "other.known = 1")
+    before = len(cache._entries)
+    chunked, whole = facts(edited)
+    assert chunked == whole and ("other", "known") in chunked.name_stores
+    assert len(cache._entries) == before + 1  # only the edited method was new
