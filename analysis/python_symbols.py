@@ -164,11 +164,7 @@ class StatementFacts:
     stars: tuple[tuple[str, int], ...]
     globals: frozenset[str]
     nonlocals: frozenset[str]
-    stored: frozenset[str]  # attribute names stored through another receiver than self/cls
-    declared_global: frozenset[str] = frozenset()  # `global x` lines anywhere inside it
-    signs: frozenset[str] = frozenset()  # textual signs of a dynamic namespace (dynamic_signs_in)
-    setattr_targets: frozenset[str] = frozenset()  # NAME of each setattr(NAME, ...)
-    name_stores: frozenset[tuple[str, str]] = frozenset()  # (NAME, attr) of NAME.attr = ...
+    scanned: TextFacts  # what the textual scans find in it (statement_text_facts)
 
 
 # per top-level statement text: a module parsed again (every keystroke re-parses it) reads
@@ -223,7 +219,8 @@ def dynamic_signs_in(chunk: bytes) -> frozenset[str]:
 
 _SETATTR_TARGET = re.compile(rb"\bsetattr\(\s*([^\W\d]\w*)\s*,")
 # `.attr =` (or augmented): anchored at the dot, so the scan skips to dots quickly
-_DOT_STORE = re.compile(rb"\.[ \t]*([A-Za-z_]\w*)[ \t]*(?:=(?!=)|[-+*/|&^%@]=|//=|\*\*=|>>=|<<=)")
+STORE_OPERATOR = rb"(?:=(?!=)|[-+*/|&^%@]=|//=|\*\*=|>>=|<<=)"  # `=` or an augmented one
+_DOT_STORE = re.compile(rb"\.[ \t]*([A-Za-z_]\w*)[ \t]*" + STORE_OPERATOR)
 _WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
@@ -533,17 +530,12 @@ class PyModule:
 
     def _statement_facts(self, index: int, node: Node, text: bytes) -> StatementFacts:
         bindings = self.statement_bindings(index, node)
-        scanned = statement_text_facts(node, self.data)
         return StatementFacts(
             tuple(bindings.names),
             tuple(bindings.stars),
             frozenset(bindings.globals),
             frozenset(bindings.nonlocals),
-            scanned.stored,
-            scanned.declared_global,
-            scanned.signs,
-            scanned.setattr_targets,
-            scanned.name_stores,
+            statement_text_facts(node, self.data),
         )
 
     def statement_bindings(self, index: int, node: Node | None = None) -> Bindings:
@@ -562,7 +554,7 @@ class PyModule:
 
     def _global_declarations(self) -> set[str]:
         """Names declared ``global`` on a line of their own anywhere in the module."""
-        return set().union(*(facts.declared_global for _, facts in self.statements))
+        return set().union(*(facts.scanned.declared_global for _, facts in self.statements))
 
     @cached_property
     def global_enum_names(self) -> set[str]:
@@ -592,8 +584,8 @@ class PyModule:
         # each statement's signs are kept with its text; ``globals()`` needs the module
         signs: set[str] = set()
         for node, facts in self.statements:
-            signs.update(facts.signs)
-            if "exec-first" in facts.signs:  # `exec(` starting a line
+            signs.update(facts.scanned.signs)
+            if "exec-first" in facts.scanned.signs:  # `exec(` starting a line
                 start = node.start_byte
                 if start == 0 or self.data[start - 1 : start] == b"\n":
                     signs.add("exec")

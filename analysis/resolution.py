@@ -81,6 +81,7 @@ from analysis.languages import parser_for
 from analysis.python_symbols import (
     DATACLASS_MEMBERS,
     KNOWN_CLASS_DECORATORS,
+    STORE_OPERATOR,
     Binding,
     FunctionScope,
     PyClass,
@@ -1724,7 +1725,9 @@ def _setattr_targets(module: PyModule) -> frozenset[str]:
     top-level statement text)."""
     cached = module.__dict__.get("_setattr_targets")
     if cached is None:
-        cached = frozenset().union(*(facts.setattr_targets for _, facts in module.statements))
+        cached = frozenset().union(
+            *(facts.scanned.setattr_targets for _, facts in module.statements)
+        )
         module.__dict__["_setattr_targets"] = cached
     return cached
 
@@ -1905,25 +1908,22 @@ def _external_class_attributes(module: PyModule, class_name: str) -> set[str]:
     A textual scan (over-approximates: any scope, even inside strings), kept per top-level
     statement text (:func:`~analysis.python_symbols.name_stores_in`) and per module.
     """
+    if not class_name.isascii():  # the statement facts read ASCII names only
+        return _scanned_class_attributes(module, class_name)
     stores = module.__dict__.get("_name_stores")
     if stores is None:
         stores = {}
         for _, facts in module.statements:
-            for name, attribute in facts.name_stores:
+            for name, attribute in facts.scanned.name_stores:
                 stores.setdefault(name, set()).add(attribute)
         module.__dict__["_name_stores"] = stores
-    if not class_name.isascii():  # the statement facts read ASCII names only
-        return _scanned_class_attributes(module, class_name)
     return stores.get(class_name, set())
 
 
 def _scanned_class_attributes(module: PyModule, class_name: str) -> set[str]:
     """:func:`_external_class_attributes` by a scan of the module's bytes for the name."""
     name = class_name.encode()
-    pattern = (
-        re.escape(name)
-        + rb"[ \t]*\.[ \t]*([A-Za-z_]\w*)[ \t]*(?:=(?!=)|[-+*/|&^%@]=|//=|\*\*=|>>=|<<=)"
-    )
+    pattern = re.escape(name) + rb"[ \t]*\.[ \t]*([A-Za-z_]\w*)[ \t]*" + STORE_OPERATOR
     found = set()
     data = module.data
     for match in re.finditer(pattern, data):
@@ -1947,7 +1947,7 @@ def _stored_attribute_names(module: PyModule) -> frozenset[str]:
     cached = module.__dict__.get("_stored_attribute_names")
     if cached is not None:
         return cached
-    cached = frozenset().union(*(facts.stored for _, facts in module.statements))
+    cached = frozenset().union(*(facts.scanned.stored for _, facts in module.statements))
     module.__dict__["_stored_attribute_names"] = cached
     return cached
 
