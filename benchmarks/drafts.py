@@ -128,8 +128,9 @@ def method_options(method: Method, k: int, max_new_tokens: int) -> PipelineOptio
 
 class BenchmarkBackend(LocalBackend):
     """The local backend with the benchmark's decoding parameters on every request
-    (temperature, top-p, n-gram weight, the current prompt's ``seed``), and the
-    k-sequential-passes baselines as decoder names (the server offers none of them)."""
+    (temperature, top-p, the n-gram weight if one is given (else the model's own), the
+    current prompt's ``seed``), and the k-sequential-passes baselines as decoder names
+    (the server offers none of them)."""
 
     name = "benchmark"
     BASELINES: ClassVar[dict[str, Decoder]] = {
@@ -138,7 +139,7 @@ class BenchmarkBackend(LocalBackend):
     }
 
     def __init__(
-        self, temperature: float = 1.0, top_p: float = 0.95, ngram_weight: float = 0.1
+        self, temperature: float = 1.0, top_p: float = 0.95, ngram_weight: float | None = None
     ) -> None:
         self.temperature = temperature
         self.top_p = top_p
@@ -150,7 +151,7 @@ class BenchmarkBackend(LocalBackend):
             request,
             temperature=self.temperature,
             top_p=self.top_p,
-            ngram_weight=self.ngram_weight,
+            ngram_weight=request.ngram_weight if self.ngram_weight is None else self.ngram_weight,
             seed=self.seed,
         )
         baseline = self.BASELINES.get(ctx.options.decoder)
@@ -236,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-p", type=float, default=0.95)
     parser.add_argument("--ngram", default="auto", help="'auto' (model dir), 'none' or a .npz")
-    parser.add_argument("--ngram-weight", type=float, default=0.1)
+    parser.add_argument(
+        "--ngram-weight", type=float, default=None, help="default: the model's own (as served)"
+    )
     args = parser.parse_args(argv)
     try:
         ks = [int(k) for k in args.ks.split(",") if k.strip()]

@@ -297,6 +297,7 @@ def tokenizer_model(
         fim_policy,
         fim_tokens,
         model_options,
+        ngram_weights,
     )
     from models.token_table import TokenTable
 
@@ -319,6 +320,7 @@ def tokenizer_model(
         table=table,
         fim_policy=policy,
         fim_mode=fim_mode(options, fim),
+        ngram_weights=ngram_weights(options),
     )
 
 
@@ -395,6 +397,8 @@ class RemoteBackend:
             options = {"fim": info.get("fim_policy", "always"), "fim_mode": info.get("fim_mode")}
             if info.get("confidence"):
                 options["confidence"] = info["confidence"]
+            if info.get("ngram_weight") is not None:  # services before it: the default
+                options["ngram_weight"] = info["ngram_weight"]
             (partial / "superpose.json").write_text(json.dumps(options))
             if directory.exists():
                 shutil.rmtree(partial, ignore_errors=True)

@@ -237,6 +237,7 @@ class CompletionPipeline:
             stop=healed_stop(prompt.removed_text, dctx, options.max_lines),
             cancel=cancel,
             ngram=self.ngrams if options.ngram else None,
+            ngram_weight=lm.ngram_weights.for_request(options.automatic),
             verify=options.verify,
             extend_while=confidence_rule(options, evidence),
             prompt_cache=self.prompt_cache,

@@ -22,7 +22,7 @@ import torch
 
 from models.hf_compat import cache_length as cache_length  # re-exported for the decoders
 from models.hf_compat import model_forward
-from models.loader import LoadedModel
+from models.loader import DEFAULT_NGRAM_WEIGHT, LoadedModel
 
 
 @runtime_checkable
@@ -59,7 +59,7 @@ class DecodeRequest:
     top_p: float = 0.95
     seed: int | None = None
     ngram: Any = None  # models.ngram.NgramModel or None
-    ngram_weight: float = 0.1
+    ngram_weight: float = DEFAULT_NGRAM_WEIGHT  # the model's own: LoadedModel.ngram_weight
     verify: bool = True
     candidates: int | None = None  # superposed: top-N per step (default 3k)
     # (per-token LM log-probs, n-gram log-probs or None) -> False when a draft is not worth

@@ -32,6 +32,8 @@ from models.vocab_index import cached_vocab_index
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
+# the n-gram share of a step score (models.superposed) when superpose.json names none
+DEFAULT_NGRAM_WEIGHT = 0.1
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,35 @@ class FimTokens:
         )
 
 
+@dataclass(frozen=True)
+class NgramWeights:
+    """The n-gram share ``a`` of a draft step's score, ``(1 - a) · log p_LM + a · log
+    p_ngram`` (:mod:`models.superposed`), per kind of request.
+
+    Ghost text is cut where its confidence ends, so the n-gram tables' strength (names and
+    lines of the user's documents) counts for its first tokens; an asked-for completion
+    shows k whole lines, whose ends a large share makes worse (``models/README.md``).
+    """
+
+    automatic: float = DEFAULT_NGRAM_WEIGHT  # ghost text while typing
+    manual: float = DEFAULT_NGRAM_WEIGHT  # asked-for completions (the popup's drafts)
+
+    def __post_init__(self) -> None:
+        for name in ("automatic", "manual"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"the {name} n-gram weight must be a number, got {value!r}")
+            if not 0 <= value <= 1:
+                raise ValueError(f"the {name} n-gram weight must be in [0, 1], got {value}")
+
+    def for_request(self, automatic: bool) -> float:
+        """Return the weight of an automatic (ghost text) or a manual request."""
+        return self.automatic if automatic else self.manual
+
+    def to_dict(self) -> dict[str, float]:
+        return {"automatic": self.automatic, "manual": self.manual}
+
+
 @dataclass
 class LoadedModel:
     """A causal LM ready for decoding, with what decoders need to know about it."""
@@ -116,6 +147,7 @@ class LoadedModel:
     fim_policy: str = "always"  # "always" | "mid-line": FIM only with code after the cursor
     fim_mode: str = "psm"  # prompt layout: "psm" (prefix, suffix, middle) or "spm"
     quantize: str = "none"  # "none" | "int8" (dynamic int8 linear layers, CPU)
+    ngram_weights: NgramWeights = field(default_factory=NgramWeights)  # superpose.json
 
     @property
     def vocab_size(self) -> int:
@@ -207,6 +239,28 @@ def fim_policy(options: dict[str, Any]) -> str:
         return "mid-line"
     log.warning("superpose.json: unknown fim option %r, using FIM always", value)
     return "always"
+
+
+def ngram_weights(options: dict[str, Any]) -> NgramWeights:
+    """Return the n-gram weights named by ``superpose.json`` options.
+
+    ``{"ngram_weight": a}`` (0 <= a <= 1) for every request, or ``{"ngram_weight":
+    {"automatic": a, "manual": b}}`` (a missing kind keeps the default), chosen per model by
+    measurement. Absent: :data:`DEFAULT_NGRAM_WEIGHT` for both; unusable: the same, logged.
+    """
+    value = options.get("ngram_weight", DEFAULT_NGRAM_WEIGHT)
+    try:
+        if isinstance(value, dict):
+            unknown = set(value) - {"automatic", "manual"}
+            if unknown:
+                raise ValueError(f"unknown request kinds {sorted(unknown)}")
+            return NgramWeights(**value)
+        return NgramWeights(value, value)
+    except (TypeError, ValueError) as exc:
+        log.warning(
+            "superpose.json: ngram_weight %r (%s), using %s", value, exc, DEFAULT_NGRAM_WEIGHT
+        )
+        return NgramWeights()
 
 
 def fim_tokens(tokenizer: Any) -> FimTokens | None:
@@ -392,6 +446,7 @@ def load_model(
         fim_policy=policy,
         fim_mode=fim_mode(options, fim),
         quantize=quantize,
+        ngram_weights=ngram_weights(options),
     )
     loaded.load_seconds = time.perf_counter() - started
     log.info("loaded model %s on %s in %.2fs", loaded.name, dev, loaded.load_seconds)

@@ -8,7 +8,7 @@ model's tokenizer; a string is tokenised by the service), ``n`` (k drafts), ``ma
     "superpose": {
       "version": 1,
       "decoder": "superposed" | "sampling",
-      "verify": true, "ngram": true, "ngram_weight": 0.1,
+      "verify": true, "ngram": true, "ngram_weight": 0.1,  # default: the model's own
       "workspace": {"id": "…", "seq": 12},          # n-gram table synced by deltas
       "healing": {"removed": "te"},                  # token-healing prefix to re-spell
       "monitor": {"language": "python", "prompt_tail": "…",
@@ -95,7 +95,7 @@ class CompletionSpec:
     decoder: str = "superposed"
     verify: bool = True
     ngram: bool = True
-    ngram_weight: float = 0.1
+    ngram_weight: float | None = None  # None: the served model's own (superpose.json)
     workspace: tuple[str, int] | None = None
     removed: str = ""
     monitor: dict[str, Any] | None = None
@@ -225,7 +225,9 @@ def _parse_extension(ext: dict[str, Any], spec: CompletionSpec) -> None:
     spec.decoder = decoder
     spec.verify = _boolean(ext, "verify", True, "superpose.verify")
     spec.ngram = _boolean(ext, "ngram", True, "superpose.ngram")
-    spec.ngram_weight = _number(ext, "ngram_weight", 0.1, 0.0, 1.0, "superpose.ngram_weight")
+    if ext.get("ngram_weight") is not None:
+        weight = _number(ext, "ngram_weight", 0.0, 0.0, 1.0, "superpose.ngram_weight")
+        spec.ngram_weight = weight
     workspace = _block(ext, "workspace", "superpose.workspace")
     if workspace is not None:
         wid = workspace.get("id")

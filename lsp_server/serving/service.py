@@ -211,6 +211,13 @@ class ModelService:
 
     # ------------------------------------------------------------ requests as data
 
+    def ngram_weight(self, spec: CompletionSpec) -> float:
+        """Return the request's n-gram weight: its own, else the served model's for its
+        kind (a request asking for a confidence cut is ghost text)."""
+        if spec.ngram_weight is not None:
+            return spec.ngram_weight
+        return self.lm.ngram_weights.for_request(automatic=spec.confidence is not None)
+
     def build_request(self, spec: CompletionSpec) -> tuple[DecodeRequest, dict[str, Any]]:
         """Return the DecodeRequest of ``spec`` and what was applied (the status block)."""
         from analysis.statements import StatementRepetition
@@ -289,7 +296,7 @@ class ModelService:
             top_p=spec.top_p,
             seed=spec.seed,
             ngram=ngram,
-            ngram_weight=spec.ngram_weight,
+            ngram_weight=self.ngram_weight(spec),
             verify=spec.verify and spec.decoder == SUPERPOSED,
             extend_while=extend_while,
             prompt_cache=self.prompt_cache if cache_key is not None else None,
@@ -499,6 +506,7 @@ class ModelService:
             "fim": fim,
             "fim_policy": lm.fim_policy,
             "fim_mode": lm.fim_mode,
+            "ngram_weight": lm.ngram_weights.to_dict(),
             "confidence": None if self.confidence is None else self.confidence.to_dict(),
             "tokenizer_sha": self.tokenizer_files()[1],
             "decoders": ["superposed", "sampling"],

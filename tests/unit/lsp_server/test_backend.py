@@ -81,6 +81,7 @@ def test_drafts_through_the_service_equal_local_drafts(host):
     local = _engine(Settings(**options), text, uri)
     remote = _engine(Settings(**options, backend=host.url, backendToken=TOKEN), text, uri)
     assert remote.state == "ready" and remote.status()["backend"]["kind"] == "service"
+    assert remote.lm.ngram_weights == local.lm.ngram_weights  # the service's model's own
     for line, character in CURSORS:
         offset = _offset(text, line, character)
         for automatic in (False, True):

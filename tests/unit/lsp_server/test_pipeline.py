@@ -328,6 +328,21 @@ def test_max_lines_ends_drafts_after_that_many_lines(tiny_lm, max_lines):
     assert stop("\n    y") == (0 if max_lines == 1 else None)  # one line: the cursor's
 
 
+def test_the_decoder_mixes_n_grams_at_the_model_s_weight_for_the_request_kind(tiny_lm):
+    from dataclasses import replace
+
+    from models.loader import NgramWeights
+
+    backend = FixedBackend(["total"])
+    doc = Document("file:///m.py", LINES, "python")
+    lm = replace(tiny_lm, ngram_weights=NgramWeights(automatic=0.6, manual=0.2))
+    pipeline = CompletionPipeline(lm, backend=backend)
+    for automatic, weight in ((True, 0.6), (False, 0.2)):
+        options = PipelineOptions.for_request(Settings(), automatic=automatic)
+        pipeline.run(doc, len(LINES), options)
+        assert backend.request.ngram_weight == weight
+
+
 def test_the_stop_rule_counts_lines_after_the_healed_text():
     from lsp_server.drafts import draft_context
     from lsp_server.pipeline import healed_stop, lines_end, within_lines

@@ -132,6 +132,13 @@ BAD = [
         "offset",
     ),  # fmt: skip
     (
+        "n-gram weight over 1",
+        {"prompt": [5], "superpose": {"ngram_weight": 1.5}},
+        None,
+        400,
+        "ngram_weight",
+    ),
+    (
         "negative wrong cost",
         {"prompt": [5], "superpose": {"confidence": {"wrong_cost": -2}}},
         None,
@@ -256,6 +263,25 @@ def test_info_and_tokenizer_describe_the_served_model(service):
     assert info["vocab_size"] == service.lm.vocab_size and info["fim"]["family"] == "starcoder"
     assert info["confidence"] is not None and info["auth"] is True
     assert "tokenizer.json" in files["files"] and files["sha"] == info["tokenizer_sha"]
+
+
+def test_the_ngram_weight_is_the_served_model_s_unless_a_request_names_one(service):
+    from lsp_server.serving.protocol import parse_completion
+
+    lm = service.lm
+    _, info = asyncio.run(call(service, "GET", "/superpose/v1/info"))
+    assert info["ngram_weight"] == lm.ngram_weights.to_dict()
+
+    def spec(**ext):
+        body = {"prompt": [5], "superpose": ext}
+        return parse_completion(body, lm.vocab_size, lm.context_length)
+
+    assert spec().ngram_weight is None and spec(ngram_weight=0.25).ngram_weight == 0.25
+    assert service.build_request(spec(ngram_weight=0.25))[0].ngram_weight == 0.25
+    # unnamed: the model's weight for the request's kind (a confidence cut: ghost text)
+    assert service.build_request(spec())[0].ngram_weight == lm.ngram_weights.manual
+    ghost = spec(confidence={"mid_word": True})
+    assert service.build_request(ghost)[0].ngram_weight == lm.ngram_weights.automatic
 
 
 # ------------------------------------------------------------------ member tables

@@ -7,9 +7,12 @@ import json
 import pytest
 
 from models.loader import (
+    DEFAULT_NGRAM_WEIGHT,
     ModelLoadError,
+    NgramWeights,
     fim_policy,
     load_model,
+    ngram_weights,
     resolve_device,
     resolve_model_dir,
 )
@@ -64,6 +67,45 @@ def test_local_model_round_trip_and_fim_opt_out(tiny_lm, tmp_path):
 )
 def test_fim_policy_options(options, policy):
     assert fim_policy(options) == policy
+
+
+@pytest.mark.parametrize(
+    ("options", "automatic", "manual"),
+    [
+        ({}, DEFAULT_NGRAM_WEIGHT, DEFAULT_NGRAM_WEIGHT),
+        ({"ngram_weight": 0.6}, 0.6, 0.6),  # one number: every request
+        ({"ngram_weight": 0}, 0.0, 0.0),
+        ({"ngram_weight": {"automatic": 0.6, "manual": 0.1}}, 0.6, 0.1),
+        ({"ngram_weight": {"automatic": 0.3}}, 0.3, DEFAULT_NGRAM_WEIGHT),  # a kind left out
+        # unusable values degrade to the default, for both kinds
+        ({"ngram_weight": 1.5}, DEFAULT_NGRAM_WEIGHT, DEFAULT_NGRAM_WEIGHT),
+        ({"ngram_weight": -0.1}, DEFAULT_NGRAM_WEIGHT, DEFAULT_NGRAM_WEIGHT),
+        ({"ngram_weight": float("nan")}, DEFAULT_NGRAM_WEIGHT, DEFAULT_NGRAM_WEIGHT),
+        ({"ngram_weight": "0.5"}, DEFAULT_NGRAM_WEIGHT, DEFAULT_NGRAM_WEIGHT),
+        ({"ngram_weight": True}, DEFAULT_NGRAM_WEIGHT, DEFAULT_NGRAM_WEIGHT),
+        ({"ngram_weight": {"automatic": 2}}, DEFAULT_NGRAM_WEIGHT, DEFAULT_NGRAM_WEIGHT),
+        ({"ngram_weight": {"popup": 0.2}}, DEFAULT_NGRAM_WEIGHT, DEFAULT_NGRAM_WEIGHT),
+    ],
+)
+def test_ngram_weight_options(options, automatic, manual):
+    weights = ngram_weights(options)
+    assert (weights.for_request(True), weights.for_request(False)) == (automatic, manual)
+    assert ngram_weights({"ngram_weight": weights.to_dict()}) == weights  # round trip
+
+
+def test_ngram_weights_are_checked_when_built():
+    with pytest.raises(ValueError, match="automatic n-gram weight"):
+        NgramWeights(automatic=1.2)
+    with pytest.raises(TypeError, match="manual n-gram weight"):
+        NgramWeights(manual="0.1")
+
+
+def test_a_model_directory_names_its_ngram_weights(tiny_lm, tmp_path):
+    save_tiny(tiny_lm, tmp_path)
+    assert load_model(tmp_path, "cpu").ngram_weights == NgramWeights()
+    options = {"ngram_weight": {"automatic": 0.45, "manual": 0.2}}
+    (tmp_path / "superpose.json").write_text(json.dumps(options))
+    assert load_model(tmp_path, "cpu").ngram_weights == NgramWeights(0.45, 0.2)
 
 
 def test_default_model_ships_and_loads():
