@@ -16,7 +16,8 @@
    net of what a wrong ghost text costs (:func:`models.confidence.best_prefix`). The
    simulated typist of ``benchmarks.typing`` (unpaced, through the real server) types
    calibration segments at a grid of costs; the default is the one saving the most
-   keystrokes with at most ``--max-wrong`` wrong ghost texts per 100 keys. (``--rule
+   keystrokes with at most ``--max-wrong`` wrong ghost texts per 100 keys (within
+   :data:`SAVINGS_TIE` of the most: the fewest wrong ghost texts). (``--rule
    threshold`` calibrates the older rule instead: one probability threshold for every
    prefix, whatever its length.)
 5. **Store.** ``superpose.json`` of the model gets ``confidence`` (weights, threshold,
@@ -43,6 +44,9 @@ THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 WRONG_COSTS = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 12.0)
 # each rule's grid: the setting the typist's server gets, and the key of the grid's rows
 RULES = {"cost": ("ghostWrongCost", "wrong_cost"), "threshold": ("ghostConfidence", "threshold")}
+# keystrokes saved closer than this to the best within the budget are a tie (0.5 points:
+# about 6 keys of the sweep's 16 segments); a tie goes to the fewest wrong ghost texts
+SAVINGS_TIE = 0.005
 
 
 def calibration_positions(
@@ -126,12 +130,22 @@ def sweep(
     return out
 
 
-def choose(results: list[dict[str, Any]], max_wrong: float, key: str = "threshold") -> float:
-    """Return the grid value saving most keys within the wrong-ghost-text budget (ties:
-    the larger value, the surer ghost text)."""
+def choose(
+    results: list[dict[str, Any]],
+    max_wrong: float,
+    key: str = "threshold",
+    tie: float = SAVINGS_TIE,
+) -> float:
+    """Return the grid value saving most keys within the wrong-ghost-text budget.
+
+    Values within ``tie`` of the most keystrokes saved are a tie: the one with the fewest
+    wrong ghost texts wins, then the larger value (the surer ghost text).
+    """
     allowed = [r for r in results if (r["wrong_per_100"] or 0) <= max_wrong]
     pool = allowed or [min(results, key=lambda r: r["wrong_per_100"] or 0)]
-    return max(pool, key=lambda r: (r["savings"] or 0, r[key]))[key]
+    best = max(r["savings"] or 0 for r in pool)
+    tied = [r for r in pool if (r["savings"] or 0) >= best - tie]
+    return min(tied, key=lambda r: (r["wrong_per_100"] or 0, -r[key]))[key]
 
 
 def calibrate(
@@ -146,7 +160,7 @@ def calibrate(
 ) -> dict[str, Any]:
     """Fit, sweep the ``rule``'s grid (``values``; default :data:`WRONG_COSTS` or
     :data:`THRESHOLDS`) and (with ``write``) store the calibration of ``model``."""
-    from models.loader import resolve_model_dir
+    from models.loader import ngram_weights, resolve_model_dir
 
     started = time.monotonic()
     model_dir = resolve_model_dir(model)
@@ -180,6 +194,9 @@ def calibrate(
         "base_log_loss": round(_base_loss(y), 4) if len(y) else None,
         "segments": len(typing_segments),
         "max_wrong_per_100": max_wrong,
+        # the evidence depends on the n-gram share of the drafts' scores: a calibration
+        # belongs to this weight as much as to the model's weights
+        "ngram_weight": ngram_weights(options).to_dict(),
         "grid": grid,
         "files": [f.relpath for f in calibration_files],
         "seed": seed,

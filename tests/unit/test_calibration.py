@@ -58,6 +58,15 @@ def test_the_threshold_saves_most_within_the_wrong_budget():
     ]
     assert choose(costs, 10.0, "wrong_cost") == 4.0  # a tie in savings: the surer one
     assert choose(costs, 5.0, "wrong_cost") == 8.0
+    near = [
+        {"wrong_cost": 4.0, "savings": 0.3824, "wrong_per_100": 7.46},
+        {"wrong_cost": 5.0, "savings": 0.3817, "wrong_per_100": 6.55},
+        {"wrong_cost": 6.0, "savings": 0.3768, "wrong_per_100": 5.60},
+    ]
+    # within half a point of the most keystrokes saved: the fewest wrong ghost texts
+    assert choose(near, 8.0, "wrong_cost") == 5.0
+    assert choose(near, 8.0, "wrong_cost", tie=0.0) == 4.0  # exact ties only
+    assert choose(near, 8.0, "wrong_cost", tie=0.01) == 6.0
 
 
 def test_calibration_and_evaluation_halves_are_disjoint_and_stable(tmp_path):
