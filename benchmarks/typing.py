@@ -73,6 +73,7 @@ from benchmarks.common import (
 )
 from benchmarks.harness import LspHarness, server_command
 from lsp_server.positions import offset_to_position, position_to_offset
+from models.corpus import CorpusFile
 
 WORD_CHAR = re.compile(r"\w")
 # VS Code's accept-next-word boundaries: separators, then the word they precede
@@ -618,6 +619,8 @@ class Size:
     vscode_traffic: bool
 
 
+# the halves of the held-out files (benchmarks.common.heldout_halves), in its order
+HALVES = ("calibration", "typing")
 SIZES = {
     "smoke": Size(
         segments=2, ablations=False, unpaced=False, word_policy=False, vscode_traffic=False
@@ -756,6 +759,13 @@ def metrics(results: Sequence[SegmentResult], requests: Sequence[Request]) -> di
     }
 
 
+def half_files(files: Sequence[CorpusFile], half: str) -> list[CorpusFile]:
+    """Return the held-out ``files`` of ``half`` (one of :data:`HALVES`)."""
+    if half not in HALVES:
+        raise ValueError(f"half must be one of {', '.join(HALVES)}, got {half!r}")
+    return heldout_halves(files)[HALVES.index(half)]
+
+
 def run(
     mode: str = "quick",
     model: str = "default",
@@ -763,13 +773,17 @@ def run(
     seed: int = 0,
     pace: Pace | None = None,
     configs: Sequence[RunConfig] | None = None,
+    half: str = "typing",
 ) -> dict[str, Any]:
-    """Run the typing simulation of ``mode``; write typing.json/typing.md to ``out``."""
+    """Run the typing simulation of ``mode``; write typing.json/typing.md to ``out``.
+
+    ``half``: the held-out files typed, ``typing`` (never calibrated on) or
+    ``calibration`` (to check a setting on files other than those it was chosen on)."""
     from models.loader import resolve_model_dir
 
     size = SIZES[mode]
     pace = pace or Pace()
-    files = heldout_halves(heldout_files(resolve_model_dir(model)))[1]  # never calibrated on
+    files = half_files(heldout_files(resolve_model_dir(model)), half)
     texts = [(f.relpath, f.read()) for f in files]
     segments = sample_segments(texts, size.segments, seed)
     jedi = jedi_command() is not None
@@ -781,6 +795,7 @@ def run(
         "mode": mode,
         "model": model,
         "seed": seed,
+        "half": half,
         "pace": asdict(pace),
         "machine": machine_info(),
         "jedi": jedi,
@@ -835,9 +850,10 @@ def markdown(data: dict[str, Any]) -> str:
         "keys without help",
     ]
     pace = data["pace"]
+    half = " (the calibration half)" if data.get("half") == "calibration" else ""
     text = (
         f"# Simulated typing ({data['mode']})\n\n"
-        f"{len(data['cases'])} segments of held-out code, model `{data['model']}`, "
+        f"{len(data['cases'])} segments of held-out code{half}, model `{data['model']}`, "
         f"pace {pace['word_ms']:.0f} ms inside a word / {pace['pause_ms']:.0f} ms after, "
         f"seed {data['seed']}.\n\n"
     )
@@ -882,6 +898,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench-out/typing"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--segments", type=int, default=None, help="override the mode's count")
+    parser.add_argument(
+        "--half",
+        choices=HALVES,
+        default="typing",
+        help="held-out files to type: the typing half (default) or the calibration half",
+    )
     parser.add_argument("--word-ms", type=float, default=150.0)
     parser.add_argument("--pause-ms", type=float, default=450.0)
     parser.add_argument(
@@ -908,9 +930,8 @@ def main(argv: list[str] | None = None) -> int:
             if configs is not None
             else run_configs(SIZES[args.mode], jedi_command() is not None)
         )
-    data = run(
-        args.mode, args.model, args.out, args.seed, Pace(args.word_ms, args.pause_ms), configs
-    )
+    pace = Pace(args.word_ms, args.pause_ms)
+    data = run(args.mode, args.model, args.out, args.seed, pace, configs, args.half)
     print(markdown(data))
     return 0
 

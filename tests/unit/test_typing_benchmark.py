@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.typing import (
     Client,
     Ghost,
@@ -10,7 +12,9 @@ from benchmarks.typing import (
     auto_indent,
     enter_keys,
     function_bodies,
+    half_files,
     inline_ghost,
+    markdown,
     popup_ghost,
     profile_markdown,
     sample_segments,
@@ -208,3 +212,18 @@ def test_unpaced_configurations_keep_their_options_and_are_named_so():
     monitor_off = next(c for c in configs if c.name == "superpose-ls, no monitor, unpaced")
     assert monitor_off.options == ABLATIONS["no monitor"]
     assert "jedi-language-server, unpaced" in names  # already unpaced: kept once
+
+
+def test_either_half_of_the_held_out_files_can_be_typed(tmp_path):
+    from benchmarks.common import heldout_halves
+    from models.corpus import CorpusFile
+
+    files = [CorpusFile(f"pkg/mod{i}.py", tmp_path / f"m{i}.py") for i in range(20)]
+    calibration, evaluation = heldout_halves(files)
+    assert half_files(files, "typing") == evaluation  # the default: never calibrated on
+    assert half_files(files, "calibration") == calibration
+    with pytest.raises(ValueError, match="half must be one of"):
+        half_files(files, "both")
+    data = {"mode": "quick", "model": "m", "seed": 7, "half": "calibration", "runs": {}}
+    data |= {"cases": [], "pace": {"word_ms": 150.0, "pause_ms": 450.0}}
+    assert "held-out code (the calibration half)" in markdown(data)
