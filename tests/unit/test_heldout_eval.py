@@ -210,3 +210,15 @@ def test_loss_by_context_buckets_every_token_of_full_windows_once(tiny_lm):
     assert abs(weighted - plain) < 1e-3
     # a budget keeps fewer windows
     assert context_curve(tiny_lm, [("t.py", text)], window)["windows"] == 1
+
+
+def test_manual_line_matches_read_the_first_draft_and_any_draft():
+    from benchmarks.manual_lines import line_matches, markdown
+
+    assert line_matches(["x + 1  ", "x"], "x + 1") == (True, True)
+    assert line_matches(["x", "x + 1"], "x + 1\n") == (False, True)
+    assert line_matches(["y"], "x + 1") == (False, False)
+    assert line_matches([], "x + 1") == (False, False)  # no draft: no match
+    report = {"model": "m", "cases": 2, "k": 4, "seed": 0}
+    report["rows"] = [{"ngram_weight": 0.6, "top1_em": 0.5, "best_of_k_em": 1.0}]
+    assert "| 0.6 | 50.0% | 100.0% |" in markdown(report)
