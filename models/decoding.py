@@ -59,7 +59,7 @@ class DecodeRequest:
     top_p: float = 0.95
     seed: int | None = None
     ngram: Any = None  # models.ngram.NgramModel or None
-    ngram_weight: float = DEFAULT_NGRAM_WEIGHT  # the model's own: LoadedModel.ngram_weight
+    ngram_weight: float = DEFAULT_NGRAM_WEIGHT  # the model's: LoadedModel.ngram_weights
     verify: bool = True
     candidates: int | None = None  # superposed: top-N per step (default 3k)
     # (per-token LM log-probs, n-gram log-probs or None) -> False when a draft is not worth
