@@ -552,9 +552,19 @@ class PyModule:
                 pass
         return bindings
 
+    def scanned_union(self, fact: str) -> frozenset:
+        """One :class:`TextFacts` field (``stored``, ``setattr_targets``, ...) of the whole
+        module: the union over its statements, each kept with its text (memoised)."""
+        unions = self.__dict__.setdefault("_scanned_unions", {})
+        if fact not in unions:
+            unions[fact] = frozenset().union(
+                *(getattr(facts.scanned, fact) for _, facts in self.statements)
+            )
+        return unions[fact]
+
     def _global_declarations(self) -> set[str]:
         """Names declared ``global`` on a line of their own anywhere in the module."""
-        return set().union(*(facts.scanned.declared_global for _, facts in self.statements))
+        return set(self.scanned_union("declared_global"))
 
     @cached_property
     def global_enum_names(self) -> set[str]:

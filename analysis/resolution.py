@@ -1723,13 +1723,7 @@ BUILTIN_FUNCTIONS = frozenset(FUNCTION_RESULTS) | {"open", "iter", "next", "min"
 def _setattr_targets(module: PyModule) -> frozenset[str]:
     """Names ``setattr(NAME, ...)`` is called on in ``module`` (cached per module and per
     top-level statement text)."""
-    cached = module.__dict__.get("_setattr_targets")
-    if cached is None:
-        cached = frozenset().union(
-            *(facts.scanned.setattr_targets for _, facts in module.statements)
-        )
-        module.__dict__["_setattr_targets"] = cached
-    return cached
+    return module.scanned_union("setattr_targets")
 
 
 def _uses_undeclared(mro: list[PyClass | BuiltinClass], names: frozenset[str]) -> bool:
@@ -1913,9 +1907,8 @@ def _external_class_attributes(module: PyModule, class_name: str) -> set[str]:
     stores = module.__dict__.get("_name_stores")
     if stores is None:
         stores = {}
-        for _, facts in module.statements:
-            for name, attribute in facts.scanned.name_stores:
-                stores.setdefault(name, set()).add(attribute)
+        for name, attribute in module.scanned_union("name_stores"):
+            stores.setdefault(name, set()).add(attribute)
         module.__dict__["_name_stores"] = stores
     return stores.get(class_name, set())
 
@@ -1944,12 +1937,7 @@ def _stored_attribute_names(module: PyModule) -> frozenset[str]:
     local alias). Stores through a plain ``self``/``cls`` are left to each class's own
     :attr:`~analysis.python_symbols.PyClass.first_parameter_attributes`.
     """
-    cached = module.__dict__.get("_stored_attribute_names")
-    if cached is not None:
-        return cached
-    cached = frozenset().union(*(facts.scanned.stored for _, facts in module.statements))
-    module.__dict__["_stored_attribute_names"] = cached
-    return cached
+    return module.scanned_union("stored")
 
 
 def _namespace_keys(module: PyModule) -> set[str]:
