@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import heldout_files, heldout_halves, use_threads
+from benchmarks.common import heldout_files, heldout_halves, run_opened, use_threads
 from benchmarks.typing import Pace, RunConfig, run_config, sample_segments
 from models.confidence import FEATURES, ConfidenceModel, fit_logistic, prefix_features
 
@@ -82,10 +82,10 @@ def collect(model: str, positions: list[tuple[str, int, str]]) -> tuple[np.ndarr
     """Return features and labels of every labelled prefix of the top automatic draft."""
     from analysis.cursor import cursor_facts
     from analysis.document import Document
-    from lsp_server.pipeline import CompletionPipeline, PipelineOptions, cursor_evidence
+    from lsp_server.pipeline import PipelineOptions, cursor_evidence
     from lsp_server.settings import Settings
     from models.loader import load_model
-    from models.ngram import NgramModel, WorkspaceNgrams, background_for
+    from models.ngram import background_for
 
     lm = load_model(model, "cpu")
     background = background_for(lm.path, lm.tokenizer, lm.vocab_size)
@@ -93,11 +93,8 @@ def collect(model: str, positions: list[tuple[str, int, str]]) -> tuple[np.ndarr
     rows: list[np.ndarray] = []
     labels: list[float] = []
     for i, (text, offset, truth) in enumerate(positions):
-        uri = f"file:///calibration/{i}.py"
-        ngrams = NgramModel(background, WorkspaceNgrams(lm.vocab_size))
-        ngrams.workspace.set_document(uri, lm.encode(text))  # as the engine does on open
-        doc = Document(uri, text, "python")
-        result = CompletionPipeline(lm, ngrams).run(doc, offset, options)
+        doc = Document(f"file:///calibration/{i}.py", text, "python")
+        result = run_opened(lm, background, doc, offset, options)
         if not result.drafts or result.prompt is None:
             continue
         source = result.drafts[0].source

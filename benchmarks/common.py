@@ -85,6 +85,17 @@ def use_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+def run_opened(lm: Any, background: Any, doc: Any, offset: int, options: Any) -> Any:
+    """Return the served pipeline's result for one request on ``doc`` as the engine runs
+    it with the document open: the workspace n-grams hold the document's tokens."""
+    from lsp_server.pipeline import CompletionPipeline
+    from models.ngram import NgramModel, WorkspaceNgrams
+
+    ngrams = NgramModel(background, WorkspaceNgrams(lm.vocab_size))
+    ngrams.workspace.set_document(doc.uri, lm.encode(doc.text))
+    return CompletionPipeline(lm, ngrams).run(doc, offset, options)
+
+
 # ------------------------------------------------------------------ held-out code
 
 

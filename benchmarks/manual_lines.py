@@ -25,7 +25,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import add_model_arguments, heldout_files, sample_line_cases, use_threads
+from benchmarks.common import (
+    add_model_arguments,
+    heldout_files,
+    run_opened,
+    sample_line_cases,
+    use_threads,
+)
 
 
 def line_matches(drafts: Sequence[str], target: str) -> tuple[bool, bool]:
@@ -40,10 +46,10 @@ def run(
 ) -> dict[str, Any]:
     """Return top-1 and best-of-k line exact match of manual requests per n-gram weight."""
     from benchmarks.heldout_eval import case_document
-    from lsp_server.pipeline import CompletionPipeline, PipelineOptions
+    from lsp_server.pipeline import PipelineOptions
     from lsp_server.settings import Settings
     from models.loader import load_model
-    from models.ngram import NgramModel, WorkspaceNgrams, background_for
+    from models.ngram import background_for
 
     lm = load_model(model, "cpu")
     use_threads(threads)
@@ -59,10 +65,7 @@ def run(
         )
         top = best = 0
         for case in cases:
-            doc = case_document(case)
-            ngrams = NgramModel(background, WorkspaceNgrams(lm.vocab_size))
-            ngrams.workspace.set_document(doc.uri, lm.encode(doc.text))
-            result = CompletionPipeline(weighted, ngrams).run(doc, case.offset, options)
+            result = run_opened(weighted, background, case_document(case), case.offset, options)
             first, any_ = line_matches([d.text for d in result.drafts], case.target)
             top, best = top + first, best + any_
         n = max(1, len(cases))
