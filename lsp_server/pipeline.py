@@ -345,13 +345,24 @@ class CompletionPipeline:
             if oracle is None:
                 oracle = member_oracle(doc, gen_offset, self.workspace)
             tail = prompt.prefix_text[-PROMPT_TAIL_CHARS:]
-            constraints.append(MemberMonitor(lm.table, oracle, tail, lm.eos_ids))
+            constraints.append(request_monitor(lm, oracle, tail, options))
         if options.repetition_penalty:
             oracle = (
                 StatementRepetition.for_document(doc, gen_offset) if language is not None else None
             )
             constraints.append(RepetitionPenalty(lm.table, oracle, lm.eos_ids))
         return constraints
+
+
+def request_monitor(
+    lm: LoadedModel, oracle: Any, prompt_tail: str, options: PipelineOptions
+) -> MemberMonitor:
+    """Return the member monitor of a request (here or on a model service): asked-for
+    drafts, read as a list, are steered to members where a new attribute may be assigned
+    (:class:`MemberMonitor`'s ``steer_new_names``)."""
+    return MemberMonitor(
+        lm.table, oracle, prompt_tail, lm.eos_ids, steer_new_names=not options.automatic
+    )
 
 
 def cursor_evidence(facts: CursorFacts) -> CursorEvidence:

@@ -222,11 +222,15 @@ class ModelService:
         """Return the DecodeRequest of ``spec`` and what was applied (the status block)."""
         from analysis.statements import StatementRepetition
         from lsp_server.drafts import draft_context
-        from lsp_server.pipeline import PipelineOptions, confidence_rule, healed_stop
+        from lsp_server.pipeline import (
+            PipelineOptions,
+            confidence_rule,
+            healed_stop,
+            request_monitor,
+        )
         from lsp_server.serving.members import oracle_from_wire
         from models.confidence import CursorEvidence
         from models.healing import HealingConstraint
-        from models.monitor import MemberMonitor
         from models.ngram import NgramModel
         from models.repetition import RepetitionPenalty
         from models.suppress import SuppressSpecialTokens
@@ -243,7 +247,8 @@ class ModelService:
         status["monitor"] = "off"
         if spec.monitor is not None:
             oracle = oracle_from_wire(spec.monitor.get("language"), spec.monitor)
-            constraints.append(MemberMonitor(lm.table, oracle, oracle.prompt_tail, lm.eos_ids))
+            kind = PipelineOptions(automatic=spec.confidence is not None)  # ghost text?
+            constraints.append(request_monitor(lm, oracle, oracle.prompt_tail, kind))
             status["monitor"] = "applied: member tables (the cursor; named receivers)"
         status["repetition"] = "off"
         if spec.repetition is not None:

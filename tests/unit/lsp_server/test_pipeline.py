@@ -343,6 +343,20 @@ def test_the_decoder_mixes_n_grams_at_the_model_s_weight_for_the_request_kind(ti
         assert backend.request.ngram_weight == weight
 
 
+def test_each_request_kind_gets_its_monitor(tiny_lm):
+    from models.monitor import MemberMonitor
+
+    backend = FixedBackend(["total"])
+    doc = Document("file:///m.py", LINES, "python")
+    pipeline = CompletionPipeline(tiny_lm, backend=backend)
+    for automatic, steer in ((True, False), (False, True)):
+        options = PipelineOptions.for_request(Settings(), automatic=automatic)
+        pipeline.run(doc, len(LINES), options)
+        (monitor,) = [c for c in backend.request.constraints if isinstance(c, MemberMonitor)]
+        # asked-for drafts are steered to members where a new attribute may be assigned
+        assert monitor.steer_new_names is steer
+
+
 def test_the_stop_rule_counts_lines_after_the_healed_text():
     from lsp_server.drafts import draft_context
     from lsp_server.pipeline import healed_stop, lines_end, within_lines

@@ -284,6 +284,23 @@ def test_the_ngram_weight_is_the_served_model_s_unless_a_request_names_one(servi
     assert service.build_request(ghost)[0].ngram_weight == lm.ngram_weights.automatic
 
 
+def test_the_service_builds_each_request_kind_s_monitor_as_the_pipeline_does(service):
+    from lsp_server.serving.protocol import parse_completion
+    from models.monitor import MemberMonitor
+
+    lm = service.lm
+    table = {"language": "python", "prompt_tail": "x = obj", "receivers": []}
+
+    def monitor(**ext) -> MemberMonitor:
+        body = {"prompt": [5], "n": 2, "superpose": {"monitor": table, **ext}}
+        request = service.build_request(parse_completion(body, lm.vocab_size, lm.context_length))
+        (found,) = [c for c in request[0].constraints if isinstance(c, MemberMonitor)]
+        return found
+
+    assert monitor().steer_new_names
+    assert not monitor(confidence={"mid_word": True}).steer_new_names  # ghost text
+
+
 # ------------------------------------------------------------------ member tables
 
 

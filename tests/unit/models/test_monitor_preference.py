@@ -61,3 +61,25 @@ def test_new_attributes_must_reach_their_assignment(tiny_lm):
     assert monitor.unfinished_attribute("self.total") == len("self.")
     assert monitor.unfinished_attribute("self.total\n        x = 1") == len("self.")
     assert monitor.unfinished_attribute("x = 1\n        self.totl") == len("x = 1\n        self.")
+
+
+def test_asked_for_drafts_are_steered_to_members_where_new_names_are_allowed():
+    from tests.unit.models.test_monitor import NEW_ID, NEW_TABLE, AssignableOracle
+
+    tail = "class A:\n    def f(self):\n        self."
+    scores = torch.zeros(1, NEW_TABLE.vocab_size)  # (1, V)
+    outs = {}
+    for steer in (False, True):
+        monitor = MemberMonitor(NEW_TABLE, AssignableOracle(tail), tail, {0}, steer_new_names=steer)
+        outs[steer] = monitor(torch.zeros(1, 0, dtype=torch.long), scores)[0]
+        assert monitor.stats(())["monitor_preferred_steps"] == int(steer)
+    plain, steered = outs[False], outs[True]
+    # the same tokens stay possible: members and new names alike ...
+    assert torch.equal(torch.isfinite(plain), torch.isfinite(steered))
+    assert torch.isfinite(plain[NEW_ID["new"]]) and torch.isfinite(plain[NEW_ID["alpha"]])
+    # ... but spelling a member ("alpha", "al") gets the bonus, a new name does not
+    bonus = MemberMonitor(NEW_TABLE, AssignableOracle(tail), tail, {0}).prefer_bonus
+    for member in ("alpha", "al"):
+        assert steered[NEW_ID[member]] == plain[NEW_ID[member]] + bonus
+    for new_name in ("new", "_", "attr"):
+        assert steered[NEW_ID[new_name]] == plain[NEW_ID[new_name]]
