@@ -345,7 +345,7 @@ class CompletionPipeline:
             if oracle is None:
                 oracle = member_oracle(doc, gen_offset, self.workspace)
             tail = prompt.prefix_text[-PROMPT_TAIL_CHARS:]
-            constraints.append(request_monitor(lm, oracle, tail, options))
+            constraints.append(request_monitor(lm, oracle, tail, options.automatic))
         if options.repetition_penalty:
             oracle = (
                 StatementRepetition.for_document(doc, gen_offset) if language is not None else None
@@ -355,14 +355,12 @@ class CompletionPipeline:
 
 
 def request_monitor(
-    lm: LoadedModel, oracle: Any, prompt_tail: str, options: PipelineOptions
+    lm: LoadedModel, oracle: Any, prompt_tail: str, automatic: bool
 ) -> MemberMonitor:
     """Return the member monitor of a request (here or on a model service): asked-for
-    drafts, read as a list, are steered to members where a new attribute may be assigned
-    (:class:`MemberMonitor`'s ``steer_new_names``)."""
-    return MemberMonitor(
-        lm.table, oracle, prompt_tail, lm.eos_ids, steer_new_names=not options.automatic
-    )
+    drafts (not ``automatic``), read as a list, are steered to members where a new
+    attribute may be assigned (:class:`MemberMonitor`'s ``steer_new_names``)."""
+    return MemberMonitor(lm.table, oracle, prompt_tail, lm.eos_ids, steer_new_names=not automatic)
 
 
 def cursor_evidence(facts: CursorFacts) -> CursorEvidence:

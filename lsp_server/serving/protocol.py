@@ -105,6 +105,11 @@ class CompletionSpec:
     cache_key: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def automatic(self) -> bool:
+        """True for ghost text: a request that asks for a confidence cut."""
+        return self.confidence is not None
+
 
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
@@ -225,9 +230,8 @@ def _parse_extension(ext: dict[str, Any], spec: CompletionSpec) -> None:
     spec.decoder = decoder
     spec.verify = _boolean(ext, "verify", True, "superpose.verify")
     spec.ngram = _boolean(ext, "ngram", True, "superpose.ngram")
-    if ext.get("ngram_weight") is not None:
-        weight = _number(ext, "ngram_weight", 0.0, 0.0, 1.0, "superpose.ngram_weight")
-        spec.ngram_weight = weight
+    if ext.get("ngram_weight") is not None:  # else the served model's own
+        spec.ngram_weight = _number(ext, "ngram_weight", 0.0, 0.0, 1.0, "superpose.ngram_weight")
     workspace = _block(ext, "workspace", "superpose.workspace")
     if workspace is not None:
         wid = workspace.get("id")

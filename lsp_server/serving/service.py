@@ -213,10 +213,10 @@ class ModelService:
 
     def ngram_weight(self, spec: CompletionSpec) -> float:
         """Return the request's n-gram weight: its own, else the served model's for its
-        kind (a request asking for a confidence cut is ghost text)."""
+        kind (:attr:`CompletionSpec.automatic`)."""
         if spec.ngram_weight is not None:
             return spec.ngram_weight
-        return self.lm.ngram_weights.for_request(automatic=spec.confidence is not None)
+        return self.lm.ngram_weights.for_request(automatic=spec.automatic)
 
     def build_request(self, spec: CompletionSpec) -> tuple[DecodeRequest, dict[str, Any]]:
         """Return the DecodeRequest of ``spec`` and what was applied (the status block)."""
@@ -247,8 +247,8 @@ class ModelService:
         status["monitor"] = "off"
         if spec.monitor is not None:
             oracle = oracle_from_wire(spec.monitor.get("language"), spec.monitor)
-            kind = PipelineOptions(automatic=spec.confidence is not None)  # ghost text?
-            constraints.append(request_monitor(lm, oracle, oracle.prompt_tail, kind))
+            monitor = request_monitor(lm, oracle, oracle.prompt_tail, spec.automatic)
+            constraints.append(monitor)
             status["monitor"] = "applied: member tables (the cursor; named receivers)"
         status["repetition"] = "off"
         if spec.repetition is not None:
