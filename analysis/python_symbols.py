@@ -171,6 +171,28 @@ class StatementFacts:
 # only the statements whose text changed (see PyModule.statements)
 _STATEMENT_FACTS: TextCache[StatementFacts] = TextCache(16_000_000)
 
+
+@dataclass
+class _Outside:
+    """The facts of a document's top-level statements around a re-parsed range
+    (:class:`Surround`), and their unions of :class:`TextFacts` fields (filled as asked)."""
+
+    before: list[StatementFacts]
+    after: list[StatementFacts]
+    unions: dict[str, frozenset] = field(default_factory=dict)
+
+    def union(self, fact: str) -> frozenset:
+        if fact not in self.unions:
+            self.unions[fact] = frozenset().union(
+                *(getattr(facts.scanned, fact) for facts in (*self.before, *self.after))
+            )
+        return self.unions[fact]
+
+
+# per text around a re-parsed range (the range's start, then the bytes before and after
+# it): the requests made while a person edits one function read the rest of the module once
+_OUTSIDE_FACTS: TextCache[_Outside] = TextCache(4_000_000)
+
 _STORED_ATTRIBUTE = re.compile(rb"\.[ \t]*([^\W\d]\w*)[ \t]*(?:[-+*/%&|^@<>]{1,3})?=(?!=)")
 _OWN_RECEIVER = re.compile(rb"(?<![\w.])(?:self|cls)[ \t]*$")
 _SETATTR_NAME = re.compile(rb"\bsetattr\([^,()]+,\s*[rbuRBU]?[\'\"]([^\W\d]\w*)[\'\"]")
@@ -422,12 +444,24 @@ def attribute_query() -> tree_sitter.Query:
     return _ATTRIBUTE_QUERY
 
 
-def captures(query: tree_sitter.Query, node: Node) -> dict[str, list[Node]]:
-    """Query captures under ``node`` (empty on any failure)."""
+def captures(
+    query: tree_sitter.Query, node: Node, span: tuple[int, int] | None = None
+) -> dict[str, list[Node]]:
+    """Query captures under ``node`` (empty on any failure); with ``span``, only nodes
+    within those bytes [start, end)."""
     try:
-        return tree_sitter.QueryCursor(query).captures(node)
+        cursor = tree_sitter.QueryCursor(query)
+        if span is None:
+            return cursor.captures(node)
+        cursor.set_byte_range(*span)
+        found = cursor.captures(node)
     except Exception:
         return {}
+    start, end = span
+    return {
+        name: [n for n in nodes if start <= n.start_byte and n.end_byte <= end]
+        for name, nodes in found.items()
+    }
 
 
 def decorator_name(module: PyModule, decorator: Node) -> str:
@@ -469,11 +503,30 @@ def remember_text_facts(data: bytes, tree: tree_sitter.Tree) -> None:
             cls.first_parameter_uses  # noqa: B018
 
 
+@dataclass(frozen=True)
+class Surround:
+    """The rest of a document around the range of it that a tree re-parsed.
+
+    A request's analysis re-parses only the top-level statements around its cursor (with
+    a placeholder the length of the text it replaces, so every other byte keeps its
+    offset); the other top-level statements are the document tree's own nodes, over the
+    same bytes at the same offsets.
+    """
+
+    root: Node  # the document tree's root
+    start: int  # the re-parsed byte range [start, end)
+    end: int
+    before: tuple[Node, ...]  # the document's top-level statements before the range
+    after: tuple[Node, ...]  # and after it
+
+
 class PyModule:
     """Facts about one Python source file (parsed tree + bytes).
 
     ``name`` is the dotted module name when known (stdlib/workspace), ``path`` the file,
-    ``is_package`` True for an ``__init__.py``.
+    ``is_package`` True for an ``__init__.py``. With ``surround``, ``tree`` covers only
+    a range of ``data`` and the rest of the module's top-level statements come from the
+    document's tree (:class:`Surround`).
     """
 
     def __init__(
@@ -484,10 +537,12 @@ class PyModule:
         name: str | None = None,
         is_package: bool = False,
         is_stdlib: bool = False,
+        surround: Surround | None = None,
     ):
         self.data = data
         self.tree = tree
         self.root = tree.root_node
+        self.surround = surround
         self.path = path
         self.name = name
         self.is_package = is_package
@@ -507,7 +562,8 @@ class PyModule:
         """Module-level bindings, plus names declared ``global`` inside functions (each
         name's bindings collected when it is first looked up: :class:`ModuleNames`)."""
         extra = Bindings()
-        _collect_walrus_targets(self, self.root, extra)
+        for block, start, end in self.spans:
+            _collect_walrus_targets(self, block, extra, start, end)
         for name in self._global_declarations():
             extra.add(name, Binding("other"))
         for name in self.global_enum_names:
@@ -521,12 +577,71 @@ class PyModule:
         )
 
     @cached_property
+    def top_level(self) -> list[Node]:
+        """The module's top-level statements (children of its root), in source order."""
+        surround = self.surround
+        if surround is None:
+            return self.root.children
+        return [*surround.before, *self.root.children, *surround.after]
+
+    @property
+    def spans(self) -> list[tuple[Node, int, int]]:
+        """(root, start byte, end byte): the parts of the module and the root each is read
+        from (one part without a :class:`Surround`)."""
+        surround = self.surround
+        if surround is None:
+            return [(self.root, self.root.start_byte, self.root.end_byte)]
+        return [
+            (surround.root, 0, surround.start),
+            (self.root, surround.start, surround.end),
+            (surround.root, surround.end, len(self.data)),
+        ]
+
+    @cached_property
     def statements(self) -> list[tuple[Node, StatementFacts]]:
         """Each top-level statement with its facts, read from the cache when its text was
-        seen before (:meth:`TextCache.read_through`)."""
-        children = self.root.children
-        facts = _STATEMENT_FACTS.read_through(children, self.data, self._statement_facts)
-        return list(zip(children, facts, strict=True))
+        seen before (:meth:`TextCache.read_through`; with a :class:`Surround`, the facts of
+        the statements around the re-parsed range are read as one)."""
+        if self.surround is None:
+            children = self.root.children
+            facts = _STATEMENT_FACTS.read_through(children, self.data, self._statement_facts)
+            return list(zip(children, facts, strict=True))
+        outside = self._outside
+        first = len(outside.before)
+        inner = _STATEMENT_FACTS.read_through(
+            self.root.children,
+            self.data,
+            lambda index, node, text: self._statement_facts(first + index, node, text),
+        )
+        facts = [*outside.before, *inner, *outside.after]
+        return list(zip(self.top_level, facts, strict=True))
+
+    @cached_property
+    def _outside(self) -> _Outside:
+        """The facts of the statements around the re-parsed range (kept per their text)."""
+        surround = self.surround
+        assert surround is not None
+        key = surround.start.to_bytes(8, "little") + self.data[: surround.start]
+        key += self.data[surround.end :]
+        found = _OUTSIDE_FACTS.get(key)
+        before, after = surround.before, surround.after
+        if found is not None and (len(found.before), len(found.after)) == (
+            len(before),
+            len(after),
+        ):
+            return found
+        offset = len(before) + len(self.root.children)
+        found = _Outside(
+            _STATEMENT_FACTS.read_through(list(before), self.data, self._statement_facts),
+            _STATEMENT_FACTS.read_through(
+                list(after),
+                self.data,
+                lambda index, node, text: self._statement_facts(offset + index, node, text),
+            ),
+        )
+        if not any(node.has_error for node in (*before, *after)):
+            _OUTSIDE_FACTS.put(key, found)
+        return found
 
     def _statement_facts(self, index: int, node: Node, text: bytes) -> StatementFacts:
         bindings = self.statement_bindings(index, node)
@@ -557,9 +672,16 @@ class PyModule:
         module: the union over its statements, each kept with its text (memoised)."""
         unions = self.__dict__.setdefault("_scanned_unions", {})
         if fact not in unions:
-            unions[fact] = frozenset().union(
-                *(getattr(facts.scanned, fact) for _, facts in self.statements)
-            )
+            if self.surround is None:
+                unions[fact] = frozenset().union(
+                    *(getattr(facts.scanned, fact) for _, facts in self.statements)
+                )
+            else:  # the statements around the re-parsed range: one union, kept with them
+                first = len(self.surround.before)
+                inner = self.statements[first : first + len(self.root.children)]
+                unions[fact] = self._outside.union(fact).union(
+                    *(getattr(facts.scanned, fact) for _, facts in inner)
+                )
         return unions[fact]
 
     def _global_declarations(self) -> set[str]:
@@ -572,7 +694,7 @@ class PyModule:
         names: set[str] = set()
         if b"global_enum" not in self.data:
             return names
-        for child in self.root.named_children:
+        for child in self.top_level:
             definition, decorators = unwrap_definition(child)
             if definition.type != "class_definition":
                 continue
@@ -592,13 +714,13 @@ class PyModule:
         if "__getattr__" in self.namespace.names and self.getattr_names is None:
             return True
         # each statement's signs are kept with its text; ``globals()`` needs the module
-        signs: set[str] = set()
-        for node, facts in self.statements:
-            signs.update(facts.scanned.signs)
-            if "exec-first" in facts.scanned.signs:  # `exec(` starting a line
-                start = node.start_byte
-                if start == 0 or self.data[start - 1 : start] == b"\n":
-                    signs.add("exec")
+        signs = set(self.scanned_union("signs"))
+        if "exec-first" in signs:
+            for node, facts in self.statements:
+                if "exec-first" in facts.scanned.signs:  # `exec(` starting a line
+                    start = node.start_byte
+                    if start == 0 or self.data[start - 1 : start] == b"\n":
+                        signs.add("exec")
         if "globals()" in signs and writes_globals(self.data):
             return True
         return bool(signs & {"_convert_", "exec", "vars", "sys.modules"})
@@ -1000,18 +1122,27 @@ def collect_bindings(module: PyModule, block: Node) -> Bindings:
     return bindings
 
 
-def _collect_walrus_targets(module: PyModule, block: Node, bindings: Bindings) -> None:
+def _collect_walrus_targets(
+    module: PyModule,
+    block: Node,
+    bindings: Bindings,
+    start: int | None = None,
+    end: int | None = None,
+) -> None:
     """Walrus targets bind in the enclosing (non-comprehension) scope: look at each ``:=``
-    of the block's text (a query over the whole block costs milliseconds)."""
+    of the block's text, or of its bytes [start, end) (a query over the whole block costs
+    milliseconds)."""
     data = module.data
-    position = data.find(b":=", block.start_byte, block.end_byte)
+    start = block.start_byte if start is None else max(start, block.start_byte)
+    end = block.end_byte if end is None else min(end, block.end_byte)
+    position = data.find(b":=", start, end)
     if position >= 0:
         scope = enclosing_scope_node_of_block(block)
         while position >= 0:
             node = _walrus_name_at(block, position)
             if node is not None and enclosing_scope_node(node) == scope:
                 bindings.add(module.text(node), Binding("other"))
-            position = data.find(b":=", position + 2, block.end_byte)
+            position = data.find(b":=", position + 2, end)
 
 
 def _walrus_name_at(block: Node, position: int) -> Node | None:

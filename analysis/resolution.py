@@ -1958,13 +1958,14 @@ def _assigned_attribute_names(module: PyModule) -> set[str]:
     if cached is not None:
         return cached
     names: set[str] = set()
-    for attribute in captures(attribute_query(), module.root).get("attribute", []):
-        parent = attribute.parent
-        if parent is not None and parent.type in ("assignment", "augmented_assignment"):
-            if parent.child_by_field_name("left") == attribute:
-                attr = attribute.child_by_field_name("attribute")
-                if attr is not None:
-                    names.add(module.text(attr))
+    for root, start, end in module.spans:
+        for attribute in captures(attribute_query(), root, (start, end)).get("attribute", []):
+            parent = attribute.parent
+            if parent is not None and parent.type in ("assignment", "augmented_assignment"):
+                if parent.child_by_field_name("left") == attribute:
+                    attr = attribute.child_by_field_name("attribute")
+                    if attr is not None:
+                        names.add(module.text(attr))
     module._assigned_attribute_names = names  # type: ignore[attr-defined]
     return names
 

@@ -1,0 +1,247 @@
+"""Environments re-parsed over the top-level statements around the edit (issue 14: analysis
+under 5 ms on large files).
+
+The placeholder takes the length of the text it replaces, so the document tree's own nodes
+serve for the rest of the module (:class:`analysis.python_symbols.Surround`). Every answer
+must equal the one of the whole document re-parsed, and whatever the module knows from
+outside the range -- names bound after it, stores, ``setattr``, ``global`` -- must be seen.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from analysis_testing import strict_analysis  # noqa: F401
+
+import analysis.context
+from analysis.context import _padded, member_oracle
+from analysis.document import Document
+from analysis.python_symbols import _OUTSIDE_FACTS
+
+MODULE = '''"""A module with enough top-level statements that one function is a small part of it."""
+import os
+from dataclasses import dataclass
+
+LIMIT = 10
+if (WALRUS := 3) > 2:
+    pass
+
+
+class Base:
+    kind = "base"
+
+    def describe(self):
+        return self.kind.upper()
+
+
+@dataclass
+class Point:
+    x: int
+    y: int = 0
+
+    def norm(self):
+        return self.x * self.x + self.y * self.y
+
+
+class Store(Base):
+    def __init__(self):
+        self.items = {}
+        self.count = 0
+
+    def put(self, key, value):
+        self.items[key] = value
+        self.count += 1
+        return self.describe()
+
+    def first(self):
+        point = Point(1, 2)
+        return point.norm()
+
+
+def helper(store: Store) -> Store:
+    global SEEN
+    SEEN = store
+    name = os.path.basename("a/b")
+    return store
+
+
+def pipeline():
+    store = helper(Store())
+    later = Later()
+    return later.run(store.items)
+
+
+class Later:
+    def run(self, items):
+        return sorted(items)
+
+    def again(self):
+        return self.run([])
+
+
+AFTER = "text"
+store_outside = Store()
+store_outside.extra = 1
+''' + "".join(f"\n\ndef filler_{i}(a, b):\n    return a + b * {i}\n" for i in range(30))
+
+
+def dereferences(text: str) -> list[tuple[int, str]]:
+    """(offset just after the ``.``, the member written there) of each ``name.member``."""
+    found = []
+    for match in re.finditer(r"\b[A-Za-z_]\w*\.([A-Za-z_]\w*)", text):
+        line_start = text.rfind("\n", 0, match.start()) + 1
+        if text[line_start : match.start()].lstrip().startswith(("import", "from", '"""')):
+            continue
+        found.append((match.start(1), match.group(1)))
+    return found
+
+
+def answers(text: str, offset: int, member: str, share: float, monkeypatch) -> tuple:
+    """The oracle's answers at ``offset`` (the member removed) with environments parsed as
+    ``share`` says, and whether a range environment answered."""
+    monkeypatch.setattr(analysis.context, "RANGE_PARSE_SHARE", share)
+    analysis.context.clear_environments()
+    document = Document("file:///tmp/module.py", text[:offset] + text[offset + len(member) :])
+    oracle = member_oracle(document, offset)
+    found = (
+        oracle.members("", 1),
+        oracle.assignable("", 1),
+        oracle.declared("", 1),
+        oracle.members(member, 0),
+        oracle.members(member + "()", 0),
+        oracle.members(member + "(x).y\n    z = self", 0),
+    )
+    ranged = any(e is not None and e.surround is not None for e in oracle._environments.values())
+    return found, ranged
+
+
+@pytest.mark.parametrize("offset,member", dereferences(MODULE))
+def test_a_range_environment_answers_as_the_whole_document_re_parsed(offset, member, monkeypatch):
+    whole, whole_ranged = answers(MODULE, offset, member, -1.0, monkeypatch)
+    ranged, used = answers(MODULE, offset, member, 1 / 4, monkeypatch)
+    assert not whole_ranged and used  # the document is large enough against one function
+    assert ranged == whole
+
+
+def test_names_from_outside_the_range_are_seen(monkeypatch):
+    monkeypatch.setattr(analysis.context, "RANGE_PARSE_SHARE", 1 / 4)
+    at = MODULE.index("return later.run(") + len("return later.")
+    document = Document("file:///tmp/module.py", MODULE[:at] + MODULE[at + 3 :])
+    oracle = member_oracle(document, at)
+    assert {"run", "again"} <= oracle.members("", 1)  # a class defined after the range
+    at = MODULE.index("return self.describe()") + len("return self.")
+    document = Document("file:///tmp/module.py", MODULE[:at] + MODULE[at + 8 :])
+    members = member_oracle(document, at).members("", 1)
+    # a base class before the range, and what is stored on instances after it
+    assert {"describe", "kind", "items", "count", "extra"} <= members
+
+
+def test_setattr_outside_the_range_leaves_the_class_open(monkeypatch):
+    text = MODULE.replace('AFTER = "text"', 'setattr(Base, "added", 1)\nAFTER = "text"')
+    at = text.index("return self.describe()") + len("return self.")
+    for share in (-1.0, 1 / 4):
+        monkeypatch.setattr(analysis.context, "RANGE_PARSE_SHARE", share)
+        analysis.context.clear_environments()
+        document = Document("file:///tmp/module.py", text[:at] + text[at + 8 :])
+        assert member_oracle(document, at).members("", 1) is None
+
+
+def test_a_syntax_error_in_the_range_re_parses_the_whole_document(monkeypatch):
+    monkeypatch.setattr(analysis.context, "RANGE_PARSE_SHARE", 1.0)
+    broken = MODULE.replace("point = Point(1, 2)", "point = Point(1, 2")  # after the cursor
+    at = broken.index("return self.describe()") + len("return self.")
+    document = Document("file:///tmp/module.py", broken[:at] + broken[at + 8 :])
+    oracle = member_oracle(document, at)
+    oracle.members("", 1)
+    (environment,) = oracle._environments.values()
+    assert environment.surround is None
+    assert "describe" in oracle.members("", 1)
+
+
+def test_a_range_large_against_the_document_re_parses_the_whole_document(monkeypatch):
+    monkeypatch.setattr(analysis.context, "RANGE_PARSE_SHARE", 1 / 4)
+    text = "import os\n\n\nclass Only:\n    def go(self):\n        self.\n        return 1\n"
+    at = text.index("self.") + len("self.")
+    oracle = member_oracle(Document("file:///tmp/only.py", text), at)
+    assert oracle.members("", 1) is not None
+    (environment,) = oracle._environments.values()
+    assert environment.surround is None
+
+
+def test_a_keystroke_reuses_a_range_environment_whatever_its_padding(monkeypatch):
+    monkeypatch.setattr(analysis.context, "RANGE_PARSE_SHARE", 1 / 4)
+    at = MODULE.index("return self.describe()") + len("return self.")
+    document = Document("file:///tmp/module.py", MODULE[:at] + MODULE[at + 8 :])
+    first = member_oracle(document, at)
+    before = first.members("", 1)
+    (environment,) = first._environments.values()
+    assert environment.surround is not None
+    document.apply_change(at, at, "de")  # the line grows: a range parse would pad less
+    after = member_oracle(document, at + 2)
+    assert after.members("", 3) == before
+    assert list(after._environments.values()) == [environment]
+
+
+def test_the_facts_around_a_range_are_read_once_per_their_text(monkeypatch):
+    monkeypatch.setattr(analysis.context, "RANGE_PARSE_SHARE", 1 / 4)
+    _OUTSIDE_FACTS._entries.clear()
+    _OUTSIDE_FACTS._bytes = 0
+    at = MODULE.index("return self.describe()") + len("return self.")
+    document = Document("file:///tmp/module.py", MODULE[:at] + MODULE[at + 8 :])
+    first = member_oracle(document, at)
+    first.members("", 1)
+    (kept,) = _OUTSIDE_FACTS._entries.values()
+    # another statement of the same class: the same text around it
+    other = MODULE.index("self.items[key] = value") + len("self.")
+    again = member_oracle(Document("file:///tmp/module.py", MODULE), other)
+    assert again.members("", 1) == first.members("", 1)
+    (environment,) = again._environments.values()
+    assert environment.module()._outside is kept
+    # an edit outside the range is a different text: read afresh, and its names are seen
+    edited = MODULE.replace('    kind = "base"\n', '    kind = "base"\n    shade = 1\n')
+    other = edited.index("self.items[key] = value") + len("self.")
+    fresh = member_oracle(Document("file:///tmp/module.py", edited), other)
+    assert "shade" in fresh.members("", 1)
+    (environment,) = fresh._environments.values()
+    assert environment.module()._outside is not kept
+
+
+def test_padding_keeps_the_length_and_the_lines():
+    assert _padded(b"    _\n", b"    self.items\n") == b"    _" + b" " * 9 + b"\n"
+    assert _padded(b"    _\n", b"    f(a,\n      b\n") == b"    _" + b" " * 10 + b"\n\n"
+    assert _padded(b"    if _:\n", b"    x.\n") is None  # longer: the whole document
+    assert _padded(b"a\nb\n", b"abcdef\n") is None  # more lines
+    for inserted, replaced in ((b"_\n", b"self.x\n"), (b"  _\n", b"  (a,\n   b)\n")):
+        padded = _padded(inserted, replaced)
+        assert len(padded) == len(replaced) and padded.count(b"\n") == replaced.count(b"\n")
+
+
+def test_a_module_around_a_range_has_the_facts_of_the_whole_module(monkeypatch):
+    from dataclasses import fields
+
+    from analysis.languages import parser_for
+    from analysis.python_symbols import PyModule, TextFacts
+    from analysis.resolution import _assigned_attribute_names
+
+    monkeypatch.setattr(analysis.context, "RANGE_PARSE_SHARE", 1 / 4)
+    text = MODULE.replace(
+        "    name = os.path.basename",
+        "    if (inner := 1):\n        exec('y = 1')\n    name = os.path.basename",
+    ).replace('AFTER = "text"', 'AFTER = "text"\nif (LATE := 2):\n    globals()["Z"] = 1')
+    at = text.index("global SEEN")
+    document = Document("file:///tmp/module.py", text)
+    oracle = member_oracle(document, at + len("global SEEN\n    SEEN = store"))
+    oracle.members("", 1)  # ``store.``: its environment
+    (environment,) = oracle._environments.values()
+    ranged = environment.module()
+    assert ranged.surround is not None
+    whole = PyModule(environment.data, parser_for("python").parse(environment.data))
+    assert [n.start_byte for n in ranged.top_level] == [n.start_byte for n in whole.top_level]
+    assert set(ranged.namespace.names) == set(whole.namespace.names)
+    assert {"WALRUS", "LATE", "SEEN", "AFTER", "Later"} <= set(ranged.namespace.names)
+    for fact in (f.name for f in fields(TextFacts)):
+        assert ranged.scanned_union(fact) == whole.scanned_union(fact), fact
+    assert ranged.dynamic == whole.dynamic
+    assert _assigned_attribute_names(ranged) == _assigned_attribute_names(whole)
+    assert "extra" in _assigned_attribute_names(ranged)
