@@ -1059,7 +1059,8 @@ class MemberOracle:
         """
         if self.tree is None:
             return 0
-        best = restart_byte(self.tree.root_node, self.data, str_offset_to_byte(self.text, q))
+        target = str_offset_to_byte(self.text, q)
+        best = restart_byte(self.tree.root_node, self.data, target, self._top_level())
         return byte_to_str_offset(self.text, best) if best else 0
 
     def _extra_line_state(self, trim: int, base: _Base, prefix: str) -> State:
@@ -1365,7 +1366,12 @@ def clear_environments() -> None:
         _KEPT.clear()
 
 
-def restart_byte(root: tree_sitter.Node, data: bytes, target: int) -> int:
+def restart_byte(
+    root: tree_sitter.Node,
+    data: bytes,
+    target: int,
+    root_children: list[tree_sitter.Node] | None = None,
+) -> int:
     """The latest line start (a byte offset <= ``target``) where a statement of a statement
     container on the way from ``root`` down to ``target`` begins, or the line after a
     complete one; 0 if none. Never descends into strings or comments.
@@ -1373,11 +1379,12 @@ def restart_byte(root: tree_sitter.Node, data: bytes, target: int) -> int:
     Only the children around ``target`` are read: the child holding it is found by
     bisection, and the scan for a candidate goes backwards from it and stops at the first
     statement that gives one (a later statement's candidates are never smaller).
+    ``root_children``: the root's children when the caller has read them already.
     """
     best = 0
     node: tree_sitter.Node | None = root
     while node is not None and node.type not in _STRINGISH:
-        children = node.children
+        children = root_children if node is root and root_children is not None else node.children
         # the children that start at or before the target: children[:last]
         last = bisect.bisect_right(children, target, key=_start_byte)
         holder = children[last - 1] if last and target < children[last - 1].end_byte else None
