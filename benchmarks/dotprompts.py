@@ -685,7 +685,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{fmt(big.get('analysis_ms', {}).get('p95'), 'ms')} (cursor facts p50 "
         f"{fmt(big.get('facts_ms', {}).get('p50'), 'ms')}, oracle p50 "
         f"{fmt(big.get('oracle_ms', {}).get('p50'), 'ms')}); next keystroke p50 "
-        f"{fmt(big.get('keystroke_analysis_ms', {}).get('p50'), 'ms')}."
+        f"{fmt(big.get('keystroke_analysis_ms', {}).get('p50'), 'ms')}; environments "
+        f"re-parse the {report.get('environment_parse', 'whole document')}."
     )
     return "\n".join(
         [
@@ -900,6 +901,9 @@ def run(
         "rows": rows,
     }
     report["seconds"] = round(time.perf_counter() - started, 1)
+    # what each request's environment re-parses (--whole-reparse: the behaviour before)
+    whole = context_module.RANGE_PARSE_SHARE < 0
+    report["environment_parse"] = "whole document" if whole else "statements around the edit"
     write_outputs(Path(out), "dotprompts", report, markdown(report))
     return report
 
@@ -930,7 +934,15 @@ def main(argv: list[str] | None = None) -> int:
         help=f"more points in files of >= {LARGE_FILE_LINES} lines, greedy monitored arm only, "
         f"for the analysis-cost target: {FULL_LARGE} (quick {QUICK_LARGE})",
     )
+    parser.add_argument(
+        "--whole-reparse",
+        action="store_true",
+        help="every analysis environment re-parses the whole document instead of the "
+        "top-level statements around the edit (the analysis before; for comparisons)",
+    )
     args = parser.parse_args(argv)
+    if args.whole_reparse:
+        context_module.RANGE_PARSE_SHARE = -1.0
     if (args.prompts is not None and args.prompts < 1) or args.threads < 0:
         print("dotprompts: --prompts must be >= 1 and --threads >= 0", file=sys.stderr)
         return 2

@@ -247,3 +247,12 @@ def test_large_file_points_are_distinct_and_summarised_for_the_cost_target():
     }
     cost = next(r for r in load("dotprompts").rows(result) if r.target is dp.ANALYSIS)
     assert cost.measured == 4.0 and cost.verdict() == "met" and "n=3" in cost.value
+
+
+def test_whole_reparse_flag_makes_every_environment_re_parse_the_whole_document(monkeypatch):
+    import analysis.context
+
+    monkeypatch.setattr(analysis.context, "RANGE_PARSE_SHARE", 0.25)
+    # the flag is read before the arguments are checked: a bad count stops the run there
+    assert dp.main(["--whole-reparse", "--prompts", "0"]) == 2
+    assert analysis.context.RANGE_PARSE_SHARE < 0
