@@ -1198,12 +1198,12 @@ class MemberOracle:
         if reused is not None:
             return reused
         found = None
-        if self.family == "python":
-            padded = _padded(inserted, self.data[start_byte:old_end_byte])
-            span = self._statement_span(start_byte, old_end_byte) if padded else None
-            if padded is not None and span is not None:
-                padded_data = self.data[:start_byte] + padded + self.data[old_end_byte:]
-                found = self._range_tree(padded_data, *span)
+        python = self.family == "python"
+        padded = _padded(inserted, self.data[start_byte:old_end_byte]) if python else None
+        span = self._statement_span(start_byte, old_end_byte) if padded is not None else None
+        if padded is not None and span is not None:
+            padded_data = self.data[:start_byte] + padded + self.data[old_end_byte:]
+            found = self._range_tree(padded_data, *span)
         if found is not None:
             tree, surround = found
             environment = _Environment(

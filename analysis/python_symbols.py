@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -577,12 +577,18 @@ class PyModule:
         )
 
     @cached_property
+    def _parsed(self) -> list[Node]:
+        """The top-level statements of this module's own tree (its root's children)."""
+        return self.root.children
+
+    @cached_property
     def top_level(self) -> list[Node]:
-        """The module's top-level statements (children of its root), in source order."""
+        """The module's top-level statements, in source order (with a :class:`Surround`,
+        the document's around those of this tree)."""
         surround = self.surround
         if surround is None:
-            return self.root.children
-        return [*surround.before, *self.root.children, *surround.after]
+            return self._parsed
+        return [*surround.before, *self._parsed, *surround.after]
 
     @property
     def spans(self) -> list[tuple[Node, int, int]]:
@@ -603,18 +609,21 @@ class PyModule:
         seen before (:meth:`TextCache.read_through`; with a :class:`Surround`, the facts of
         the statements around the re-parsed range are read as one)."""
         if self.surround is None:
-            children = self.root.children
-            facts = _STATEMENT_FACTS.read_through(children, self.data, self._statement_facts)
-            return list(zip(children, facts, strict=True))
-        outside = self._outside
-        first = len(outside.before)
-        inner = _STATEMENT_FACTS.read_through(
-            self.root.children,
+            facts = self._facts_of(self._parsed, 0)
+        else:
+            outside = self._outside
+            inner = self._facts_of(self._parsed, len(outside.before))
+            facts = [*outside.before, *inner, *outside.after]
+        return list(zip(self.top_level, facts, strict=True))
+
+    def _facts_of(self, nodes: Sequence[Node], first: int) -> list[StatementFacts]:
+        """The facts of ``nodes``, the top-level statements ``first``, ``first + 1``, ...
+        (:meth:`TextCache.read_through`)."""
+        return _STATEMENT_FACTS.read_through(
+            list(nodes),
             self.data,
             lambda index, node, text: self._statement_facts(first + index, node, text),
         )
-        facts = [*outside.before, *inner, *outside.after]
-        return list(zip(self.top_level, facts, strict=True))
 
     @cached_property
     def _outside(self) -> _Outside:
@@ -630,14 +639,8 @@ class PyModule:
             len(after),
         ):
             return found
-        offset = len(before) + len(self.root.children)
         found = _Outside(
-            _STATEMENT_FACTS.read_through(list(before), self.data, self._statement_facts),
-            _STATEMENT_FACTS.read_through(
-                list(after),
-                self.data,
-                lambda index, node, text: self._statement_facts(offset + index, node, text),
-            ),
+            self._facts_of(before, 0), self._facts_of(after, len(before) + len(self._parsed))
         )
         if not any(node.has_error for node in (*before, *after)):
             _OUTSIDE_FACTS.put(key, found)
@@ -678,7 +681,7 @@ class PyModule:
                 )
             else:  # the statements around the re-parsed range: one union, kept with them
                 first = len(self.surround.before)
-                inner = self.statements[first : first + len(self.root.children)]
+                inner = self.statements[first : first + len(self._parsed)]
                 unions[fact] = self._outside.union(fact).union(
                     *(getattr(facts.scanned, fact) for _, facts in inner)
                 )
