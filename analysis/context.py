@@ -57,7 +57,7 @@ from analysis.lexer import (
     is_code,
 )
 from analysis.positions import byte_point, byte_to_str_offset, encode, str_offset_to_byte
-from analysis.python_symbols import PyModule, Surround
+from analysis.python_symbols import BodySurround, PyModule, Surround, unwrap_definition
 from analysis.resolution import PythonResolver, builtin_class
 from analysis.workspace import WorkspaceIndex, default_stdlib
 
@@ -68,6 +68,9 @@ PLACEHOLDER = "_"  # short, so that it fits in the text it replaces (see _padded
 # share of the document: tree-sitter parses a range from scratch four to eight times slower
 # per byte than it re-parses a whole document incrementally (measured on 2,000-line files)
 RANGE_PARSE_SHARE = 1 / 4
+# an edit inside one statement of a top-level class's body re-parses the class's header and
+# that statement only (the rest of the body read from the document's tree: BodySurround)
+BODY_RANGES = True
 MAX_SCAN = 4000  # characters scanned backwards for a receiver
 # a method's own object alone at the start of a line: `self.<new attribute> = ...` may follow
 _OWN_OBJECT_LINE = {
@@ -858,6 +861,7 @@ class MemberOracle:
         self._line_states: dict[tuple[int, str], State] = {}
         self._environments: dict[tuple, _Environment] = {}
         self._children: list[tree_sitter.Node] | None = None  # the tree's top-level statements
+        self._broken: list[int] | None = None  # and those error recovery broke
         # after the cursor: the document resumes at the start of the next line
         newline = text.find("\n", self.offset)
         self._suffix_start = len(text) if newline < 0 else newline + 1
@@ -1203,7 +1207,7 @@ class MemberOracle:
         span = self._statement_span(start_byte, old_end_byte) if padded is not None else None
         if padded is not None and span is not None:
             padded_data = self.data[:start_byte] + padded + self.data[old_end_byte:]
-            found = self._range_tree(padded_data, *span)
+            found = self._range_tree(padded_data, start_byte, old_end_byte, *span)
         if found is not None:
             tree, surround = found
             environment = _Environment(
@@ -1230,29 +1234,61 @@ class MemberOracle:
     ) -> tuple[int, int, int, int] | None:
         """(start, stop, first, end): the bytes [start, stop) to re-parse for an edit of
         the bytes [start_byte, old_end_byte), which replace the document's top-level
-        statements ``first`` to ``end`` (exclusive): from the statement the edit starts
-        in (or continues, when indented) to the first statement after the edit's end. None
-        when the statements around that range cannot be trusted (a neighbour with a syntax
-        error, a statement not at column 0) or the range is not small against the document
-        (:data:`RANGE_PARSE_SHARE`)."""
+        statements ``first`` to ``end`` (exclusive), as :func:`_replaced_statements` finds
+        them. None when the statement before them has a syntax error or the range does not
+        start and end at line starts."""
         children = self._top_level()
-        first = bisect.bisect_right(children, start_byte, key=_start_byte)
-        indented = self.data[start_byte : start_byte + 1] in (b" ", b"\t")
-        if first and (children[first - 1].end_byte > start_byte or indented):
-            first -= 1  # the edit is inside that statement, or continues its block
-        end = max(first, bisect.bisect_left(children, old_end_byte, key=_start_byte))
+        found = _replaced_statements(
+            self.data, children, start_byte, old_end_byte, b"", top_level=True
+        )
+        if found is None:
+            return None
+        first, end = found
+        if any(index < first or index >= end for index in self._broken_statements()):
+            return None  # error recovery reached further: the document's tree is not kept
         start = min(children[first].start_byte, start_byte) if first < end else start_byte
         stop = children[end].start_byte if end < len(children) else len(self.data)
         if not _at_line_start(self.data, start) or not _at_line_start(self.data, stop):
             return None
-        for index in (first - 1, end):
-            if 0 <= index < len(children) and (
-                children[index].has_error or children[index].type == "ERROR"
-            ):
-                return None
-        if stop - start > RANGE_PARSE_SHARE * len(self.data):
-            return None
         return start, stop, first, end
+
+    def _body_span(
+        self, start_byte: int, old_end_byte: int, statement: tree_sitter.Node, stop: int
+    ) -> tuple[int, int, int, tree_sitter.Node, int, int] | None:
+        """(header end, start, stop, class, first, end) when the edit of the bytes
+        [start_byte, old_end_byte) lies in the body of the top-level class ``statement``
+        (which ends before ``stop``): the class's header is its bytes up to the header end,
+        the bytes [start, stop) replace its body statements ``first`` to ``end``
+        (exclusive). None when the edit touches the header or the statements around it
+        cannot be trusted (as :meth:`_statement_span`, and: any other body statement with a
+        syntax error, or not at the body's indentation)."""
+        definition = unwrap_definition(statement)[0]
+        block = definition.child_by_field_name("body")
+        if definition.type != "class_definition" or block is None:
+            return None
+        parts = block.named_children
+        data = self.data
+        header_end = data.rfind(b"\n", 0, block.start_byte) + 1
+        if len(parts) < 2 or header_end <= statement.start_byte or start_byte < header_end:
+            return None
+        indent = _indentation(data, parts[0].start_byte)
+        if indent is None:
+            return None
+        found = _replaced_statements(data, parts, start_byte, old_end_byte, indent, top_level=False)
+        if found is None:
+            return None
+        first, end = found
+        start = start_byte
+        if first < end:
+            start = min(start, _line_start(data, parts[first].start_byte))
+        stop = _line_start(data, parts[end].start_byte) if end < len(parts) else stop
+        if (first and start < parts[first - 1].end_byte) or (
+            end > first and stop < parts[end - 1].end_byte
+        ):
+            return None  # statements sharing a line with those replaced
+        if not all(_whole(data, part, indent) for part in (*parts[:first], *parts[end:])):
+            return None  # error recovery around the edit moved a statement
+        return header_end, start, stop, definition, first, end
 
     def _top_level(self) -> list[tree_sitter.Node]:
         """The document tree's top-level statements (read once per oracle)."""
@@ -1260,26 +1296,94 @@ class MemberOracle:
             self._children = self.tree.root_node.children if self.tree is not None else []
         return self._children
 
+    def _broken_statements(self) -> list[int]:
+        """The indices of the document's top-level statements with a syntax error, all of
+        them when error recovery left a token at the top level (read once per oracle: the
+        cheap part of :func:`_whole`, as it is asked of every statement)."""
+        if self._broken is None:
+            children = self._top_level()
+            root = self.tree.root_node if self.tree is not None else None
+            if root is not None and root.child_count != root.named_child_count:
+                self._broken = list(range(len(children)))
+            else:
+                self._broken = [i for i, c in enumerate(children) if c.has_error]
+        return self._broken
+
     def _range_tree(
-        self, data: bytes, start: int, stop: int, first: int, end: int
+        self,
+        data: bytes,
+        start_byte: int,
+        old_end_byte: int,
+        start: int,
+        stop: int,
+        first: int,
+        end: int,
     ) -> tuple[tree_sitter.Tree, Surround] | None:
         """``data`` (the document with a placeholder of the same length as the text it
-        replaced) parsed only over its bytes [start, stop), in place of the document's
-        top-level statements ``first`` to ``end`` (exclusive), and the rest of the module
-        around it. None when that range has a syntax error: then the whole tree is
+        replaced, the bytes [start_byte, old_end_byte)) parsed only over its bytes
+        [start, stop), in place of the document's top-level statements ``first`` to ``end``
+        (exclusive), and the rest of the module around it; when the edit is in the body of
+        one class, only the class's header and the body statements around the edit
+        (:meth:`_body_span`). None when the range is not small against the document
+        (:data:`RANGE_PARSE_SHARE`) or has a syntax error: then the whole tree is
         re-parsed, as error recovery may reach past the range."""
         children = self._top_level()
-        parser = _range_parser(self.language or "python")
-        parser.included_ranges = [
-            tree_sitter.Range(byte_point(data, start), byte_point(data, stop), start, stop)
-        ]
-        tree = parser.parse(data)
-        if tree.root_node.has_error:
-            return None
+        tree = surrounded = None
+        body = None
+        if BODY_RANGES and end == first + 1:
+            body = self._body_span(start_byte, old_end_byte, children[first], stop)
+        if body is not None:
+            header_end, body_start, body_stop, document_class, body_first, body_end = body
+            tree = self._parsed_ranges(data, [(start, header_end), (body_start, body_stop)])
+            if tree is None:
+                return None
+            parsed = [c for c in tree.root_node.named_children if c.type != "comment"]
+            parsed_class = unwrap_definition(parsed[0])[0] if parsed else None
+            # the class alone, or (when the body range reaches the range's end) followed by
+            # the statements that error recovery had drawn into the document's class; else
+            # the document's body statements are not the class's (error recovery moved a
+            # class header into the edited method): the statement range is parsed instead
+            if (
+                parsed_class is not None
+                and parsed_class.start_byte == document_class.start_byte
+                and (len(parsed) == 1 or body_stop == stop)
+            ):
+                parts = document_class.child_by_field_name("body").named_children
+                surrounded = BodySurround(
+                    document_class,
+                    parsed_class,
+                    body_start,
+                    body_stop,
+                    tuple(parts[:body_first]),
+                    tuple(parts[body_end:]),
+                )
+            else:
+                tree = None
+        if tree is None:
+            tree = self._parsed_ranges(data, [(start, stop)])
+            if tree is None:
+                return None
         surround = Surround(
-            self.tree.root_node, start, stop, tuple(children[:first]), tuple(children[end:])
+            self.tree.root_node,
+            start,
+            stop,
+            tuple(children[:first]),
+            tuple(children[end:]),
+            surrounded,
         )
         return tree, surround
+
+    def _parsed_ranges(self, data: bytes, ranges: list[tuple[int, int]]) -> tree_sitter.Tree | None:
+        """``data`` parsed over its byte ranges ``ranges`` only; None when they are not
+        small against the document (:data:`RANGE_PARSE_SHARE`) or have a syntax error."""
+        if sum(b - a for a, b in ranges) > RANGE_PARSE_SHARE * len(data):
+            return None
+        parser = _range_parser(self.language or "python")
+        parser.included_ranges = [
+            tree_sitter.Range(byte_point(data, a), byte_point(data, b), a, b) for a, b in ranges
+        ]
+        tree = parser.parse(data)
+        return None if tree.root_node.has_error else tree
 
     def _indented_deeper(self, start: int, indent: str) -> bool:
         """True when the first code line of ``text[start:]`` is indented deeper than
@@ -1290,6 +1394,58 @@ class MemberOracle:
             if code and not code.startswith("#"):
                 return len(line[: len(line) - len(code)].expandtabs(8)) > width
         return False
+
+
+def _replaced_statements(
+    data: bytes,
+    statements: list[tree_sitter.Node],
+    start_byte: int,
+    old_end_byte: int,
+    indent: bytes,
+    top_level: bool,
+) -> tuple[int, int] | None:
+    """(first, end): the statements (of one block, indented by ``indent``) an edit of the
+    bytes [start_byte, old_end_byte) replaces, from the statement it starts in (or
+    continues, when indented deeper) to the first statement after its end, exclusive.
+    That statement must be whole (:func:`_whole`): at the top level, the statements
+    error recovery broke after the edit (a dangling ``.`` at the cursor joins the
+    document's next lines) are replaced too, as a statement at column 0 starts one
+    whatever came before; in a block, where error recovery may have moved another
+    class's statements into this one, there is no answer (None). None when the statement
+    before them is not whole."""
+    first = bisect.bisect_right(statements, start_byte, key=_start_byte)
+    after_indent = start_byte + len(indent)
+    deeper = data[after_indent : after_indent + 1] in (b" ", b"\t")
+    if first and (statements[first - 1].end_byte > start_byte or deeper):
+        first -= 1  # the edit is inside that statement, or continues its block
+    end = max(first, bisect.bisect_left(statements, old_end_byte, key=_start_byte))
+    while end < len(statements) and not _whole(data, statements[end], indent):
+        if not top_level:
+            return None
+        end += 1
+    if first and not _whole(data, statements[first - 1], indent):
+        return None
+    return first, end
+
+
+def _whole(data: bytes, node: tree_sitter.Node, indent: bytes) -> bool:
+    """Whether ``node``, a statement of a block indented by ``indent``, is one a parse of
+    its text alone would give: no syntax error, a statement (not a token left over by error
+    recovery), at the block's indentation (a comment may be anywhere)."""
+    if node.has_error or node.type == "ERROR" or not node.is_named:
+        return False
+    return node.type == "comment" or _indentation(data, node.start_byte) == indent
+
+
+def _line_start(data: bytes, byte: int) -> int:
+    return data.rfind(b"\n", 0, byte) + 1
+
+
+def _indentation(data: bytes, byte: int) -> bytes | None:
+    """The whitespace before ``byte`` on its line; None when code precedes it there."""
+    start = _line_start(data, byte)
+    indent = data[start:byte]
+    return indent if not indent.strip(b" \t") else None
 
 
 def _padded(inserted: bytes, replaced: bytes) -> bytes | None:

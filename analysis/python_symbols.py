@@ -310,15 +310,18 @@ def text_facts_in(chunk: bytes) -> TextFacts:
 _CLASS_PART_FACTS: TextCache[TextFacts] = TextCache(8_000_000)
 
 
-def statement_text_facts(node: Node, data: bytes) -> TextFacts:
+def statement_text_facts(node: Node, data: bytes, parts: Sequence[Node] | None = None) -> TextFacts:
     """The textual facts of top-level statement ``node``: a class's from its header and
     each statement of its body (kept per text, so an edit re-scans one method); anything
     else scanned whole. Equal to scanning the whole text: every pattern lies within one
     statement, and a body statement does not start a line (``exec(`` there is not a
-    module-level call)."""
-    definition = unwrap_definition(node)[0]
-    body = definition.child_by_field_name("body") if definition.type == "class_definition" else None
-    parts = body.named_children if body is not None else []
+    module-level call). ``parts``: the class's body statements, when its tree holds only
+    some of them (:class:`BodySurround`)."""
+    if parts is None:
+        definition = unwrap_definition(node)[0]
+        is_class = definition.type == "class_definition"
+        body = definition.child_by_field_name("body") if is_class else None
+        parts = body.named_children if body is not None else []
     if len(parts) < 2:
         return text_facts_in(data[node.start_byte : node.end_byte])
     facts = text_facts_in(data[node.start_byte : parts[0].start_byte])
@@ -504,6 +507,43 @@ def remember_text_facts(data: bytes, tree: tree_sitter.Tree) -> None:
 
 
 @dataclass(frozen=True)
+class BodySurround:
+    """The rest of a class body around the statements of it that a tree re-parsed.
+
+    When an edit lies inside one statement of a top-level class's body (a method), the
+    re-parsed tree holds the class's header and that statement only (tree-sitter's included
+    ranges); the class's other body statements are the document tree's own nodes, over the
+    same bytes at the same offsets. The class is the tree's class (:meth:`PyModule.class_at`
+    reads the document's class node as it), with all the statements.
+    """
+
+    document_class: Node  # the document tree's class_definition
+    parsed_class: Node  # the re-parsed tree's class_definition (same start byte)
+    start: int  # the re-parsed body bytes [start, end)
+    end: int
+    before: tuple[Node, ...]  # the document's body statements before the range
+    after: tuple[Node, ...]  # and after it
+
+    def statements(self) -> list[Node]:
+        """The class's body statements (named children, comments included), in order."""
+        body = self.parsed_class.child_by_field_name("body")
+        parsed = body.named_children if body is not None else []
+        return [*self.before, *parsed, *self.after]
+
+    def spans(self) -> list[tuple[Node, int, int]]:
+        """(block, start byte, end byte): the parts of the body and the block each is read
+        from."""
+        document = self.document_class.child_by_field_name("body")
+        parsed = self.parsed_class.child_by_field_name("body")
+        assert document is not None and parsed is not None
+        return [
+            (document, document.start_byte, self.start),
+            (parsed, self.start, self.end),
+            (document, self.end, document.end_byte),
+        ]
+
+
+@dataclass(frozen=True)
 class Surround:
     """The rest of a document around the range of it that a tree re-parsed.
 
@@ -518,6 +558,7 @@ class Surround:
     end: int
     before: tuple[Node, ...]  # the document's top-level statements before the range
     after: tuple[Node, ...]  # and after it
+    body: BodySurround | None = None  # the tree holds only part of the range's class
 
 
 class PyModule:
@@ -597,10 +638,13 @@ class PyModule:
         surround = self.surround
         if surround is None:
             return [(self.root, self.root.start_byte, self.root.end_byte)]
+        # with a class body around the range, the class's header is read from the document
+        body = surround.body
+        start, end = (surround.start, surround.end) if body is None else (body.start, body.end)
         return [
-            (surround.root, 0, surround.start),
-            (self.root, surround.start, surround.end),
-            (surround.root, surround.end, len(self.data)),
+            (surround.root, 0, start),
+            (self.root, start, end),
+            (surround.root, end, len(self.data)),
         ]
 
     @cached_property
@@ -612,7 +656,14 @@ class PyModule:
             facts = self._facts_of(self._parsed, 0)
         else:
             outside = self._outside
-            inner = self._facts_of(self._parsed, len(outside.before))
+            first = len(outside.before)
+            if self.surround.body is None:
+                inner = self._facts_of(self._parsed, first)
+            else:  # the tree's text is not its class's: not kept
+                inner = [
+                    self._statement_facts(first + index, node, b"")
+                    for index, node in enumerate(self._parsed)
+                ]
             facts = [*outside.before, *inner, *outside.after]
         return list(zip(self.top_level, facts, strict=True))
 
@@ -648,12 +699,16 @@ class PyModule:
 
     def _statement_facts(self, index: int, node: Node, text: bytes) -> StatementFacts:
         bindings = self.statement_bindings(index, node)
+        body = self.surround.body if self.surround is not None else None
+        parts = None
+        if body is not None and unwrap_definition(node)[0] == body.parsed_class:
+            parts = body.statements()
         return StatementFacts(
             tuple(bindings.names),
             tuple(bindings.stars),
             frozenset(bindings.globals),
             frozenset(bindings.nonlocals),
-            statement_text_facts(node, self.data),
+            statement_text_facts(node, self.data, parts),
         )
 
     def statement_bindings(self, index: int, node: Node | None = None) -> Bindings:
@@ -773,7 +828,13 @@ class PyModule:
         return frozenset(names)
 
     def class_at(self, node: Node, decorators: tuple[Node, ...] | None = None) -> PyClass:
-        """The (cached) class facts for a class_definition node."""
+        """The (cached) class facts for a class_definition node (the document's node of a
+        class whose body surrounds the re-parsed range reads as the tree's:
+        :class:`BodySurround`)."""
+        body = self.surround.body if self.surround is not None else None
+        if body is not None and node.start_byte == body.parsed_class.start_byte:
+            if node.type == "class_definition" and node != body.parsed_class:
+                node, decorators = body.parsed_class, None
         key = (node.start_byte, node.end_byte)
         cls = self._classes.get(key)
         if cls is None:
@@ -784,7 +845,8 @@ class PyModule:
                     if parent is not None and parent.type == "decorated_definition"
                     else ()
                 )
-            cls = self._classes[key] = PyClass(self, node, decorators)
+            surrounded = body if body is not None and node == body.parsed_class else None
+            cls = self._classes[key] = PyClass(self, node, decorators, surrounded)
         return cls
 
     def function_at(self, node: Node) -> FunctionScope:
@@ -1115,11 +1177,23 @@ def _identifiers(node: Node) -> list[Node]:
 
 def collect_bindings(module: PyModule, block: Node) -> Bindings:
     """Bindings made directly in ``block`` (not inside nested functions/classes/lambdas)."""
+    return collect_statement_bindings(module, block.named_children, [(block, None, None)])
+
+
+def collect_statement_bindings(
+    module: PyModule,
+    statements: Sequence[Node],
+    spans: Sequence[tuple[Node, int | None, int | None]],
+) -> Bindings:
+    """Bindings made directly by ``statements``, one block's, whose walrus targets are
+    looked for in ``spans`` ((block, start byte, end byte), the block's parts: the block
+    may be read from two trees, :class:`BodySurround`)."""
     bindings = Bindings()
     try:
-        for child in block.named_children:
+        for child in statements:
             _collect_statement(module, child, bindings)
-        _collect_walrus_targets(module, block, bindings)
+        for block, start, end in spans:
+            _collect_walrus_targets(module, block, bindings, start, end)
     except Exception:  # defensive: never raise on odd trees
         pass
     return bindings
@@ -1385,10 +1459,17 @@ DATACLASS_MEMBERS = frozenset(
 class PyClass:
     """Facts about one class_definition."""
 
-    def __init__(self, module: PyModule, node: Node, decorators: tuple[Node, ...]):
+    def __init__(
+        self,
+        module: PyModule,
+        node: Node,
+        decorators: tuple[Node, ...],
+        surround: BodySurround | None = None,
+    ):
         self.module = module
         self.node = node
         self.decorators = decorators
+        self.surround = surround  # body statements outside ``node``'s tree
         self.name = module.text(node.child_by_field_name("name"))
         self.bases: list[Node] = []
         self.metaclass: Node | None = None
@@ -1415,10 +1496,19 @@ class PyClass:
         return (str(self.module.path or self.module.name), self.node.start_byte)
 
     @cached_property
+    def statements(self) -> list[Node]:
+        """The body's statements (named children, comments included), in source order."""
+        if self.surround is not None:
+            return self.surround.statements()
+        return self.body_node.named_children if self.body_node is not None else []
+
+    @cached_property
     def body(self) -> Bindings:
         if self.body_node is None:
             return Bindings()
-        return collect_bindings(self.module, self.body_node)
+        if self.surround is None:
+            return collect_bindings(self.module, self.body_node)
+        return collect_statement_bindings(self.module, self.statements, self.surround.spans())
 
     @cached_property
     def is_dataclass(self) -> bool:
@@ -1471,9 +1561,10 @@ class PyClass:
         nested inside a method count for that method's receiver.
         """
         found: dict[str, list[tuple[Binding, FunctionScope]]] = {}
-        if self.body_node is not None:
-            for name, store in self._stores_under(self.body_node):
-                found.setdefault(name, []).append(store)
+        for part in [self.body_node] if self.surround is None else self.statements:
+            if part is not None:
+                for name, store in self._stores_under(part):
+                    found.setdefault(name, []).append(store)
         return found
 
     def first_parameter_bindings(self, name: str) -> list[tuple[Binding, FunctionScope]]:
@@ -1539,7 +1630,7 @@ class PyClass:
         :attr:`FunctionScope.class_node` decides): (its definition with decorators, its
         function_definition)."""
         found: list[tuple[Node, Node]] = []
-        for child in self.body_node.named_children if self.body_node is not None else []:
+        for child in self.statements:
             definition = unwrap_definition(child)[0]
             if definition.type == "function_definition":
                 found.append((child, definition))
@@ -1593,7 +1684,7 @@ class PyClass:
         """The method of this class (outermost function in its body) containing ``node``."""
         method = None
         current = node.parent
-        while current is not None and current != self.node:
+        while current is not None and not self._is_own_node(current):
             if current.type == "function_definition":
                 method = current
             elif current.type == "class_definition":
@@ -1602,7 +1693,21 @@ class PyClass:
         if method is None:
             return None
         scope = self.module.function_at(method)
-        return scope if scope.class_node == self.node else None
+        own = scope.class_node is not None and self._is_own_node(scope.class_node)
+        return scope if own else None
+
+    def _is_own_node(self, node: Node) -> bool:
+        """Whether ``node`` is this class's class_definition (the re-parsed tree's or, for
+        the statements of a :class:`BodySurround`, the document's)."""
+        return node.type == "class_definition" and node.start_byte == self.node.start_byte
+
+    def _text(self) -> bytes:
+        """The class's source bytes (to the end of its last body statement when some of
+        them are outside its tree)."""
+        end = self.node.end_byte
+        if self.surround is not None and self.statements:
+            end = max(end, self.statements[-1].end_byte)
+        return self.module.data[self.node.start_byte : end]
 
     @cached_property
     def dynamic_attributes(self) -> bool:
@@ -1613,7 +1718,7 @@ class PyClass:
         """
         if "__getattr__" in self.body.names or "__getattribute__" in self.body.names:
             return True
-        text = self.module.data[self.node.start_byte : self.node.end_byte]
+        text = self._text()
         if b"setattr" not in text and b"__dict__" not in text and b"vars" not in text:
             return False  # none of the signs below (a substring test costs microseconds)
         return bool(
@@ -1628,11 +1733,12 @@ class PyClass:
     @cached_property
     def error_names(self) -> set[str]:
         """For a class containing syntax errors: a textual over-approximation of its names."""
-        if not self.node.has_error:
-            return set()
-        text = self.module.data[self.node.start_byte : self.node.end_byte].decode(
-            "utf-8", "replace"
+        has_error = self.node.has_error or (
+            self.surround is not None and any(part.has_error for part in self.statements)
         )
+        if not has_error:
+            return set()
+        text = self._text().decode("utf-8", "replace")
         names = set(re.findall(r"\bdef\s+([A-Za-z_]\w*)", text))
         names.update(re.findall(r"\bclass\s+([A-Za-z_]\w*)", text))
         names.update(re.findall(r"\.\s*([A-Za-z_]\w*)\s*(?:=(?!=)|:|\+=|-=)", text))

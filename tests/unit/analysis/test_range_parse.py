@@ -245,3 +245,220 @@ def test_a_module_around_a_range_has_the_facts_of_the_whole_module(monkeypatch):
     assert ranged.dynamic == whole.dynamic
     assert _assigned_attribute_names(ranged) == _assigned_attribute_names(whole)
     assert "extra" in _assigned_attribute_names(ranged)
+
+
+# -- an edit inside a class's body: the class's header and the edited statement ----------
+
+CLASSES = '''"""Classes whose methods are edited one at a time."""
+import os
+import threading
+
+
+class Base:
+    registry = {}
+
+    def describe(self):
+        return self.kind.upper()
+
+
+class Widget(Base):
+    """A class with members from all over its body."""
+
+    kind = "widget"
+    limit = (cap := 10)
+
+    def __init__(self, name):
+        self.name = name
+        self._lock = threading.Lock()
+        self.children = []
+
+    @property
+    def label(self):
+        return self.name.upper()
+
+    def add(self, child):
+        self.children.append(child)
+        self.count = len(self.children)
+        return child.describe()
+
+    if os.name == "nt":
+
+        def native(self):
+            return self.name
+
+    class Inner:
+        def __init__(self):
+            self.depth = 0
+
+        def deeper(self):
+            return self.depth + 1
+
+    @classmethod
+    def build(cls, name):
+        cls.built = True
+        return cls(name)
+
+    def late(self):
+        self.tail = os.path.join(self.name, "x")
+        return self.tail.upper()
+
+    def last(self):
+        other = Widget("b")
+        other.extra = 1
+        return other.children
+
+
+def use(widget: Widget):
+    return widget.label
+'''
+
+
+def body_environment(text: str, offset: int, member: str, monkeypatch):
+    """The oracle at ``offset`` (the member removed) with body ranges, and its environment."""
+    monkeypatch.setattr(analysis.context, "RANGE_PARSE_SHARE", 1.0)
+    monkeypatch.setattr(analysis.context, "BODY_RANGES", True)
+    analysis.context.clear_environments()
+    document = Document("file:///tmp/classes.py", text[:offset] + text[offset + len(member) :])
+    oracle = member_oracle(document, offset)
+    oracle.members("", 1)
+    environments = [e for e in oracle._environments.values() if e is not None]
+    return oracle, environments[0] if environments else None
+
+
+def in_method(text: str, offset: int) -> bool:
+    """Whether ``offset`` is inside a method of a top-level class (a statement of a class
+    body indented deeper than the body)."""
+    line = text[text.rfind("\n", 0, offset) + 1 : offset]
+    before = text[:offset]
+    top = max(before.rfind("\nclass "), before.rfind("\ndef "))
+    return before[top:].startswith("\nclass ") and len(line) - len(line.lstrip()) > 4
+
+
+@pytest.mark.parametrize("offset,member", dereferences(CLASSES))
+def test_a_body_environment_answers_as_the_whole_document_re_parsed(offset, member, monkeypatch):
+    whole, _ = answers(CLASSES, offset, member, -1.0, monkeypatch)
+    monkeypatch.setattr(analysis.context, "BODY_RANGES", True)
+    ranged, _ = answers(CLASSES, offset, member, 1.0, monkeypatch)
+    assert ranged == whole
+    _, environment = body_environment(CLASSES, offset, member, monkeypatch)
+    if in_method(CLASSES, offset):
+        assert environment.surround.body is not None
+
+
+def test_a_class_read_from_two_trees_has_the_facts_of_the_whole_class(monkeypatch):
+    from analysis.languages import parser_for
+    from analysis.python_symbols import PyModule
+    from analysis.resolution import _assigned_attribute_names
+
+    at = CLASSES.index("self.count = len") + len("self.")
+    _, environment = body_environment(CLASSES, at, "count", monkeypatch)
+    body = environment.surround.body
+    assert body is not None and body.before and body.after  # the method "add" alone
+    parsed = environment.data[body.start : body.end].decode()
+    assert "def add(" in parsed and "def late(" not in parsed and "def __init__" not in parsed
+    ranged = environment.module()
+    whole = PyModule(environment.data, parser_for("python").parse(environment.data))
+    # the document's class node reads as the re-parsed one
+    assert ranged.class_at(body.document_class) is ranged.class_at(body.parsed_class)
+    classes = {}
+    for name, module in (("ranged", ranged), ("whole", whole)):
+        (binding,) = module.namespace.names["Widget"]
+        classes[name] = module.class_at(binding.node, binding.decorators)
+    ranged_class, whole_class = classes["ranged"], classes["whole"]
+    assert ranged_class.surround is body and whole_class.surround is None
+    assert set(ranged_class.body.names) == set(whole_class.body.names)
+    assert {"kind", "limit", "cap", "label", "native", "Inner", "build", "late"} <= set(
+        ranged_class.body.names
+    )
+    assert set(ranged_class.methods) == set(whole_class.methods)
+    assert (
+        ranged_class.first_parameter_attribute_roles == whole_class.first_parameter_attribute_roles
+    )
+    assert set(ranged_class.first_parameter_attributes) == set(
+        whole_class.first_parameter_attributes
+    )
+    assert {"name", "children", "tail", "built"} <= set(ranged_class.first_parameter_attributes)
+    assert ranged_class.first_parameter_uses == whole_class.first_parameter_uses
+    assert ranged_class.first_parameter_bindings("tail") and not ranged_class.dynamic_attributes
+    for fact in ("stored", "setattr_targets", "signs", "name_stores", "declared_global"):
+        assert ranged.scanned_union(fact) == whole.scanned_union(fact), fact
+    assert "extra" in ranged.scanned_union("stored")  # a store in a method after the range
+    assert _assigned_attribute_names(ranged) == _assigned_attribute_names(whole)
+    assert {"extra", "built"} <= _assigned_attribute_names(ranged)
+
+
+def test_a_store_in_another_method_and_setattr_are_seen(monkeypatch):
+    at = CLASSES.index("self.count = len") + len("self.")
+    oracle, _ = body_environment(CLASSES, at, "count", monkeypatch)
+    assert {"name", "children", "tail", "built", "label", "kind", "describe"} <= oracle.members(
+        "", 1
+    )
+    # ``setattr(self, ...)`` in a method after the range leaves instances open
+    text = CLASSES.replace("        other.extra = 1\n", "        setattr(self, other, 1)\n")
+    at = text.index("self.count = len") + len("self.")
+    oracle, environment = body_environment(text, at, "count", monkeypatch)
+    assert environment.surround.body is not None
+    assert oracle.members("", 1) is None
+
+
+def test_a_syntax_error_elsewhere_in_the_class_is_not_read_from_the_document(monkeypatch):
+    broken = CLASSES.replace("        return self.tail.upper()", "        return self.tail.upper(")
+    at = broken.index("self.count = len") + len("self.")
+    oracle, environment = body_environment(broken, at, "count", monkeypatch)
+    assert environment.surround is None  # the whole document, as its re-parse has the error
+    assert {"name", "children", "tail"} <= oracle.members("", 1)
+
+
+def test_a_class_header_moved_into_the_edited_method_is_not_read_as_the_class(monkeypatch):
+    text = (
+        "class First:\n"
+        "    def __init__(self):\n"
+        "        self.a = 1\n\n"
+        "    def do(self, text):\n"
+        "        self.b = text.get(self.a, self.\n"  # the cursor: the bracket stays open
+        "        return self.a\n\n\n"
+        "class Second:\n"
+        "    # a comment\n"
+        "    def __init__(self):\n"
+        "        self.cmds = []\n\n"
+        "    def append(self, cmd):\n"
+        "        self.cmds.append(cmd)\n"
+    )
+    at = text.index("self.a, self.") + len("self.a, self.")
+    document = Document("file:///tmp/two.py", text)
+    # the document's tree: the open bracket draws the second class into the first
+    (first,) = document.tree.root_node.children
+    assert "append" in first.text.decode()
+    oracle, environment = body_environment(text, at, "", monkeypatch)
+    members = oracle.members("", 1)
+    assert {"a", "do"} <= members and not {"cmds", "append"} & members
+    assert environment.surround is not None and environment.surround.body is None
+    whole, _ = answers(text, at, "", -1.0, monkeypatch)
+    assert answers(text, at, "", 1.0, monkeypatch)[0] == whole
+
+
+def test_a_new_statement_between_methods_and_an_edit_of_the_header(monkeypatch):
+    # a class attribute at the end of the body
+    text = CLASSES.replace(
+        "        return other.children\n",
+        "        return other.children\n\n    shade = threading.\n",
+    )
+    at = text.index("shade = threading.") + len("shade = threading.")
+    oracle, environment = body_environment(text, at, "", monkeypatch)
+    assert environment.surround.body is not None
+    assert environment.surround.body.after == ()
+    assert {"Lock", "Thread", "local"} <= oracle.members("", 1)
+    # before a method: error recovery draws the method's first line into the new statement
+    # and its other lines are no statements of the body: the whole class is re-parsed
+    text = CLASSES.replace(
+        "    def late(self):\n", "    shade = threading.\n\n    def late(self):\n"
+    )
+    at = text.index("shade = threading.") + len("shade = threading.")
+    oracle, environment = body_environment(text, at, "", monkeypatch)
+    assert environment.surround is not None and environment.surround.body is None
+    assert {"Lock", "Thread", "local"} <= oracle.members("", 1)
+    text = CLASSES.replace("class Widget(Base):", "class Widget(threading.Thread):")
+    at = text.index("threading.Thread") + len("threading.")
+    oracle, environment = body_environment(text, at, "Thread", monkeypatch)
+    assert environment.surround.body is None
+    assert "Thread" in oracle.members("", 1)
