@@ -23,7 +23,9 @@ second:
    around the edit when the placeholder can take the length of the text it replaces (every
    other byte keeps its offset, so the document tree's own nodes serve for the rest of the
    module: :class:`analysis.python_symbols.Surround`) and that range is small against the
-   document; else the whole tree is re-parsed incrementally;
+   document; for an edit inside one statement of a top-level class's body, only the class's
+   header and that statement (:class:`analysis.python_symbols.BodySurround`); else the whole
+   tree is re-parsed incrementally;
 5. resolution results are cached per environment and receiver chain. A Python receiver
    whose type depends on call arguments (``sorted(xs)[0]``, ``d.get(k)``) or with a
    parenthesized head (``(a or b)``) is resolved as an expression parsed from its text, its

@@ -901,11 +901,22 @@ def run(
         "rows": rows,
     }
     report["seconds"] = round(time.perf_counter() - started, 1)
-    # what each request's environment re-parses (--whole-reparse: the behaviour before)
-    whole = context_module.RANGE_PARSE_SHARE < 0
-    report["environment_parse"] = "whole document" if whole else "statements around the edit"
+    report["environment_parse"] = environment_parse()
     write_outputs(Path(out), "dotprompts", report, markdown(report))
     return report
+
+
+def environment_parse() -> str:
+    """What each request's analysis environment re-parses (--whole-reparse and
+    --statement-ranges: the analysis before each change, for comparisons)."""
+    if context_module.RANGE_PARSE_SHARE < 0:
+        return "whole document"
+    if not context_module.BODY_RANGES:
+        return "top-level statements around the edit"
+    return (
+        "top-level statements around the edit (for an edit in a class's body: the class's "
+        "header and the body statements around the edit)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -940,9 +951,17 @@ def main(argv: list[str] | None = None) -> int:
         help="every analysis environment re-parses the whole document instead of the "
         "top-level statements around the edit (the analysis before; for comparisons)",
     )
+    parser.add_argument(
+        "--statement-ranges",
+        action="store_true",
+        help="an edit in a class's body re-parses the whole class, not only its header and "
+        "the body statements around the edit (the analysis before; for comparisons)",
+    )
     args = parser.parse_args(argv)
     if args.whole_reparse:
         context_module.RANGE_PARSE_SHARE = -1.0
+    if args.statement_ranges:
+        context_module.BODY_RANGES = False
     if (args.prompts is not None and args.prompts < 1) or args.threads < 0:
         print("dotprompts: --prompts must be >= 1 and --threads >= 0", file=sys.stderr)
         return 2

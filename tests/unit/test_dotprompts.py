@@ -256,3 +256,15 @@ def test_whole_reparse_flag_makes_every_environment_re_parse_the_whole_document(
     # the flag is read before the arguments are checked: a bad count stops the run there
     assert dp.main(["--whole-reparse", "--prompts", "0"]) == 2
     assert analysis.context.RANGE_PARSE_SHARE < 0
+    assert dp.environment_parse() == "whole document"
+
+
+def test_statement_ranges_flag_makes_a_class_body_edit_re_parse_the_whole_class(monkeypatch):
+    import analysis.context
+
+    monkeypatch.setattr(analysis.context, "RANGE_PARSE_SHARE", 0.25)
+    monkeypatch.setattr(analysis.context, "BODY_RANGES", True)
+    assert "class's header" in dp.environment_parse()
+    assert dp.main(["--statement-ranges", "--prompts", "0"]) == 2
+    assert analysis.context.BODY_RANGES is False
+    assert dp.environment_parse() == "top-level statements around the edit"
