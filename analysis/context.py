@@ -46,6 +46,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import tree_sitter
 
@@ -1256,12 +1257,10 @@ class MemberOracle:
 
     def _body_span(
         self, start_byte: int, old_end_byte: int, statement: tree_sitter.Node, stop: int
-    ) -> tuple[int, int, int, tree_sitter.Node, int, int] | None:
-        """(header end, start, stop, class, first, end) when the edit of the bytes
-        [start_byte, old_end_byte) lies in the body of the top-level class ``statement``
-        (which ends before ``stop``): the class's header is its bytes up to the header end,
-        the bytes [start, stop) replace its body statements ``first`` to ``end``
-        (exclusive). None when the edit touches the header or the statements around it
+    ) -> _BodySpan | None:
+        """The ranges to re-parse when the edit of the bytes [start_byte, old_end_byte)
+        lies in the body of the top-level class ``statement`` (which ends before ``stop``):
+        its header, and the body statements the edit replaces (:class:`_BodySpan`). None when the edit touches the header or the statements around it
         cannot be trusted (as :meth:`_statement_span`, and: any other body statement with a
         syntax error, or not at the body's indentation)."""
         definition = unwrap_definition(statement)[0]
@@ -1288,9 +1287,10 @@ class MemberOracle:
             end > first and stop < parts[end - 1].end_byte
         ):
             return None  # statements sharing a line with those replaced
-        if not all(_whole(data, part, indent) for part in (*parts[:first], *parts[end:])):
+        before, after = tuple(parts[:first]), tuple(parts[end:])
+        if not all(_whole(data, part, indent) for part in (*before, *after)):
             return None  # error recovery around the edit moved a statement
-        return header_end, start, stop, definition, first, end
+        return _BodySpan(header_end, start, stop, definition, before, after)
 
     def _top_level(self) -> list[tree_sitter.Node]:
         """The document tree's top-level statements (read once per oracle)."""
@@ -1335,32 +1335,11 @@ class MemberOracle:
         if BODY_RANGES and end == first + 1:
             body = self._body_span(start_byte, old_end_byte, children[first], stop)
         if body is not None:
-            header_end, body_start, body_stop, document_class, body_first, body_end = body
-            tree = self._parsed_ranges(data, [(start, header_end), (body_start, body_stop)])
+            tree, surrounded = self._body_tree(data, start, stop, body)
             if tree is None:
-                return None
-            parsed = [c for c in tree.root_node.named_children if c.type != "comment"]
-            parsed_class = unwrap_definition(parsed[0])[0] if parsed else None
-            # the class alone, or (when the body range reaches the range's end) followed by
-            # the statements that error recovery had drawn into the document's class; else
-            # the document's body statements are not the class's (error recovery moved a
-            # class header into the edited method): the statement range is parsed instead
-            if (
-                parsed_class is not None
-                and parsed_class.start_byte == document_class.start_byte
-                and (len(parsed) == 1 or body_stop == stop)
-            ):
-                parts = document_class.child_by_field_name("body").named_children
-                surrounded = BodySurround(
-                    document_class,
-                    parsed_class,
-                    body_start,
-                    body_stop,
-                    tuple(parts[:body_first]),
-                    tuple(parts[body_end:]),
-                )
-            else:
-                tree = None
+                return None  # a syntax error in the range
+            if surrounded is None:
+                tree = None  # not the class alone: the top-level range instead
         if tree is None:
             tree = self._parsed_ranges(data, [(start, stop)])
             if tree is None:
@@ -1372,6 +1351,32 @@ class MemberOracle:
             tuple(children[:first]),
             tuple(children[end:]),
             surrounded,
+        )
+        return tree, surround
+
+    def _body_tree(
+        self, data: bytes, start: int, stop: int, body: _BodySpan
+    ) -> tuple[tree_sitter.Tree | None, BodySurround | None]:
+        """``data`` parsed over the class's header and the body statements around the edit,
+        with the rest of the class's body (:class:`BodySurround`). (None, None) when the
+        range has a syntax error. No surround when the tree is not the class alone, or
+        (when the body range reaches the end of the top-level range [start, stop)) followed
+        by the statements error recovery had drawn into the document's class: then the
+        document's body statements are not the class's (error recovery moved a class header
+        into the edited method)."""
+        tree = self._parsed_ranges(data, [(start, body.header_end), (body.start, body.stop)])
+        if tree is None:
+            return None, None
+        parsed = [c for c in tree.root_node.named_children if c.type != "comment"]
+        parsed_class = unwrap_definition(parsed[0])[0] if parsed else None
+        if (
+            parsed_class is None
+            or parsed_class.start_byte != body.document_class.start_byte
+            or (len(parsed) > 1 and body.stop != stop)
+        ):
+            return tree, None
+        surround = BodySurround(
+            body.document_class, parsed_class, body.start, body.stop, body.before, body.after
         )
         return tree, surround
 
@@ -1396,6 +1401,19 @@ class MemberOracle:
             if code and not code.startswith("#"):
                 return len(line[: len(line) - len(code)].expandtabs(8)) > width
         return False
+
+
+class _BodySpan(NamedTuple):
+    """What to re-parse for an edit inside a class's body: the class's header (its bytes
+    up to ``header_end``) and the bytes [start, stop), in place of the document's body
+    statements between ``before`` and ``after``."""
+
+    header_end: int
+    start: int
+    stop: int
+    document_class: tree_sitter.Node
+    before: tuple[tree_sitter.Node, ...]
+    after: tuple[tree_sitter.Node, ...]
 
 
 def _replaced_statements(
