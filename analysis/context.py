@@ -45,6 +45,7 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -152,8 +153,10 @@ _STRINGISH = frozenset(
 Chain = tuple[tuple[tuple[str, int], ...], bool]  # ((name, calls), ...), new
 
 
+@lru_cache(maxsize=256)
 def document_path(uri: str) -> Path | None:
-    """The filesystem path of a ``file://`` URI (or a plain path), else None."""
+    """The filesystem path of a ``file://`` URI (or a plain path), else None (kept per
+    URI: every request asks it)."""
     path = path_of_uri(uri)
     return None if path is None else Path(path)
 

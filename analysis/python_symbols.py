@@ -21,7 +21,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -165,6 +165,7 @@ class StatementFacts:
     globals: frozenset[str]
     nonlocals: frozenset[str]
     scanned: TextFacts  # what the textual scans find in it (statement_text_facts)
+    walrus: tuple[str, ...] = ()  # the walrus targets in it that bind in the module
 
 
 # per top-level statement text: a module parsed again (every keystroke re-parses it) reads
@@ -184,14 +185,61 @@ class _Outside:
     def union(self, fact: str) -> frozenset:
         if fact not in self.unions:
             self.unions[fact] = frozenset().union(
-                *(getattr(facts.scanned, fact) for facts in (*self.before, *self.after))
+                *(
+                    getattr(facts.scanned, fact)
+                    for facts in (*self.before, *self.after)
+                    if facts.scanned is not NO_TEXT_FACTS
+                )
             )
         return self.unions[fact]
 
 
-# per text around a re-parsed range (the range's start, then the bytes before and after
-# it): the requests made while a person edits one function read the rest of the module once
-_OUTSIDE_FACTS: TextCache[_Outside] = TextCache(4_000_000)
+class SurroundCache(Generic[_V]):
+    """Values kept per text around a re-parsed range, the bytes before its start and from
+    its end on (thread-safe, least recently used first out, bounded by the text it keeps).
+
+    That text is most of a document, tens of kilobytes: hashing it, or copying it into a
+    key, would cost a request more than the facts it finds. An entry is found by the
+    range's start and the length after it, and checked with a memory compare.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[tuple[int, int], tuple[bytes, bytes, _V]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, data: bytes, start: int, end: int) -> _V | None:
+        """The value kept for ``data[:start]`` and ``data[end:]``, if any."""
+        key = (start, len(data) - end)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or not (data.startswith(entry[0]) and data.endswith(entry[1])):
+                return None
+            self._entries.move_to_end(key)
+            return entry[2]
+
+    def put(self, data: bytes, start: int, end: int, value: _V) -> None:
+        key = (start, len(data) - end)
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old[0]) + len(old[1])
+            self._entries[key] = (data[:start], data[end:], value)
+            self._bytes += key[0] + key[1]
+            while self._bytes > self.max_bytes and self._entries:
+                _, (before, after, _) = self._entries.popitem(last=False)
+                self._bytes -= len(before) + len(after)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+
+# per text around a re-parsed range: the requests made while a person edits one function
+# read the rest of the module once
+_OUTSIDE_FACTS: SurroundCache[_Outside] = SurroundCache(4_000_000)
 
 _STORED_ATTRIBUTE = re.compile(rb"\.[ \t]*([^\W\d]\w*)[ \t]*(?:[-+*/%&|^@<>]{1,3})?=(?!=)")
 _OWN_RECEIVER = re.compile(rb"(?<![\w.])(?:self|cls)[ \t]*$")
@@ -274,6 +322,24 @@ def name_stores_in(chunk: bytes) -> frozenset[tuple[str, str]]:
     return frozenset(found)
 
 
+_CLASS_HEADER = re.compile(rb"class[ \t]+\w+[ \t]*\(([^)]*)")
+_BASE_NAME = re.compile(rb"(?<![\w.])\w+")
+
+
+def class_base_names_in(chunk: bytes) -> frozenset[str]:
+    """Every name in the base list of a ``class`` statement of ``chunk`` (a textual scan:
+    ``bytes.find`` for the keyword, then the header at a line start)."""
+    names: set[str] = set()
+    at = chunk.find(b"class")
+    while at >= 0:
+        line_start = chunk.rfind(b"\n", 0, at) + 1
+        header = _CLASS_HEADER.match(chunk, at)
+        if header is not None and not chunk[line_start:at].strip(b" \t"):
+            names.update(name.decode() for name in _BASE_NAME.findall(header.group(1)))
+        at = chunk.find(b"class", at + 5)
+    return frozenset(names)
+
+
 @dataclass(frozen=True)
 class TextFacts:
     """What the textual scans of :class:`StatementFacts` find in a piece of source."""
@@ -283,26 +349,37 @@ class TextFacts:
     signs: frozenset[str]
     setattr_targets: frozenset[str]
     name_stores: frozenset[tuple[str, str]]
+    class_bases: frozenset[str] = frozenset()  # class_base_names_in
 
     def __or__(self, other: TextFacts) -> TextFacts:
-        return TextFacts(
-            self.stored | other.stored,
-            self.declared_global | other.declared_global,
-            self.signs | other.signs,
-            self.setattr_targets | other.setattr_targets,
-            self.name_stores | other.name_stores,
-        )
+        return union_of_text_facts([self, other])
+
+
+def union_of_text_facts(facts: Sequence[TextFacts]) -> TextFacts:
+    """The field-wise union of ``facts`` (:data:`NO_TEXT_FACTS` for none)."""
+    found = [f for f in facts if f is not NO_TEXT_FACTS]
+    if len(found) < 2:
+        return found[0] if found else NO_TEXT_FACTS
+    return TextFacts(
+        *(frozenset().union(*(getattr(f, name) for f in found)) for name in _TEXT_FACT_FIELDS)
+    )
+
+
+NO_TEXT_FACTS = TextFacts(*(frozenset(),) * 6)  # most statements' (checked by identity)
+_TEXT_FACT_FIELDS = tuple(f.name for f in fields(TextFacts))
 
 
 def text_facts_in(chunk: bytes) -> TextFacts:
     """Every textual scan of ``chunk``."""
-    return TextFacts(
+    facts = TextFacts(
         stored_attribute_names_in(chunk),
         global_declarations_in(chunk),
         dynamic_signs_in(chunk),
         setattr_targets_in(chunk),
         name_stores_in(chunk),
+        class_base_names_in(chunk),
     )
+    return NO_TEXT_FACTS if facts == NO_TEXT_FACTS else facts
 
 
 # per statement text inside a class body: an edited class is re-scanned one statement
@@ -324,12 +401,44 @@ def statement_text_facts(node: Node, data: bytes, parts: Sequence[Node] | None =
         parts = body.named_children if body is not None else []
     if len(parts) < 2:
         return text_facts_in(data[node.start_byte : node.end_byte])
-    facts = text_facts_in(data[node.start_byte : parts[0].start_byte])
-    for part in _CLASS_PART_FACTS.read_through(
-        parts, data, lambda _i, _n, text: text_facts_in(text)
-    ):
-        facts = facts | replace(part, signs=part.signs - {"exec-first"})
-    return facts
+    header = text_facts_in(data[node.start_byte : parts[0].start_byte])
+    body = _CLASS_PART_FACTS.read_through(parts, data, lambda _i, _n, text: text_facts_in(text))
+    body = [
+        replace(part, signs=part.signs - {"exec-first"}) if "exec-first" in part.signs else part
+        for part in body
+    ]
+    return union_of_text_facts([header, *body])
+
+
+# signs that instances get attributes out of sight: ``setattr(self, ...)``, a write to
+# ``self.__dict__`` or ``vars(self)`` (see PyClass.dynamic_attributes)
+_DYNAMIC_ATTRIBUTES = re.compile(
+    rb"\bsetattr\(\s*(self|cls)\b"
+    rb"|\b(self|cls)\.__dict__\s*(\[[^\]\n]*\]\s*=(?!=)|\.update|\.setdefault|\.__setitem__)"
+    rb"|\bvars\(\s*(self|cls)\s*\)\s*(\[[^\]\n]*\]\s*=(?!=)|\.update)"
+)
+
+
+def has_dynamic_attribute_signs(chunk: bytes) -> bool:
+    """Whether ``chunk`` sets attributes of ``self``/``cls`` by name (a textual scan)."""
+    if b"setattr" not in chunk and b"__dict__" not in chunk and b"vars" not in chunk:
+        return False  # none of the signs (a substring test costs microseconds)
+    return _DYNAMIC_ATTRIBUTES.search(chunk) is not None
+
+
+@dataclass(frozen=True)
+class ClassPartFacts:
+    """What one statement of a class body binds in the class, read from its text alone."""
+
+    names: tuple[str, ...]  # the names it binds in the class scope
+    stars: tuple[tuple[str, int], ...]
+    dynamic: bool  # has_dynamic_attribute_signs
+
+
+# per class body statement text: a class's member names are read again only for the
+# statements whose text changed (a request re-parses the document, so its class facts are
+# new objects; see PyClass.body_names)
+_CLASS_PARTS: TextCache[ClassPartFacts] = TextCache(8_000_000)
 
 
 def stored_attribute_names_in(chunk: bytes) -> frozenset[str]:
@@ -490,7 +599,8 @@ def unwrap_definition(node: Node) -> tuple[Node, tuple[Node, ...]]:
 
 
 def remember_text_facts(data: bytes, tree: tree_sitter.Tree) -> None:
-    """Read a module's statement facts and its classes' method facts into the text caches.
+    """Read a module's statement facts and its classes' body and method facts into the text
+    caches.
 
     The server does it off the request path when a document opens or goes quiet: a request
     then re-reads only the statements and methods the user has edited since (the analysis
@@ -504,6 +614,7 @@ def remember_text_facts(data: bytes, tree: tree_sitter.Tree) -> None:
             cls = module.class_at(definition, decorators)
             cls.first_parameter_attribute_roles  # noqa: B018 - computed for the cache
             cls.first_parameter_uses  # noqa: B018
+            cls.dynamic_attributes  # noqa: B018 - and the body's names with it
 
 
 @dataclass(frozen=True)
@@ -603,13 +714,13 @@ class PyModule:
         """Module-level bindings, plus names declared ``global`` inside functions (each
         name's bindings collected when it is first looked up: :class:`ModuleNames`)."""
         extra = Bindings()
-        for block, start, end in self.spans:
-            _collect_walrus_targets(self, block, extra, start, end)
+        facts = [f for _, f in self.statements]
+        for name in (name for f in facts for name in f.walrus):  # kept with their text
+            extra.add(name, Binding("other"))
         for name in self._global_declarations():
             extra.add(name, Binding("other"))
         for name in self.global_enum_names:
             extra.add(name, Binding("other"))
-        facts = [f for _, f in self.statements]
         return Bindings(
             ModuleNames(self, extra.names),  # type: ignore[arg-type]  # read-only, lazy
             [star for f in facts for star in f.stars],
@@ -681,9 +792,7 @@ class PyModule:
         """The facts of the statements around the re-parsed range (kept per their text)."""
         surround = self.surround
         assert surround is not None
-        key = surround.start.to_bytes(8, "little") + self.data[: surround.start]
-        key += self.data[surround.end :]
-        found = _OUTSIDE_FACTS.get(key)
+        found = _OUTSIDE_FACTS.get(self.data, surround.start, surround.end)
         before, after = surround.before, surround.after
         if found is not None and (len(found.before), len(found.after)) == (
             len(before),
@@ -694,7 +803,7 @@ class PyModule:
             self._facts_of(before, 0), self._facts_of(after, len(before) + len(self._parsed))
         )
         if not any(node.has_error for node in (*before, *after)):
-            _OUTSIDE_FACTS.put(key, found)
+            _OUTSIDE_FACTS.put(self.data, surround.start, surround.end, found)
         return found
 
     def _statement_facts(self, index: int, node: Node, text: bytes) -> StatementFacts:
@@ -703,12 +812,16 @@ class PyModule:
         parts = None
         if body is not None and unwrap_definition(node)[0] == body.parsed_class:
             parts = body.statements()
+        walrus = Bindings()
+        if node.parent is not None:  # the root: targets binding in the module
+            _collect_walrus_targets(self, node.parent, walrus, node.start_byte, node.end_byte)
         return StatementFacts(
             tuple(bindings.names),
             tuple(bindings.stars),
             frozenset(bindings.globals),
             frozenset(bindings.nonlocals),
             statement_text_facts(node, self.data, parts),
+            tuple(name for name, found in walrus.names.items() for _ in found),
         )
 
     def statement_bindings(self, index: int, node: Node | None = None) -> Bindings:
@@ -732,7 +845,11 @@ class PyModule:
         if fact not in unions:
             if self.surround is None:
                 unions[fact] = frozenset().union(
-                    *(getattr(facts.scanned, fact) for _, facts in self.statements)
+                    *(
+                        getattr(facts.scanned, fact)
+                        for _, facts in self.statements
+                        if facts.scanned is not NO_TEXT_FACTS
+                    )
                 )
             else:  # the statements around the re-parsed range: one union, kept with them
                 first = len(self.surround.before)
@@ -757,7 +874,7 @@ class PyModule:
             if definition.type != "class_definition":
                 continue
             if any(decorator_name(self, d).endswith("global_enum") for d in decorators):
-                names.update(self.class_at(definition, decorators).body.names)
+                names.update(self.class_at(definition, decorators).body_names)
         return names
 
     @cached_property
@@ -1490,6 +1607,7 @@ class PyClass:
         self.decorator_names = [decorator_name(module, d).rsplit(".", 1)[-1] for d in decorators]
         self.body_node = node.child_by_field_name("body")
         self._bindings_by_name: dict[str, list[tuple[Binding, FunctionScope]]] = {}
+        self._body_bindings: dict[str, list[Binding]] = {}
 
     @property
     def key(self) -> tuple[str, int]:
@@ -1509,6 +1627,51 @@ class PyClass:
         if self.surround is None:
             return collect_bindings(self.module, self.body_node)
         return collect_statement_bindings(self.module, self.statements, self.surround.spans())
+
+    @cached_property
+    def body_names(self) -> frozenset[str]:
+        """The names :attr:`body` binds, read per body statement text (no tree walked for
+        a statement seen before)."""
+        return frozenset(name for part in self._parts for name in part.names)
+
+    def body_bindings(self, name: str) -> list[Binding]:
+        """``body.names.get(name, [])``, reading the trees of only the body statements that
+        bind ``name`` (which ones do is kept with their text: :attr:`body_names`)."""
+        if "body" in self.__dict__:
+            return self.body.names.get(name, [])
+        found = self._body_bindings.get(name)
+        if found is None:
+            if name not in self.body_names:
+                found = []
+            else:
+                statements = [
+                    node
+                    for node, part in zip(self.statements, self._parts, strict=True)
+                    if name in part.names
+                ]
+                spans = [(node.parent, node.start_byte, node.end_byte) for node in statements]
+                found = collect_statement_bindings(self.module, statements, spans).names[name]
+            self._body_bindings[name] = found
+        return found
+
+    @cached_property
+    def body_stars(self) -> list[tuple[str, int]]:
+        """The star imports of :attr:`body` (module, level), read like :attr:`body_names`."""
+        return [star for part in self._parts for star in part.stars]
+
+    @cached_property
+    def _parts(self) -> list[ClassPartFacts]:
+        """Each body statement's :class:`ClassPartFacts`, kept per statement text."""
+        return _CLASS_PARTS.read_through(self.statements, self.module.data, self._part_facts)
+
+    def _part_facts(self, _index: int, node: Node, text: bytes) -> ClassPartFacts:
+        """The facts of body statement ``node`` (walrus targets: those in its bytes)."""
+        block = node.parent
+        spans = [(block, node.start_byte, node.end_byte)] if block is not None else []
+        bindings = collect_statement_bindings(self.module, [node], spans)
+        return ClassPartFacts(
+            tuple(bindings.names), tuple(bindings.stars), has_dynamic_attribute_signs(text)
+        )
 
     @cached_property
     def is_dataclass(self) -> bool:
@@ -1532,7 +1695,7 @@ class PyClass:
     @cached_property
     def slots(self) -> set[str] | None:
         """Literal ``__slots__`` names (empty set if absent), None if computed."""
-        bindings = self.body.names.get("__slots__")
+        bindings = self.body_bindings("__slots__")
         if not bindings:
             return set()
         names: set[str] = set()
@@ -1714,21 +1877,16 @@ class PyClass:
         """True when instances may get attributes we cannot see.
 
         ``__getattr__``/``__getattribute__`` in the body, ``setattr(self, ...)``,
-        ``self.__dict__``/``vars(self)`` writes in a method.
+        ``self.__dict__``/``vars(self)`` writes in a method (scanned per body statement,
+        kept with its text, and in the header).
         """
-        if "__getattr__" in self.body.names or "__getattribute__" in self.body.names:
+        names = self.body_names
+        if "__getattr__" in names or "__getattribute__" in names:
             return True
-        text = self._text()
-        if b"setattr" not in text and b"__dict__" not in text and b"vars" not in text:
-            return False  # none of the signs below (a substring test costs microseconds)
-        return bool(
-            re.search(
-                rb"\bsetattr\(\s*(self|cls)\b"
-                rb"|\b(self|cls)\.__dict__\s*(\[[^\]\n]*\]\s*=(?!=)|\.update|\.setdefault|\.__setitem__)"
-                rb"|\bvars\(\s*(self|cls)\s*\)\s*(\[[^\]\n]*\]\s*=(?!=)|\.update)",
-                text,
-            )
-        )
+        if any(part.dynamic for part in self._parts):
+            return True
+        header_end = self.statements[0].start_byte if self.statements else self.node.end_byte
+        return has_dynamic_attribute_signs(self.module.data[self.node.start_byte : header_end])
 
     @cached_property
     def error_names(self) -> set[str]:

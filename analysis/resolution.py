@@ -500,7 +500,7 @@ class PythonResolver(AnnotationReader):
         parameter in its methods (on instances, or on the class by classmethods)."""
         if isinstance(cls, BuiltinClass):
             return set(cls.names)
-        names = set(cls.body.names) | (cls.slots or set())
+        names = set(cls.body_names) | (cls.slots or set())
         for attribute, roles in cls.first_parameter_attribute_roles.items():
             if instance or "class" in roles:
                 names.add(attribute)
@@ -634,9 +634,9 @@ class PythonResolver(AnnotationReader):
             raise _Open
         if cls.name in _setattr_targets(cls.module):
             raise _Open  # setattr(ClassName, ...): class attributes out of sight
-        names = set(cls.body.names) | slots | cls.error_names | decorated
+        names = set(cls.body_names) | slots | cls.error_names | decorated
         names |= _external_class_attributes(cls.module, cls.name)
-        for dotted, level in cls.body.stars:
+        for dotted, level in cls.body_stars:
             target = self.import_module(cls.module, dotted, level)
             exported = self.exported_names(target) if target is not None else None
             if exported is None:
@@ -679,7 +679,7 @@ class PythonResolver(AnnotationReader):
                         if isinstance(klass, BuiltinClass):
                             names |= klass.names
                         else:
-                            names |= set(klass.body.names) | set(
+                            names |= set(klass.body_names) | set(
                                 klass.first_parameter_attribute_roles
                             )
         return names
@@ -906,7 +906,7 @@ class PythonResolver(AnnotationReader):
         for klass in mro:
             if isinstance(klass, BuiltinClass):
                 continue
-            if "__new__" in klass.body.names:
+            if "__new__" in klass.body_names:
                 return None
             known, meta = self._metaclass(klass)
             if not known or meta in ("EnumMeta", "EnumType"):
@@ -1155,7 +1155,7 @@ class PythonResolver(AnnotationReader):
                 if "__iter__" in klass.names:
                     return self._builtin_element(InstanceType(klass))
                 continue
-            if "__iter__" not in klass.body.names:
+            if "__iter__" not in klass.body_names:
                 continue
             iterator = self.call_type(self.attribute_type(typ, "__iter__"))
             if isinstance(iterator, InstanceType) and iterator.cls is typ.cls:
@@ -1210,7 +1210,7 @@ class PythonResolver(AnnotationReader):
                     if "__getitem__" in klass.names:
                         return self._item_type(InstanceType(klass), is_slice, position)
                     continue
-                if "__getitem__" in klass.body.names:
+                if "__getitem__" in klass.body_names:
                     return self.call_type(self.attribute_type(typ, "__getitem__"))
             return None
         for klass in typ.cls.mro:
@@ -1243,7 +1243,7 @@ class PythonResolver(AnnotationReader):
                 if "__enter__" in klass.names:
                     return replace(typ, optional=False) if klass.enter_self else None
                 continue
-            if "__enter__" in klass.body.names:
+            if "__enter__" in klass.body_names:
                 return self.call_type(self.attribute_type(typ, "__enter__"))
         return None
 
@@ -1261,8 +1261,8 @@ class PythonResolver(AnnotationReader):
             if isinstance(scope, PyClass):
                 if index > 0:
                     continue
-                if name in scope.body.names:
-                    return scope.body.names[name], scope
+                if name in scope.body_names:
+                    return scope.body_bindings(name), scope
                 continue
             if name in scope.bindings.globals:
                 break
@@ -1619,7 +1619,7 @@ class PythonResolver(AnnotationReader):
                 if name in klass.names:
                     return self._builtin_attribute(typ, klass, name)
                 continue
-            found = klass.body.names.get(name)
+            found = klass.body_bindings(name)
             if found:
                 bindings = list(found)
                 owner_module = klass.module
@@ -1691,7 +1691,7 @@ class PythonResolver(AnnotationReader):
                 if name in klass.names:
                     return None
                 continue
-            found = klass.body.names.get(name)
+            found = klass.body_bindings(name)
             if not found:
                 continue
             if any(b.kind == "def" for b in found):
@@ -1745,31 +1745,9 @@ def _uses_undeclared(mro: list[PyClass | BuiltinClass], names: frozenset[str]) -
 
 
 def _subclassed_in_module(cls: PyClass) -> bool:
-    """Whether a class statement of ``cls``'s module names ``cls`` among its bases."""
-    module = cls.module
-    bases = getattr(module, "_base_names", None)
-    if bases is None:
-        bases = _base_names(module.data)
-        module._base_names = bases  # type: ignore[attr-defined]
-    return cls.name in bases
-
-
-_CLASS_HEADER = re.compile(rb"class[ \t]+\w+[ \t]*\(([^)]*)")
-_BASE_NAME = re.compile(rb"(?<![\w.])\w+")
-
-
-def _base_names(data: bytes) -> set[str]:
-    """Every name in the base list of a ``class`` statement of ``data`` (a textual scan:
-    ``bytes.find`` for the keyword, then the header at a line start)."""
-    names: set[str] = set()
-    at = data.find(b"class")
-    while at >= 0:
-        line_start = data.rfind(b"\n", 0, at) + 1
-        header = _CLASS_HEADER.match(data, at)
-        if header is not None and not data[line_start:at].strip(b" \t"):
-            names.update(name.decode() for name in _BASE_NAME.findall(header.group(1)))
-        at = data.find(b"class", at + 5)
-    return names
+    """Whether a class statement of ``cls``'s module names ``cls`` among its bases (a
+    textual scan, kept per statement text)."""
+    return cls.name in cls.module.scanned_union("class_bases")
 
 
 def _takes_attributes(cls: PyClass | BuiltinClass) -> bool:

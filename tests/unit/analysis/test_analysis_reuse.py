@@ -12,6 +12,7 @@ import random
 
 from analysis_testing import CURSOR, oracle_for, strict_analysis  # noqa: F401
 
+from analysis import python_symbols
 from analysis.context import (
     _STATEMENT_CONTAINERS,
     _STRINGISH,
@@ -21,8 +22,14 @@ from analysis.context import (
 )
 from analysis.document import Document
 from analysis.languages import parser_for
-from analysis.python_symbols import PyModule, TextCache
-from analysis.resolution import _base_names
+from analysis.python_symbols import (
+    PyClass,
+    PyModule,
+    SurroundCache,
+    TextCache,
+    class_base_names_in,
+    has_dynamic_attribute_signs,
+)
 from analysis.workspace import WorkspaceIndex
 
 PYTHON = '''import os
@@ -202,11 +209,14 @@ class Multi(
     Second):
     pass
 """
-    names = _base_names(data)
+    names = class_base_names_in(data)
     assert {"Base", "metaclass", "Meta", "Other", "First", "Second"} <= names
     assert "mod" in names  # the text before a dot is a name too (over-approximates)
     # ``mod.Mixin`` names another module's class; calls, strings and plain classes name none
     assert not {"Mixin", "Thing", "NotABase", "Plain"} & names
+    # a module reads them per statement (a class's header and each body statement): the same
+    module = PyModule(data, parser_for("python").parse(data))
+    assert module.scanned_union("class_bases") == names
 
 
 def test_text_cache_is_least_recently_used_and_bounded_by_bytes():
@@ -484,3 +494,86 @@ def test_a_class_is_scanned_one_body_statement_at_a_time():
     chunked, whole = facts(edited)
     assert chunked == whole and ("other", "known") in chunked.name_stores
     assert len(cache._entries) == before + 1  # only the edited method was new
+
+
+def test_surround_cache_finds_the_text_around_a_range_by_a_memory_compare():
+    cache: SurroundCache[str] = SurroundCache(max_bytes=20)
+    data = b"head|middle|tail"
+    cache.put(data, 5, 11, "facts")
+    assert cache.get(data, 5, 11) == "facts"
+    assert cache.get(b"head|MIDDLE|tail", 5, 11) == "facts"  # the range itself may change
+    assert cache.get(b"HEAD|middle|tail", 5, 11) is None  # the text before it did
+    assert cache.get(b"head|middle|TAIL", 5, 11) is None  # the text after it did
+    assert cache.get(b"head|middle|tail!", 5, 11) is None  # longer after it
+    assert cache.get(data, 4, 11) is None
+    cache.put(b"HEAD|middle|tail", 5, 11, "other")  # the same place in another text
+    assert cache.get(data, 5, 11) is None
+    assert cache.get(b"HEAD|xx|tail", 5, 7) == "other"
+    cache.put(b"0123456789abcdef", 2, 4, "big")  # 14 bytes kept: the oldest entry goes
+    assert cache.get(b"HEAD|middle|tail", 5, 11) is None
+    assert cache.get(b"01..456789abcdef", 2, 4) == "big"
+    cache.clear()
+    assert cache.get(b"01..456789abcdef", 2, 4) is None
+
+
+def test_dynamic_attribute_signs_are_writes_by_name_to_self_or_cls():
+    for text in (
+        b"setattr(self, name, value)",
+        b"setattr( cls ,'x', 1)",
+        b"self.__dict__[key] = value",
+        b"self.__dict__.update(kwargs)",
+        b"cls.__dict__.setdefault('a', 1)",
+        b"vars(self)[key] = value",
+        b"vars(self).update(kwargs)",
+    ):
+        assert has_dynamic_attribute_signs(text), text
+    for text in (
+        b"setattr(other, name, value)",
+        b"self.__dict__[key] == value",
+        b"return self.__dict__",
+        b"vars(other).update(kwargs)",
+        b"variables = 1",
+    ):
+        assert not has_dynamic_attribute_signs(text), text
+
+
+def test_class_names_are_kept_per_body_statement_text(monkeypatch):
+    source = b"""class Store:
+    kind = "store"
+
+    def put(self, key, value):
+        self.items[key] = value
+
+    def get(self, key):
+        return self.items[key]
+"""
+    read: list[bytes] = []
+    original = PyClass._part_facts
+
+    def part_facts(self, index, node, text):
+        read.append(text)
+        return original(self, index, node, text)
+
+    monkeypatch.setattr(PyClass, "_part_facts", part_facts)
+    monkeypatch.setattr(python_symbols, "_CLASS_PARTS", TextCache(1_000_000))  # none kept yet
+    parser = parser_for("python")
+
+    def store(data: bytes) -> PyClass:
+        module = PyModule(data, parser.parse(data))
+        (binding,) = module.namespace.names["Store"]
+        return module.class_at(binding.node)
+
+    first = store(source)
+    assert {"kind", "put", "get"} <= first.body_names
+    edited = source.replace(b"return self.items[key]", b"return self.items.get(key)")
+    edited = edited.replace(b"def get(self, key)", b"def fetch(self, key)")
+    read.clear()
+    second = store(edited)
+    assert second.body_names == {"kind", "put", "fetch"}
+    assert len(read) == 1 and read[0].startswith(b"def fetch")  # the edited method alone
+    # a statement with a syntax error is read each time, never kept
+    broken = edited.replace(b"def fetch(self, key):", b"def fetch(self, key:")
+    read.clear()
+    store(broken).body_names  # noqa: B018
+    store(broken).body_names  # noqa: B018
+    assert len(read) == 2

@@ -186,13 +186,12 @@ def test_a_keystroke_reuses_a_range_environment_whatever_its_padding(monkeypatch
 
 def test_the_facts_around_a_range_are_read_once_per_their_text(monkeypatch):
     monkeypatch.setattr(analysis.context, "RANGE_PARSE_SHARE", 1 / 4)
-    _OUTSIDE_FACTS._entries.clear()
-    _OUTSIDE_FACTS._bytes = 0
+    _OUTSIDE_FACTS.clear()
     at = MODULE.index("return self.describe()") + len("return self.")
     document = Document("file:///tmp/module.py", MODULE[:at] + MODULE[at + 8 :])
     first = member_oracle(document, at)
     first.members("", 1)
-    (kept,) = _OUTSIDE_FACTS._entries.values()
+    ((_, _, kept),) = _OUTSIDE_FACTS._entries.values()
     # another statement of the same class: the same text around it
     other = MODULE.index("self.items[key] = value") + len("self.")
     again = member_oracle(Document("file:///tmp/module.py", MODULE), other)
@@ -386,6 +385,32 @@ def test_a_class_read_from_two_trees_has_the_facts_of_the_whole_class(monkeypatc
     assert "extra" in ranged.scanned_union("stored")  # a store in a method after the range
     assert _assigned_attribute_names(ranged) == _assigned_attribute_names(whole)
     assert {"extra", "built"} <= _assigned_attribute_names(ranged)
+
+
+def test_a_class_s_names_are_read_per_body_statement_as_from_its_whole_body(monkeypatch):
+    from analysis.languages import parser_for
+    from analysis.python_symbols import PyClass, PyModule
+
+    at = CLASSES.index("self.count = len") + len("self.")
+    _, environment = body_environment(CLASSES, at, "count", monkeypatch)
+    ranged = environment.module()
+    whole = PyModule(environment.data, parser_for("python").parse(environment.data))
+    names = {}
+    for label, module in (("ranged", ranged), ("whole", whole)):
+        (binding,) = module.namespace.names["Widget"]
+        walked = module.class_at(binding.node, binding.decorators)
+        fresh = PyClass(module, walked.node, walked.decorators, walked.surround)
+        names[label] = fresh.body_names
+        bindings = {name: fresh.body_bindings(name) for name in fresh.body_names}
+        assert fresh.body_bindings("missing") == []
+        assert fresh.slots == set() and not fresh.dynamic_attributes
+        assert "body" not in fresh.__dict__  # no statement's tree was walked for them all
+        # the same names, and for each the same bindings in the same order, as the body's
+        assert fresh.body_names == set(walked.body.names)
+        assert bindings == walked.body.names
+        assert fresh.body_stars == walked.body.stars
+    assert names["ranged"] == names["whole"]
+    assert {"kind", "limit", "cap", "label", "native", "Inner", "build", "late"} <= names["whole"]
 
 
 def test_a_store_in_another_method_and_setattr_are_seen(monkeypatch):
