@@ -19,7 +19,8 @@ second:
    ``new Foo()``) is read backwards from the end of the code;
 4. its scope comes from an *environment* built once per statement start: the document
    with the draft's complete lines plus a placeholder statement at the receiver's
-   indentation, cached per statement start. Python re-parses only the top-level statements
+   indentation in place of the statement being written (with the lines it goes on over
+   inside brackets after the cursor's), cached per statement start. Python re-parses only the top-level statements
    around the edit when the placeholder can take the length of the text it replaces (every
    other byte keeps its offset, so the document tree's own nodes serve for the rest of the
    module: :class:`analysis.python_symbols.Surround`) and that range is small against the
@@ -76,6 +77,7 @@ RANGE_PARSE_SHARE = 1 / 4
 # that statement only (the rest of the body read from the document's tree: BodySurround)
 BODY_RANGES = True
 MAX_SCAN = 4000  # characters scanned backwards for a receiver
+MAX_CONTINUATION_LINES = 40  # lines a statement at the cursor is followed over
 # a method's own object alone at the start of a line: `self.<new attribute> = ...` may follow
 _OWN_OBJECT_LINE = {
     "python": re.compile(r"[ \t]*(self|cls)"),
@@ -868,10 +870,44 @@ class MemberOracle:
         self._environments: dict[tuple, _Environment] = {}
         self._children: list[tree_sitter.Node] | None = None  # the tree's top-level statements
         self._broken: list[int] | None = None  # and those error recovery broke
-        # after the cursor: the document resumes at the start of the next line
-        newline = text.find("\n", self.offset)
-        self._suffix_start = len(text) if newline < 0 else newline + 1
+        # after the cursor: the document resumes at the start of the next line, or after
+        # the lines the statement at the cursor goes on over (see _resume_offset)
+        self._suffix_start = self._resume_offset()
         self._line_suffix = text[self.offset : self._suffix_start]
+
+    def _resume_offset(self) -> int:
+        """Where the document resumes after the statement being written: the start of the
+        line after the cursor's; for a Python statement that goes on over the lines after it
+        inside brackets (``x = f(",".`` then ``join(names))``), the start of the line after
+        its last one, so the placeholder replaces all of it.
+
+        The lines followed are those indented deeper than the statement's first line, or
+        starting with a closing bracket, and the statement ends where its brackets close: a
+        bracket the edit left open (``x = f(a.`` before the next statement) is never closed
+        by the lines after it, so they stay.
+        """
+        text = self.text
+        newline = text.find("\n", self.offset)
+        resume = len(text) if newline < 0 else newline + 1
+        if self.family != "python" or self.tree is None or resume >= len(text):
+            return resume
+        base = self._base(0)
+        state = self.lexer.lex(base.line_state, text[base.line_start : resume])
+        first_line = text[base.statement_start : text.find("\n", base.statement_start)]
+        width = len(first_line) - len(first_line.lstrip(" \t"))
+        end = resume
+        for _ in range(MAX_CONTINUATION_LINES):
+            if at_statement_boundary(state, True) or end >= len(text):
+                break
+            newline = text.find("\n", end)
+            following = len(text) if newline < 0 else newline + 1
+            line = text[end:following]
+            code = line.lstrip(" \t")
+            if code.strip() and len(line) - len(code) <= width and code[0] not in ")]}":
+                break  # a line of the enclosing block: the statement did not go on
+            state = self.lexer.lex(state, line)
+            end = following
+        return end if end > resume and at_statement_boundary(state, True) else resume
 
     # -- the public query ---------------------------------------------------------------------
 
