@@ -20,10 +20,11 @@ second:
 4. its scope comes from an *environment* built once per statement start: the document
    with the draft's complete lines plus a placeholder statement at the receiver's
    indentation in place of the statement being written (with the lines it goes on over
-   inside brackets after the cursor's), cached per statement start. Python re-parses only the top-level statements
-   around the edit when the placeholder can take the length of the text it replaces (every
-   other byte keeps its offset, so the document tree's own nodes serve for the rest of the
-   module: :class:`analysis.python_symbols.Surround`) and that range is small against the
+   inside brackets after the cursor's), cached per statement start. Python re-parses
+   only the top-level statements around the edit when the placeholder can take the
+   length of the text it replaces (every other byte keeps its offset, so the document
+   tree's own nodes serve for the rest of the module:
+   :class:`analysis.python_symbols.Surround`) and that range is small against the
    document; for an edit inside one statement of a top-level class's body, only the class's
    header and that statement (:class:`analysis.python_symbols.BodySurround`); else the whole
    tree is re-parsed incrementally;
