@@ -274,7 +274,8 @@ def test_the_readme_summary_lists_every_target_missed_ones_as_missed(recorded) -
     assert not any(m.startswith("held-out end-of-line exact match") for m in missed)
     valid = "valid first identifier at `self.`/`obj.` of in-file classes, greedy, monitor on"
     assert valid not in missed  # 100 % of 23 points in the recorded run (99 % wanted)
-    assert "analysis per request p50, files of >= 2000 lines (greedy, monitor on)" in missed
+    analysis = "analysis per request p50, files of >= 2000 lines (greedy, monitor on)"
+    assert analysis not in missed  # 3.0 ms over 16 requests in the recorded run (< 5 ms)
     assert "TR-S after repeated statements, penalty on / off" in missed  # 0.83x of 6 prompts
     assert "line exact match on ordinary prompts, on minus off" not in missed  # +0.0 pp
     # typing (built above): ours saves as many keys as jedi (1.5x wanted) and is slower,
