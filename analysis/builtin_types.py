@@ -420,6 +420,69 @@ PLATFORM_NEUTRAL_MODULES = frozenset(
 )
 # Modules whose classes are the same on every platform although the module is not.
 PLATFORM_NEUTRAL_CLASSES = frozenset({"_io", "_thread"})
+# The names a platform-dependent C module has on other platforms or builds (and in newer
+# Python versions) and not here. With them, its names here are every name it may have, so
+# its member set is closed: cross-platform code may still name ``sys.getwindowsversion``
+# on Linux. Checked against typeshed's stubs (every ``sys.platform`` and version branch of
+# ``sys`` and ``time``, mypy 2.4.1). ``os``, ``posix``, ``errno``, ``signal``, ``select``,
+# ... differ by hundreds of names between platforms, some of which (FreeBSD's
+# ``O_TTY_INIT``) not even typeshed lists, and stay open.
+OTHER_PLATFORM_NAMES = {
+    "sys": frozenset(
+        {
+            # Windows
+            "dllhandle",
+            "getwindowsversion",
+            "winver",
+            "_enablelegacywindowsfsencoding",
+            "_vpath",
+            # other platforms and builds: Android, Emscripten, debug and statistics builds
+            "getandroidapilevel",
+            "_emscripten_info",
+            "gettotalrefcount",
+            "getobjects",
+            "_stats_on",
+            "_stats_off",
+            "_stats_clear",
+            "_stats_dump",
+            # newer versions (3.12 to 3.14)
+            "monitoring",
+            "activate_stack_trampoline",
+            "deactivate_stack_trampoline",
+            "is_stack_trampoline_active",
+            "getunicodeinternedsize",
+            "_getframemodulename",
+            "_setprofileallthreads",
+            "_settraceallthreads",
+            "_is_gil_enabled",
+            "_is_interned",
+            "_clear_internal_caches",
+            "_get_cpu_count_config",
+            "_baserepl",
+            "_is_immortal",
+            "_jit",
+            "remote_exec",
+            "is_remote_debug_enabled",
+            "abi_info",
+            "lazy_modules",
+            "get_lazy_imports",
+            "set_lazy_imports",
+            "get_lazy_imports_filter",
+            "set_lazy_imports_filter",
+            "UnraisableHookArgs",
+        }
+    ),
+    "time": frozenset(
+        {  # clocks of macOS, FreeBSD, OpenBSD, NetBSD and Solaris (Windows has fewer names)
+            "CLOCK_HIGHRES",
+            "CLOCK_PROF",
+            "CLOCK_UPTIME",
+            "CLOCK_UPTIME_RAW",
+            "CLOCK_UPTIME_RAW_APPROX",
+            "CLOCK_MONOTONIC_RAW_APPROX",
+        }
+    ),
+}
 # Attributes a C module gets only at run time (interactive prompts, last exception, ...).
 RUNTIME_MODULE_ATTRIBUTES = {
     "sys": frozenset(
@@ -434,6 +497,13 @@ RUNTIME_MODULE_ATTRIBUTES = {
             "__interactivehook__",
             "_git",
             "exitfunc",
+            # set by freezers (PyInstaller, py2exe), other interpreters and old tools
+            "frozen",
+            "_MEIPASS",
+            "pypy_version_info",
+            "pypy_translation_info",
+            "real_prefix",
+            "_called_from_test",
         }
     )
 }
@@ -458,16 +528,19 @@ class CModule:
     """A C module of the interpreter, seen through ``dir`` (never a user's file).
 
     ``complete`` is True when :attr:`names` are all its names on every platform (see
-    :data:`PLATFORM_NEUTRAL_MODULES`); its constants are known either way, its classes only
-    where their members do not depend on the platform either.
+    :data:`PLATFORM_NEUTRAL_MODULES`; a module of :data:`OTHER_PLATFORM_NAMES` has those
+    names too); its constants are known either way, its classes only where their members
+    do not depend on the platform either.
     """
 
     def __init__(self, name: str, module: types.ModuleType):
         self.name = name
         self._module = module
-        self.complete = name in PLATFORM_NEUTRAL_MODULES
-        self.names: frozenset[str] = frozenset(dir(module)) | RUNTIME_MODULE_ATTRIBUTES.get(
-            name, frozenset()
+        self.complete = name in PLATFORM_NEUTRAL_MODULES or name in OTHER_PLATFORM_NAMES
+        self.names: frozenset[str] = (
+            frozenset(dir(module))
+            | RUNTIME_MODULE_ATTRIBUTES.get(name, frozenset())
+            | OTHER_PLATFORM_NAMES.get(name, frozenset())
         )
         exported = getattr(module, "__all__", None)
         if isinstance(exported, list | tuple) and all(isinstance(n, str) for n in exported):
