@@ -49,7 +49,8 @@ Reported per arm: the valid-member rate over resolved points and over all points
 the per-draft valid rate, the share of points where every draft is valid and best-of-k
 identifier match; per-request analysis time p50/p95 (all requests, and requests on files
 of at least 2,000 lines, where ``--large-files`` more points are drawn and asked with the
-greedy monitored arm: the sample of the analysis-cost target); the monitor's cost per
+greedy monitored arm and with superposed k=4, monitor on, the server's default: the
+samples of the analysis-cost targets); the monitor's cost per
 step. The targets read the points whose receiver is ``self`` or a name of an instance
 of a class *fully defined in the file* (every class of its MRO is defined in the file
 or is a builtin; decided by the judge) whose member set is closed (a class with
@@ -116,7 +117,7 @@ QUICK_IN_FILE = 20
 FULL_NEW_TOKENS = 24
 QUICK_NEW_TOKENS = 16
 LARGE_FILE_LINES = 2000  # the issue's analysis-cost target is on files of this size
-FULL_LARGE = 40  # more points in such files, for the analysis-cost target (greedy, monitor on)
+FULL_LARGE = 40  # more points in such files, for the analysis-cost targets
 QUICK_LARGE = 10
 ORACLE_TIMEOUT_S = 2.0  # an oracle answer slower than this counts as "unknown"
 GREEDY_OFF, GREEDY_ON = "greedy, monitor off", "greedy, monitor on"
@@ -137,6 +138,8 @@ ARMS: dict[str, dict[str, Any]] = {
     },
 }
 DEFAULT_ARMS = (GREEDY_OFF, GREEDY_ON, SUPERPOSED_ON)
+# the arms asked at the large-file points: greedy, and the server's default decoding
+LARGE_ARMS = (GREEDY_ON, SUPERPOSED_ON)
 FULL_ARMS = (*DEFAULT_ARMS, SUPERPOSED_OFF, DEFINITIONS_FLIPPED)
 
 
@@ -304,6 +307,12 @@ def sample_large(
     return random.Random(f"large:{seed}").sample(rest, min(n, len(rest)))
 
 
+def arms_at(sample: str, arms: Sequence[str]) -> list[str]:
+    """The arms asked at a point of ``sample``: all of them, or at a large-file point those
+    of :data:`LARGE_ARMS` (the analysis-cost sample of greedy and of the default decoding)."""
+    return [arm for arm in arms if sample != "large" or arm in LARGE_ARMS]
+
+
 def keystroke_percentiles(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """p50/p95 of the next keystroke's analysis time over the rows that have one."""
     times = [r.get("keystroke_analysis_ms") for r in rows]
@@ -320,6 +329,13 @@ def summarise_large(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "facts_ms": percentiles([r["facts_ms"] for r in rows], (50, 95)),
         "oracle_ms": percentiles([r["oracle_ms"] for r in rows], (50, 95)),
     }
+
+
+def large_rows(
+    rows: Sequence[dict[str, Any]], points: dict[tuple[str, int], DotPoint]
+) -> list[dict[str, Any]]:
+    """The requests of ``rows`` in files of at least :data:`LARGE_FILE_LINES` lines."""
+    return [r for r in rows if points[r["source"], r["dot"]].lines >= LARGE_FILE_LINES]
 
 
 def resolved_at(point: DotPoint) -> frozenset[str] | None:
@@ -568,7 +584,7 @@ def summarise_arm(rows: Sequence[dict[str, Any]], points: dict[tuple[str, int], 
     resolved = [r for r in rows if r["resolved"]]
     drafts = [v for r in rows for v in r["verdicts"]]
     resolved_drafts = [v for r in resolved for v in r["verdicts"]]
-    large = [r for r in rows if points[(r["source"], r["dot"])].lines >= LARGE_FILE_LINES]
+    large = large_rows(rows, points)
     return {
         "n": len(rows),
         "resolved": len(resolved),
@@ -688,6 +704,14 @@ def markdown(report: dict[str, Any]) -> str:
         f"{fmt(big.get('keystroke_analysis_ms', {}).get('p50'), 'ms')}; environments "
         f"re-parse the {report.get('environment_parse', 'whole document')}."
     )
+    k4 = report.get("large_files_superposed") or {}
+    if k4.get("n"):  # the server's default decoding at the same points
+        large_line += (
+            f" Superposed k=4, monitor on (the server's default), every request there "
+            f"({k4['n']}): analysis p50 / p95 **{fmt(k4['analysis_ms'].get('p50'), 'ms')}** / "
+            f"{fmt(k4['analysis_ms'].get('p95'), 'ms')} (oracle p50 "
+            f"{fmt(k4['oracle_ms'].get('p50'), 'ms')}: its k drafts ask about more receivers)."
+        )
     return "\n".join(
         [
             f"## DotPrompts (Python), every dereference point: {report['model']['name']}",
@@ -795,7 +819,7 @@ def run(
     """Run DotPrompts; write ``dotprompts.json``/``dotprompts.md`` to ``out``.
 
     ``large``: more points of files of at least :data:`LARGE_FILE_LINES` lines, asked with
-    the greedy monitored arm only: the sample of the analysis-cost target."""
+    the :data:`LARGE_ARMS` among ``arms`` only: the sample of the analysis-cost targets."""
     started = time.perf_counter()
     wanted = prompts if prompts is not None else (QUICK_PROMPTS if quick else FULL_PROMPTS)
     extra = in_file if in_file is not None else (QUICK_IN_FILE if quick else FULL_IN_FILE)
@@ -810,7 +834,7 @@ def run(
     pool = heldout_points(files)
     uniform, in_file_extra = sample_points(pool, wanted, extra, seed)
     taken = {p.key for p in (*uniform, *in_file_extra)}
-    large_extra = sample_large(pool, large, taken, seed) if GREEDY_ON in arms else []
+    large_extra = sample_large(pool, large, taken, seed) if arms_at("large", arms) else []
     points = {p.key: p for p in (*uniform, *in_file_extra, *large_extra)}
     # 2. the resolved share: every point (full) or the uniform sample (quick)
     covered = pool if all_coverage else uniform
@@ -823,7 +847,7 @@ def run(
         sample = "uniform" if index < len(uniform) else "in_file"
         if index >= len(uniform) + len(in_file_extra):
             sample = "large"
-        for arm in arms if sample != "large" else [GREEDY_ON]:
+        for arm in arms_at(sample, arms):
             options = arm_options(arm, max_new_tokens)
             row = complete(pipeline, point, arm, options, keystroke=arm == GREEDY_ON)
             row.update(
@@ -890,12 +914,10 @@ def run(
             )
             for arm, arm_rows in by_arm.items()
         },
-        "large_files": summarise_large(
-            [
-                r
-                for r in by_arm.get(GREEDY_ON, [])
-                if points[r["source"], r["dot"]].lines >= LARGE_FILE_LINES
-            ]
+        # every request of the arm on large files (uniform, in-file and large-file points)
+        "large_files": summarise_large(large_rows(by_arm.get(GREEDY_ON, []), points)),
+        "large_files_superposed": summarise_large(
+            large_rows(by_arm.get(SUPERPOSED_ON, []), points)
         ),
         "monitor_overhead_ms": pipeline.times.summary(),
         "rows": rows,
@@ -942,8 +964,9 @@ def main(argv: list[str] | None = None) -> int:
         "--large-files",
         type=int,
         default=None,
-        help=f"more points in files of >= {LARGE_FILE_LINES} lines, greedy monitored arm only, "
-        f"for the analysis-cost target: {FULL_LARGE} (quick {QUICK_LARGE})",
+        help=f"more points in files of >= {LARGE_FILE_LINES} lines, asked with the greedy and "
+        f"the superposed monitored arms only, for the analysis-cost targets: {FULL_LARGE} "
+        f"(quick {QUICK_LARGE})",
     )
     parser.add_argument(
         "--whole-reparse",
@@ -1040,6 +1063,15 @@ ANALYSIS = Target(
     "ms",
     "issue 14",
 )
+ANALYSIS_DEFAULT = Target(  # the same target for the server's default decoding
+    "dotprompts.analysis_ms_superposed",
+    f"analysis per request p50, files of >= {LARGE_FILE_LINES} lines "
+    "(superposed k=4, monitor on: the server's default)",
+    "<",
+    5.0,
+    "ms",
+    "issue 14",
+)
 WAITING = Target(
     "dotprompts.waiting_step", "monitor waiting step p50 (monitor only)", "<", 0.1, "ms", "issue 5"
 )
@@ -1080,6 +1112,8 @@ def plugin_rows(result: dict[str, Any]) -> list[Row]:
     keystroke = (sample or {}).get("keystroke_analysis_ms") or on.get(
         "keystroke_analysis_ms_large_files", {}
     )
+    default = result.get("large_files_superposed")  # the same for the server's default
+    large_k4 = default["analysis_ms"] if default else k4.get("analysis_ms_large_files", {})
     return [
         summary_row(
             VALID.label,
@@ -1126,6 +1160,15 @@ def plugin_rows(result: dict[str, Any]) -> list[Row]:
             f"(fresh document; p95 {fmt(large.get('p95'), 'ms')}, n={large.get('count', 0)}; next "
             f"keystroke p50 {fmt(keystroke.get('p50'), 'ms')}"
             f"; all files p50 {fmt(on.get('analysis_ms', {}).get('p50'), 'ms')})",
+        ),
+        summary_row(
+            ANALYSIS_DEFAULT.label,
+            large_k4.get("p50"),
+            ANALYSIS_DEFAULT,
+            None,
+            f"(fresh document; p95 {fmt(large_k4.get('p95'), 'ms')}, "
+            f"n={large_k4.get('count', 0)}; all files p50 "
+            f"{fmt(k4.get('analysis_ms', {}).get('p50'), 'ms')})",
         ),
         summary_row(
             "superposed k=4, monitor on: every draft valid / resolved points",
@@ -1192,14 +1235,18 @@ def figure(result: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
     )
     ax.set_ylabel("% of points; red dashes: targets")
     legend_below(ax, ncol=2)
-    on = arms.get(GREEDY_ON, {})
+    on, k4 = arms.get(GREEDY_ON, {}), arms.get(SUPERPOSED_ON, {})
     overhead = result.get("monitor_overhead_ms", {})
     labels = [
         f"analysis /\nrequest, files\n>= {LARGE_FILE_LINES} lines",
+        "the same,\nsuperposed\nk=4 (default)",
         "analysis /\nrequest, all",
     ] + [f"{g}\nn={overhead.get(k, {}).get('count', 0)}" for g, k in STEP_GROUPS.items()]
     sources = [
-        on.get("analysis_ms_large_files", {}),
+        (result.get("large_files") or {}).get("analysis_ms")
+        or on.get("analysis_ms_large_files", {}),
+        (result.get("large_files_superposed") or {}).get("analysis_ms")
+        or k4.get("analysis_ms_large_files", {}),
         on.get("analysis_ms", {}),
         *(overhead.get(key, {}) for key in STEP_GROUPS.values()),
     ]
@@ -1209,11 +1256,12 @@ def figure(result: dict[str, Any], ctx: dict[str, Any], out: Path) -> str:
     }
     placed = bars(bx, labels, series, pct=False)
     target_line(bx, ANALYSIS, span=over(placed[("p50", 0)]), label="")
-    target_line(bx, WAITING, span=over(placed[("p50", 2)]), label="")
-    target_line(bx, CONSTRAINED, span=over(placed[("p50", 3)]), label="")
+    target_line(bx, ANALYSIS_DEFAULT, span=over(placed[("p50", 1)]), label="")
+    target_line(bx, WAITING, span=over(placed[("p50", 3)]), label="")
+    target_line(bx, CONSTRAINED, span=over(placed[("p50", 4)]), label="")
     bx.set_yscale("symlog", linthresh=0.01)
     bx.set_ylabel("ms (symlog); red dashes: targets")
-    bx.set_title("analysis per request (greedy, monitor on) and monitor cost per step", fontsize=8)
+    bx.set_title("analysis per request (monitor on) and monitor cost per step", fontsize=8)
     legend_below(bx)
     return save(fig, out / "monitor.png")
 
@@ -1248,7 +1296,16 @@ PLUGIN = Benchmark(
     run=run_plugin,
     rows=plugin_rows,
     markdown=markdown,
-    targets=(VALID, VALID_DRAFTS, IDENTIFIER, RESOLVED, ANALYSIS, WAITING, CONSTRAINED),
+    targets=(
+        VALID,
+        VALID_DRAFTS,
+        IDENTIFIER,
+        RESOLVED,
+        ANALYSIS,
+        ANALYSIS_DEFAULT,
+        WAITING,
+        CONSTRAINED,
+    ),
     sizes={
         "smoke": {"prompts": 3, "in_file": 2, "max_new_tokens": 8, "large": 1},
         "quick": {"prompts": 24, "in_file": 16, "max_new_tokens": 16},

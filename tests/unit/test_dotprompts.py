@@ -237,16 +237,24 @@ def test_large_file_points_are_distinct_and_summarised_for_the_cost_target():
     summary = dp.summarise_large(rows)
     assert summary["n"] == 3 and summary["files"] == ["big.py"]
     assert summary["analysis_ms"]["p50"] == 4.0 and summary["keystroke_analysis_ms"]["count"] == 0
-    # the cost target reads this sample when the report has it
+    # the cost targets read these samples when the report has them: greedy's, and the
+    # server's default decoding's (superposed), asked at the same large-file points
+    default = dp.summarise_large([dict(r, analysis_ms=r["analysis_ms"] + 3.0) for r in rows])
     result = {
         "arms": {},
         "in_file": {},
         "coverage": {},
         "monitor_overhead_ms": {},
         "large_files": summary,
+        "large_files_superposed": default,
     }
-    cost = next(r for r in load("dotprompts").rows(result) if r.target is dp.ANALYSIS)
+    found = {r.target: r for r in load("dotprompts").rows(result) if r.target is not None}
+    cost, cost_k4 = found[dp.ANALYSIS], found[dp.ANALYSIS_DEFAULT]
     assert cost.measured == 4.0 and cost.verdict() == "met" and "n=3" in cost.value
+    assert cost_k4.measured == 7.0 and cost_k4.verdict() == "**missed**"
+    assert dp.arms_at("large", dp.FULL_ARMS) == [dp.GREEDY_ON, dp.SUPERPOSED_ON]
+    assert dp.arms_at("large", [dp.GREEDY_OFF]) == []  # no large-file points drawn then
+    assert dp.arms_at("uniform", dp.FULL_ARMS) == list(dp.FULL_ARMS)
 
 
 def test_whole_reparse_flag_makes_every_environment_re_parse_the_whole_document(monkeypatch):
