@@ -34,6 +34,8 @@ import types
 from collections import namedtuple
 from functools import cache
 
+from analysis.platform_names import OTHER_PLATFORM_NAMES as STUB_PLATFORM_NAMES
+
 OBJECT_NAMES: frozenset[str] = frozenset(dir(object))
 NONE_NAMES: frozenset[str] = frozenset(dir(None))
 SUPER_NAMES: frozenset[str] = frozenset(dir(super))
@@ -418,70 +420,42 @@ PLATFORM_NEUTRAL_MODULES = frozenset(
         "builtins",
     }
 )
-# Modules whose classes are the same on every platform although the module is not.
-PLATFORM_NEUTRAL_CLASSES = frozenset({"_io", "_thread"})
-# The names a platform-dependent C module has on other platforms or builds (and in newer
-# Python versions) and not here. With them, its names here are every name it may have, so
-# its member set is closed: cross-platform code may still name ``sys.getwindowsversion``
-# on Linux. Checked against typeshed's stubs (every ``sys.platform`` and version branch of
-# ``sys`` and ``time``, mypy 2.4.1). ``os``, ``posix``, ``errno``, ``signal``, ``select``,
-# ... differ by hundreds of names between platforms, some of which (FreeBSD's
-# ``O_TTY_INIT``) not even typeshed lists, and stay open.
-OTHER_PLATFORM_NAMES = {
+# Modules whose classes are the same on every platform although the module is not (its
+# other names may not be: :data:`OTHER_PLATFORM_NAMES`).
+PLATFORM_NEUTRAL_CLASSES = frozenset({"_io", "_thread", "sys", "time"})
+# Names of other builds and platforms typeshed's stubs leave out (private names of debug,
+# statistics and Emscripten builds; open flags of the BSDs).
+_UNSTUBBED_NAMES = {
     "sys": frozenset(
         {
-            # Windows
-            "dllhandle",
-            "getwindowsversion",
-            "winver",
-            "_enablelegacywindowsfsencoding",
             "_vpath",
-            # other platforms and builds: Android, Emscripten, debug and statistics builds
-            "getandroidapilevel",
             "_emscripten_info",
-            "gettotalrefcount",
             "getobjects",
             "_stats_on",
             "_stats_off",
             "_stats_clear",
             "_stats_dump",
-            # newer versions (3.12 to 3.14)
-            "monitoring",
-            "activate_stack_trampoline",
-            "deactivate_stack_trampoline",
-            "is_stack_trampoline_active",
-            "getunicodeinternedsize",
-            "_getframemodulename",
             "_setprofileallthreads",
             "_settraceallthreads",
-            "_is_gil_enabled",
-            "_is_interned",
-            "_clear_internal_caches",
-            "_get_cpu_count_config",
             "_baserepl",
-            "_is_immortal",
-            "_jit",
-            "remote_exec",
-            "is_remote_debug_enabled",
-            "abi_info",
-            "lazy_modules",
-            "get_lazy_imports",
-            "set_lazy_imports",
-            "get_lazy_imports_filter",
-            "set_lazy_imports_filter",
-            "UnraisableHookArgs",
+            "_get_cpu_count_config",
+            "_git",
+            "_home",
+            "_stdlib_dir",
+            "_base_executable",
         }
     ),
-    "time": frozenset(
-        {  # clocks of macOS, FreeBSD, OpenBSD, NetBSD and Solaris (Windows has fewer names)
-            "CLOCK_HIGHRES",
-            "CLOCK_PROF",
-            "CLOCK_UPTIME",
-            "CLOCK_UPTIME_RAW",
-            "CLOCK_UPTIME_RAW_APPROX",
-            "CLOCK_MONOTONIC_RAW_APPROX",
-        }
+    "posix": frozenset(
+        {"O_TTY_INIT", "O_VERIFY", "O_EMPTY_PATH", "O_RESOLVE_BENEATH", "O_NOSIGPIPE"}
     ),
+}
+# Every name a platform-dependent C module has on any platform, build or Python version:
+# with them, whatever the interpreter here has, its member set is closed (cross-platform
+# code may name ``sys.getwindowsversion`` or ``os.O_BINARY`` on Linux, ``sys.abiflags`` on
+# Windows). ``errno``, ``signal``, ``select``, ... stay open.
+OTHER_PLATFORM_NAMES = {
+    name: names | _UNSTUBBED_NAMES.get(name, frozenset())
+    for name, names in STUB_PLATFORM_NAMES.items()
 }
 # Attributes a C module gets only at run time (interactive prompts, last exception, ...).
 RUNTIME_MODULE_ATTRIBUTES = {
@@ -530,13 +504,15 @@ class CModule:
     ``complete`` is True when :attr:`names` are all its names on every platform (see
     :data:`PLATFORM_NEUTRAL_MODULES`; a module of :data:`OTHER_PLATFORM_NAMES` has those
     names too); its constants are known either way, its classes only where their members
-    do not depend on the platform either.
+    do not depend on the platform either (:data:`PLATFORM_NEUTRAL_CLASSES`:
+    ``os.stat_result`` has ``st_file_attributes`` on Windows only).
     """
 
     def __init__(self, name: str, module: types.ModuleType):
         self.name = name
         self._module = module
         self.complete = name in PLATFORM_NEUTRAL_MODULES or name in OTHER_PLATFORM_NAMES
+        self.classes_known = name in PLATFORM_NEUTRAL_MODULES or name in PLATFORM_NEUTRAL_CLASSES
         self.names: frozenset[str] = (
             frozenset(dir(module))
             | RUNTIME_MODULE_ATTRIBUTES.get(name, frozenset())
@@ -554,7 +530,7 @@ class CModule:
             return "", None
         value = getattr(self._module, name, None)
         if isinstance(value, type):
-            if not (self.complete or self.name in PLATFORM_NEUTRAL_CLASSES):
+            if not self.classes_known:
                 return "", None  # e.g. _socket.socket: its methods differ by platform
             return "class", builtin_type(value)
         if isinstance(value, types.ModuleType):
