@@ -439,7 +439,6 @@ _UNSTUBBED_NAMES = {
             "_settraceallthreads",
             "_baserepl",
             "_get_cpu_count_config",
-            "_git",
             "_home",
             "_stdlib_dir",
             "_base_executable",
