@@ -423,8 +423,8 @@ PLATFORM_NEUTRAL_MODULES = frozenset(
 # Modules whose classes are the same on every platform although the module is not (its
 # other names may not be: :data:`OTHER_PLATFORM_NAMES`).
 PLATFORM_NEUTRAL_CLASSES = frozenset({"_io", "_thread", "sys", "time"})
-# Names of other builds and platforms typeshed's stubs leave out (private names of debug,
-# statistics and Emscripten builds; open flags of the BSDs).
+# Names typeshed's stubs leave out: private names of the interpreter (``sys._home``) and
+# of debug, statistics and Emscripten builds; open flags of the BSDs.
 _UNSTUBBED_NAMES = {
     "sys": frozenset(
         {
